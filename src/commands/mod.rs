@@ -1,0 +1,37 @@
+//! One file per subcommand: each turns resolved arguments into library calls and prints the
+//! result (stdout for data, stderr for progress), returning the command's [`Outcome`].
+
+pub mod snapshot;
+pub mod synth;
+
+use crate::cli::{Cli, Command};
+use crate::error::{Outcome, Result};
+
+pub fn run(cli: Cli) -> Result<Outcome> {
+    match cli.command {
+        Command::Synth(args) => synth::run(args),
+        Command::Snapshot(cmd) => snapshot::run(cmd),
+    }
+}
+
+/// Worker threads: the flag, else every core.
+pub fn threads(flag: Option<usize>) -> usize {
+    flag.filter(|t| *t > 0).unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    })
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -1,0 +1,52 @@
+//! The oracle of a synthetic corpus: the ground truth tests assert against, written beside the
+//! snapshot under `oracle/`.
+//!
+//! - `oracle/accounts.parquet`: every account's archetype and the parameters of its story
+//!   (when the champion left, where the spike was, the seasonal period, the canary arm, …);
+//! - `oracle/faults.parquet`: every labelled row — injected faults, corrections, restatements,
+//!   reference discrepancies — with its table, key and class, and what the pipeline must do
+//!   with it (`expected`: duplicate, warn, reject, quarantine, exclude, supersede, restate,
+//!   discrepancy, block);
+//! - `oracle/canary.json`: the experiment, its true effects and the expected rates per arm;
+//! - `oracle/summary.json`: counts per archetype and per fault class (requested and placed).
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+use crate::schema::ColumnType;
+
+/// The schema of an oracle table (`oracle/accounts`, `oracle/faults`), or None for other names.
+pub fn schema(table: &str) -> Option<SchemaRef> {
+    let v = ColumnType::Varchar.arrow();
+    let d = ColumnType::Date.arrow();
+    let f = |n: &str, t: &DataType| Field::new(n, t.clone(), true);
+    let fields = match table {
+        "oracle/accounts" => vec![
+            f("account_id", &v),
+            f("archetype", &v),
+            f("segment", &v),
+            f("first_term_start", &d),
+            f("churn_date", &d),
+            f("champion_contact_id", &v),
+            f("champion_departure_date", &d),
+            f("spike_start", &d),
+            f("spike_end", &d),
+            f("spike_multiplier", &DataType::Float64),
+            f("crash_level", &DataType::Float64),
+            f("season_period_days", &DataType::Int32),
+            f("canary_arm", &v),
+        ],
+        "oracle/faults" => vec![
+            f("fault_class", &v),
+            f("table_name", &v),
+            f("key_column", &v),
+            f("key", &v),
+            f("expected", &v),
+            f("detail", &v),
+            f("month", &d),
+        ],
+        _ => return None,
+    };
+    Some(Arc::new(Schema::new(fields)))
+}

@@ -1,0 +1,172 @@
+//! Shared fixtures: small synthetic corpora generated once per test run, and a table reader
+//! that hands columns back as plain Rust values.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use arrow::array::{Array, AsArray};
+use arrow::compute::cast;
+use arrow::datatypes::{
+    DataType, Date32Type, Decimal128Type, Float64Type, Int64Type, TimestampMicrosecondType,
+};
+use gtmos::schema::Registry;
+use gtmos::synth::params::{FaultClass, SynthParams};
+
+/// A table's rows, column by column.
+pub struct Table {
+    pub name: String,
+    pub rows: usize,
+    pub cols: BTreeMap<String, arrow::array::ArrayRef>,
+}
+
+impl Table {
+    pub fn read_file(path: &Path) -> Table {
+        let (schema, batches) = gtmos::table_io::read_parquet(path).expect("readable parquet");
+        let mut cols = BTreeMap::new();
+        let rows = batches.iter().map(|b| b.num_rows()).sum();
+        for (i, f) in schema.fields().iter().enumerate() {
+            let arrays: Vec<&dyn Array> = batches.iter().map(|b| b.column(i).as_ref()).collect();
+            let col = if arrays.is_empty() {
+                arrow::array::new_empty_array(f.data_type())
+            } else {
+                arrow::compute::concat(&arrays).expect("concat")
+            };
+            cols.insert(f.name().clone(), col);
+        }
+        Table {
+            name: path.display().to_string(),
+            rows,
+            cols,
+        }
+    }
+
+    pub fn read(dir: &Path, name: &str) -> Table {
+        Table::read_file(&dir.join(format!("{name}.parquet")))
+    }
+
+    fn col(&self, c: &str) -> &arrow::array::ArrayRef {
+        self.cols
+            .get(c)
+            .unwrap_or_else(|| panic!("{}: no column {c}", self.name))
+    }
+
+    pub fn str(&self, c: &str) -> Vec<Option<String>> {
+        let a = cast(self.col(c), &DataType::Utf8).expect("utf8");
+        a.as_string::<i32>()
+            .iter()
+            .map(|v| v.map(str::to_string))
+            .collect()
+    }
+
+    pub fn s(&self, c: &str) -> Vec<String> {
+        self.str(c)
+            .into_iter()
+            .map(|v| v.unwrap_or_default())
+            .collect()
+    }
+
+    pub fn f64(&self, c: &str) -> Vec<Option<f64>> {
+        let a = cast(self.col(c), &DataType::Float64).expect("f64");
+        a.as_primitive::<Float64Type>().iter().collect()
+    }
+
+    pub fn i64(&self, c: &str) -> Vec<Option<i64>> {
+        let a = cast(self.col(c), &DataType::Int64).expect("i64");
+        a.as_primitive::<Int64Type>().iter().collect()
+    }
+
+    pub fn date(&self, c: &str) -> Vec<Option<i32>> {
+        self.col(c).as_primitive::<Date32Type>().iter().collect()
+    }
+
+    pub fn ts(&self, c: &str) -> Vec<Option<i64>> {
+        self.col(c)
+            .as_primitive::<TimestampMicrosecondType>()
+            .iter()
+            .collect()
+    }
+
+    pub fn bool(&self, c: &str) -> Vec<Option<bool>> {
+        self.col(c).as_boolean().iter().collect()
+    }
+
+    /// Unscaled decimal values (cents for decimal(18,2)).
+    pub fn dec(&self, c: &str) -> Vec<Option<i128>> {
+        self.col(c)
+            .as_primitive::<Decimal128Type>()
+            .iter()
+            .collect()
+    }
+
+    pub fn list(&self, c: &str) -> Vec<Vec<String>> {
+        let l = self.col(c).as_list::<i32>();
+        (0..l.len())
+            .map(|i| {
+                l.value(i)
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|v| v.unwrap_or_default().to_string())
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+pub fn registry() -> &'static Registry {
+    Registry::embedded().expect("registry")
+}
+
+pub fn day(y: i32, m: u32, d: u32) -> i32 {
+    gtmos::calendar::Day::from_ymd(y, m, d).expect("date").0
+}
+
+fn scratch() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
+    std::fs::create_dir_all(&dir).expect("fixture dir");
+    dir
+}
+
+/// The corpus most tests read: 160 accounts over the default two-year window, with every
+/// fault class raised so each appears at least twice.
+pub fn corpus() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = scratch().join(format!("corpus-{}", std::process::id()));
+        let mut p = SynthParams {
+            seed: 7,
+            accounts: 160,
+            ..SynthParams::default()
+        };
+        for f in FaultClass::ALL {
+            p.fault_rates.insert(f.name().to_string(), 0.015);
+        }
+        p.fault_rates.insert("reference_gl_discrepancy".into(), 0.1);
+        p.fault_rates.insert("spend_out_of_range".into(), 0.05);
+        gtmos::synth::generate(&p, &dir, 2, false).expect("corpus generates");
+        dir
+    })
+}
+
+/// A fresh temporary directory for a test that writes.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("gtmos-it-")
+        .tempdir_in(scratch())
+        .expect("tempdir")
+}
+
+/// Run the gtmos binary; returns (exit code, stdout, stderr).
+pub fn gtmos(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_gtmos"))
+        .args(args)
+        .current_dir(cwd)
+        .output()
+        .expect("gtmos runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

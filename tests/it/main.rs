@@ -1,0 +1,7 @@
+//! The one integration-test binary (one link on 2 cores): CLI, snapshot and synth tests.
+
+mod cli;
+mod common;
+mod snapshot;
+mod synth;
+mod synth_faults;
