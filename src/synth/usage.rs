@@ -188,6 +188,10 @@ pub fn generate(
         let pe = ps + MICROS_PER_DAY;
         let received = pe + r.between(10, 360) * MICROS_PER_MINUTE;
         let received = received - received % 1_000_000;
+        if received >= p.as_of.micros() {
+            // Not yet ingested when the snapshot was taken: the last day arrives after as_of.
+            break;
+        }
         let audit = if pe <= verified_before {
             "verified"
         } else {
