@@ -5,12 +5,13 @@
 
 use super::catalog::*;
 use super::lifecycle::{Lifecycle, Term, TermKind};
+use super::oracle;
 use super::params::{Archetype, FaultClass, Resolved};
 use super::plan::{AccountPlan, account_id};
 use super::rng::Rng;
 use super::summary::Summary;
 use super::tables::Tables;
-use super::usage::{UsageOut, write_oracle};
+use super::usage::UsageOut;
 use crate::calendar::{Day, MICROS_PER_DAY, MICROS_PER_MINUTE, overlap_days};
 use crate::money::{MICROS_PER_CENT, allocate, format_cents};
 
@@ -330,8 +331,8 @@ pub fn generate(ctx: &BillingCtx, t: &mut Tables, s: &mut Summary) {
         if discrepancy == Some(k) {
             let delta = r.between(50, 25_000) as i128 * if r.chance(0.5) { 1 } else { -1 };
             reference += delta;
-            write_oracle(
-                t,
+            oracle::label(
+                &mut t.oracle_faults,
                 FaultClass::ReferenceBillingDiscrepancy,
                 "invoice_id",
                 &id,
@@ -642,8 +643,8 @@ fn restate(
     rs.b.str(rs.c.approved_by, "Controller");
     rs.b.end_row();
     s.add_restated(month.month_index(), delta);
-    write_oracle(
-        t,
+    oracle::label(
+        &mut t.oracle_faults,
         FaultClass::Restatement,
         "restatement_id",
         &id,

@@ -5,6 +5,7 @@
 use arrow::array::RecordBatch;
 
 use super::catalog::*;
+use super::oracle;
 use super::params::{FaultClass, Resolved};
 use super::plan::{FaultPlan, Roster};
 use super::rng::Rng;
@@ -36,24 +37,6 @@ pub fn generate(
         ("oracle/faults", oracle.b.finish()?),
     ];
     Ok(out)
-}
-
-fn oracle_row(
-    o: &mut Tb<OracleFaults>,
-    class: FaultClass,
-    key_column: &str,
-    key: &str,
-    detail: &str,
-    month: Day,
-) {
-    o.b.str(o.c.fault_class, class.name());
-    o.b.str(o.c.table_name, class.table());
-    o.b.str(o.c.key_column, key_column);
-    o.b.str(o.c.key, key);
-    o.b.str(o.c.expected, class.expected().name());
-    o.b.str(o.c.detail, detail);
-    o.b.date(o.c.month, month.0);
-    o.b.end_row();
 }
 
 fn reps(reg: &Registry, roster: &Roster) -> Result<RecordBatch> {
@@ -139,13 +122,13 @@ fn spend(
                     if bad_cell == Some((ch, seg)) && cat == 1 {
                         cents = -(r.between(100_000, 5_000_000) as i128);
                         let key = format!("{}|{channel}|{category}|{segment}", month.iso());
-                        oracle_row(
+                        oracle::label(
                             o,
                             FaultClass::SpendOutOfRange,
                             "month|channel|category|segment",
                             &key,
                             &format!("amount_usd {}", format_cents(cents)),
-                            month,
+                            Some(month.0),
                         );
                     }
                     t.b.date(t.c.month, month.0);
@@ -357,13 +340,13 @@ fn general_ledger(
                 format_cents(reported),
                 format_cents(balance)
             );
-            oracle_row(
+            oracle::label(
                 o,
                 FaultClass::ReferenceGlDiscrepancy,
                 "month",
                 &month.iso(),
                 &detail,
-                month,
+                Some(month.0),
             );
         }
         t.b.date(t.c.month, month.0);

@@ -7,11 +7,11 @@ use std::fmt::Write as _;
 use super::billing::{expansion_opp, new_logo_opp, renewal_opp};
 use super::catalog::*;
 use super::lifecycle::{Lifecycle, TermKind};
+use super::oracle;
 use super::params::{Archetype, FaultClass, Resolved};
 use super::plan::{AccountPlan, Roster, account_id};
 use super::rng::Rng;
 use super::tables::Tables;
-use super::usage::write_oracle;
 use crate::calendar::{Day, MICROS_PER_HOUR, MICROS_PER_MINUTE};
 use crate::money::MICROS_PER_CENT;
 
@@ -317,8 +317,8 @@ pub fn opportunities(
             let mut owner_opt = Some(owner);
             if faults.contains(&FaultClass::OpportunityEnumDrift) {
                 stage = ["Prospecting", "Discovery", "Proposal", "Negotiation"][k];
-                write_oracle(
-                    t,
+                oracle::label(
+                    &mut t.oracle_faults,
                     FaultClass::OpportunityEnumDrift,
                     "opp_id",
                     &id,
@@ -328,8 +328,8 @@ pub fn opportunities(
             }
             if faults.contains(&FaultClass::MissingOwner) {
                 owner_opt = None;
-                write_oracle(
-                    t,
+                oracle::label(
+                    &mut t.oracle_faults,
                     FaultClass::MissingOwner,
                     "opp_id",
                     &id,

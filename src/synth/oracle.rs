@@ -14,6 +14,8 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
+use super::params::FaultClass;
+use super::tables::{OracleFaults, Tb};
 use crate::schema::ColumnType;
 
 /// The schema of an oracle table (`oracle/accounts`, `oracle/faults`), or None for other names.
@@ -49,4 +51,23 @@ pub fn schema(table: &str) -> Option<SchemaRef> {
         _ => return None,
     };
     Some(Arc::new(Schema::new(fields)))
+}
+
+/// Label one row in `oracle/faults`: its class, where it is, and what the pipeline must do.
+pub fn label(
+    o: &mut Tb<OracleFaults>,
+    class: FaultClass,
+    key_column: &str,
+    key: &str,
+    detail: &str,
+    month: Option<i32>,
+) {
+    o.b.str(o.c.fault_class, class.name());
+    o.b.str(o.c.table_name, class.table());
+    o.b.str(o.c.key_column, key_column);
+    o.b.str(o.c.key, key);
+    o.b.str(o.c.expected, class.expected().name());
+    o.b.str(o.c.detail, detail);
+    o.b.opt_date(o.c.month, month);
+    o.b.end_row();
 }

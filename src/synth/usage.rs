@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use super::catalog::*;
 use super::lifecycle::Lifecycle;
+use super::oracle;
 use super::params::{FaultClass, Resolved};
 use super::plan::{AccountPlan, account_id};
 use super::rng::Rng;
@@ -409,8 +410,8 @@ impl Faulter<'_> {
         let mut date = String::new();
         row.day.push_compact(&mut date);
         usage_id(&mut id, self.acct6, &date, row);
-        write_oracle(
-            t,
+        oracle::label(
+            &mut t.oracle_faults,
             class,
             "usage_id",
             &id,
@@ -712,26 +713,6 @@ fn median(sorted: &[f64]) -> f64 {
     }
 }
 
-/// One labelled row in `oracle/faults`.
-pub fn write_oracle(
-    t: &mut Tables,
-    class: FaultClass,
-    key_column: &str,
-    key: &str,
-    detail: &str,
-    month: Option<i32>,
-) {
-    let o = &mut t.oracle_faults;
-    o.b.str(o.c.fault_class, class.name());
-    o.b.str(o.c.table_name, class.table());
-    o.b.str(o.c.key_column, key_column);
-    o.b.str(o.c.key, key);
-    o.b.str(o.c.expected, class.expected().name());
-    o.b.str(o.c.detail, detail);
-    o.b.opt_date(o.c.month, month);
-    o.b.end_row();
-}
-
 /// `reference_usage`: the product database's monthly units per consumption SKU (current rows,
 /// disputed included), with the labelled discrepancy when the account has one.
 pub fn reference(
@@ -761,8 +742,8 @@ pub fn reference(
                 "product database shows {units} units vs {} metered",
                 u.reference_units
             );
-            write_oracle(
-                t,
+            oracle::label(
+                &mut t.oracle_faults,
                 FaultClass::ReferenceUsageDiscrepancy,
                 "account_id|sku_id|month",
                 &key,

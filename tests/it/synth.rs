@@ -12,34 +12,118 @@ use crate::common::*;
 /// Per-table sha256 of the corpus for seed 42, 40 accounts, default window. A change here
 /// means the generator's output changed: bump `GENERATOR_VERSION` and update the pins.
 const GOLDEN: &[(&str, &str)] = &[
-    ("accounts", "879b4233da03db7af6df73bc62b84fdd6658a925a572777f03ba74e352f634cd"),
-    ("agent_decisions", "acdd449b22898b45febe1d165c78bacb36db0b990fb009fbf27c5fd2ef78255f"),
-    ("cadence_events", "c05cb59d39b42c725a3149cb08a6121008614323c10f50d5a3add5f5eda08f8e"),
-    ("contacts", "656eb74aeafd6ec62776c6b986f0135e59cc664d7d48c629d0866a8a5a22b9a4"),
-    ("conversations", "20ff795666e0ea864b35c261a36694f5444ddb1f7f25c9da3bef953c8c2321f7"),
-    ("decision_outcomes", "970b93e9e071d2375788ed6812f8fe5bfc91a2d009e58b2ed925f1c9bca5a5a8"),
-    ("feature_engagement", "ad075ed2e34a289979015442955480c5c8dfd3a0003c3a48be86a0efc37444c0"),
-    ("financials", "2082ef05f0f79b3c22c8d4228b083b7c47083b3cb8dc3b0b19430a950a1c8d31"),
-    ("fpa_plan", "2b4033f301bde26aa90b75dc231f23b04b3ea7fe80980bd678c017dac9e4a05c"),
-    ("gtm_spend", "5f3d8319d5c21924ed55070fbc31a0afa4da58bafb0ac72606572c5a9861b9eb"),
-    ("invoice_lines", "fd0ba9bba2d09302e6c03a682eb7fac87c3032476817c8aa393bf75e7705a928"),
-    ("invoices", "44ccd0f76b47a288044fc6161463be2f61e3e275dca31a0194a2dae618f84452"),
-    ("nps_responses", "664cc7b07362e2e60b42d9bfd0a4b445383858b894998a0f9910b89a329038df"),
-    ("onboarding_log", "1f6c17013c8f93116c7d65a414ff51e7297299db743afa3df41eaa5aff71f93a"),
-    ("opportunities", "7f1e5b1ded3aa3f3e167fce22a6199375f0c246b1a0d61374778dbc3a467e175"),
-    ("order_lines", "cc07be88669c65ac4a9772441de09c78132ce7c52e931e65bdc6cb8d2bad5b0a"),
-    ("orders", "3d3a641a6797333986301d109233798cc924197bf59175301a411113870861c0"),
-    ("payment_events", "2a778b712f3c131960b704824f15ade1a2fd2df45295c10e51a0753af4f0d8b8"),
-    ("qbr_log", "fd3de6fccce817f50192d06310288ed55bd0f08e5725ecd957ed2bbe65d95fc4"),
-    ("reference_billing", "924a350db47f6ff13d18c592cdfd95eb414e38869bd249c21b8c087761fa9cc5"),
-    ("reference_gl", "13e92a6d3191480572fec60b19e1d5fe4a99cff9ba4a14691a12669203911168"),
-    ("reference_usage", "d61599f1c0660f021a00ff24d05ac23cd476fe9ca9ef33cdeb4fc5016e3266b6"),
-    ("reps", "e432cc95d8c129944ad35c28f6506efac5ba4ae55687fba2b861f9b6af369e5e"),
-    ("restatements", "d4161f754e640b60fec1531fafd8d8d41e091d7285af358ae32d7cc54639bd20"),
-    ("service_milestones", "39181eb223bb3e8ba6605e8c0dc0ec8a6d295dce923d2fc1d93aee4c25a4e86b"),
-    ("support_tickets", "5a3de0e23701935c21d129f370bd27ab1e3786137f380b4a3cf6eac2c6ae88dd"),
-    ("technical_milestones", "efcc64d49bc993768e34e6cb9cc90fcfabc776e791bedbc343f2fc0acb12eff5"),
-    ("usage_metering_log", "ebfeffcbeb3b371f10c44cceccf8a139a4d4418d2a6d74833637c1c4b26654c7"),
+    (
+        "accounts",
+        "879b4233da03db7af6df73bc62b84fdd6658a925a572777f03ba74e352f634cd",
+    ),
+    (
+        "agent_decisions",
+        "acdd449b22898b45febe1d165c78bacb36db0b990fb009fbf27c5fd2ef78255f",
+    ),
+    (
+        "cadence_events",
+        "c05cb59d39b42c725a3149cb08a6121008614323c10f50d5a3add5f5eda08f8e",
+    ),
+    (
+        "contacts",
+        "656eb74aeafd6ec62776c6b986f0135e59cc664d7d48c629d0866a8a5a22b9a4",
+    ),
+    (
+        "conversations",
+        "20ff795666e0ea864b35c261a36694f5444ddb1f7f25c9da3bef953c8c2321f7",
+    ),
+    (
+        "decision_outcomes",
+        "970b93e9e071d2375788ed6812f8fe5bfc91a2d009e58b2ed925f1c9bca5a5a8",
+    ),
+    (
+        "feature_engagement",
+        "ad075ed2e34a289979015442955480c5c8dfd3a0003c3a48be86a0efc37444c0",
+    ),
+    (
+        "financials",
+        "2082ef05f0f79b3c22c8d4228b083b7c47083b3cb8dc3b0b19430a950a1c8d31",
+    ),
+    (
+        "fpa_plan",
+        "2b4033f301bde26aa90b75dc231f23b04b3ea7fe80980bd678c017dac9e4a05c",
+    ),
+    (
+        "gtm_spend",
+        "5f3d8319d5c21924ed55070fbc31a0afa4da58bafb0ac72606572c5a9861b9eb",
+    ),
+    (
+        "invoice_lines",
+        "fd0ba9bba2d09302e6c03a682eb7fac87c3032476817c8aa393bf75e7705a928",
+    ),
+    (
+        "invoices",
+        "44ccd0f76b47a288044fc6161463be2f61e3e275dca31a0194a2dae618f84452",
+    ),
+    (
+        "nps_responses",
+        "664cc7b07362e2e60b42d9bfd0a4b445383858b894998a0f9910b89a329038df",
+    ),
+    (
+        "onboarding_log",
+        "1f6c17013c8f93116c7d65a414ff51e7297299db743afa3df41eaa5aff71f93a",
+    ),
+    (
+        "opportunities",
+        "7f1e5b1ded3aa3f3e167fce22a6199375f0c246b1a0d61374778dbc3a467e175",
+    ),
+    (
+        "order_lines",
+        "cc07be88669c65ac4a9772441de09c78132ce7c52e931e65bdc6cb8d2bad5b0a",
+    ),
+    (
+        "orders",
+        "3d3a641a6797333986301d109233798cc924197bf59175301a411113870861c0",
+    ),
+    (
+        "payment_events",
+        "2a778b712f3c131960b704824f15ade1a2fd2df45295c10e51a0753af4f0d8b8",
+    ),
+    (
+        "qbr_log",
+        "fd3de6fccce817f50192d06310288ed55bd0f08e5725ecd957ed2bbe65d95fc4",
+    ),
+    (
+        "reference_billing",
+        "924a350db47f6ff13d18c592cdfd95eb414e38869bd249c21b8c087761fa9cc5",
+    ),
+    (
+        "reference_gl",
+        "13e92a6d3191480572fec60b19e1d5fe4a99cff9ba4a14691a12669203911168",
+    ),
+    (
+        "reference_usage",
+        "d61599f1c0660f021a00ff24d05ac23cd476fe9ca9ef33cdeb4fc5016e3266b6",
+    ),
+    (
+        "reps",
+        "e432cc95d8c129944ad35c28f6506efac5ba4ae55687fba2b861f9b6af369e5e",
+    ),
+    (
+        "restatements",
+        "d4161f754e640b60fec1531fafd8d8d41e091d7285af358ae32d7cc54639bd20",
+    ),
+    (
+        "service_milestones",
+        "39181eb223bb3e8ba6605e8c0dc0ec8a6d295dce923d2fc1d93aee4c25a4e86b",
+    ),
+    (
+        "support_tickets",
+        "5a3de0e23701935c21d129f370bd27ab1e3786137f380b4a3cf6eac2c6ae88dd",
+    ),
+    (
+        "technical_milestones",
+        "efcc64d49bc993768e34e6cb9cc90fcfabc776e791bedbc343f2fc0acb12eff5",
+    ),
+    (
+        "usage_metering_log",
+        "ebfeffcbeb3b371f10c44cceccf8a139a4d4418d2a6d74833637c1c4b26654c7",
+    ),
 ];
 
 fn small(threads: usize) -> (tempfile::TempDir, Manifest) {
@@ -787,11 +871,20 @@ fn nothing_in_the_snapshot_happens_after_as_of() {
         ("opportunities", "updated_at"),
     ] {
         let t = Table::read(corpus(), table);
-        let late = t.ts(column).into_iter().flatten().filter(|v| *v >= as_of).count();
+        let late = t
+            .ts(column)
+            .into_iter()
+            .flatten()
+            .filter(|v| *v >= as_of)
+            .count();
         assert_eq!(late, 0, "{table}.{column}: {late} values at or after as_of");
     }
     // The last day's usage arrives after the snapshot: freshness sees an ingestion lag, not a gap.
     let u = Table::read(corpus(), "usage_metering_log");
     let latest = u.ts("received_at").into_iter().flatten().max().unwrap();
-    assert!(as_of - latest < 24 * 3_600_000_000, "usage is {} h stale", (as_of - latest) / 3_600_000_000);
+    assert!(
+        as_of - latest < 24 * 3_600_000_000,
+        "usage is {} h stale",
+        (as_of - latest) / 3_600_000_000
+    );
 }
