@@ -25,11 +25,77 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the nightly build: contracts, models, publish gating, logs and the HTML report.
+    ///
+    /// With no flags it builds the default snapshot (generating the embedded default corpus
+    /// into data/snapshots/default first if it is absent). Exit 1 when anything was blocked.
+    Build(BuildArgs),
+    /// Print the resolved DAG and the compiled SQL of every step, without running anything.
+    Compile(CompileArgs),
+    /// Print freshness SLO attainment from the warehouse's freshness log; exit 1 on a breach.
+    Freshness(FreshnessArgs),
     /// Generate a deterministic synthetic corpus (a snapshot plus its oracle), or verify one.
     Synth(SynthArgs),
     /// Inspect or create snapshot manifests.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+}
+
+/// Where a command finds the project, snapshot, warehouse and reports. Each also reads a
+/// `GTMOS_*` environment variable (GTMOS_PROJECT, GTMOS_SNAPSHOT, GTMOS_WAREHOUSE, GTMOS_REPORTS).
+#[derive(Debug, Args, Clone)]
+pub struct Locations {
+    /// The pipelines project directory [default: pipelines]
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    /// The snapshot directory [default: data/snapshots/default]
+    #[arg(long, value_name = "DIR")]
+    pub snapshot: Option<PathBuf>,
+    /// The warehouse directory [default: data/warehouse]
+    #[arg(long, value_name = "DIR")]
+    pub warehouse: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    #[command(flatten)]
+    pub at: Locations,
+    /// Evaluate as of this time instead of the snapshot's as_of (RFC 3339 or YYYY-MM-DD).
+    #[arg(long, value_name = "TS")]
+    pub as_of: Option<String>,
+    /// Worker threads (default: all cores). Published bytes do not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Where HTML reports are written [default: reports]
+    #[arg(long, value_name = "DIR")]
+    pub reports: Option<PathBuf>,
+    /// Skip the HTML report.
+    #[arg(long)]
+    pub no_report: bool,
+    /// Memory the engine may use before spilling to disk, in MiB [default: 4096, or GTMOS_MEMORY_MB].
+    #[arg(long, value_name = "MIB")]
+    pub memory_mb: Option<usize>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct CompileArgs {
+    #[command(flatten)]
+    pub at: Locations,
+    /// Render `{{ as_of }}` for this time (default: the snapshot's as_of when it exists).
+    #[arg(long, value_name = "TS")]
+    pub as_of: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct FreshnessArgs {
+    #[command(flatten)]
+    pub at: Locations,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

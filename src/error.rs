@@ -74,6 +74,14 @@ pub enum Error {
         source: arrow::error::ArrowError,
     },
 
+    /// The SQL engine failed while running a step; `context` names the pipeline file and step.
+    #[error("{context}")]
+    Engine {
+        context: String,
+        #[source]
+        source: Box<datafusion::error::DataFusionError>,
+    },
+
     /// A Parquet file could not be read or written.
     #[error("{context}")]
     Parquet {

@@ -14,17 +14,26 @@
 //! [`calendar`] and [`money`] (the one clock arithmetic and rounding rule), [`printer`]
 //! (stdout/stderr conventions), [`error`] (the one error type), [`cli`] and [`commands`].
 
+pub mod build;
 pub mod builder;
 pub mod calendar;
 pub mod cli;
 pub mod commands;
+pub mod contracts;
+pub mod engine;
 pub mod error;
+pub mod freshness;
+pub mod logs;
 pub mod money;
 pub mod printer;
+pub mod project;
+pub mod reports;
 pub mod schema;
+pub mod settings;
 pub mod snapshot;
 pub mod synth;
 pub mod table_io;
+pub mod warehouse;
 
 pub use error::{Error, Outcome, Result};
 

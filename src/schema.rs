@@ -136,16 +136,24 @@ impl ColumnType {
                 .as_deref()
                 .is_none_or(|z| matches!(z, "UTC" | "+00:00" | "Z" | "Etc/UTC")),
             (ColumnType::Boolean, D::Boolean) => true,
-            (ColumnType::Integer, D::Int8 | D::Int16 | D::Int32 | D::UInt8 | D::UInt16) => true,
+            // Wider integers and decimals are accepted; a value that does not fit is
+            // dead-lettered row by row when a build reads the table.
             (
-                ColumnType::Bigint,
-                D::Int8 | D::Int16 | D::Int32 | D::Int64 | D::UInt8 | D::UInt16 | D::UInt32,
+                ColumnType::Integer | ColumnType::Bigint,
+                D::Int8
+                | D::Int16
+                | D::Int32
+                | D::Int64
+                | D::UInt8
+                | D::UInt16
+                | D::UInt32
+                | D::UInt64,
             ) => true,
             (ColumnType::Double, D::Float16 | D::Float32 | D::Float64) => true,
             (
-                ColumnType::Decimal { precision, scale },
-                D::Decimal128(p, s) | D::Decimal64(p, s) | D::Decimal32(p, s),
-            ) => *s <= scale && (*p as i16 - *s as i16) <= (precision as i16 - scale as i16),
+                ColumnType::Decimal { .. },
+                D::Decimal128(..) | D::Decimal64(..) | D::Decimal32(..),
+            ) => true,
             _ => false,
         }
     }
@@ -609,7 +617,11 @@ mod tests {
     #[test]
     fn type_compatibility() {
         assert!(ColumnType::Bigint.accepts(&DataType::Int32));
-        assert!(!ColumnType::Integer.accepts(&DataType::Int64));
+        assert!(
+            ColumnType::Integer.accepts(&DataType::Int64),
+            "narrowing is checked row by row"
+        );
+        assert!(!ColumnType::Integer.accepts(&DataType::Float64));
         assert!(ColumnType::Varchar.accepts(&DataType::Utf8View));
         assert!(!ColumnType::Date.accepts(&DataType::Utf8));
         assert!(ColumnType::Timestamp.accepts(&DataType::Timestamp(TimeUnit::Nanosecond, None)));
@@ -622,7 +634,8 @@ mod tests {
             scale: 2,
         };
         assert!(money.accepts(&DataType::Decimal128(10, 2)));
-        assert!(!money.accepts(&DataType::Decimal128(18, 4)));
+        assert!(money.accepts(&DataType::Decimal128(38, 4)));
+        assert!(!money.accepts(&DataType::Float64));
         assert_eq!(relation_name("source('snapshot', 'accounts')"), "accounts");
         assert_eq!(relation_name("ref(\"reps\")"), "reps");
     }

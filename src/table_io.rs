@@ -92,6 +92,8 @@ pub struct AtomicFile {
     out: Option<BufWriter<File>>,
     hasher: Sha256,
     bytes: u64,
+    /// Fail rather than replace an existing target (append-only logs).
+    no_clobber: bool,
 }
 
 impl AtomicFile {
@@ -114,7 +116,15 @@ impl AtomicFile {
             out: Some(BufWriter::with_capacity(1 << 20, f)),
             hasher: Sha256::new(),
             bytes: 0,
+            no_clobber: false,
         })
+    }
+
+    /// Like [`AtomicFile::create`], but committing fails if `target` already exists.
+    pub fn create_new(target: &Path) -> Result<AtomicFile> {
+        let mut f = AtomicFile::create(target)?;
+        f.no_clobber = true;
+        Ok(f)
     }
 
     /// Flush, fsync, rename into place; returns the bytes written and their sha256.
@@ -192,7 +202,20 @@ pub struct TableWriter {
 impl TableWriter {
     /// A writer with the pinned settings; `plain` names columns written without a dictionary.
     pub fn create(path: &Path, schema: SchemaRef, plain: &[&str]) -> Result<TableWriter> {
-        let file = AtomicFile::create(path)?;
+        TableWriter::with_file(path, AtomicFile::create(path)?, schema, plain)
+    }
+
+    /// Like [`TableWriter::create`], but never replaces an existing file.
+    pub fn create_new(path: &Path, schema: SchemaRef, plain: &[&str]) -> Result<TableWriter> {
+        TableWriter::with_file(path, AtomicFile::create_new(path)?, schema, plain)
+    }
+
+    fn with_file(
+        path: &Path,
+        file: AtomicFile,
+        schema: SchemaRef,
+        plain: &[&str],
+    ) -> Result<TableWriter> {
         let writer = ArrowWriter::try_new(file, schema, Some(writer_properties(plain)))
             .map_err(|e| Error::parquet(format!("cannot start writing {}", path.display()), e))?;
         Ok(TableWriter {
@@ -222,6 +245,20 @@ impl TableWriter {
             sha256,
         })
     }
+}
+
+/// Write one table from batches as a new file, failing if it exists (append-only logs).
+pub fn write_table_new(
+    path: &Path,
+    schema: SchemaRef,
+    plain: &[&str],
+    batches: &[RecordBatch],
+) -> Result<WrittenFile> {
+    let mut w = TableWriter::create_new(path, schema, plain)?;
+    for b in batches {
+        w.write(b)?;
+    }
+    w.finish()
 }
 
 /// Write one table from batches, atomically.

@@ -1,6 +1,9 @@
 //! One file per subcommand: each turns resolved arguments into library calls and prints the
 //! result (stdout for data, stderr for progress), returning the command's [`Outcome`].
 
+pub mod build;
+pub mod compile;
+pub mod freshness;
 pub mod snapshot;
 pub mod synth;
 
@@ -9,6 +12,9 @@ use crate::error::{Outcome, Result};
 
 pub fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
+        Command::Build(args) => build::run(args),
+        Command::Compile(args) => compile::run(args),
+        Command::Freshness(args) => freshness::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Snapshot(cmd) => snapshot::run(cmd),
     }

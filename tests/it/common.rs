@@ -170,3 +170,129 @@ pub fn gtmos(args: &[&str], cwd: &Path) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A batch of a registry table from JSON rows: strings for varchar, `YYYY-MM-DD` for dates,
+/// RFC 3339 for timestamps, numbers, booleans, arrays of strings; missing keys are null.
+pub fn rows(table: &str, data: &[serde_json::Value]) -> arrow::array::RecordBatch {
+    use gtmos::builder::TableBuilder;
+    use gtmos::schema::ColumnType;
+    let t = registry()
+        .table(table)
+        .unwrap_or_else(|| panic!("no table {table}"));
+    let mut b = TableBuilder::new(table, t.arrow_schema()).unwrap();
+    for row in data {
+        for c in &t.columns {
+            let v = &row[&c.name];
+            if v.is_null() {
+                continue;
+            }
+            match c.column_type {
+                ColumnType::Varchar => {
+                    let h = b.str_col(&c.name).unwrap();
+                    b.str(h, v.as_str().expect("string"));
+                }
+                ColumnType::VarcharList => {
+                    let h = b.list_col(&c.name).unwrap();
+                    let items: Vec<&str> = v
+                        .as_array()
+                        .expect("array")
+                        .iter()
+                        .map(|x| x.as_str().unwrap())
+                        .collect();
+                    b.list(h, &items);
+                }
+                ColumnType::Date => {
+                    let h = b.date_col(&c.name).unwrap();
+                    b.date(
+                        h,
+                        gtmos::calendar::Day::parse(v.as_str().unwrap()).unwrap().0,
+                    );
+                }
+                ColumnType::Timestamp => {
+                    let h = b.ts_col(&c.name).unwrap();
+                    b.ts(h, gtmos::calendar::parse_ts(v.as_str().unwrap()).unwrap());
+                }
+                ColumnType::Boolean => {
+                    let h = b.bool_col(&c.name).unwrap();
+                    b.bool(h, v.as_bool().unwrap());
+                }
+                ColumnType::Integer => {
+                    let h = b.i32_col(&c.name).unwrap();
+                    b.i32(h, v.as_i64().unwrap() as i32);
+                }
+                ColumnType::Bigint => {
+                    let h = b.i64_col(&c.name).unwrap();
+                    b.i64(h, v.as_i64().unwrap());
+                }
+                ColumnType::Double => {
+                    let h = b.f64_col(&c.name).unwrap();
+                    b.f64(h, v.as_f64().unwrap());
+                }
+                ColumnType::Decimal { scale, .. } => {
+                    let h = b.dec_col(&c.name).unwrap();
+                    b.dec(
+                        h,
+                        (v.as_f64().unwrap() * 10f64.powi(scale as i32)).round() as i128,
+                    );
+                }
+            }
+        }
+        b.end_row();
+    }
+    b.finish().unwrap()
+}
+
+/// A snapshot holding the given tables; every other registry table is present and empty.
+pub fn mini_snapshot(dir: &Path, as_of: &str, tables: Vec<(&str, arrow::array::RecordBatch)>) {
+    use gtmos::snapshot::{Manifest, TableEntry};
+    let given: BTreeMap<&str, arrow::array::RecordBatch> = tables.into_iter().collect();
+    let mut entries = BTreeMap::new();
+    for t in registry().tables() {
+        let path = dir.join(format!("{}.parquet", t.name));
+        let batches: Vec<arrow::array::RecordBatch> =
+            given.get(t.name.as_str()).cloned().into_iter().collect();
+        let w = gtmos::table_io::write_table(&path, t.arrow_schema(), &[], &batches).unwrap();
+        entries.insert(
+            t.name.clone(),
+            TableEntry {
+                path: format!("{}.parquet", t.name),
+                rows: w.rows,
+                sha256: w.sha256,
+            },
+        );
+    }
+    let as_of = gtmos::calendar::parse_ts(as_of).unwrap();
+    Manifest::new(
+        as_of,
+        as_of,
+        serde_json::json!({"name": "hand-made"}),
+        entries,
+        BTreeMap::new(),
+    )
+    .write(dir)
+    .unwrap();
+}
+
+/// The pipelines project of this repository.
+pub fn project_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines")
+}
+
+/// Build `snapshot` into `warehouse` with the repository's project; returns (exit, stdout, stderr).
+pub fn build(snapshot: &Path, warehouse: &Path, extra: &[&str]) -> (i32, String, String) {
+    let project = project_dir();
+    let mut args = vec![
+        "build",
+        "--project",
+        project.to_str().unwrap(),
+        "--snapshot",
+        snapshot.to_str().unwrap(),
+        "--warehouse",
+        warehouse.to_str().unwrap(),
+        "--no-report",
+        "--threads",
+        "2",
+    ];
+    args.extend_from_slice(extra);
+    gtmos(&args, warehouse.parent().unwrap())
+}

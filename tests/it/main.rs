@@ -2,6 +2,7 @@
 
 mod cli;
 mod common;
+mod ingest_rules;
 mod snapshot;
 mod synth;
 mod synth_faults;

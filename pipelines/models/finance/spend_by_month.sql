@@ -1,0 +1,15 @@
+-- Go-to-market spend: one row per month × segment × category (sales, marketing, customer
+-- success). The S&M input of Magic Number and CAC payback.
+{{ config(order_by=['month', 'segment', 'category']) }}
+
+with final as (
+    select
+        month,
+        segment,
+        category,
+        sum(amount_usd) as amount_usd
+    from {{ source('snapshot', 'gtm_spend') }}
+    group by month, segment, category
+)
+
+select * from final

@@ -1,0 +1,716 @@
+//! `gtmos build`: one run of the pipelines project over a snapshot (SPEC §2, §3, §6).
+//!
+//! Order: source contracts (ingest, quarantine, checks, freshness) → models in DAG order, each
+//! checked by its tests → singular tests → publish → logs → report. Everything is staged under
+//! the run's staging directory; `published/` changes only at the end, table by table, so a run
+//! that fails midway leaves the previous published state intact. A table whose contract (or
+//! any input's) fails is not republished: its last good version stays, marked stale with the
+//! reason, and the rest of the build publishes.
+//!
+//! Identity: `inputs_hash` from the manifest, `pipelines_hash` over `pipelines/`, and
+//! `build_id` = sha256(inputs_hash, pipelines_hash, effective config). Published tables carry
+//! the build_id and are sorted, so identical inputs give byte-identical tables; the run id and
+//! timings live only in the logs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::builder::TableBuilder;
+use crate::calendar::{Day, MICROS_PER_DAY, format_ts};
+use crate::contracts::{self, FreshnessResult, SourceResult, TestResult};
+use crate::engine::{Engine, MODELS, SOURCES, ident, quote, timestamp_literal};
+use crate::error::{Error, Result};
+use crate::logs::{self, CONTRACT_RESULTS, FRESHNESS_LOG, RUN_LOG};
+use crate::project::template::{self, Ref, RenderContext};
+use crate::project::{Materialized, Model, Project};
+use crate::snapshot::Snapshot;
+use crate::table_io::{TableWriter, sha256_hex};
+use crate::warehouse::{TableState, Warehouse};
+
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub project: PathBuf,
+    pub snapshot: PathBuf,
+    pub warehouse: PathBuf,
+    /// Where HTML reports go (`<reports>/<run_id>/`, `<reports>/latest/`); None: no report.
+    pub reports: Option<PathBuf>,
+    /// Override of the snapshot's as_of (UTC µs).
+    pub as_of: Option<i64>,
+    pub threads: usize,
+    /// Bytes the engine may hold in memory before spilling to the staging directory.
+    pub memory_limit: usize,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Step {
+    pub step: String,
+    pub kind: &'static str,
+    pub seconds: f64,
+    pub rows_in: u64,
+    pub rows_out: u64,
+    pub quarantined: u64,
+    pub status: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelResult {
+    pub name: String,
+    pub file: PathBuf,
+    pub materialized: Materialized,
+    pub rows: u64,
+    pub seconds: f64,
+    pub tests: Vec<TestResult>,
+    /// Why it was not (re)published.
+    pub blocked: Option<String>,
+    pub sha256: Option<String>,
+}
+
+/// Everything a run did, for the summary, the logs and the report.
+#[derive(Debug, Clone)]
+pub struct BuildReport {
+    pub run_id: String,
+    pub build_id: String,
+    pub snapshot_id: String,
+    pub snapshot_dir: PathBuf,
+    pub as_of: i64,
+    pub inputs_hash: String,
+    pub pipelines_hash: String,
+    pub project_name: String,
+    pub project_version: String,
+    pub effective_config: serde_json::Value,
+    pub started_at: i64,
+    pub seconds: f64,
+    pub sources: Vec<SourceResult>,
+    pub models: Vec<ModelResult>,
+    pub singular: Vec<TestResult>,
+    pub steps: Vec<Step>,
+    pub published: Vec<String>,
+    pub blocked: Vec<(String, String)>,
+    pub report_dir: Option<PathBuf>,
+    pub warehouse: PathBuf,
+}
+
+impl BuildReport {
+    pub fn outcome(&self) -> &'static str {
+        if self.blocked.is_empty() {
+            "success"
+        } else {
+            "blocked"
+        }
+    }
+
+    pub fn all_tests(&self) -> impl Iterator<Item = &TestResult> {
+        self.sources
+            .iter()
+            .flat_map(|s| s.tests.iter())
+            .chain(self.models.iter().flat_map(|m| m.tests.iter()))
+            .chain(self.singular.iter())
+    }
+
+    pub fn warnings(&self) -> u64 {
+        self.all_tests()
+            .filter(|t| t.status == crate::project::tests::Status::Warn)
+            .count() as u64
+            + self.freshness().filter(|f| f.status != "pass").count() as u64
+    }
+
+    pub fn freshness(&self) -> impl Iterator<Item = &FreshnessResult> {
+        self.sources.iter().filter_map(|s| s.freshness.as_ref())
+    }
+
+    pub fn quarantined_rows(&self) -> u64 {
+        self.sources
+            .iter()
+            .map(|s| s.quarantined.values().sum::<u64>())
+            .sum()
+    }
+
+    pub fn dead_lettered_rows(&self) -> u64 {
+        self.sources.iter().map(|s| s.dead_lettered).sum()
+    }
+}
+
+/// build_id = sha256 over (inputs_hash, pipelines_hash, effective config).
+pub fn build_id(inputs_hash: &str, pipelines_hash: &str, config: &serde_json::Value) -> String {
+    sha256_hex(format!("{inputs_hash}\n{pipelines_hash}\n{config}").as_bytes())
+}
+
+/// Hold the warehouse for one build at a time; released when the process ends.
+fn lock(warehouse: &Path) -> Result<std::fs::File> {
+    std::fs::create_dir_all(warehouse)
+        .map_err(|e| Error::io("cannot create warehouse", warehouse, e))?;
+    let p = warehouse.join(".lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&p)
+        .map_err(|e| Error::io("cannot open", &p, e))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(_) => Err(Error::usage_hint(
+            format!(
+                "another gtmos run holds the warehouse {}",
+                warehouse.display()
+            ),
+            "wait for it to finish; runs on one warehouse are serialised",
+        )),
+    }
+}
+
+pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
+    let project = Project::load(&opts.project)?;
+    let snapshot = Snapshot::open(&opts.snapshot, &project.registry)?;
+    let _lock = lock(&opts.warehouse)?;
+    let started = Instant::now();
+    let started_at = logs::now_micros();
+    let run_id = logs::new_run_id();
+    let as_of = match opts.as_of {
+        Some(t) => t,
+        None => snapshot.manifest.as_of_micros()?,
+    };
+    let inputs_hash = snapshot.manifest.inputs_hash();
+    let effective_config = json!({
+        "as_of": format_ts(as_of),
+        "engine": project.engine,
+        "gtmos": env!("CARGO_PKG_VERSION"),
+    });
+    let build_id = build_id(&inputs_hash, &project.hash, &effective_config);
+    let warehouse = Warehouse::new(&opts.warehouse);
+    let mut report = BuildReport {
+        run_id: run_id.clone(),
+        build_id,
+        snapshot_id: snapshot.manifest.snapshot_id.clone(),
+        snapshot_dir: opts.snapshot.clone(),
+        as_of,
+        inputs_hash,
+        pipelines_hash: project.hash.clone(),
+        project_name: project.name.clone(),
+        project_version: project.version.clone(),
+        effective_config,
+        started_at,
+        seconds: 0.0,
+        sources: Vec::new(),
+        models: Vec::new(),
+        singular: Vec::new(),
+        steps: Vec::new(),
+        published: Vec::new(),
+        blocked: Vec::new(),
+        report_dir: None,
+        warehouse: opts.warehouse.clone(),
+    };
+    let staging = warehouse.staging(&run_id);
+    let outcome = run(opts, &project, &snapshot, &warehouse, &staging, &mut report);
+    let _ = std::fs::remove_dir_all(&staging);
+    report.seconds = started.elapsed().as_secs_f64();
+    match outcome {
+        Ok(()) => {
+            write_logs(&warehouse, &report, None)?;
+            if let Some(dir) = &opts.reports {
+                let slos = crate::freshness::attainment(&opts.warehouse, &project.slos)?;
+                report.report_dir = Some(crate::reports::render_build(&report, &slos, dir)?);
+            }
+            Ok(report)
+        }
+        Err(e) => {
+            // The run log records the failure; published/ is untouched.
+            let _ = write_logs(&warehouse, &report, Some(&e.to_string()));
+            Err(e)
+        }
+    }
+}
+
+fn run(
+    opts: &BuildOptions,
+    project: &Project,
+    snapshot: &Snapshot,
+    warehouse: &Warehouse,
+    staging: &Path,
+    report: &mut BuildReport,
+) -> Result<()> {
+    std::fs::create_dir_all(staging)
+        .map_err(|e| Error::io("cannot create staging directory", staging, e))?;
+    let engine = Engine::new(
+        &project.engine,
+        opts.threads,
+        &staging.join("spill"),
+        opts.memory_limit,
+    )?;
+    let as_of_sql = timestamp_literal(report.as_of);
+    let as_of_date = format!(
+        "DATE '{}'",
+        Day((report.as_of.div_euclid(MICROS_PER_DAY)) as i32).iso()
+    );
+    let relation = |r: &Ref| match r {
+        Ref::Model(m) => format!("{MODELS}.{}", ident(m)),
+        Ref::Source(t) => format!("{SOURCES}.{}", ident(t)),
+    };
+    let render_ctx = RenderContext {
+        vars: &project.vars,
+        as_of: Some(as_of_sql),
+        as_of_date: Some(as_of_date),
+        build_id: Some(quote(&report.build_id)),
+        relation: &relation,
+    };
+    let render = |text: &str| -> Result<String> {
+        let pieces =
+            template::parse(text).map_err(|e| Error::usage(format!("template: {}", e.message)))?;
+        template::render(&pieces, &render_ctx)
+            .map_err(|e| Error::usage(format!("template: {}", e.message)))
+    };
+    let cx = contracts::Context {
+        engine: &engine,
+        warehouse,
+        staging,
+        run_id: &report.run_id,
+        as_of: report.as_of,
+        render: &render,
+    };
+
+    // 1. Source contracts.
+    let mut blocked_sources: BTreeMap<String, String> = BTreeMap::new();
+    for contract in &project.sources {
+        let t = project.registry.expect_table(&contract.table)?;
+        let r = contracts::run_source(&cx, contract, t, snapshot)?;
+        report.steps.push(Step {
+            step: format!("source.{}", r.table),
+            kind: "source",
+            seconds: r.seconds,
+            rows_in: r.rows_in,
+            rows_out: r.rows_accepted,
+            quarantined: r.quarantined.values().sum::<u64>() + r.dead_lettered,
+            status: if r.blocked.is_some() {
+                "blocked".into()
+            } else if r.present {
+                "ok".into()
+            } else {
+                "absent".into()
+            },
+        });
+        if let Some(reason) = &r.blocked {
+            blocked_sources.insert(r.table.clone(), reason.clone());
+        }
+        report.sources.push(r);
+    }
+
+    // 2. Models in DAG order.
+    let mut blocked: BTreeMap<String, String> = BTreeMap::new();
+    let mut staged: BTreeMap<String, (PathBuf, crate::table_io::WrittenFile)> = BTreeMap::new();
+    for model in &project.models {
+        let started = Instant::now();
+        let upstream_block = model.refs.iter().find_map(|r| match r {
+            Ref::Source(t) => blocked_sources
+                .get(t)
+                .map(|why| format!("input source `{t}` is blocked ({why})")),
+            Ref::Model(m) => blocked
+                .get(m)
+                .map(|_| format!("input model `{m}` is blocked")),
+        });
+        let mut result = ModelResult {
+            name: model.name.clone(),
+            file: model.file.clone(),
+            materialized: model.materialized,
+            rows: 0,
+            seconds: 0.0,
+            tests: Vec::new(),
+            blocked: upstream_block.clone(),
+            sha256: None,
+        };
+        if upstream_block.is_none() {
+            let sql = template::render(&model.pieces, &render_ctx).map_err(|e| {
+                Error::pipeline(&model.file, format!("line {}: {}", e.line, e.message))
+            })?;
+            let written = materialize(&engine, model, &sql, &report.build_id, staging)?;
+            if let Some(w) = &written {
+                result.rows = w.rows;
+                result.sha256 = Some(w.sha256.clone());
+                staged.insert(model.name.clone(), (w.path.clone(), w.clone()));
+            }
+            let rel_of = |to: &str| {
+                if project.model(to).is_some() {
+                    format!("{MODELS}.{}", ident(to))
+                } else {
+                    format!("{SOURCES}.{}", ident(to))
+                }
+            };
+            let mut tests = contracts::run_checks(
+                &cx,
+                &model.name,
+                "model",
+                &format!("{MODELS}.{}", ident(&model.name)),
+                &model.tests,
+                &rel_of,
+            )
+            .map_err(|e| wrap_model(model, e))?;
+            for t in &mut tests {
+                t.declared_in = model.file.display().to_string();
+                if t.status == crate::project::tests::Status::Fail {
+                    t.action = "blocked";
+                }
+            }
+            if let Some(t) = tests.iter().find(|t| t.spec.blocks(t.status)) {
+                result.blocked = Some(format!(
+                    "rule `{}` failed on {} rows",
+                    t.spec.rule, t.failures
+                ));
+            }
+            result.tests = tests;
+        }
+        result.seconds = started.elapsed().as_secs_f64();
+        if let Some(why) = &result.blocked {
+            blocked.insert(model.name.clone(), why.clone());
+        }
+        report.steps.push(Step {
+            step: format!("model.{}", model.name),
+            kind: "model",
+            seconds: result.seconds,
+            rows_in: 0,
+            rows_out: result.rows,
+            quarantined: 0,
+            status: if result.blocked.is_some() {
+                "blocked".into()
+            } else {
+                "ok".into()
+            },
+        });
+        report.models.push(result);
+    }
+
+    // 3. Singular tests; a failure blocks the models it reads.
+    for t in &project.tests {
+        let started = Instant::now();
+        let unavailable = t.refs.iter().find_map(|r| match r {
+            Ref::Model(m) if blocked.contains_key(m) => Some(m.clone()),
+            Ref::Source(s) if blocked_sources.contains_key(s) => Some(s.clone()),
+            _ => None,
+        });
+        if unavailable.is_some() {
+            continue;
+        }
+        let sql = template::render(&t.pieces, &render_ctx)
+            .map_err(|e| Error::pipeline(&t.file, format!("line {}: {}", e.line, e.message)))?;
+        let mut r = contracts::run_singular(&cx, &t.name, &t.file, &sql, &t.spec())?;
+        if r.spec.blocks(r.status) {
+            r.action = "blocked";
+            for x in &t.refs {
+                if let Ref::Model(m) = x {
+                    blocked.entry(m.clone()).or_insert_with(|| {
+                        format!("singular test `{}` failed ({} rows)", t.name, r.failures)
+                    });
+                }
+            }
+        }
+        report.steps.push(Step {
+            step: format!("test.{}", t.name),
+            kind: "test",
+            seconds: started.elapsed().as_secs_f64(),
+            rows_in: 0,
+            rows_out: r.failures,
+            quarantined: 0,
+            status: r.status.name().into(),
+        });
+        report.singular.push(r);
+    }
+    // Whatever reads a blocked model is blocked too.
+    for model in &project.models {
+        if !blocked.contains_key(&model.name)
+            && let Some(up) = project
+                .upstream(&model.name)
+                .into_iter()
+                .find_map(|r| match r {
+                    Ref::Model(m) if blocked.contains_key(&m) => Some(m),
+                    _ => None,
+                })
+        {
+            blocked.insert(model.name.clone(), format!("input model `{up}` is blocked"));
+        }
+    }
+    for m in &mut report.models {
+        if m.blocked.is_none() {
+            m.blocked = blocked.get(&m.name).cloned();
+        }
+    }
+
+    // 4. Publish.
+    let mut state = warehouse.state()?;
+    for m in &report.models {
+        if m.materialized != Materialized::Table {
+            continue;
+        }
+        match &m.blocked {
+            None => {
+                let (path, w) = staged
+                    .get(&m.name)
+                    .ok_or_else(|| Error::Internal(format!("model `{}` was not staged", m.name)))?;
+                warehouse.publish(path, &m.name)?;
+                state.tables.insert(
+                    m.name.clone(),
+                    TableState {
+                        build_id: Some(report.build_id.clone()),
+                        published_by_run: Some(report.run_id.clone()),
+                        snapshot_id: Some(report.snapshot_id.clone()),
+                        rows: w.rows,
+                        sha256: Some(w.sha256.clone()),
+                        stale: false,
+                        stale_reason: None,
+                        stale_since_run: None,
+                    },
+                );
+                report.published.push(m.name.clone());
+            }
+            Some(why) => {
+                let e = state.tables.entry(m.name.clone()).or_insert(TableState {
+                    build_id: None,
+                    published_by_run: None,
+                    snapshot_id: None,
+                    rows: 0,
+                    sha256: None,
+                    stale: false,
+                    stale_reason: None,
+                    stale_since_run: None,
+                });
+                if !e.stale {
+                    e.stale_since_run = Some(report.run_id.clone());
+                }
+                e.stale = true;
+                e.stale_reason = Some(why.clone());
+                report.blocked.push((m.name.clone(), why.clone()));
+            }
+        }
+    }
+    warehouse.write_state(&state)?;
+    Ok(())
+}
+
+fn wrap_model(model: &Model, e: Error) -> Error {
+    match e {
+        Error::Engine { context, source } => Error::Engine {
+            context: format!(
+                "{}: model `{}`: {context}",
+                model.file.display(),
+                model.name
+            ),
+            source,
+        },
+        other => other,
+    }
+}
+
+/// Plan a model, then write it (tables) sorted with its build_id, or register it as a view.
+fn materialize(
+    engine: &Engine,
+    model: &Model,
+    sql: &str,
+    build_id: &str,
+    staging: &Path,
+) -> Result<Option<crate::table_io::WrittenFile>> {
+    let what = format!("{}: model `{}`", model.file.display(), model.name);
+    let qualified = format!("{MODELS}.{}", ident(&model.name));
+    if model.materialized == Materialized::View {
+        engine.query(
+            &format!("CREATE OR REPLACE VIEW {qualified} AS {sql}"),
+            &what,
+        )?;
+        return Ok(None);
+    }
+    let planned = engine.sql(sql, &what)?;
+    let columns: Vec<(String, arrow::datatypes::DataType)> = planned
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), f.data_type().clone()))
+        .collect();
+    for c in &model.order_by {
+        if !columns.iter().any(|(n, _)| n == c) {
+            return Err(Error::pipeline(
+                &model.file,
+                format!(
+                    "model `{}`: order_by column `{c}` is not in its output",
+                    model.name
+                ),
+            ));
+        }
+    }
+    // A total order: the declared columns, then every other sortable column.
+    let mut order: Vec<String> = model.order_by.clone();
+    for (n, t) in &columns {
+        if !order.contains(n)
+            && !matches!(
+                t,
+                arrow::datatypes::DataType::List(_) | arrow::datatypes::DataType::Struct(_)
+            )
+        {
+            order.push(n.clone());
+        }
+    }
+    let has_build_id = columns.iter().any(|(n, _)| n == "build_id");
+    let select = if has_build_id {
+        "m.*".to_string()
+    } else {
+        format!("m.*, {} AS build_id", quote(build_id))
+    };
+    let order_sql: Vec<String> = order
+        .iter()
+        .map(|c| format!("m.{} ASC NULLS FIRST", ident(c)))
+        .collect();
+    let final_sql = format!(
+        "SELECT {select} FROM ({sql}) m ORDER BY {}",
+        order_sql.join(", ")
+    );
+    let df = engine.sql(&final_sql, &what)?;
+    let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
+    let path = staging
+        .join("models")
+        .join(format!("{}.parquet", model.name));
+    let mut w = TableWriter::create(&path, schema, &[])?;
+    engine.for_each_batch(df, &what, |b| w.write(&b))?;
+    let written = w.finish()?;
+    engine.register_parquet(MODELS, &model.name, &path.to_string_lossy(), None)?;
+    Ok(Some(written))
+}
+
+fn write_logs(warehouse: &Warehouse, r: &BuildReport, error: Option<&str>) -> Result<()> {
+    let root = &warehouse.root;
+    // contract_results
+    let mut b = TableBuilder::new(CONTRACT_RESULTS.name, CONTRACT_RESULTS.schema())?;
+    let c = ContractCols::new(&b)?;
+    for t in r.all_tests() {
+        b.str(c.run_id, &r.run_id);
+        b.str(c.build_id, &r.build_id);
+        b.str(c.snapshot_id, &r.snapshot_id);
+        b.ts(c.as_of, r.as_of);
+        b.str(c.node, &t.node);
+        b.str(c.node_kind, t.node_kind);
+        b.str(c.rule, &t.spec.rule);
+        b.str(c.test, &t.test);
+        b.opt_str(c.column_name, t.spec.column.as_deref());
+        b.str(
+            c.severity,
+            match t.spec.severity {
+                crate::project::tests::Severity::Error => "error",
+                crate::project::tests::Severity::Warn => "warn",
+            },
+        );
+        b.str(c.on_fail, t.spec.on_fail.name());
+        b.str(c.status, t.status.name());
+        b.i64(c.failures, t.failures as i64);
+        b.i64(c.rows_checked, t.rows_checked as i64);
+        b.str(c.action, t.action);
+        b.opt_str(c.contract_version, t.contract_version.as_deref());
+        b.str(c.declared_in, &t.declared_in);
+        b.str(
+            c.sample,
+            &serde_json::Value::Array(t.sample.clone()).to_string(),
+        );
+        b.end_row();
+    }
+    if b.rows() > 0 {
+        logs::append(root, &CONTRACT_RESULTS, &r.run_id, &b.finish()?)?;
+    }
+    // freshness_log
+    let mut b = TableBuilder::new(FRESHNESS_LOG.name, FRESHNESS_LOG.schema())?;
+    let c = FreshnessCols::new(&b)?;
+    for f in r.freshness() {
+        b.str(c.run_id, &r.run_id);
+        b.str(c.snapshot_id, &r.snapshot_id);
+        b.ts(c.as_of, r.as_of);
+        b.str(c.source, &f.source);
+        b.str(c.loaded_at_field, &f.loaded_at_field);
+        b.opt_ts(c.max_loaded_at, f.max_loaded_at);
+        b.opt_f64(c.age_hours, f.age_hours);
+        b.opt_f64(c.warn_after_hours, f.warn_after_hours);
+        b.opt_f64(c.error_after_hours, f.error_after_hours);
+        b.str(c.status, f.status);
+        b.end_row();
+    }
+    if b.rows() > 0 && error.is_none() {
+        logs::append(root, &FRESHNESS_LOG, &r.run_id, &b.finish()?)?;
+    }
+    // run_log
+    let mut b = TableBuilder::new(RUN_LOG.name, RUN_LOG.schema())?;
+    let c = RunCols::new(&b)?;
+    b.str(c.run_id, &r.run_id);
+    b.str(c.command, "build");
+    b.ts(c.started_at, r.started_at);
+    b.ts(c.finished_at, logs::now_micros());
+    b.str(c.snapshot_id, &r.snapshot_id);
+    b.str(c.snapshot_dir, &r.snapshot_dir.display().to_string());
+    b.ts(c.as_of, r.as_of);
+    b.str(c.inputs_hash, &r.inputs_hash);
+    b.str(c.pipelines_hash, &r.pipelines_hash);
+    b.str(c.build_id, &r.build_id);
+    b.str(c.gtmos_version, env!("CARGO_PKG_VERSION"));
+    b.str(
+        c.outcome,
+        if error.is_some() {
+            "failed"
+        } else {
+            r.outcome()
+        },
+    );
+    b.opt_str(c.error, error);
+    b.i64(c.published, r.published.len() as i64);
+    b.i64(c.blocked, r.blocked.len() as i64);
+    b.i64(c.quarantined_rows, r.quarantined_rows() as i64);
+    b.i64(c.dead_lettered_rows, r.dead_lettered_rows() as i64);
+    b.i64(c.warnings, r.warnings() as i64);
+    b.f64(c.seconds, r.seconds);
+    b.str(
+        c.steps,
+        &serde_json::to_string(&r.steps).unwrap_or_default(),
+    );
+    b.end_row();
+    logs::append(root, &RUN_LOG, &r.run_id, &b.finish()?)?;
+    Ok(())
+}
+
+crate::table_columns! { struct ContractCols {
+    run_id: crate::builder::StrCol, build_id: crate::builder::StrCol, snapshot_id: crate::builder::StrCol,
+    as_of: crate::builder::TsCol, node: crate::builder::StrCol, node_kind: crate::builder::StrCol,
+    rule: crate::builder::StrCol, test: crate::builder::StrCol, column_name: crate::builder::StrCol,
+    severity: crate::builder::StrCol, on_fail: crate::builder::StrCol, status: crate::builder::StrCol,
+    failures: crate::builder::I64Col, rows_checked: crate::builder::I64Col, action: crate::builder::StrCol,
+    contract_version: crate::builder::StrCol, declared_in: crate::builder::StrCol, sample: crate::builder::StrCol,
+} }
+crate::table_columns! { struct FreshnessCols {
+    run_id: crate::builder::StrCol, snapshot_id: crate::builder::StrCol, as_of: crate::builder::TsCol,
+    source: crate::builder::StrCol, loaded_at_field: crate::builder::StrCol, max_loaded_at: crate::builder::TsCol,
+    age_hours: crate::builder::F64Col, warn_after_hours: crate::builder::F64Col, error_after_hours: crate::builder::F64Col,
+    status: crate::builder::StrCol,
+} }
+crate::table_columns! { struct RunCols {
+    run_id: crate::builder::StrCol, command: crate::builder::StrCol, started_at: crate::builder::TsCol,
+    finished_at: crate::builder::TsCol, snapshot_id: crate::builder::StrCol, snapshot_dir: crate::builder::StrCol,
+    as_of: crate::builder::TsCol, inputs_hash: crate::builder::StrCol, pipelines_hash: crate::builder::StrCol,
+    build_id: crate::builder::StrCol, gtmos_version: crate::builder::StrCol, outcome: crate::builder::StrCol,
+    error: crate::builder::StrCol, published: crate::builder::I64Col, blocked: crate::builder::I64Col,
+    quarantined_rows: crate::builder::I64Col, dead_lettered_rows: crate::builder::I64Col, warnings: crate::builder::I64Col,
+    seconds: crate::builder::F64Col, steps: crate::builder::StrCol,
+} }
+
+/// Tables a build published, blocked, and the rules that quarantined rows, for the CLI summary.
+pub fn quarantine_summary(r: &BuildReport) -> BTreeMap<(String, String), u64> {
+    let mut m = BTreeMap::new();
+    for s in &r.sources {
+        for (rule, n) in &s.quarantined {
+            *m.entry((s.table.clone(), rule.clone())).or_default() += n;
+        }
+    }
+    m
+}
+
+/// Sources whose tests warned (names only).
+pub fn warned_sources(r: &BuildReport) -> BTreeSet<String> {
+    r.sources
+        .iter()
+        .filter(|s| {
+            s.tests
+                .iter()
+                .any(|t| t.status != crate::project::tests::Status::Pass)
+        })
+        .map(|s| s.table.clone())
+        .collect()
+}

@@ -1,0 +1,131 @@
+//! `gtmos build`: resolve locations, generate the default corpus if needed, build, summarise.
+
+use std::io::IsTerminal;
+
+use serde_json::json;
+
+use super::{thousands, threads};
+use crate::build::{BuildOptions, BuildReport, quarantine_summary};
+use crate::calendar::{format_ts, parse_ts};
+use crate::cli::BuildArgs;
+use crate::error::{Outcome, Result};
+use crate::printer::{Format, out, out_json};
+use crate::settings::{Paths, memory_limit, reports_dir};
+use crate::snapshot::MANIFEST;
+use crate::synth::params::SynthParams;
+
+pub fn run(a: BuildArgs) -> Result<Outcome> {
+    let paths = Paths::resolve(&a.at);
+    let threads = threads(a.threads);
+    if paths.default_snapshot && !paths.snapshot.join(MANIFEST).exists() {
+        eprintln!(
+            "gtmos: no snapshot at {}; generating the default corpus (seed 42, 2,000 accounts, 2024-01-01..2025-12-31)",
+            paths.snapshot.display()
+        );
+        crate::synth::generate(
+            &SynthParams::default(),
+            &paths.snapshot,
+            threads,
+            std::io::stderr().is_terminal(),
+        )?;
+    }
+    let opts = BuildOptions {
+        project: paths.project.clone(),
+        snapshot: paths.snapshot.clone(),
+        warehouse: paths.warehouse.clone(),
+        reports: (!a.no_report).then(|| reports_dir(&a.reports)),
+        as_of: a.as_of.as_deref().map(parse_ts).transpose()?,
+        threads,
+        memory_limit: memory_limit(a.memory_mb),
+    };
+    let r = crate::build::build(&opts)?;
+    match a.format {
+        Format::Json => out_json(&summary_json(&r))?,
+        Format::Text => out(&summary_text(&r))?,
+    }
+    Ok(if r.blocked.is_empty() {
+        Outcome::Success
+    } else {
+        Outcome::GateFailed
+    })
+}
+
+fn summary_json(r: &BuildReport) -> serde_json::Value {
+    json!({
+        "run_id": r.run_id,
+        "build_id": r.build_id,
+        "snapshot_id": r.snapshot_id,
+        "as_of": format_ts(r.as_of),
+        "outcome": r.outcome(),
+        "published": r.published,
+        "blocked": r.blocked.iter().map(|(t, why)| json!({"table": t, "reason": why})).collect::<Vec<_>>(),
+        "quarantined": quarantine_summary(r).iter().map(|((t, rule), n)| json!({"table": t, "rule": rule, "rows": n})).collect::<Vec<_>>(),
+        "dead_lettered_rows": r.dead_lettered_rows(),
+        "warnings": r.warnings(),
+        "seconds": r.seconds,
+        "report": r.report_dir.as_ref().map(|d| d.join("index.html").display().to_string()),
+    })
+}
+
+fn summary_text(r: &BuildReport) -> String {
+    let mut s = format!(
+        "build {} {} (build_id {}, snapshot {}, as_of {}) in {:.1} s\n",
+        r.run_id,
+        r.outcome(),
+        &r.build_id[..16],
+        r.snapshot_id,
+        format_ts(r.as_of),
+        r.seconds
+    );
+    let blocked_sources = r.sources.iter().filter(|x| x.blocked.is_some()).count();
+    s.push_str(&format!(
+        "  sources    {} checked, {} blocked; {} rows quarantined, {} dead-lettered\n",
+        r.sources.iter().filter(|x| x.present).count(),
+        blocked_sources,
+        thousands(r.quarantined_rows()),
+        thousands(r.dead_lettered_rows())
+    ));
+    for ((table, rule), n) in quarantine_summary(r) {
+        s.push_str(&format!("    {table}.{rule}: {}\n", thousands(n)));
+    }
+    for src in r.sources.iter().filter(|x| x.blocked.is_some()) {
+        s.push_str(&format!(
+            "    blocked: {}\n",
+            src.blocked.as_deref().unwrap_or("")
+        ));
+    }
+    s.push_str(&format!(
+        "  models     {} published, {} blocked\n",
+        r.published.len(),
+        r.blocked.len()
+    ));
+    for (t, why) in &r.blocked {
+        s.push_str(&format!(
+            "    {t} stays at its last good version (stale): {why}\n"
+        ));
+    }
+    let warns = r
+        .all_tests()
+        .filter(|t| t.status == crate::project::tests::Status::Warn)
+        .count();
+    s.push_str(&format!(
+        "  tests      {} run, {} warned\n",
+        r.all_tests().count(),
+        warns
+    ));
+    let fresh: Vec<_> = r.freshness().collect();
+    s.push_str(&format!(
+        "  freshness  {} sources: {} pass, {} warn, {} error\n",
+        fresh.len(),
+        fresh.iter().filter(|f| f.status == "pass").count(),
+        fresh.iter().filter(|f| f.status == "warn").count(),
+        fresh.iter().filter(|f| f.status == "error").count()
+    ));
+    if let Some(d) = &r.report_dir {
+        s.push_str(&format!(
+            "  report     {}\n",
+            d.join("index.html").display()
+        ));
+    }
+    s
+}

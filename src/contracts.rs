@@ -1,0 +1,906 @@
+//! Contracts (SPEC §6): each source table's data tests, run on DataFusion, before anything
+//! downstream reads it.
+//!
+//! For a source, the tests that remove rows (`on_fail: quarantine | dead_letter`) compile into
+//! one query over the raw table that labels every row with the first rule it fails, in declared
+//! order (column tests in column order, then table tests). Set tests — `deduplicate`,
+//! `version_sequence`, `unique` — only compare rows still in the flow. The result is streamed
+//! once: labelled rows go to `quarantine/<table>/run=<run_id>.parquet` (with `rule`,
+//! `contract_version`, `run_id`) or `dead_letter/`, the rest become the checked source every
+//! model reads as `source('snapshot', '<table>')`. Rows that cannot be typed (a value that
+//! does not fit its declared type) are dead-lettered before the rules run.
+//!
+//! The remaining tests (warn-only SOFT rules, blocking rules such as out-of-range spend, and
+//! uniqueness) then run on the accepted rows: their failure counts are recorded, and an
+//! error-severity failure blocks everything downstream of the table. Model tests and singular
+//! tests use the same check machinery. Every outcome becomes a `contract_results` row.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray};
+use arrow::compute::{cast_with_options, filter_record_batch, is_not_null, is_null};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+
+use crate::engine::{Engine, RAW, SOURCES, ident, quote};
+use crate::error::{Error, Result};
+use crate::project::tests::{OnFail, SqlContext, Status, TestSpec};
+use crate::project::{Freshness, SourceContract};
+use crate::schema::TableSchema;
+use crate::snapshot::{Snapshot, parquet_files};
+use crate::table_io::{self, TableWriter};
+use crate::warehouse::Warehouse;
+
+/// Rows kept as a sample of each failing test, for the report and `contract_results`.
+pub const SAMPLE_ROWS: usize = 5;
+
+/// The outcome of one data test.
+#[derive(Debug, Clone)]
+pub struct TestResult {
+    pub node: String,
+    /// `source`, `model` or `test` (a singular test).
+    pub node_kind: &'static str,
+    pub spec: TestSpec,
+    pub test: String,
+    pub status: Status,
+    pub failures: u64,
+    pub rows_checked: u64,
+    /// What happened: quarantined, dead_lettered, blocked, recorded or none.
+    pub action: &'static str,
+    pub sample: Vec<serde_json::Value>,
+    pub contract_version: Option<String>,
+    pub declared_in: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FreshnessResult {
+    pub source: String,
+    pub loaded_at_field: String,
+    pub max_loaded_at: Option<i64>,
+    pub age_hours: Option<f64>,
+    pub warn_after_hours: Option<f64>,
+    pub error_after_hours: Option<f64>,
+    pub status: &'static str,
+}
+
+/// What running one source's contract did.
+#[derive(Debug, Clone)]
+pub struct SourceResult {
+    pub table: String,
+    pub present: bool,
+    pub rows_in: u64,
+    pub rows_accepted: u64,
+    pub quarantined: BTreeMap<String, u64>,
+    pub dead_lettered: u64,
+    pub tests: Vec<TestResult>,
+    /// Why publishing downstream is blocked, when it is.
+    pub blocked: Option<String>,
+    pub freshness: Option<FreshnessResult>,
+    pub seconds: f64,
+}
+
+/// What a contract run needs from the build.
+pub struct Context<'a> {
+    pub engine: &'a Engine,
+    pub warehouse: &'a Warehouse,
+    pub staging: &'a Path,
+    pub run_id: &'a str,
+    pub as_of: i64,
+    /// Renders templates (`{{ as_of }}`, `{{ var() }}`) in test expressions.
+    pub render: &'a dyn Fn(&str) -> Result<String>,
+}
+
+/// Run a source's contract: register the raw table, quarantine / dead-letter, register the
+/// accepted rows as `sources.<table>`, run the checks and the freshness test.
+pub fn run_source(
+    cx: &Context,
+    contract: &SourceContract,
+    t: &TableSchema,
+    snapshot: &Snapshot,
+) -> Result<SourceResult> {
+    let started = std::time::Instant::now();
+    let mut result = SourceResult {
+        table: t.name.clone(),
+        present: snapshot.has_table(&t.name),
+        rows_in: 0,
+        rows_accepted: 0,
+        quarantined: BTreeMap::new(),
+        dead_lettered: 0,
+        tests: Vec::new(),
+        blocked: None,
+        freshness: None,
+        seconds: 0.0,
+    };
+    if !result.present {
+        // An optional table that is absent reads as empty.
+        cx.engine
+            .register_batches(RAW, &t.name, t.arrow_schema(), vec![])?;
+        cx.engine
+            .register_batches(SOURCES, &t.name, t.arrow_schema(), vec![])?;
+        result.seconds = started.elapsed().as_secs_f64();
+        return Ok(result);
+    }
+    let location = snapshot.table_path(&t.name)?;
+    let typed = register_raw(cx, contract, t, &location, &mut result)?;
+    let removing: Vec<&TestSpec> = contract
+        .tests
+        .iter()
+        .filter(|s| s.on_fail.removes_rows())
+        .collect();
+    if removing.is_empty() && !typed {
+        // Nothing to take out: the raw table is the checked table.
+        cx.engine.register_parquet(
+            SOURCES,
+            &t.name,
+            &location.to_string_lossy(),
+            Some(t.arrow_schema()),
+        )?;
+        let n = count(cx.engine, &format!("{SOURCES}.{}", t.name), &t.name)?;
+        result.rows_in += n;
+        result.rows_accepted = n;
+    } else {
+        ingest(cx, contract, t, &removing, &mut result)?;
+    }
+
+    let checks: Vec<TestSpec> = contract
+        .tests
+        .iter()
+        .filter(|s| !s.on_fail.removes_rows())
+        .cloned()
+        .collect();
+    let relation = format!("{SOURCES}.{}", ident(&t.name));
+    let mut results = run_checks(cx, &t.name, "source", &relation, &checks, &|to: &str| {
+        source_relation(cx, to, &t.name)
+    })?;
+    for r in &mut results {
+        r.contract_version = Some(contract.contract_version.clone());
+        r.declared_in = contract.file.display().to_string();
+    }
+    result.tests.extend(results);
+    result.blocked = result
+        .tests
+        .iter()
+        .find(|r| r.spec.blocks(r.status))
+        .map(|r| {
+            format!(
+                "source `{}`: rule `{}` failed ({} rows)",
+                t.name, r.spec.rule, r.failures
+            )
+        });
+    for r in &mut result.tests {
+        if r.status == Status::Fail && r.action == "recorded" {
+            r.action = "blocked";
+        }
+    }
+    if let Some(f) = &contract.freshness {
+        result.freshness = Some(freshness(cx, &t.name, f)?);
+    }
+    result.seconds = started.elapsed().as_secs_f64();
+    Ok(result)
+}
+
+/// Relationships read the checked version of another source, or the raw table itself.
+fn source_relation(cx: &Context, to: &str, this: &str) -> String {
+    if to != this && cx.engine.has_table(SOURCES, to) {
+        format!("{SOURCES}.{}", ident(to))
+    } else {
+        format!("{RAW}.{}", ident(to))
+    }
+}
+
+fn count(engine: &Engine, relation: &str, what: &str) -> Result<u64> {
+    let b = engine.query(
+        &format!("SELECT COUNT(*) FROM {relation}"),
+        &format!("counting rows of `{what}`"),
+    )?;
+    Ok(b.first()
+        .map(|b| {
+            b.column(0)
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .value(0) as u64
+        })
+        .unwrap_or(0))
+}
+
+/// Whether a Parquet column of type `found` read as `want` needs a row-by-row check (the
+/// value may not fit: a wider integer or decimal than declared).
+fn narrowing(found: &DataType, want: &DataType) -> bool {
+    use DataType as D;
+    match (found, want) {
+        (D::Int64 | D::UInt32 | D::UInt64, D::Int32) | (D::UInt64, D::Int64) => true,
+        (D::Decimal128(p, s), D::Decimal128(wp, ws)) => {
+            s > ws || (*p as i16 - *s as i16) > (*wp as i16 - *ws as i16)
+        }
+        _ => false,
+    }
+}
+
+/// Register `raw.<table>`. Values that cannot be typed go to `dead_letter/`; returns whether
+/// the table was rewritten (and so must be re-read through the ingest query).
+fn register_raw(
+    cx: &Context,
+    contract: &SourceContract,
+    t: &TableSchema,
+    location: &Path,
+    result: &mut SourceResult,
+) -> Result<bool> {
+    let files = parquet_files(location)?;
+    let mut needs_check = false;
+    for f in &files {
+        let (schema, _) = table_io::read_parquet_schema(f)?;
+        for c in &t.columns {
+            if let Ok(field) = schema.field_with_name(&c.name)
+                && narrowing(field.data_type(), &c.data_type())
+            {
+                needs_check = true;
+            }
+        }
+    }
+    if !needs_check {
+        cx.engine.register_parquet(
+            RAW,
+            &t.name,
+            &location.to_string_lossy(),
+            Some(t.arrow_schema()),
+        )?;
+        return Ok(false);
+    }
+    let typed_path = cx.staging.join("raw").join(format!("{}.parquet", t.name));
+    let mut typed = TableWriter::create(&typed_path, t.arrow_schema(), &t.plain_columns())?;
+    let mut dead = DeadLetter::new(cx, &t.name, &contract.contract_version);
+    let mut row0 = 0u64;
+    for f in &files {
+        let (_, batches) = table_io::read_parquet(f)?;
+        for b in batches {
+            let mut ok = vec![true; b.num_rows()];
+            let mut cols: Vec<ArrayRef> = Vec::new();
+            for c in &t.columns {
+                let src = b.column_by_name(&c.name).ok_or_else(|| {
+                    Error::data("column is missing")
+                        .with_path(f)
+                        .with_table(&t.name)
+                        .with_column(&c.name)
+                })?;
+                let opts = arrow::compute::CastOptions {
+                    safe: true,
+                    ..Default::default()
+                };
+                let cast = cast_with_options(src, &c.data_type(), &opts).map_err(|e| {
+                    Error::data(format!(
+                        "cannot be read as {}: {e}",
+                        c.column_type.sql_name()
+                    ))
+                    .with_path(f)
+                    .with_table(&t.name)
+                    .with_column(&c.name)
+                })?;
+                for i in 0..b.num_rows() {
+                    if ok[i] && src.is_valid(i) && cast.is_null(i) {
+                        ok[i] = false;
+                        let value = display(src, i);
+                        dead.add(
+                            row0 + i as u64,
+                            &c.name,
+                            &value,
+                            &format!("does not fit {}", c.column_type.sql_name()),
+                            record_json(&b, i),
+                            "untyped_value",
+                        )?;
+                    }
+                }
+                cols.push(cast);
+            }
+            let typed_batch = RecordBatch::try_new(t.arrow_schema(), cols)
+                .map_err(|e| Error::arrow(format!("typing `{}`", t.name), e))?;
+            let keep = BooleanArray::from(ok);
+            typed.write(
+                &filter_record_batch(&typed_batch, &keep)
+                    .map_err(|e| Error::arrow("filtering", e))?,
+            )?;
+            row0 += b.num_rows() as u64;
+        }
+    }
+    typed.finish()?;
+    result.rows_in += dead.rows;
+    result.dead_lettered += dead.rows;
+    if dead.rows > 0 {
+        result.tests.push(TestResult {
+            node: t.name.clone(),
+            node_kind: "source",
+            spec: TestSpec {
+                kind: crate::project::tests::TestKind::Expression("typed".into()),
+                column: None,
+                rule: "untyped_value".into(),
+                severity: crate::project::tests::Severity::Warn,
+                on_fail: OnFail::DeadLetter,
+                error_if: None,
+                warn_if: None,
+                where_: None,
+            },
+            test: "type".into(),
+            status: Status::Warn,
+            failures: dead.rows,
+            rows_checked: row0,
+            action: "dead_lettered",
+            sample: dead.sample.clone(),
+            contract_version: Some(contract.contract_version.clone()),
+            declared_in: t.file.display().to_string(),
+        });
+    }
+    dead.finish()?;
+    cx.engine.register_parquet(
+        RAW,
+        &t.name,
+        &typed_path.to_string_lossy(),
+        Some(t.arrow_schema()),
+    )?;
+    Ok(true)
+}
+
+/// The dead-letter file of a table in this run, created on first use.
+struct DeadLetter<'a> {
+    cx: &'a Context<'a>,
+    table: String,
+    contract_version: String,
+    writer: Option<TableWriter>,
+    rows: u64,
+    sample: Vec<serde_json::Value>,
+}
+
+fn dead_letter_schema() -> SchemaRef {
+    let v = |n: &str| Field::new(n, DataType::Utf8, true);
+    Arc::new(Schema::new(vec![
+        Field::new("row_number", DataType::Int64, true),
+        v("column_name"),
+        v("raw_value"),
+        v("error"),
+        v("record"),
+        v("rule"),
+        v("contract_version"),
+        v("run_id"),
+    ]))
+}
+
+impl<'a> DeadLetter<'a> {
+    fn new(cx: &'a Context<'a>, table: &str, contract_version: &str) -> Self {
+        DeadLetter {
+            cx,
+            table: table.into(),
+            contract_version: contract_version.into(),
+            writer: None,
+            rows: 0,
+            sample: Vec::new(),
+        }
+    }
+
+    fn add(
+        &mut self,
+        row: u64,
+        column: &str,
+        value: &str,
+        error: &str,
+        record: serde_json::Value,
+        rule: &str,
+    ) -> Result<()> {
+        if self.writer.is_none() {
+            let path = self
+                .cx
+                .warehouse
+                .dead_letter_file(&self.table, self.cx.run_id);
+            self.writer = Some(TableWriter::create_new(&path, dead_letter_schema(), &[])?);
+        }
+        if self.sample.len() < SAMPLE_ROWS {
+            self.sample.push(record.clone());
+        }
+        let s = |x: &str| Arc::new(StringArray::from(vec![x])) as ArrayRef;
+        let b = RecordBatch::try_new(
+            dead_letter_schema(),
+            vec![
+                Arc::new(Int64Array::from(vec![row as i64])),
+                s(column),
+                s(value),
+                s(error),
+                s(&record.to_string()),
+                s(rule),
+                s(&self.contract_version),
+                s(self.cx.run_id),
+            ],
+        )
+        .map_err(|e| Error::arrow("dead letter row", e))?;
+        if let Some(w) = &mut self.writer {
+            w.write(&b)?;
+        }
+        self.rows += 1;
+        Ok(())
+    }
+
+    fn finish(self) -> Result<()> {
+        if let Some(w) = self.writer {
+            w.finish()?;
+        }
+        Ok(())
+    }
+}
+
+/// One cell as text.
+fn display(a: &ArrayRef, i: usize) -> String {
+    if a.is_null(i) {
+        return String::new();
+    }
+    ArrayFormatter::try_new(a.as_ref(), &FormatOptions::default())
+        .map(|f| f.value(i).to_string())
+        .unwrap_or_default()
+}
+
+/// One row as a JSON object of text values (null stays null).
+pub fn record_json(b: &RecordBatch, i: usize) -> serde_json::Value {
+    let mut m = serde_json::Map::new();
+    for (f, c) in b.schema().fields().iter().zip(b.columns()) {
+        if f.name().starts_with("_v") || f.name() == "_rule" {
+            continue;
+        }
+        let v = if c.is_null(i) {
+            serde_json::Value::Null
+        } else {
+            serde_json::Value::String(display(c, i))
+        };
+        m.insert(f.name().clone(), v);
+    }
+    serde_json::Value::Object(m)
+}
+
+/// The ingest query: every raw row with `_rule`, the index (in `removing`) of the first test it
+/// fails, or null. `relation` names the table a relationships test reads.
+pub fn ingest_sql(
+    t: &TableSchema,
+    removing: &[&TestSpec],
+    relation: &dyn Fn(&str) -> String,
+    render: &dyn Fn(&str) -> Result<String>,
+) -> Result<String> {
+    let cols: Vec<String> = t.columns.iter().map(|c| ident(&c.name)).collect();
+    let list = |alias: &str| {
+        cols.iter()
+            .map(|c| format!("{alias}.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut sql = format!(
+        "SELECT {}, CAST(NULL AS VARCHAR) AS _rule FROM {RAW}.{} t",
+        list("t"),
+        ident(&t.name)
+    );
+    // Consecutive row tests share a stage; each set test gets its own, so it sees only the
+    // rows earlier rules kept.
+    let mut stages: Vec<Vec<(usize, &&TestSpec)>> = Vec::new();
+    for s in removing.iter().enumerate() {
+        let new_stage = s.1.kind.is_set_test()
+            || stages
+                .last()
+                .is_none_or(|st| st.iter().any(|x| x.1.kind.is_set_test()));
+        if new_stage {
+            stages.push(vec![s]);
+        } else if let Some(last) = stages.last_mut() {
+            last.push(s);
+        }
+    }
+    for (k, stage) in stages.iter().enumerate() {
+        let mut joins = Vec::new();
+        let mut whens = Vec::new();
+        for (j, (index, s)) in stage.iter().enumerate() {
+            let sc = SqlContext {
+                alias: "t",
+                n: k * 100 + j,
+                relation,
+                survivors: Some("t._rule IS NULL"),
+                render,
+            };
+            let v = s.violation(&sc)?;
+            joins.extend(v.joins);
+            whens.push(format!(
+                "WHEN {} THEN {}",
+                v.predicate,
+                quote(&index.to_string())
+            ));
+        }
+        sql = format!(
+            "SELECT {}, COALESCE(t._rule, CASE {} END) AS _rule FROM ({sql}) t {}",
+            list("t"),
+            whens.join(" "),
+            joins.join(" ")
+        );
+    }
+    Ok(sql)
+}
+
+/// Run the ingest query and split its result.
+fn ingest(
+    cx: &Context,
+    contract: &SourceContract,
+    t: &TableSchema,
+    removing: &[&TestSpec],
+    result: &mut SourceResult,
+) -> Result<()> {
+    let sql = ingest_sql(
+        t,
+        removing,
+        &|to: &str| source_relation(cx, to, &t.name),
+        cx.render,
+    )?;
+    let what = format!(
+        "{}: contract of source `{}`",
+        contract.file.display(),
+        t.name
+    );
+    let df = cx.engine.sql(&sql, &what)?;
+    let accepted_path = cx
+        .staging
+        .join("sources")
+        .join(format!("{}.parquet", t.name));
+    let mut accepted = TableWriter::create(&accepted_path, t.arrow_schema(), &t.plain_columns())?;
+    let q_schema = quarantine_schema(t);
+    let mut per_test = vec![0u64; removing.len()];
+    let mut samples: Vec<Vec<serde_json::Value>> = vec![Vec::new(); removing.len()];
+    let mut quarantine: Option<TableWriter> = None;
+    let mut dead = DeadLetter::new(cx, &t.name, &contract.contract_version);
+    let mut rows_in = 0u64;
+    let n_cols = t.columns.len();
+    cx.engine.for_each_batch(df, &what, |b| {
+        rows_in += b.num_rows() as u64;
+        let rule = arrow::compute::cast(b.column(n_cols), &DataType::Utf8)
+            .map_err(|e| Error::arrow(&what, e))?;
+        let rule = &rule;
+        let data = conform(&t.arrow_schema(), &b.columns()[..n_cols], &what)?;
+        let ok = is_null(rule).map_err(|e| Error::arrow(&what, e))?;
+        accepted.write(&filter_record_batch(&data, &ok).map_err(|e| Error::arrow(&what, e))?)?;
+        if ok.true_count() == b.num_rows() {
+            return Ok(());
+        }
+        let bad = is_not_null(rule).map_err(|e| Error::arrow(&what, e))?;
+        let mut cols = data.columns().to_vec();
+        cols.push(rule.clone());
+        let mut fields: Vec<Field> = data
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new("_rule", DataType::Utf8, true));
+        let labelled = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+            .map_err(|e| Error::arrow(&what, e))?;
+        let bad_batch = filter_record_batch(&labelled, &bad).map_err(|e| Error::arrow(&what, e))?;
+        let labels = bad_batch.column(n_cols).as_string::<i32>().clone();
+        let mut q_rows = Vec::new();
+        let mut q_labels: Vec<usize> = Vec::new();
+        for i in 0..bad_batch.num_rows() {
+            let k: usize = labels
+                .value(i)
+                .parse()
+                .map_err(|_| Error::Internal(format!("{what}: bad rule label")))?;
+            let spec = removing
+                .get(k)
+                .ok_or_else(|| Error::Internal(format!("{what}: rule label out of range")))?;
+            per_test[k] += 1;
+            *result.quarantined.entry(spec.rule.clone()).or_default() += 1;
+            if samples[k].len() < SAMPLE_ROWS {
+                samples[k].push(record_json(&bad_batch, i));
+            }
+            if spec.on_fail == OnFail::DeadLetter {
+                let col = spec.column.clone().unwrap_or_default();
+                let value = t
+                    .column_index(&col)
+                    .map(|c| display(bad_batch.column(c), i))
+                    .unwrap_or_default();
+                dead.add(
+                    rows_in + i as u64,
+                    &col,
+                    &value,
+                    &format!("rule {}", spec.rule),
+                    record_json(&bad_batch, i),
+                    &spec.rule,
+                )?;
+            } else {
+                q_rows.push(i as u32);
+                q_labels.push(k);
+            }
+        }
+        if !q_rows.is_empty() {
+            let idx = arrow::array::UInt32Array::from(q_rows);
+            let picked = arrow::compute::take_record_batch(&bad_batch, &idx)
+                .map_err(|e| Error::arrow(&what, e))?;
+            let n = picked.num_rows();
+            let mut cols: Vec<ArrayRef> = picked.columns()[..n_cols].to_vec();
+            cols.push(Arc::new(StringArray::from(
+                q_labels
+                    .iter()
+                    .map(|k| removing[*k].rule.as_str())
+                    .collect::<Vec<_>>(),
+            )));
+            cols.push(Arc::new(StringArray::from(
+                q_labels
+                    .iter()
+                    .map(|k| test_label(removing[*k]))
+                    .collect::<Vec<_>>(),
+            )));
+            cols.push(Arc::new(StringArray::from(vec![
+                contract
+                    .contract_version
+                    .as_str();
+                n
+            ])));
+            cols.push(Arc::new(StringArray::from(vec![cx.run_id; n])));
+            let qb =
+                RecordBatch::try_new(q_schema.clone(), cols).map_err(|e| Error::arrow(&what, e))?;
+            if quarantine.is_none() {
+                let path = cx.warehouse.quarantine_file(&t.name, cx.run_id);
+                quarantine = Some(TableWriter::create_new(&path, q_schema.clone(), &[])?);
+            }
+            if let Some(w) = &mut quarantine {
+                w.write(&qb)?;
+            }
+        }
+        Ok(())
+    })?;
+    let written = accepted.finish()?;
+    if let Some(w) = quarantine {
+        w.finish()?;
+    }
+    result.dead_lettered += dead.rows;
+    dead.finish()?;
+    result.rows_in += rows_in;
+    result.rows_accepted = written.rows;
+    cx.engine.register_parquet(
+        SOURCES,
+        &t.name,
+        &accepted_path.to_string_lossy(),
+        Some(t.arrow_schema()),
+    )?;
+    for (k, s) in removing.iter().enumerate() {
+        let failures = per_test[k];
+        let status = s.status(failures, rows_in);
+        let action = if failures == 0 {
+            "none"
+        } else if s.on_fail == OnFail::DeadLetter {
+            "dead_lettered"
+        } else {
+            "quarantined"
+        };
+        result.tests.push(TestResult {
+            node: t.name.clone(),
+            node_kind: "source",
+            spec: (*s).clone(),
+            test: s.kind.name().into(),
+            status,
+            failures,
+            rows_checked: rows_in,
+            action,
+            sample: std::mem::take(&mut samples[k]),
+            contract_version: Some(contract.contract_version.clone()),
+            declared_in: contract.file.display().to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Columns cast to a schema's types (the engine may hand back equivalent encodings, e.g. views).
+pub fn conform(schema: &SchemaRef, columns: &[ArrayRef], what: &str) -> Result<RecordBatch> {
+    let mut cols = Vec::with_capacity(columns.len());
+    for (f, c) in schema.fields().iter().zip(columns) {
+        cols.push(if c.data_type() == f.data_type() {
+            c.clone()
+        } else {
+            arrow::compute::cast(c, f.data_type())
+                .map_err(|e| Error::arrow(format!("{what}: column `{}`", f.name()), e))?
+        });
+    }
+    RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::arrow(what.to_string(), e))
+}
+
+/// `accepted_values(stage)`: the test and the column it checks.
+pub fn test_label(s: &TestSpec) -> String {
+    match &s.column {
+        Some(c) => format!("{}({c})", s.kind.name()),
+        None => s.kind.name().to_string(),
+    }
+}
+
+/// Quarantine files: the table's columns plus `rule`, `test`, `contract_version`, `run_id`.
+pub fn quarantine_schema(t: &TableSchema) -> SchemaRef {
+    let mut fields: Vec<Field> = t
+        .arrow_schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    for n in ["rule", "test", "contract_version", "run_id"] {
+        fields.push(Field::new(n, DataType::Utf8, true));
+    }
+    Arc::new(Schema::new(fields))
+}
+
+/// The check query: `_n` rows and one failure count `_f<k>` per test.
+pub fn check_sql(
+    relation: &str,
+    tests: &[TestSpec],
+    rel: &dyn Fn(&str) -> String,
+    render: &dyn Fn(&str) -> Result<String>,
+) -> Result<(String, String)> {
+    let mut joins = Vec::new();
+    let mut cols = Vec::new();
+    for (k, s) in tests.iter().enumerate() {
+        let sc = SqlContext {
+            alias: "t",
+            n: k,
+            relation: rel,
+            survivors: None,
+            render,
+        };
+        let v = s.violation(&sc)?;
+        joins.extend(v.joins);
+        cols.push(format!("({}) AS _v{k}", v.predicate));
+    }
+    let inner = format!(
+        "SELECT t.*, {} FROM {relation} t {}",
+        cols.join(", "),
+        joins.join(" ")
+    );
+    let sums: Vec<String> = (0..tests.len())
+        .map(|k| format!("SUM(CASE WHEN _v{k} THEN 1 ELSE 0 END) AS _f{k}"))
+        .collect();
+    Ok((
+        format!(
+            "SELECT COUNT(*) AS _n, {} FROM ({inner}) x",
+            sums.join(", ")
+        ),
+        inner,
+    ))
+}
+
+/// Run non-removing tests against `relation` and judge them.
+pub fn run_checks(
+    cx: &Context,
+    node: &str,
+    node_kind: &'static str,
+    relation: &str,
+    tests: &[TestSpec],
+    rel: &dyn Fn(&str) -> String,
+) -> Result<Vec<TestResult>> {
+    if tests.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (sql, inner) = check_sql(relation, tests, rel, cx.render)?;
+    let what = format!("checks of {node_kind} `{node}`");
+    let b = cx.engine.query(&sql, &what)?;
+    let row = b
+        .first()
+        .ok_or_else(|| Error::Internal(format!("{what}: no result row")))?;
+    let get = |k: usize| -> u64 {
+        let c = row.column(k);
+        if c.is_null(0) {
+            return 0;
+        }
+        arrow::compute::cast(c, &DataType::Int64)
+            .map(|a| {
+                a.as_primitive::<arrow::datatypes::Int64Type>()
+                    .value(0)
+                    .max(0) as u64
+            })
+            .unwrap_or(0)
+    };
+    let n = get(0);
+    let mut out = Vec::new();
+    for (k, s) in tests.iter().enumerate() {
+        let failures = get(k + 1);
+        let status = s.status(failures, n);
+        let sample = if failures > 0 {
+            let rows = cx.engine.query(
+                &format!("SELECT * FROM ({inner}) x WHERE _v{k} LIMIT {SAMPLE_ROWS}"),
+                &what,
+            )?;
+            rows.iter()
+                .flat_map(|b| (0..b.num_rows()).map(move |i| record_json(b, i)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        out.push(TestResult {
+            node: node.to_string(),
+            node_kind,
+            spec: s.clone(),
+            test: s.kind.name().into(),
+            status,
+            failures,
+            rows_checked: n,
+            action: if failures > 0 { "recorded" } else { "none" },
+            sample,
+            contract_version: None,
+            declared_in: String::new(),
+        });
+    }
+    Ok(out)
+}
+
+/// Run a singular test (a query returning failing rows).
+pub fn run_singular(
+    cx: &Context,
+    name: &str,
+    file: &Path,
+    sql: &str,
+    spec: &TestSpec,
+) -> Result<TestResult> {
+    let what = format!("{}: singular test `{name}`", file.display());
+    let b = cx
+        .engine
+        .query(&format!("SELECT COUNT(*) FROM ({sql}) q"), &what)?;
+    let failures = b
+        .first()
+        .map(|b| {
+            b.column(0)
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .value(0)
+                .max(0) as u64
+        })
+        .unwrap_or(0);
+    let sample = if failures > 0 {
+        let rows = cx.engine.query(
+            &format!("SELECT * FROM ({sql}) q LIMIT {SAMPLE_ROWS}"),
+            &what,
+        )?;
+        rows.iter()
+            .flat_map(|b| (0..b.num_rows()).map(move |i| record_json(b, i)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let status = spec.status(failures, failures);
+    Ok(TestResult {
+        node: name.to_string(),
+        node_kind: "test",
+        spec: spec.clone(),
+        test: "singular".into(),
+        status,
+        failures,
+        rows_checked: failures,
+        action: if failures > 0 { "recorded" } else { "none" },
+        sample,
+        contract_version: None,
+        declared_in: file.display().to_string(),
+    })
+}
+
+/// Freshness of a checked source against as_of.
+fn freshness(cx: &Context, table: &str, f: &Freshness) -> Result<FreshnessResult> {
+    let sql = format!(
+        "SELECT MAX({}) FROM {SOURCES}.{}",
+        ident(&f.loaded_at_field),
+        ident(table)
+    );
+    let b = cx.engine.query(&sql, &format!("freshness of `{table}`"))?;
+    let max = b.first().and_then(|b| {
+        let c = arrow::compute::cast(
+            b.column(0),
+            &DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None),
+        )
+        .ok()?;
+        let c = arrow::compute::cast(&c, &DataType::Int64).ok()?;
+        let c = c.as_primitive::<arrow::datatypes::Int64Type>();
+        (!c.is_null(0)).then(|| c.value(0))
+    });
+    let age = max.map(|m| (cx.as_of - m) as f64 / 3_600_000_000.0);
+    let status = match age {
+        None => "error",
+        Some(a) if f.error_after_hours.is_some_and(|e| a > e) => "error",
+        Some(a) if f.warn_after_hours.is_some_and(|w| a > w) => "warn",
+        Some(_) => "pass",
+    };
+    Ok(FreshnessResult {
+        source: table.to_string(),
+        loaded_at_field: f.loaded_at_field.clone(),
+        max_loaded_at: max,
+        age_hours: age,
+        warn_after_hours: f.warn_after_hours,
+        error_after_hours: f.error_after_hours,
+        status,
+    })
+}

@@ -1,0 +1,235 @@
+//! The one place that builds a DataFusion session (SPEC §2): every SQL step of a build runs
+//! here. Tables are registered by location (a local path now; an object-store URL is a change
+//! here only), results are streamed or collected, and gtmos' UDFs are registered once.
+//!
+//! Determinism: `target_partitions` is pinned by configuration, never derived from the thread
+//! count, so plans — and the order partial results combine in — do not depend on `--threads`.
+//! Threads only size the Tokio runtime that executes the plans.
+
+pub mod udf;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::catalog::MemorySchemaProvider;
+use datafusion::datasource::MemTable;
+use datafusion::error::DataFusionError;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext};
+use futures::StreamExt;
+
+use crate::error::{Error, Result};
+
+/// The schemas tables are registered in: `sources.<table>` (contract-checked source tables)
+/// and `models.<model>` (built models).
+pub const SOURCES: &str = "sources";
+pub const MODELS: &str = "models";
+/// Raw, unchecked source tables, read only by contracts.
+pub const RAW: &str = "raw";
+
+/// Engine settings that affect results are recorded in the build's effective config.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EngineConfig {
+    pub target_partitions: usize,
+    pub batch_size: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            target_partitions: 4,
+            batch_size: 8192,
+        }
+    }
+}
+
+pub struct Engine {
+    ctx: SessionContext,
+    runtime: tokio::runtime::Runtime,
+}
+
+/// Wrap a DataFusion error with what gtmos was doing.
+pub fn df_err(context: impl Into<String>) -> impl FnOnce(DataFusionError) -> Error {
+    let context = context.into();
+    move |e| Error::Engine {
+        context,
+        source: Box::new(e),
+    }
+}
+
+impl Engine {
+    /// A session with `threads` worker threads, spilling to `spill_dir` beyond `memory_limit` bytes.
+    pub fn new(
+        config: &EngineConfig,
+        threads: usize,
+        spill_dir: &Path,
+        memory_limit: usize,
+    ) -> Result<Engine> {
+        std::fs::create_dir_all(spill_dir)
+            .map_err(|e| Error::io("cannot create spill directory", spill_dir, e))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads.max(1))
+            .thread_name("gtmos-engine")
+            .build()
+            .map_err(|e| Error::Internal(format!("cannot start the engine runtime: {e}")))?;
+        let rt = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit)))
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default()
+                    .with_mode(DiskManagerMode::Directories(vec![spill_dir.to_path_buf()])),
+            )
+            .build_arc()
+            .map_err(df_err("cannot configure the engine"))?;
+        let session = SessionConfig::new()
+            .with_target_partitions(config.target_partitions)
+            .with_batch_size(config.batch_size)
+            .with_information_schema(true)
+            .set_bool(
+                "datafusion.execution.parquet.schema_force_view_types",
+                false,
+            )
+            .set_bool("datafusion.execution.parquet.pushdown_filters", false);
+        let ctx = SessionContext::new_with_config_rt(session, rt);
+        let catalog = ctx
+            .catalog("datafusion")
+            .ok_or_else(|| Error::Internal("the default catalog is missing".into()))?;
+        for schema in [RAW, SOURCES, MODELS] {
+            catalog
+                .register_schema(schema, Arc::new(MemorySchemaProvider::new()))
+                .map_err(df_err(format!("cannot create schema {schema}")))?;
+        }
+        udf::register(&ctx);
+        Ok(Engine { ctx, runtime })
+    }
+
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime.block_on(f)
+    }
+
+    /// Register the Parquet file(s) at `location` as `schema.name`, read with `table_schema`.
+    pub fn register_parquet(
+        &self,
+        schema: &str,
+        name: &str,
+        location: &str,
+        table_schema: Option<SchemaRef>,
+    ) -> Result<()> {
+        let qualified = format!("{schema}.{name}");
+        let _ = self.ctx.deregister_table(qualified.as_str());
+        let opts = ParquetReadOptions {
+            schema: table_schema.as_deref(),
+            ..Default::default()
+        };
+        self.block_on(
+            self.ctx
+                .register_parquet(qualified.as_str(), location, opts),
+        )
+        .map_err(df_err(format!("cannot register {location} as {qualified}")))
+    }
+
+    /// Register in-memory batches as `schema.name`.
+    pub fn register_batches(
+        &self,
+        schema: &str,
+        name: &str,
+        table_schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+    ) -> Result<()> {
+        let qualified = format!("{schema}.{name}");
+        let _ = self.ctx.deregister_table(qualified.as_str());
+        let table = MemTable::try_new(table_schema, vec![batches])
+            .map_err(df_err(format!("cannot register {qualified}")))?;
+        self.ctx
+            .register_table(qualified.as_str(), Arc::new(table))
+            .map(|_| ())
+            .map_err(df_err(format!("cannot register {qualified}")))
+    }
+
+    /// Plan a SQL statement. `what` names the step for error messages.
+    pub fn sql(&self, sql: &str, what: &str) -> Result<DataFrame> {
+        self.block_on(self.ctx.sql(sql)).map_err(df_err(what))
+    }
+
+    pub fn collect(&self, df: DataFrame, what: &str) -> Result<Vec<RecordBatch>> {
+        self.block_on(df.collect()).map_err(df_err(what))
+    }
+
+    /// Run a SQL statement and collect its result.
+    pub fn query(&self, sql: &str, what: &str) -> Result<Vec<RecordBatch>> {
+        let df = self.sql(sql, what)?;
+        self.collect(df, what)
+    }
+
+    /// Execute `df`, handing each result batch to `f` as it streams.
+    pub fn for_each_batch(
+        &self,
+        df: DataFrame,
+        what: &str,
+        mut f: impl FnMut(RecordBatch) -> Result<()>,
+    ) -> Result<()> {
+        self.block_on(async {
+            let mut stream = df.execute_stream().await.map_err(df_err(what))?;
+            while let Some(b) = stream.next().await {
+                f(b.map_err(df_err(what))?)?;
+            }
+            Ok(())
+        })
+    }
+
+    pub fn has_table(&self, schema: &str, name: &str) -> bool {
+        self.ctx
+            .table_exist(format!("{schema}.{name}").as_str())
+            .unwrap_or(false)
+    }
+}
+
+/// A SQL string literal.
+pub fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A SQL identifier, quoted when it is not a plain lower-case name.
+pub fn ident(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+    {
+        s.to_string()
+    } else {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    }
+}
+
+/// A UTC timestamp literal with microsecond precision, comparable with `timestamp` columns.
+pub fn timestamp_literal(micros: i64) -> String {
+    format!("arrow_cast({micros}, 'Timestamp(µs, \"UTC\")')")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine() -> Engine {
+        let dir = tempfile::tempdir().unwrap();
+        Engine::new(&EngineConfig::default(), 2, dir.path(), 256 << 20).unwrap()
+    }
+
+    #[test]
+    fn timestamps_compare_with_literals_and_intervals() {
+        let e = engine();
+        let as_of = crate::calendar::parse_ts("2026-01-01T00:00:00Z").unwrap();
+        let sql = format!(
+            "select {lit} > arrow_cast({early}, 'Timestamp(µs, \"UTC\")') + interval '24 hours' as later",
+            lit = timestamp_literal(as_of),
+            early = as_of - 2 * 86_400_000_000
+        );
+        let b = e.query(&sql, "test").unwrap();
+        let v = arrow::array::AsArray::as_boolean(b[0].column(0)).value(0);
+        assert!(v);
+    }
+}

@@ -1,0 +1,226 @@
+//! Append-only logs under `warehouse/logs/<log>/` (SPEC §3): every append is a new Parquet
+//! file with a unique name, linked into place so it can never replace another; nothing
+//! rewrites or deletes a log row. Two processes appending at once both land.
+//!
+//! This module is the one place log schemas are declared, in the registry's type vocabulary.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::{Field, Schema, SchemaRef};
+
+use crate::error::{Error, Result};
+use crate::schema::ColumnType;
+use crate::schema::ColumnType::*;
+use crate::table_io;
+
+/// A log table: its directory name and columns.
+#[derive(Debug, Clone, Copy)]
+pub struct LogSpec {
+    pub name: &'static str,
+    pub columns: &'static [(&'static str, ColumnType)],
+}
+
+impl LogSpec {
+    pub fn schema(&self) -> SchemaRef {
+        std::sync::Arc::new(Schema::new(
+            self.columns
+                .iter()
+                .map(|(n, t)| Field::new(*n, t.arrow(), true))
+                .collect::<Vec<_>>(),
+        ))
+    }
+
+    pub fn dir(&self, warehouse: &Path) -> PathBuf {
+        warehouse.join("logs").join(self.name)
+    }
+}
+
+/// One row per run of `gtmos build` (and of the other commands that change the warehouse).
+pub const RUN_LOG: LogSpec = LogSpec {
+    name: "run_log",
+    columns: &[
+        ("run_id", Varchar),
+        ("command", Varchar),
+        ("started_at", Timestamp),
+        ("finished_at", Timestamp),
+        ("snapshot_id", Varchar),
+        ("snapshot_dir", Varchar),
+        ("as_of", Timestamp),
+        ("inputs_hash", Varchar),
+        ("pipelines_hash", Varchar),
+        ("build_id", Varchar),
+        ("gtmos_version", Varchar),
+        ("outcome", Varchar),
+        ("error", Varchar),
+        ("published", Bigint),
+        ("blocked", Bigint),
+        ("quarantined_rows", Bigint),
+        ("dead_lettered_rows", Bigint),
+        ("warnings", Bigint),
+        ("seconds", Double),
+        ("steps", Varchar),
+    ],
+};
+
+/// One row per data test evaluated in a run.
+pub const CONTRACT_RESULTS: LogSpec = LogSpec {
+    name: "contract_results",
+    columns: &[
+        ("run_id", Varchar),
+        ("build_id", Varchar),
+        ("snapshot_id", Varchar),
+        ("as_of", Timestamp),
+        ("node", Varchar),
+        ("node_kind", Varchar),
+        ("rule", Varchar),
+        ("test", Varchar),
+        ("column_name", Varchar),
+        ("severity", Varchar),
+        ("on_fail", Varchar),
+        ("status", Varchar),
+        ("failures", Bigint),
+        ("rows_checked", Bigint),
+        ("action", Varchar),
+        ("contract_version", Varchar),
+        ("declared_in", Varchar),
+        ("sample", Varchar),
+    ],
+};
+
+/// One row per source with a freshness declaration, per run.
+pub const FRESHNESS_LOG: LogSpec = LogSpec {
+    name: "freshness_log",
+    columns: &[
+        ("run_id", Varchar),
+        ("snapshot_id", Varchar),
+        ("as_of", Timestamp),
+        ("source", Varchar),
+        ("loaded_at_field", Varchar),
+        ("max_loaded_at", Timestamp),
+        ("age_hours", Double),
+        ("warn_after_hours", Double),
+        ("error_after_hours", Double),
+        ("status", Varchar),
+    ],
+};
+
+static APPENDS: AtomicU64 = AtomicU64::new(0);
+
+/// Append a batch to a log as a new file; returns its path. Never replaces an existing file.
+pub fn append(
+    warehouse: &Path,
+    spec: &LogSpec,
+    run_id: &str,
+    batch: &RecordBatch,
+) -> Result<PathBuf> {
+    if batch.schema().fields() != spec.schema().fields() {
+        return Err(Error::Internal(format!(
+            "a batch for log `{}` does not have its schema",
+            spec.name
+        )));
+    }
+    let dir = spec.dir(warehouse);
+    let n = APPENDS.fetch_add(1, Ordering::Relaxed);
+    let path = dir.join(format!("run={run_id}-{}-{n}.parquet", std::process::id()));
+    table_io::write_table_new(&path, spec.schema(), &[], std::slice::from_ref(batch))?;
+    Ok(path)
+}
+
+/// Every row of a log, oldest file first (file names start with the time-ordered run id).
+pub fn read(warehouse: &Path, spec: &LogSpec) -> Result<Vec<RecordBatch>> {
+    let dir = spec.dir(warehouse);
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| Error::io("cannot read log directory", &dir, e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().and_then(|x| x.to_str()) == Some("parquet"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for f in files {
+        let (_, batches) = table_io::read_parquet(&f)?;
+        for b in batches {
+            out.push(b.with_schema(spec.schema()).map_err(|e| {
+                Error::arrow(format!("{}: not a {} file", f.display(), spec.name), e)
+            })?);
+        }
+    }
+    Ok(out)
+}
+
+/// A new run id: `r<UTC time>-<pid><counter>`, ordered by time, unique across processes.
+pub fn new_run_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let t = chrono::DateTime::from_timestamp(now.as_secs() as i64, now.subsec_nanos())
+        .unwrap_or_default();
+    let n = APPENDS.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "r{}-{:x}{:x}",
+        t.format("%Y%m%dT%H%M%S%6fZ"),
+        std::process::id(),
+        n
+    )
+}
+
+/// Wall-clock now in microseconds, for logs only (never inside a computation).
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builder::TableBuilder;
+
+    fn row(run: &str) -> RecordBatch {
+        let mut b = TableBuilder::new("freshness_log", FRESHNESS_LOG.schema()).unwrap();
+        let c = b.str_col("run_id").unwrap();
+        let s = b.str_col("source").unwrap();
+        b.str(c, run);
+        b.str(s, "accounts");
+        b.end_row();
+        b.finish().unwrap()
+    }
+
+    #[test]
+    fn appends_never_replace_and_concurrent_appends_all_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = dir.path().to_path_buf();
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let w = w.clone();
+                std::thread::spawn(move || {
+                    append(
+                        &w,
+                        &FRESHNESS_LOG,
+                        &format!("run{i}"),
+                        &row(&format!("run{i}")),
+                    )
+                    .unwrap()
+                })
+            })
+            .collect();
+        let paths: Vec<PathBuf> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let distinct: std::collections::BTreeSet<_> = paths.iter().collect();
+        assert_eq!(distinct.len(), 8);
+        let rows: usize = read(&w, &FRESHNESS_LOG)
+            .unwrap()
+            .iter()
+            .map(|b| b.num_rows())
+            .sum();
+        assert_eq!(rows, 8);
+        let a = new_run_id();
+        let b = new_run_id();
+        assert_ne!(a, b);
+        assert!(a.starts_with('r') && a.len() > 20);
+    }
+}

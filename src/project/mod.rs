@@ -1,0 +1,837 @@
+//! The pipelines project (`pipelines/`): the rules analysts edit, loaded and validated before
+//! anything runs (SPEC §2, §6).
+//!
+//! Layout, dbt-style: `gtmos_project.yml` (name, version, vars, paths, test defaults, engine
+//! settings, freshness SLOs); `sources/*.yml` (the schema registry, with each source's data
+//! tests and freshness); `models/**/*.sql` with `models/**/*.yml` properties (description,
+//! config, column tests); `tests/*.sql` singular tests returning failing rows. Inputs are named
+//! in SQL with `{{ ref('model') }}` and `{{ source('snapshot', 'table') }}`, so the DAG is
+//! derived from the SQL; an unknown reference or a cycle is an error before anything runs.
+//! Hands the build a [`Project`] in execution order.
+
+pub mod template;
+pub mod tests;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_yaml_ng::Value;
+use sha2::{Digest, Sha256};
+
+use self::template::{ConfigValue, Piece, Ref};
+use self::tests::{Severity, TestSpec, Threshold};
+use crate::engine::EngineConfig;
+use crate::error::{Error, Result};
+use crate::schema::{Registry, TableSchema};
+use crate::table_io::hex;
+
+pub const PROJECT_FILE: &str = "gtmos_project.yml";
+
+/// Source freshness thresholds, in hours.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Freshness {
+    pub loaded_at_field: String,
+    pub warn_after_hours: Option<f64>,
+    pub error_after_hours: Option<f64>,
+}
+
+/// One source table's contract: its tests in evaluation order and its freshness.
+#[derive(Debug, Clone)]
+pub struct SourceContract {
+    pub table: String,
+    pub file: PathBuf,
+    /// The declared `contract_version`, or a hash of the table's declaration.
+    pub contract_version: String,
+    /// Column tests in column order, then table tests in declared order.
+    pub tests: Vec<TestSpec>,
+    pub freshness: Option<Freshness>,
+    /// Other sources its relationships tests read (their contracts run first).
+    pub depends_on: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Materialized {
+    /// Written to `warehouse/published/<model>.parquet`.
+    Table,
+    /// Not written; other models read it as a view.
+    View,
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub name: String,
+    pub file: PathBuf,
+    pub description: Option<String>,
+    pub pieces: Vec<Piece>,
+    pub refs: Vec<Ref>,
+    pub materialized: Materialized,
+    /// Columns the published table is sorted by (all columns when empty), for byte-identical output.
+    pub order_by: Vec<String>,
+    pub tests: Vec<TestSpec>,
+}
+
+/// A `tests/*.sql` file: a query that returns failing rows.
+#[derive(Debug, Clone)]
+pub struct SingularTest {
+    pub name: String,
+    pub file: PathBuf,
+    pub pieces: Vec<Piece>,
+    pub refs: Vec<Ref>,
+    pub severity: Severity,
+    pub error_if: Option<Threshold>,
+    pub warn_if: Option<Threshold>,
+}
+
+impl SingularTest {
+    pub fn spec(&self) -> TestSpec {
+        TestSpec {
+            kind: tests::TestKind::Expression("false".into()),
+            column: None,
+            rule: self.name.clone(),
+            severity: self.severity,
+            on_fail: tests::OnFail::None,
+            error_if: self.error_if.clone(),
+            warn_if: self.warn_if.clone(),
+            where_: None,
+        }
+    }
+}
+
+/// A freshness SLO: the share of builds in a rolling window whose sources were all fresher
+/// than `max_age_hours` must reach `target`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Slo {
+    pub name: String,
+    pub description: String,
+    pub sources: Vec<String>,
+    pub max_age_hours: f64,
+    pub target: f64,
+    pub window_days: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub dir: PathBuf,
+    pub name: String,
+    pub version: String,
+    /// Project vars, as the SQL text `{{ var('x') }}` renders to.
+    pub vars: BTreeMap<String, String>,
+    pub registry: Registry,
+    /// Source contracts in execution order (referenced sources first).
+    pub sources: Vec<SourceContract>,
+    /// Models in execution order (inputs first).
+    pub models: Vec<Model>,
+    pub tests: Vec<SingularTest>,
+    pub slos: Vec<Slo>,
+    pub engine: EngineConfig,
+    /// sha256 over every file of the project (relative path and bytes, in path order).
+    pub hash: String,
+}
+
+fn read_yaml(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
+    serde_yaml_ng::from_str(&text).map_err(|e| Error::pipeline(path, format!("invalid YAML: {e}")))
+}
+
+fn str_list(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::Sequence(s)) => s
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
+        Some(Value::String(s)) => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// Every regular file below `dir`, sorted.
+fn files_below(dir: &Path, ext: &[&str]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    if !dir.exists() {
+        return Ok(out);
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).map_err(|e| Error::io("cannot read directory", &d, e))? {
+            let p = e
+                .map_err(|e| Error::io("cannot read directory", &d, e))?
+                .path();
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if name.starts_with('.') {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else if ext.is_empty() || ext.iter().any(|x| name.ends_with(x)) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// sha256 over the project's files: `relative path \0 bytes \0` in path order.
+fn project_hash(dir: &Path) -> Result<String> {
+    let mut h = Sha256::new();
+    for f in files_below(dir, &[])? {
+        let rel = f
+            .strip_prefix(dir)
+            .unwrap_or(&f)
+            .to_string_lossy()
+            .replace('\\', "/");
+        let bytes = std::fs::read(&f).map_err(|e| Error::io("cannot read", &f, e))?;
+        h.update(rel.as_bytes());
+        h.update([0]);
+        h.update(&bytes);
+        h.update([0]);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+fn hours(v: Option<&Value>) -> Option<f64> {
+    let v = v?;
+    let count = v.get("count").and_then(Value::as_f64)?;
+    let per = match v.get("period").and_then(Value::as_str).unwrap_or("hour") {
+        "minute" => 1.0 / 60.0,
+        "day" => 24.0,
+        _ => 1.0,
+    };
+    Some(count * per)
+}
+
+impl Project {
+    pub fn load(dir: &Path) -> Result<Project> {
+        let pfile = dir.join(PROJECT_FILE);
+        if !pfile.exists() {
+            return Err(Error::pipeline(
+                &pfile,
+                "not found: this is not a gtmos pipelines project",
+            )
+            .with_hint("pass --project DIR pointing at a directory with gtmos_project.yml"));
+        }
+        let p = read_yaml(&pfile)?;
+        let name = p
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("gtmos")
+            .to_string();
+        let version = match p.get("version") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => "0".into(),
+        };
+        let path_of = |key: &str, default: &str| -> PathBuf {
+            let v = str_list(p.get(key));
+            dir.join(v.first().map(String::as_str).unwrap_or(default))
+        };
+        let mut vars = BTreeMap::new();
+        if let Some(Value::Mapping(m)) = p.get("vars") {
+            for (k, v) in m {
+                let (Some(k), Some(v)) = (k.as_str(), scalar_sql(v)) else {
+                    return Err(Error::pipeline(
+                        &pfile,
+                        "vars must map names to scalar values",
+                    ));
+                };
+                vars.insert(k.to_string(), v);
+            }
+        }
+        let test_defaults = p.get("data_tests").cloned();
+        let engine = EngineConfig {
+            target_partitions: p
+                .get("engine")
+                .and_then(|e| e.get("target_partitions"))
+                .and_then(Value::as_u64)
+                .map(|n| n.max(1) as usize)
+                .unwrap_or(EngineConfig::default().target_partitions),
+            ..EngineConfig::default()
+        };
+        let default_materialized = match p
+            .get("models")
+            .and_then(|m| m.get("materialized"))
+            .and_then(Value::as_str)
+        {
+            Some("view") => Materialized::View,
+            _ => Materialized::Table,
+        };
+        let slos = parse_slos(&pfile, p.get("freshness_slos"))?;
+
+        let registry = Registry::load_dir(&path_of("source-paths", "sources"))?;
+        let mut sources = Vec::new();
+        for t in registry.tables() {
+            sources.push(source_contract(t, test_defaults.as_ref())?);
+        }
+        let sources = order_sources(sources)?;
+        for slo in &slos {
+            for s in &slo.sources {
+                if registry.table(s).is_none() {
+                    return Err(Error::pipeline(
+                        &pfile,
+                        format!("freshness SLO `{}` names unknown source `{s}`", slo.name),
+                    ));
+                }
+            }
+        }
+
+        let models = load_models(
+            &path_of("model-paths", "models"),
+            default_materialized,
+            &registry,
+        )?;
+        let tests = load_singular_tests(&path_of("test-paths", "tests"))?;
+        let mut project = Project {
+            dir: dir.to_path_buf(),
+            name,
+            version,
+            vars,
+            registry,
+            sources,
+            models,
+            tests,
+            slos,
+            engine,
+            hash: project_hash(dir)?,
+        };
+        project.check_and_order()?;
+        Ok(project)
+    }
+
+    /// Validate every reference and sort models so inputs come first; a cycle is an error.
+    fn check_and_order(&mut self) -> Result<()> {
+        let names: BTreeSet<String> = self.models.iter().map(|m| m.name.clone()).collect();
+        let check = |file: &Path, refs: &[Ref], pieces: &[Piece]| -> Result<()> {
+            for r in refs {
+                let ok = match r {
+                    Ref::Model(m) => names.contains(m),
+                    Ref::Source(t) => self.registry.table(t).is_some(),
+                };
+                if !ok {
+                    let line = pieces
+                        .iter()
+                        .find_map(|p| match p {
+                            Piece::Call {
+                                call: template::Call::Ref(m),
+                                line,
+                            } if Ref::Model(m.clone()) == *r => Some(*line),
+                            Piece::Call {
+                                call: template::Call::Source(_, t),
+                                line,
+                            } if Ref::Source(t.clone()) == *r => Some(*line),
+                            _ => None,
+                        })
+                        .unwrap_or(1);
+                    let what = match r {
+                        Ref::Model(m) => format!("ref('{m}') names no model"),
+                        Ref::Source(t) => {
+                            format!("source('snapshot', '{t}') names no declared source table")
+                        }
+                    };
+                    return Err(Error::pipeline(file, format!("line {line}: {what}")));
+                }
+            }
+            Ok(())
+        };
+        for m in &self.models {
+            check(&m.file, &m.refs, &m.pieces)?;
+        }
+        for t in &self.tests {
+            check(&t.file, &t.refs, &t.pieces)?;
+        }
+        // Topological order (Kahn), ties broken by name for a stable order.
+        let mut remaining: BTreeMap<String, BTreeSet<String>> = self
+            .models
+            .iter()
+            .map(|m| {
+                let deps = m
+                    .refs
+                    .iter()
+                    .filter_map(|r| {
+                        if let Ref::Model(x) = r {
+                            Some(x.clone())
+                        } else {
+                            None
+                        }
+                    })
+                    .collect();
+                (m.name.clone(), deps)
+            })
+            .collect();
+        let mut order = Vec::new();
+        while !remaining.is_empty() {
+            let ready: Vec<String> = remaining
+                .iter()
+                .filter(|(_, d)| d.is_empty())
+                .map(|(n, _)| n.clone())
+                .collect();
+            if ready.is_empty() {
+                let cycle = find_cycle(&remaining);
+                let file = self
+                    .models
+                    .iter()
+                    .find(|m| m.name == cycle[0])
+                    .map(|m| m.file.clone())
+                    .unwrap_or_default();
+                return Err(Error::pipeline(
+                    &file,
+                    format!("models form a cycle: {}", cycle.join(" → ")),
+                ));
+            }
+            for n in ready {
+                remaining.remove(&n);
+                for d in remaining.values_mut() {
+                    d.remove(&n);
+                }
+                order.push(n);
+            }
+        }
+        let mut by_name: BTreeMap<String, Model> =
+            self.models.drain(..).map(|m| (m.name.clone(), m)).collect();
+        self.models = order.iter().filter_map(|n| by_name.remove(n)).collect();
+        Ok(())
+    }
+
+    pub fn model(&self, name: &str) -> Option<&Model> {
+        self.models.iter().find(|m| m.name == name)
+    }
+
+    pub fn source(&self, table: &str) -> Option<&SourceContract> {
+        self.sources.iter().find(|s| s.table == table)
+    }
+
+    /// Every source and model a model depends on, transitively.
+    pub fn upstream(&self, model: &str) -> BTreeSet<Ref> {
+        let mut out = BTreeSet::new();
+        let mut stack = vec![Ref::Model(model.to_string())];
+        while let Some(r) = stack.pop() {
+            if let Ref::Model(m) = &r
+                && let Some(model) = self.model(m)
+            {
+                for x in &model.refs {
+                    if out.insert(x.clone()) {
+                        stack.push(x.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One cycle among the models left (each still has an unmet dependency).
+fn find_cycle(remaining: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
+    let start = remaining.keys().next().cloned().unwrap_or_default();
+    let mut path = vec![start.clone()];
+    let mut cur = start;
+    loop {
+        let next = remaining
+            .get(&cur)
+            .and_then(|d| d.iter().next())
+            .cloned()
+            .unwrap_or_default();
+        if let Some(i) = path.iter().position(|p| *p == next) {
+            let mut cycle = path[i..].to_vec();
+            cycle.push(next);
+            return cycle;
+        }
+        path.push(next.clone());
+        cur = next;
+    }
+}
+
+/// A YAML scalar as the SQL text a var renders to.
+fn scalar_sql(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn parse_slos(file: &Path, v: Option<&Value>) -> Result<Vec<Slo>> {
+    let mut out = Vec::new();
+    let Some(Value::Sequence(list)) = v else {
+        return Ok(out);
+    };
+    for s in list {
+        let name = s
+            .get("name")
+            .and_then(Value::as_str)
+            .ok_or_else(|| Error::pipeline(file, "every freshness SLO needs a name"))?;
+        let num = |k: &str| -> Result<f64> {
+            s.get(k).and_then(Value::as_f64).ok_or_else(|| {
+                Error::pipeline(
+                    file,
+                    format!("freshness SLO `{name}` needs a numeric `{k}`"),
+                )
+            })
+        };
+        let target = num("target")?;
+        if !(0.0..=1.0).contains(&target) {
+            return Err(Error::pipeline(
+                file,
+                format!("freshness SLO `{name}`: target must be in [0, 1]"),
+            ));
+        }
+        out.push(Slo {
+            name: name.to_string(),
+            description: s
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+            sources: str_list(s.get("sources")),
+            max_age_hours: num("max_age_hours")?,
+            target,
+            window_days: num("window_days")?,
+        });
+    }
+    Ok(out)
+}
+
+fn source_contract(t: &TableSchema, defaults: Option<&Value>) -> Result<SourceContract> {
+    let mut tests = Vec::new();
+    let default_for = |kind: &str| defaults.and_then(|d| d.get(kind));
+    for c in &t.columns {
+        for entry in &c.tests {
+            let kind = crate::schema::test_kind(entry).map(|k| k.0).unwrap_or("");
+            tests.push(tests::parse_test(
+                &t.file,
+                &t.name,
+                Some((&c.name, c.column_type)),
+                entry,
+                default_for(kind),
+            )?);
+        }
+    }
+    if let Some(Value::Sequence(list)) = t.raw.get("data_tests") {
+        for entry in list {
+            let kind = crate::schema::test_kind(entry).map(|k| k.0).unwrap_or("");
+            tests.push(tests::parse_test(
+                &t.file,
+                &t.name,
+                None,
+                entry,
+                default_for(kind),
+            )?);
+        }
+    }
+    // Set tests may only name declared columns.
+    for s in &tests {
+        let cols: Vec<&String> = match &s.kind {
+            tests::TestKind::UniqueCombination(c) => c.iter().collect(),
+            tests::TestKind::Deduplicate { key, order_by } => key.iter().chain(order_by).collect(),
+            tests::TestKind::VersionSequence {
+                key,
+                version,
+                order_by,
+            } => key.iter().chain(order_by).chain([version]).collect(),
+            _ => Vec::new(),
+        };
+        for c in cols {
+            if t.column(c).is_none() {
+                return Err(Error::pipeline(
+                    &t.file,
+                    format!(
+                        "table `{}`: rule `{}` names unknown column `{c}`",
+                        t.name, s.rule
+                    ),
+                ));
+            }
+        }
+    }
+    let freshness = match (t.raw.get("freshness"), &t.loaded_at_field) {
+        (Some(f), Some(field)) => Some(Freshness {
+            loaded_at_field: field.clone(),
+            warn_after_hours: hours(f.get("warn_after")),
+            error_after_hours: hours(f.get("error_after")),
+        }),
+        (Some(_), None) => {
+            return Err(Error::pipeline(
+                &t.file,
+                format!(
+                    "table `{}` declares freshness but no loaded_at_field",
+                    t.name
+                ),
+            ));
+        }
+        _ => None,
+    };
+    let depends_on: Vec<String> = tests
+        .iter()
+        .filter_map(|s| match &s.kind {
+            tests::TestKind::Relationships { to, .. } if *to != t.name => Some(to.clone()),
+            _ => None,
+        })
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let contract_version = match t.raw.get("contract_version").and_then(scalar_sql) {
+        Some(v) => v,
+        None => {
+            let canonical = serde_json::to_string(&t.raw).unwrap_or_default();
+            format!(
+                "sha256:{}",
+                &crate::table_io::sha256_hex(canonical.as_bytes())[..12]
+            )
+        }
+    };
+    Ok(SourceContract {
+        table: t.name.clone(),
+        file: t.file.clone(),
+        contract_version,
+        tests,
+        freshness,
+        depends_on,
+    })
+}
+
+/// Sources whose relationships read other sources run after them; a cycle is an error.
+fn order_sources(mut sources: Vec<SourceContract>) -> Result<Vec<SourceContract>> {
+    let mut done: BTreeSet<String> = BTreeSet::new();
+    let mut out = Vec::new();
+    while !sources.is_empty() {
+        let before = sources.len();
+        let mut i = 0;
+        while i < sources.len() {
+            if sources[i].depends_on.iter().all(|d| done.contains(d)) {
+                let s = sources.remove(i);
+                done.insert(s.table.clone());
+                out.push(s);
+            } else {
+                i += 1;
+            }
+        }
+        if sources.len() == before {
+            let names: Vec<&str> = sources.iter().map(|s| s.table.as_str()).collect();
+            return Err(Error::pipeline(
+                &sources[0].file,
+                format!(
+                    "relationships tests between sources form a cycle among: {}",
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+fn config_str(c: &BTreeMap<String, ConfigValue>, k: &str) -> Option<String> {
+    match c.get(k)? {
+        ConfigValue::Str(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn load_models(
+    dir: &Path,
+    default_materialized: Materialized,
+    registry: &Registry,
+) -> Result<Vec<Model>> {
+    // Properties from every YAML file under the models directory.
+    let mut props: BTreeMap<String, (PathBuf, Value)> = BTreeMap::new();
+    for f in files_below(dir, &[".yml", ".yaml"])? {
+        let v = read_yaml(&f)?;
+        if let Some(Value::Sequence(list)) = v.get("models") {
+            for m in list {
+                let name = m
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| Error::pipeline(&f, "a model entry without `name`"))?;
+                if props
+                    .insert(name.to_string(), (f.clone(), m.clone()))
+                    .is_some()
+                {
+                    return Err(Error::pipeline(
+                        &f,
+                        format!("model `{name}` has properties in two places"),
+                    ));
+                }
+            }
+        }
+    }
+    let mut models: Vec<Model> = Vec::new();
+    for f in files_below(dir, &[".sql"])? {
+        let name = f
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("")
+            .to_string();
+        if registry.table(&name).is_some() {
+            return Err(Error::pipeline(
+                &f,
+                format!("model `{name}` has the name of a source table; rename it"),
+            ));
+        }
+        if let Some(prev) = models.iter().find(|m| m.name == name) {
+            return Err(Error::pipeline(
+                &f,
+                format!("model `{name}` is also defined in {}", prev.file.display()),
+            ));
+        }
+        let text = std::fs::read_to_string(&f).map_err(|e| Error::io("cannot read", &f, e))?;
+        let pieces = template::parse(&text)
+            .map_err(|e| Error::pipeline(&f, format!("line {}: {}", e.line, e.message)))?;
+        let refs = template::refs(&pieces);
+        let mut cfg = template::config(&pieces);
+        let (yaml_file, yaml) = props
+            .remove(&name)
+            .map(|(f, v)| (Some(f), v))
+            .unwrap_or((None, Value::Null));
+        if let Some(Value::Mapping(m)) = yaml.get("config") {
+            for (k, v) in m {
+                let Some(k) = k.as_str() else { continue };
+                let cv = match v {
+                    Value::String(s) => ConfigValue::Str(s.clone()),
+                    Value::Bool(b) => ConfigValue::Bool(*b),
+                    Value::Sequence(_) => ConfigValue::List(str_list(Some(v))),
+                    Value::Number(n) => ConfigValue::Num(n.as_f64().unwrap_or(0.0)),
+                    _ => continue,
+                };
+                // SQL config() wins over YAML, as in dbt.
+                cfg.entry(k.to_string()).or_insert(cv);
+            }
+        }
+        if matches!(cfg.get("enabled"), Some(ConfigValue::Bool(false))) {
+            continue;
+        }
+        let materialized = match config_str(&cfg, "materialized").as_deref() {
+            None => default_materialized,
+            Some("table") => Materialized::Table,
+            Some("view") => Materialized::View,
+            Some(x) => {
+                return Err(Error::pipeline(
+                    &f,
+                    format!("materialized `{x}` must be table or view"),
+                ));
+            }
+        };
+        let order_by = match cfg.get("order_by") {
+            Some(ConfigValue::List(l)) => l.clone(),
+            Some(ConfigValue::Str(s)) => s
+                .split(',')
+                .map(|x| x.trim().to_string())
+                .filter(|x| !x.is_empty())
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut tests = Vec::new();
+        let tfile = yaml_file.clone().unwrap_or_else(|| f.clone());
+        if let Some(Value::Sequence(cols)) = yaml.get("columns") {
+            for c in cols {
+                let cname = c.get("name").and_then(Value::as_str).ok_or_else(|| {
+                    Error::pipeline(&tfile, format!("model `{name}`: a column without `name`"))
+                })?;
+                if let Some(Value::Sequence(list)) = c.get("data_tests").or_else(|| c.get("tests"))
+                {
+                    for entry in list {
+                        // Model columns' types come from the SQL; quote accepted values unless told otherwise.
+                        tests.push(model_test(
+                            &tfile,
+                            &name,
+                            Some((cname, crate::schema::ColumnType::Varchar)),
+                            entry,
+                        )?);
+                    }
+                }
+            }
+        }
+        if let Some(Value::Sequence(list)) = yaml.get("data_tests").or_else(|| yaml.get("tests")) {
+            for entry in list {
+                tests.push(model_test(&tfile, &name, None, entry)?);
+            }
+        }
+        models.push(Model {
+            name,
+            file: f,
+            description: yaml
+                .get("description")
+                .and_then(Value::as_str)
+                .map(|s| s.trim().to_string()),
+            pieces,
+            refs,
+            materialized,
+            order_by,
+            tests,
+        });
+    }
+    if let Some((name, (f, _))) = props.into_iter().next() {
+        return Err(Error::pipeline(
+            &f,
+            format!("properties for model `{name}`, but there is no {name}.sql"),
+        ));
+    }
+    Ok(models)
+}
+
+/// A model test: rows of a model cannot be quarantined, so failing tests block its publishing.
+fn model_test(
+    file: &Path,
+    model: &str,
+    column: Option<(&str, crate::schema::ColumnType)>,
+    entry: &Value,
+) -> Result<TestSpec> {
+    let t = tests::parse_test(file, model, column, entry, None)?;
+    if t.on_fail.removes_rows() {
+        return Err(Error::pipeline(
+            file,
+            format!(
+                "model `{model}`, rule `{}`: on_fail {} applies to source rows only; use block or none",
+                t.rule,
+                t.on_fail.name()
+            ),
+        ));
+    }
+    Ok(t)
+}
+
+fn load_singular_tests(dir: &Path) -> Result<Vec<SingularTest>> {
+    let mut out = Vec::new();
+    for f in files_below(dir, &[".sql"])? {
+        let text = std::fs::read_to_string(&f).map_err(|e| Error::io("cannot read", &f, e))?;
+        let pieces = template::parse(&text)
+            .map_err(|e| Error::pipeline(&f, format!("line {}: {}", e.line, e.message)))?;
+        let cfg = template::config(&pieces);
+        let severity = match config_str(&cfg, "severity").as_deref() {
+            None | Some("error") => Severity::Error,
+            Some("warn") => Severity::Warn,
+            Some(x) => {
+                return Err(Error::pipeline(
+                    &f,
+                    format!("severity `{x}` must be error or warn"),
+                ));
+            }
+        };
+        let threshold = |k: &str| -> Result<Option<Threshold>> {
+            match config_str(&cfg, k) {
+                None => Ok(None),
+                Some(t) => Threshold::parse(&t)
+                    .map(Some)
+                    .ok_or_else(|| Error::pipeline(&f, format!("{k} `{t}` is not a threshold"))),
+            }
+        };
+        let refs = template::refs(&pieces);
+        if refs.is_empty() {
+            return Err(Error::pipeline(
+                &f,
+                "a singular test must read a model or source through ref() or source()",
+            ));
+        }
+        out.push(SingularTest {
+            name: f
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("")
+                .to_string(),
+            file: f.clone(),
+            refs,
+            severity,
+            error_if: threshold("error_if")?,
+            warn_if: threshold("warn_if")?,
+            pieces,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,633 @@
+//! Data tests, dbt-style (SPEC §6): what each test checks, what happens to the rows that fail
+//! it, and the SQL that finds them.
+//!
+//! Generic tests: `not_null`, `unique`, `accepted_values`, `accepted_range`, `relationships`,
+//! `expression_is_true`, `unique_combination_of_columns`, and gtmos' ingest tests
+//! `deduplicate` (idempotent replay: the first received copy of a key wins) and
+//! `version_sequence` (record versions arrive 1, 2, 3, … within a key). Every test accepts
+//! `rule`, `severity` (error|warn), `on_fail` (quarantine|dead_letter|block|none),
+//! `error_if` / `warn_if` thresholds on the failure count (`">0"`, `">=10"`, `">1%"`) and a
+//! `where` filter.
+
+use std::path::Path;
+
+use serde_yaml_ng::Value;
+
+use crate::engine::{ident, quote};
+use crate::error::{Error, Result};
+use crate::schema::{ColumnType, relation_name, test_kind};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Error,
+    Warn,
+}
+
+/// What happens to rows that fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnFail {
+    /// Nothing happens to the rows; an error-severity failure blocks publishing downstream.
+    None,
+    /// The rows leave the flow into `quarantine/`; the rest continue.
+    Quarantine,
+    /// The rows leave the flow into `dead_letter/`.
+    DeadLetter,
+    /// Any failure blocks publishing of everything downstream; the last good version stays.
+    Block,
+}
+
+impl OnFail {
+    pub fn name(self) -> &'static str {
+        match self {
+            OnFail::None => "none",
+            OnFail::Quarantine => "quarantine",
+            OnFail::DeadLetter => "dead_letter",
+            OnFail::Block => "block",
+        }
+    }
+
+    /// Whether failing rows are removed during ingest (rather than checked after it).
+    pub fn removes_rows(self) -> bool {
+        matches!(self, OnFail::Quarantine | OnFail::DeadLetter)
+    }
+}
+
+/// A threshold on the failure count, e.g. `>0`, `>=10`, `!=0`, `>1%` (of rows checked).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Threshold {
+    pub op: String,
+    pub value: f64,
+    pub percent: bool,
+    pub text: String,
+}
+
+impl Threshold {
+    pub fn parse(s: &str) -> Option<Threshold> {
+        let t = s.trim();
+        let (op, rest) = ["!=", ">=", "<=", "==", ">", "<", "="]
+            .iter()
+            .find_map(|op| t.strip_prefix(op).map(|r| (op.to_string(), r.trim())))?;
+        let (num, percent) = match rest.strip_suffix('%') {
+            Some(n) => (n.trim(), true),
+            None => (rest, false),
+        };
+        Some(Threshold {
+            op,
+            value: num.parse().ok()?,
+            percent,
+            text: t.to_string(),
+        })
+    }
+
+    pub fn holds(&self, failures: u64, checked: u64) -> bool {
+        let x = if self.percent {
+            if checked == 0 {
+                0.0
+            } else {
+                failures as f64 * 100.0 / checked as f64
+            }
+        } else {
+            failures as f64
+        };
+        match self.op.as_str() {
+            "!=" => x != self.value,
+            ">=" => x >= self.value,
+            "<=" => x <= self.value,
+            ">" => x > self.value,
+            "<" => x < self.value,
+            _ => x == self.value,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum TestKind {
+    NotNull,
+    Unique,
+    AcceptedValues {
+        values: Vec<String>,
+        quote: bool,
+    },
+    AcceptedRange {
+        min: Option<String>,
+        max: Option<String>,
+        inclusive: bool,
+    },
+    Relationships {
+        to: String,
+        field: String,
+    },
+    Expression(String),
+    UniqueCombination(Vec<String>),
+    Deduplicate {
+        key: Vec<String>,
+        order_by: Vec<String>,
+    },
+    VersionSequence {
+        key: Vec<String>,
+        version: String,
+        order_by: Vec<String>,
+    },
+}
+
+impl TestKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            TestKind::NotNull => "not_null",
+            TestKind::Unique => "unique",
+            TestKind::AcceptedValues { .. } => "accepted_values",
+            TestKind::AcceptedRange { .. } => "accepted_range",
+            TestKind::Relationships { .. } => "relationships",
+            TestKind::Expression(_) => "expression_is_true",
+            TestKind::UniqueCombination(_) => "unique_combination_of_columns",
+            TestKind::Deduplicate { .. } => "deduplicate",
+            TestKind::VersionSequence { .. } => "version_sequence",
+        }
+    }
+
+    /// Whether the test compares rows with each other (a window over the table).
+    pub fn is_set_test(&self) -> bool {
+        matches!(
+            self,
+            TestKind::Unique
+                | TestKind::UniqueCombination(_)
+                | TestKind::Deduplicate { .. }
+                | TestKind::VersionSequence { .. }
+        )
+    }
+}
+
+/// One data test, resolved against its defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TestSpec {
+    pub kind: TestKind,
+    pub column: Option<String>,
+    pub rule: String,
+    pub severity: Severity,
+    pub on_fail: OnFail,
+    pub error_if: Option<Threshold>,
+    pub warn_if: Option<Threshold>,
+    pub where_: Option<String>,
+}
+
+/// Result status of a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
+}
+
+impl TestSpec {
+    /// Judge a failure count (dbt semantics: `error_if` then `warn_if`).
+    pub fn status(&self, failures: u64, checked: u64) -> Status {
+        let default_error = Threshold::parse("!=0");
+        let error_if = match (&self.error_if, self.on_fail.removes_rows()) {
+            (Some(t), _) => Some(t.clone()),
+            // Quarantining is the expected handling, not a failure, unless a threshold says so.
+            (None, true) => None,
+            (None, false) => default_error.clone(),
+        };
+        let warn_if = self.warn_if.clone().or(default_error);
+        if self.severity == Severity::Error
+            && error_if
+                .as_ref()
+                .is_some_and(|t| t.holds(failures, checked))
+        {
+            Status::Fail
+        } else if warn_if.as_ref().is_some_and(|t| t.holds(failures, checked)) {
+            Status::Warn
+        } else {
+            Status::Pass
+        }
+    }
+
+    /// Whether a failure with this status stops publishing downstream.
+    pub fn blocks(&self, status: Status) -> bool {
+        status == Status::Fail
+    }
+}
+
+/// Parse one entry of a `data_tests:` list. `column` is set for column tests; `defaults`
+/// are the project's per-test-name defaults (a YAML mapping), applied under the entry's keys.
+pub fn parse_test(
+    file: &Path,
+    owner: &str,
+    column: Option<(&str, ColumnType)>,
+    entry: &Value,
+    defaults: Option<&Value>,
+) -> Result<TestSpec> {
+    let where_at = match column {
+        Some((c, _)) => format!("`{owner}`, column `{c}`"),
+        None => format!("`{owner}`"),
+    };
+    let err = |m: String| Error::pipeline(file, format!("{where_at}: {m}"));
+    let (kind_name, args) = test_kind(entry)
+        .ok_or_else(|| err("a data test must be a name or a one-key map".into()))?;
+    let empty = Value::Mapping(Default::default());
+    let args = args.unwrap_or(&empty);
+    if !args.is_mapping() && !args.is_null() {
+        return Err(err(format!("arguments of `{kind_name}` must be a mapping")));
+    }
+    let get = |k: &str| args.get(k).or_else(|| defaults.and_then(|d| d.get(k)));
+    let s = |k: &str| get(k).and_then(scalar);
+    let list = |k: &str| -> Option<Vec<String>> {
+        match get(k)? {
+            Value::Sequence(v) => Some(v.iter().filter_map(scalar).collect()),
+            v => scalar(v).map(|x| x.split(',').map(|p| p.trim().to_string()).collect()),
+        }
+    };
+    let need_col = || {
+        column.map(|c| c.0.to_string()).ok_or_else(|| {
+            err(format!(
+                "`{kind_name}` is a column test; declare it under a column"
+            ))
+        })
+    };
+    let kind = match kind_name {
+        "not_null" => {
+            need_col()?;
+            TestKind::NotNull
+        }
+        "unique" => {
+            need_col()?;
+            TestKind::Unique
+        }
+        "accepted_values" => {
+            need_col()?;
+            let values = list("values")
+                .ok_or_else(|| err("accepted_values needs `values: [...]`".into()))?;
+            let default_quote = column.is_none_or(|c| {
+                matches!(
+                    c.1,
+                    ColumnType::Varchar | ColumnType::Date | ColumnType::Timestamp
+                )
+            });
+            let quote = get("quote")
+                .and_then(Value::as_bool)
+                .unwrap_or(default_quote);
+            TestKind::AcceptedValues { values, quote }
+        }
+        "accepted_range" => {
+            need_col()?;
+            let (min, max) = (s("min_value"), s("max_value"));
+            if min.is_none() && max.is_none() {
+                return Err(err("accepted_range needs min_value and/or max_value".into()));
+            }
+            TestKind::AcceptedRange {
+                min,
+                max,
+                inclusive: get("inclusive").and_then(Value::as_bool).unwrap_or(true),
+            }
+        }
+        "relationships" => {
+            need_col()?;
+            let to = s("to").ok_or_else(|| err("relationships needs `to:`".into()))?;
+            let field = s("field").ok_or_else(|| err("relationships needs `field:`".into()))?;
+            TestKind::Relationships {
+                to: relation_name(&to),
+                field,
+            }
+        }
+        "expression_is_true" => TestKind::Expression(
+            s("expression").ok_or_else(|| err("expression_is_true needs `expression:`".into()))?,
+        ),
+        "unique_combination_of_columns" | "unique_combination" => TestKind::UniqueCombination(
+            list("columns")
+                .or_else(|| list("combination_of_columns"))
+                .ok_or_else(|| err("needs `columns: [...]`".into()))?,
+        ),
+        "deduplicate" => TestKind::Deduplicate {
+            key: list("key").ok_or_else(|| err("deduplicate needs `key: [...]`".into()))?,
+            order_by: list("order_by")
+                .ok_or_else(|| err("deduplicate needs `order_by: [...]`".into()))?,
+        },
+        "version_sequence" => TestKind::VersionSequence {
+            key: list("key").ok_or_else(|| err("version_sequence needs `key: [...]`".into()))?,
+            version: s("version").ok_or_else(|| err("version_sequence needs `version:`".into()))?,
+            order_by: list("order_by")
+                .ok_or_else(|| err("version_sequence needs `order_by: [...]`".into()))?,
+        },
+        other => {
+            return Err(err(format!(
+                "unknown data test `{other}` (known: not_null, unique, accepted_values, accepted_range, relationships, expression_is_true, unique_combination_of_columns, deduplicate, version_sequence)"
+            )));
+        }
+    };
+    let severity = match s("severity")
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("error") => Severity::Error,
+        Some("warn") => Severity::Warn,
+        Some(x) => return Err(err(format!("severity `{x}` must be error or warn"))),
+    };
+    let on_fail = match s("on_fail").as_deref() {
+        None | Some("none") => OnFail::None,
+        Some("quarantine") => OnFail::Quarantine,
+        Some("dead_letter") => OnFail::DeadLetter,
+        Some("block") => OnFail::Block,
+        Some(x) => {
+            return Err(err(format!(
+                "on_fail `{x}` must be quarantine, dead_letter, block or none"
+            )));
+        }
+    };
+    let threshold = |k: &str| -> Result<Option<Threshold>> {
+        match s(k) {
+            None => Ok(None),
+            Some(t) => Threshold::parse(&t).map(Some).ok_or_else(|| {
+                err(format!(
+                    "{k} `{t}` is not a threshold like \">0\", \">=10\" or \">1%\""
+                ))
+            }),
+        }
+    };
+    let rule = s("rule").unwrap_or_else(|| match column {
+        Some((c, _)) => format!("{kind_name}_{c}"),
+        None => kind_name.to_string(),
+    });
+    Ok(TestSpec {
+        column: column.map(|c| c.0.to_string()),
+        kind,
+        rule,
+        severity,
+        on_fail,
+        error_if: threshold("error_if")?,
+        warn_if: threshold("warn_if")?,
+        where_: s("where"),
+    })
+}
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// How a test finds failing rows in SQL.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Violation {
+    /// `LEFT JOIN … ON …` clauses the predicate needs.
+    pub joins: Vec<String>,
+    /// True for a failing row.
+    pub predicate: String,
+}
+
+/// Inputs to [`TestSpec::violation`].
+pub struct SqlContext<'a> {
+    /// The alias of the relation under test.
+    pub alias: &'a str,
+    /// A unique suffix for join aliases.
+    pub n: usize,
+    /// The relation a `relationships` test reads, by table name.
+    pub relation: &'a dyn Fn(&str) -> String,
+    /// An extra PARTITION BY term so set tests only compare rows still in the flow.
+    pub survivors: Option<&'a str>,
+    /// Expressions already rendered (templates substituted).
+    pub render: &'a dyn Fn(&str) -> Result<String>,
+}
+
+impl TestSpec {
+    pub fn violation(&self, cx: &SqlContext) -> Result<Violation> {
+        let a = cx.alias;
+        let col = |c: &str| format!("{a}.{}", ident(c));
+        let column = self.column.as_deref().map(col).unwrap_or_default();
+        let partition = |keys: &[String]| {
+            let mut p: Vec<String> = keys.iter().map(|k| col(k)).collect();
+            if let Some(s) = cx.survivors {
+                p.push(format!("({s})"));
+            }
+            p.join(", ")
+        };
+        let order = |keys: &[String]| keys.iter().map(|k| col(k)).collect::<Vec<_>>().join(", ");
+        let mut joins = Vec::new();
+        let predicate = match &self.kind {
+            TestKind::NotNull => format!("{column} IS NULL"),
+            TestKind::Unique => {
+                let c = self.column.clone().unwrap_or_default();
+                format!(
+                    "({column} IS NOT NULL AND COUNT(*) OVER (PARTITION BY {}) > 1)",
+                    partition(&[c])
+                )
+            }
+            TestKind::AcceptedValues { values, quote: q } => {
+                let list: Vec<String> = values
+                    .iter()
+                    .map(|v| if *q { quote(v) } else { v.clone() })
+                    .collect();
+                format!(
+                    "({column} IS NOT NULL AND {column} NOT IN ({}))",
+                    list.join(", ")
+                )
+            }
+            TestKind::AcceptedRange {
+                min,
+                max,
+                inclusive,
+            } => {
+                let (lo, hi) = if *inclusive { ("<", ">") } else { ("<=", ">=") };
+                let mut parts = Vec::new();
+                if let Some(m) = min {
+                    parts.push(format!("{column} {lo} {}", (cx.render)(m)?));
+                }
+                if let Some(m) = max {
+                    parts.push(format!("{column} {hi} {}", (cx.render)(m)?));
+                }
+                format!("({column} IS NOT NULL AND ({}))", parts.join(" OR "))
+            }
+            TestKind::Relationships { to, field } => {
+                let j = format!("_rel{}", cx.n);
+                joins.push(format!(
+                    "LEFT JOIN (SELECT DISTINCT {f} AS _key FROM {rel}) {j} ON {column} = {j}._key",
+                    f = ident(field),
+                    rel = (cx.relation)(to)
+                ));
+                format!("({column} IS NOT NULL AND {j}._key IS NULL)")
+            }
+            // `x IS NOT TRUE`, spelled as CASE: DataFusion 55 mis-plans IS NOT TRUE of a nullable
+            // input next to a window function (logical vs physical nullability).
+            TestKind::Expression(e) => {
+                format!("(CASE WHEN ({}) THEN false ELSE true END)", (cx.render)(e)?)
+            }
+            TestKind::UniqueCombination(cols) => {
+                format!("(COUNT(*) OVER (PARTITION BY {}) > 1)", partition(cols))
+            }
+            TestKind::Deduplicate { key, order_by } => {
+                format!(
+                    "(ROW_NUMBER() OVER (PARTITION BY {} ORDER BY {}) > 1)",
+                    partition(key),
+                    order(order_by)
+                )
+            }
+            TestKind::VersionSequence {
+                key,
+                version,
+                order_by,
+            } => format!(
+                "({} <> ROW_NUMBER() OVER (PARTITION BY {} ORDER BY {}))",
+                col(version),
+                partition(key),
+                order(order_by)
+            ),
+        };
+        let predicate = match &self.where_ {
+            Some(w) => format!("(({}) AND {predicate})", (cx.render)(w)?),
+            None => predicate,
+        };
+        Ok(Violation { joins, predicate })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(
+        yaml: &str,
+        column: Option<(&str, ColumnType)>,
+        defaults: Option<&str>,
+    ) -> Result<TestSpec> {
+        let v: Value = serde_yaml_ng::from_str(yaml).unwrap();
+        let d: Option<Value> = defaults.map(|d| serde_yaml_ng::from_str(d).unwrap());
+        parse_test(Path::new("s.yml"), "t", column, &v, d.as_ref())
+    }
+
+    #[test]
+    fn thresholds_follow_dbt() {
+        let t = Threshold::parse(">1%").unwrap();
+        assert!(!t.holds(1, 100) && t.holds(2, 100));
+        assert!(Threshold::parse(">=10").unwrap().holds(10, 0));
+        assert!(Threshold::parse("!= 0").unwrap().holds(3, 0));
+        assert!(Threshold::parse("ten").is_none());
+        let warn_only = spec(
+            "{not_null: {severity: warn}}",
+            Some(("c", ColumnType::Varchar)),
+            None,
+        )
+        .unwrap();
+        assert_eq!(warn_only.status(3, 10), Status::Warn);
+        assert_eq!(warn_only.status(0, 10), Status::Pass);
+        let blocking = spec(
+            "{accepted_range: {min_value: 0, on_fail: block}}",
+            Some(("c", ColumnType::Double)),
+            None,
+        )
+        .unwrap();
+        assert_eq!(blocking.status(1, 10), Status::Fail);
+        let tolerant = spec(
+            "{unique: {error_if: '>5', warn_if: '>0'}}",
+            Some(("c", ColumnType::Varchar)),
+            None,
+        )
+        .unwrap();
+        assert_eq!(tolerant.status(3, 10), Status::Warn);
+        assert_eq!(tolerant.status(6, 10), Status::Fail);
+        let q = spec(
+            "not_null",
+            Some(("c", ColumnType::Varchar)),
+            Some("{on_fail: quarantine}"),
+        )
+        .unwrap();
+        assert_eq!(q.on_fail, OnFail::Quarantine);
+        assert_eq!(
+            q.status(4, 10),
+            Status::Warn,
+            "quarantining is handling, not failure"
+        );
+        assert_eq!(q.rule, "not_null_c");
+    }
+
+    #[test]
+    fn predicates() {
+        let rel = |t: &str| format!("sources.{t}");
+        let render = |s: &str| Ok(s.replace("{{ as_of }}", "NOW"));
+        let cx = SqlContext {
+            alias: "t",
+            n: 1,
+            relation: &rel,
+            survivors: Some("t._rule IS NULL"),
+            render: &render,
+        };
+        let v = spec(
+            "{accepted_values: {values: [a, b]}}",
+            Some(("k", ColumnType::Varchar)),
+            None,
+        )
+        .unwrap()
+        .violation(&cx)
+        .unwrap();
+        assert_eq!(v.predicate, "(t.k IS NOT NULL AND t.k NOT IN ('a', 'b'))");
+        let v = spec(
+            "{relationships: {to: ref('accounts'), field: account_id}}",
+            Some(("account_id", ColumnType::Varchar)),
+            None,
+        )
+        .unwrap()
+        .violation(&cx)
+        .unwrap();
+        assert_eq!(
+            v.joins,
+            vec![
+                "LEFT JOIN (SELECT DISTINCT account_id AS _key FROM sources.accounts) _rel1 ON t.account_id = _rel1._key"
+            ]
+        );
+        let v = spec("{deduplicate: {key: [s, e], order_by: [r]}}", None, None)
+            .unwrap()
+            .violation(&cx)
+            .unwrap();
+        assert_eq!(
+            v.predicate,
+            "(ROW_NUMBER() OVER (PARTITION BY t.s, t.e, (t._rule IS NULL) ORDER BY t.r) > 1)"
+        );
+        let v = spec(
+            "{expression_is_true: {expression: 'x <= {{ as_of }}'}}",
+            None,
+            None,
+        )
+        .unwrap()
+        .violation(&cx)
+        .unwrap();
+        assert_eq!(
+            v.predicate,
+            "(CASE WHEN (x <= NOW) THEN false ELSE true END)"
+        );
+        assert!(
+            spec("{frobnicate: {}}", None, None)
+                .unwrap_err()
+                .to_string()
+                .contains("unknown data test `frobnicate`")
+        );
+        assert!(
+            spec("not_null", None, None)
+                .unwrap_err()
+                .to_string()
+                .contains("column test")
+        );
+        assert!(
+            spec(
+                "{not_null: {on_fail: explode}}",
+                Some(("c", ColumnType::Varchar)),
+                None
+            )
+            .is_err()
+        );
+    }
+}

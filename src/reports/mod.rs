@@ -1,0 +1,232 @@
+//! HTML reports (SPEC §14): static pages rendered with minijinja from templates compiled into
+//! the binary (`reports/templates/`), charts as inline SVG, no external assets. A build writes
+//! `reports/<run_id>/` and refreshes `reports/latest/`; both are written beside their final
+//! place and renamed in, so a reader never sees half a report.
+
+pub mod svg;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use minijinja::Environment;
+use serde_json::{Value, json};
+
+use crate::build::BuildReport;
+use crate::calendar::format_ts;
+use crate::error::{Error, Result};
+use crate::freshness::SloAttainment;
+use crate::table_io;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    (
+        "base.html",
+        include_str!("../../reports/templates/base.html"),
+    ),
+    (
+        "index.html",
+        include_str!("../../reports/templates/index.html"),
+    ),
+    (
+        "contracts.html",
+        include_str!("../../reports/templates/contracts.html"),
+    ),
+    (
+        "freshness.html",
+        include_str!("../../reports/templates/freshness.html"),
+    ),
+];
+
+/// The pages of a build report: (file, title).
+const BUILD_PAGES: &[(&str, &str)] = &[
+    ("index.html", "Run & lineage"),
+    ("contracts.html", "Contracts"),
+    ("freshness.html", "Freshness"),
+];
+
+fn environment() -> Result<Environment<'static>> {
+    let mut env = Environment::new();
+    for (name, text) in TEMPLATES {
+        env.add_template(name, text)
+            .map_err(|e| Error::Internal(format!("report template {name}: {e}")))?;
+    }
+    Ok(env)
+}
+
+fn run_context(r: &BuildReport) -> Value {
+    let state = crate::warehouse::Warehouse::new(&r.warehouse)
+        .state()
+        .unwrap_or_default();
+    let tables: Vec<Value> = r
+        .models
+        .iter()
+        .filter(|m| m.materialized == crate::project::Materialized::Table)
+        .map(|m| {
+            let s = state.tables.get(&m.name);
+            json!({
+                "name": m.name,
+                "state": if m.blocked.is_some() { "stale" } else { "published" },
+                "reason": m.blocked,
+                "rows": s.map(|s| s.rows).unwrap_or(0),
+                "build_id": s.and_then(|s| s.build_id.clone()),
+                "sha256": s.and_then(|s| s.sha256.clone()),
+            })
+        })
+        .collect();
+    json!({
+        "run_id": r.run_id,
+        "build_id": r.build_id,
+        "snapshot_id": r.snapshot_id,
+        "snapshot_dir": r.snapshot_dir.display().to_string(),
+        "as_of": format_ts(r.as_of),
+        "outcome": r.outcome(),
+        "seconds": format!("{:.2}", r.seconds),
+        "inputs_hash": r.inputs_hash,
+        "pipelines_hash": r.pipelines_hash,
+        "project_name": r.project_name,
+        "project_version": r.project_version,
+        "effective_config": r.effective_config.to_string(),
+        "gtmos_version": env!("CARGO_PKG_VERSION"),
+        "published": r.published,
+        "blocked": r.blocked.iter().map(|(t, why)| json!({"table": t, "reason": why})).collect::<Vec<_>>(),
+        "quarantined_rows": r.quarantined_rows(),
+        "dead_lettered_rows": r.dead_lettered_rows(),
+        "warnings": r.warnings(),
+        "steps": r.steps,
+        "tables": tables,
+    })
+}
+
+fn test_json(t: &crate::contracts::TestResult) -> Value {
+    json!({
+        "rule": t.spec.rule,
+        "test": t.test,
+        "column": t.spec.column,
+        "severity": match t.spec.severity { crate::project::tests::Severity::Error => "error", crate::project::tests::Severity::Warn => "warn" },
+        "on_fail": t.spec.on_fail.name(),
+        "status": t.status.name(),
+        "failures": t.failures,
+        "rows_checked": t.rows_checked,
+        "action": t.action,
+        "sample": t.sample.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+    })
+}
+
+/// Render a build's pages into `<dir>/<run_id>/` and refresh `<dir>/latest/`. Returns the run's directory.
+pub fn render_build(r: &BuildReport, slos: &[SloAttainment], dir: &Path) -> Result<PathBuf> {
+    let env = environment()?;
+    let mut nodes: Vec<Value> = Vec::new();
+    for s in &r.sources {
+        if !s.tests.is_empty() {
+            let cv = s.tests.iter().find_map(|t| t.contract_version.clone());
+            nodes.push(json!({"kind": "source", "name": s.table, "contract_version": cv, "tests": s.tests.iter().map(test_json).collect::<Vec<_>>()}));
+        }
+    }
+    for m in &r.models {
+        if !m.tests.is_empty() {
+            nodes.push(json!({"kind": "model", "name": m.name, "tests": m.tests.iter().map(test_json).collect::<Vec<_>>()}));
+        }
+    }
+    if !r.singular.is_empty() {
+        nodes.push(json!({"kind": "singular tests", "name": "tests/", "tests": r.singular.iter().map(test_json).collect::<Vec<_>>()}));
+    }
+    let quarantine = crate::build::quarantine_summary(r);
+    let q_rows: Vec<Value> = quarantine
+        .iter()
+        .map(|((t, rule), n)| json!({"table": t, "rule": rule, "rows": n}))
+        .collect();
+    let all: Vec<&crate::contracts::TestResult> = r.all_tests().collect();
+    let status_count =
+        |s: crate::project::tests::Status| all.iter().filter(|t| t.status == s).count();
+    let freshness: Vec<Value> = r
+        .freshness()
+        .map(|f| {
+            json!({
+                "source": f.source, "loaded_at_field": f.loaded_at_field,
+                "max_loaded_at": f.max_loaded_at.map(format_ts), "age_hours": f.age_hours,
+                "warn_after_hours": f.warn_after_hours, "error_after_hours": f.error_after_hours, "status": f.status,
+            })
+        })
+        .collect();
+    let mut charts = BTreeMap::new();
+    let mut steps: Vec<(String, f64)> = r
+        .steps
+        .iter()
+        .map(|s| (s.step.clone(), s.seconds))
+        .collect();
+    steps.sort_by(|a, b| b.1.total_cmp(&a.1));
+    steps.truncate(15);
+    charts.insert("steps", svg::bars("Slowest steps", &steps, "s"));
+    charts.insert(
+        "quarantine",
+        svg::bars(
+            "Rows removed per rule",
+            &quarantine
+                .iter()
+                .map(|((t, rule), n)| (format!("{t}.{rule}"), *n as f64))
+                .collect::<Vec<_>>(),
+            "rows",
+        ),
+    );
+    charts.insert(
+        "freshness",
+        svg::bars(
+            "Age of newest row (hours)",
+            &r.freshness()
+                .map(|f| (f.source.clone(), f.age_hours.unwrap_or(0.0)))
+                .collect::<Vec<_>>(),
+            "h",
+        ),
+    );
+    let pages: Vec<Value> = BUILD_PAGES
+        .iter()
+        .map(|(f, t)| json!({"file": f, "title": t}))
+        .collect();
+    let base = json!({
+        "run": run_context(r),
+        "pages": pages,
+        "charts": charts,
+        "contracts": {"total": all.len(), "warned": status_count(crate::project::tests::Status::Warn), "failed": status_count(crate::project::tests::Status::Fail), "quarantine": q_rows, "nodes": nodes},
+        "freshness": freshness,
+        "slos": slos,
+    });
+    let mut files = Vec::new();
+    for (file, _) in BUILD_PAGES {
+        let mut ctx = base.clone();
+        ctx["current"] = json!(file);
+        let tpl = env
+            .get_template(file)
+            .map_err(|e| Error::Internal(format!("report template {file}: {e}")))?;
+        let html = tpl
+            .render(minijinja::Value::from(minijinja::value::Serde(&ctx)))
+            .map_err(|e| Error::Internal(format!("rendering {file}: {e:#}")))?;
+        files.push((file.to_string(), html));
+    }
+    write_report(dir, &r.run_id, &files)
+}
+
+/// Write pages into `<dir>/<name>/` and `<dir>/latest/`, each via a temporary directory.
+pub fn write_report(dir: &Path, name: &str, files: &[(String, String)]) -> Result<PathBuf> {
+    let target = dir.join(name);
+    for d in [target.clone(), dir.join("latest")] {
+        let tmp = dir.join(format!(
+            ".{}.tmp-{}",
+            d.file_name().and_then(|n| n.to_str()).unwrap_or("report"),
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&tmp);
+        for (f, html) in files {
+            table_io::write_atomic(&tmp.join(f), html.as_bytes())?;
+        }
+        let old = dir.join(format!(
+            ".{}.old-{}",
+            d.file_name().and_then(|n| n.to_str()).unwrap_or("report"),
+            std::process::id()
+        ));
+        if d.exists() {
+            std::fs::rename(&d, &old).map_err(|e| Error::io("cannot replace", &d, e))?;
+        }
+        std::fs::rename(&tmp, &d).map_err(|e| Error::io("cannot write report", &d, e))?;
+        let _ = std::fs::remove_dir_all(&old);
+    }
+    Ok(target)
+}

@@ -1,0 +1,59 @@
+//! Resolved settings: a command-line flag wins, then a `GTMOS_*` environment variable, then the
+//! default relative to the working directory (SPEC §15).
+
+use std::path::PathBuf;
+
+use crate::cli::Locations;
+
+pub const DEFAULT_PROJECT: &str = "pipelines";
+pub const DEFAULT_SNAPSHOT: &str = "data/snapshots/default";
+pub const DEFAULT_WAREHOUSE: &str = "data/warehouse";
+pub const DEFAULT_REPORTS: &str = "reports";
+
+fn pick(flag: &Option<PathBuf>, env: &str, default: &str) -> PathBuf {
+    flag.clone()
+        .or_else(|| {
+            std::env::var_os(env)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from(default))
+}
+
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub project: PathBuf,
+    pub snapshot: PathBuf,
+    /// Whether the snapshot is the default one (and may be generated when absent).
+    pub default_snapshot: bool,
+    pub warehouse: PathBuf,
+}
+
+impl Paths {
+    pub fn resolve(at: &Locations) -> Paths {
+        let default_snapshot = at.snapshot.is_none()
+            && std::env::var_os("GTMOS_SNAPSHOT").is_none_or(|v| v.is_empty());
+        Paths {
+            project: pick(&at.project, "GTMOS_PROJECT", DEFAULT_PROJECT),
+            snapshot: pick(&at.snapshot, "GTMOS_SNAPSHOT", DEFAULT_SNAPSHOT),
+            default_snapshot,
+            warehouse: pick(&at.warehouse, "GTMOS_WAREHOUSE", DEFAULT_WAREHOUSE),
+        }
+    }
+}
+
+pub fn reports_dir(flag: &Option<PathBuf>) -> PathBuf {
+    pick(flag, "GTMOS_REPORTS", DEFAULT_REPORTS)
+}
+
+/// Engine memory before spilling, in bytes.
+pub fn memory_limit(flag: Option<usize>) -> usize {
+    let mb = flag
+        .or_else(|| {
+            std::env::var("GTMOS_MEMORY_MB")
+                .ok()
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(4096);
+    mb.max(64) << 20
+}
