@@ -19,13 +19,13 @@ use std::time::Instant;
 use serde_json::json;
 
 use crate::builder::TableBuilder;
-use crate::calendar::{Day, MICROS_PER_DAY, format_ts};
+use crate::calendar::format_ts;
 use crate::contracts::{self, FreshnessResult, SourceResult, TestResult};
-use crate::engine::{Engine, MODELS, SOURCES, ident, quote, timestamp_literal};
+use crate::engine::{Engine, MODELS, SOURCES, ident, quote};
 use crate::error::{Error, Result};
 use crate::logs::{self, CONTRACT_RESULTS, FRESHNESS_LOG, RUN_LOG};
-use crate::project::template::{self, Ref, RenderContext};
-use crate::project::{Materialized, Model, Project};
+use crate::project::template::Ref;
+use crate::project::{Materialized, Model, Project, Renderer};
 use crate::snapshot::Snapshot;
 use crate::table_io::{TableWriter, sha256_hex};
 use crate::warehouse::{TableState, Warehouse};
@@ -239,28 +239,8 @@ fn run(
         &staging.join("spill"),
         opts.memory_limit,
     )?;
-    let as_of_sql = timestamp_literal(report.as_of);
-    let as_of_date = format!(
-        "DATE '{}'",
-        Day((report.as_of.div_euclid(MICROS_PER_DAY)) as i32).iso()
-    );
-    let relation = |r: &Ref| match r {
-        Ref::Model(m) => format!("{MODELS}.{}", ident(m)),
-        Ref::Source(t) => format!("{SOURCES}.{}", ident(t)),
-    };
-    let render_ctx = RenderContext {
-        vars: &project.vars,
-        as_of: Some(as_of_sql),
-        as_of_date: Some(as_of_date),
-        build_id: Some(quote(&report.build_id)),
-        relation: &relation,
-    };
-    let render = |text: &str| -> Result<String> {
-        let pieces =
-            template::parse(text).map_err(|e| Error::usage(format!("template: {}", e.message)))?;
-        template::render(&pieces, &render_ctx)
-            .map_err(|e| Error::usage(format!("template: {}", e.message)))
-    };
+    let renderer = Renderer::new(project, Some(report.as_of), Some(&report.build_id));
+    let render = |text: &str| renderer.text(text);
     let cx = contracts::Context {
         engine: &engine,
         warehouse,
@@ -272,9 +252,7 @@ fn run(
 
     // 1. Source contracts.
     let mut blocked_sources: BTreeMap<String, String> = BTreeMap::new();
-    for contract in &project.sources {
-        let t = project.registry.expect_table(&contract.table)?;
-        let r = contracts::run_source(&cx, contract, t, snapshot)?;
+    for r in run_contracts(&cx, project, snapshot)? {
         report.steps.push(Step {
             step: format!("source.{}", r.table),
             kind: "source",
@@ -320,9 +298,7 @@ fn run(
             sha256: None,
         };
         if upstream_block.is_none() {
-            let sql = template::render(&model.pieces, &render_ctx).map_err(|e| {
-                Error::pipeline(&model.file, format!("line {}: {}", e.line, e.message))
-            })?;
+            let sql = renderer.file(&model.file, &model.pieces)?;
             let written = materialize(&engine, model, &sql, &report.build_id, staging)?;
             if let Some(w) = &written {
                 result.rows = w.rows;
@@ -390,8 +366,7 @@ fn run(
         if unavailable.is_some() {
             continue;
         }
-        let sql = template::render(&t.pieces, &render_ctx)
-            .map_err(|e| Error::pipeline(&t.file, format!("line {}: {}", e.line, e.message)))?;
+        let sql = renderer.file(&t.file, &t.pieces)?;
         let mut r = contracts::run_singular(&cx, &t.name, &t.file, &sql, &t.spec())?;
         if r.spec.blocks(r.status) {
             r.action = "blocked";
@@ -483,6 +458,20 @@ fn run(
     }
     warehouse.write_state(&state)?;
     Ok(())
+}
+
+/// The ingest + contracts stage: every source's contract, referenced sources first.
+pub fn run_contracts(
+    cx: &contracts::Context,
+    project: &Project,
+    snapshot: &Snapshot,
+) -> Result<Vec<SourceResult>> {
+    let mut out = Vec::new();
+    for contract in &project.sources {
+        let t = project.registry.expect_table(&contract.table)?;
+        out.push(contracts::run_source(cx, contract, t, snapshot)?);
+    }
+    Ok(out)
 }
 
 fn wrap_model(model: &Model, e: Error) -> Error {

@@ -143,3 +143,79 @@ pub fn attainment(warehouse: &Path, slos: &[Slo]) -> Result<Vec<SloAttainment>> 
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builder::TableBuilder;
+    use crate::logs::{FRESHNESS_LOG, append};
+
+    const HOUR: i64 = 3_600_000_000;
+    const DAY: i64 = 24 * HOUR;
+
+    fn log(w: &Path, run: &str, snapshot: &str, as_of: i64, ages: &[(&str, f64)]) {
+        let mut b = TableBuilder::new("freshness_log", FRESHNESS_LOG.schema()).unwrap();
+        let (r, s, a, src, age) = (
+            b.str_col("run_id").unwrap(),
+            b.str_col("snapshot_id").unwrap(),
+            b.ts_col("as_of").unwrap(),
+            b.str_col("source").unwrap(),
+            b.f64_col("age_hours").unwrap(),
+        );
+        for (source, h) in ages {
+            b.str(r, run);
+            b.str(s, snapshot);
+            b.ts(a, as_of);
+            b.str(src, source);
+            b.f64(age, *h);
+            b.end_row();
+        }
+        append(w, &FRESHNESS_LOG, run, &b.finish().unwrap()).unwrap();
+    }
+
+    fn slo() -> Slo {
+        Slo {
+            name: "fresh".into(),
+            description: String::new(),
+            sources: vec!["a".into(), "b".into()],
+            max_age_hours: 24.0,
+            target: 0.98,
+            window_days: 28.0,
+        }
+    }
+
+    #[test]
+    fn attainment_counts_snapshots_in_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = dir.path();
+        // 49 daily snapshots; the one 10 days ago had a stale source; one 40 days ago (outside).
+        for d in 0..49 {
+            let stale = d == 10 || d == 40;
+            log(
+                w,
+                &format!("r{d:03}"),
+                &format!("s{d}"),
+                1_000 * DAY - d * DAY,
+                &[("a", 2.0), ("b", if stale { 30.0 } else { 5.0 })],
+            );
+        }
+        // A rerun of the newest snapshot replaces its observation (still fresh).
+        log(w, "r999", "s0", 1_000 * DAY, &[("a", 1.0), ("b", 1.0)]);
+        let a = &attainment(w, &[slo()]).unwrap()[0];
+        // Window (as_of − 28 d, as_of]: days 0..27 → 28 observations, 1 bad.
+        assert_eq!(a.observations, 28);
+        assert_eq!(a.good, 27);
+        assert!((a.attainment.unwrap() - 27.0 / 28.0).abs() < 1e-12);
+        assert!(a.breached, "96.4 % < 98 %");
+        assert_eq!(a.latest_ages["b"], Some(1.0));
+        let lenient = Slo {
+            target: 0.95,
+            ..slo()
+        };
+        assert!(!attainment(w, &[lenient]).unwrap()[0].breached);
+        // A source missing from the log counts as not fresh.
+        let dir2 = tempfile::tempdir().unwrap();
+        log(dir2.path(), "r1", "s1", DAY, &[("a", 1.0)]);
+        assert_eq!(attainment(dir2.path(), &[slo()]).unwrap()[0].good, 0);
+    }
+}

@@ -2,14 +2,14 @@
 
 use serde_json::json;
 
-use crate::calendar::{Day, MICROS_PER_DAY, parse_ts};
+use crate::calendar::parse_ts;
 use crate::cli::CompileArgs;
 use crate::contracts::{check_sql, ingest_sql};
-use crate::engine::{MODELS, RAW, SOURCES, ident, timestamp_literal};
-use crate::error::{Error, Outcome, Result};
+use crate::engine::{RAW, SOURCES, ident};
+use crate::error::{Outcome, Result};
 use crate::printer::{Format, out, out_json};
-use crate::project::template::{self, Ref, RenderContext};
-use crate::project::{Materialized, Project};
+use crate::project::template::Ref;
+use crate::project::{Materialized, Project, Renderer};
 use crate::settings::Paths;
 use crate::snapshot::Manifest;
 
@@ -22,23 +22,8 @@ pub fn run(a: CompileArgs) -> Result<Outcome> {
             .ok()
             .and_then(|m| m.as_of_micros().ok()),
     };
-    let relation = |r: &Ref| match r {
-        Ref::Model(m) => format!("{MODELS}.{}", ident(m)),
-        Ref::Source(t) => format!("{SOURCES}.{}", ident(t)),
-    };
-    let ctx = RenderContext {
-        vars: &project.vars,
-        as_of: as_of.map(timestamp_literal),
-        as_of_date: as_of
-            .map(|t| format!("DATE '{}'", Day(t.div_euclid(MICROS_PER_DAY) as i32).iso())),
-        build_id: None,
-        relation: &relation,
-    };
-    let render = |text: &str| -> Result<String> {
-        let p =
-            template::parse(text).map_err(|e| Error::usage(format!("template: {}", e.message)))?;
-        template::render(&p, &ctx).map_err(|e| Error::usage(format!("template: {}", e.message)))
-    };
+    let renderer = Renderer::new(&project, as_of, None);
+    let render = |text: &str| renderer.text(text);
     let mut nodes = Vec::new();
     for c in &project.sources {
         let t = project.registry.expect_table(&c.table)?;
@@ -87,8 +72,7 @@ pub fn run(a: CompileArgs) -> Result<Outcome> {
         }));
     }
     for m in &project.models {
-        let sql = template::render(&m.pieces, &ctx)
-            .map_err(|e| Error::pipeline(&m.file, format!("line {}: {}", e.line, e.message)))?;
+        let sql = renderer.file(&m.file, &m.pieces)?;
         let deps: Vec<String> = m
             .refs
             .iter()
@@ -104,8 +88,7 @@ pub fn run(a: CompileArgs) -> Result<Outcome> {
         }));
     }
     for t in &project.tests {
-        let sql = template::render(&t.pieces, &ctx)
-            .map_err(|e| Error::pipeline(&t.file, format!("line {}: {}", e.line, e.message)))?;
+        let sql = renderer.file(&t.file, &t.pieces)?;
         let deps: Vec<String> = t
             .refs
             .iter()

@@ -419,6 +419,57 @@ impl Project {
     }
 }
 
+/// Renders a project's templates for one run: `ref()` and `source()` become the engine's
+/// `models.<name>` and `sources.<table>`, `{{ as_of }}` a UTC timestamp literal.
+pub struct Renderer {
+    vars: BTreeMap<String, String>,
+    as_of: Option<String>,
+    as_of_date: Option<String>,
+    build_id: Option<String>,
+}
+
+impl Renderer {
+    /// Without `as_of`, `{{ as_of }}` stays visible (compiling without a snapshot).
+    pub fn new(project: &Project, as_of: Option<i64>, build_id: Option<&str>) -> Renderer {
+        use crate::calendar::{Day, MICROS_PER_DAY};
+        Renderer {
+            vars: project.vars.clone(),
+            as_of: as_of.map(crate::engine::timestamp_literal),
+            as_of_date: as_of
+                .map(|t| format!("DATE '{}'", Day(t.div_euclid(MICROS_PER_DAY) as i32).iso())),
+            build_id: build_id.map(crate::engine::quote),
+        }
+    }
+
+    pub fn relation(r: &Ref) -> String {
+        use crate::engine::{MODELS, SOURCES, ident};
+        match r {
+            Ref::Model(m) => format!("{MODELS}.{}", ident(m)),
+            Ref::Source(t) => format!("{SOURCES}.{}", ident(t)),
+        }
+    }
+
+    /// Render a parsed file; errors name the file and line.
+    pub fn file(&self, file: &Path, pieces: &[Piece]) -> Result<String> {
+        let ctx = template::RenderContext {
+            vars: &self.vars,
+            as_of: self.as_of.clone(),
+            as_of_date: self.as_of_date.clone(),
+            build_id: self.build_id.clone(),
+            relation: &Renderer::relation,
+        };
+        template::render(pieces, &ctx)
+            .map_err(|e| Error::pipeline(file, format!("line {}: {}", e.line, e.message)))
+    }
+
+    /// Render a test expression or other snippet.
+    pub fn text(&self, text: &str) -> Result<String> {
+        let pieces = template::parse(text)
+            .map_err(|e| Error::usage(format!("template `{text}`: {}", e.message)))?;
+        self.file(Path::new("(expression)"), &pieces)
+    }
+}
+
 /// One cycle among the models left (each still has an unmet dependency).
 fn find_cycle(remaining: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
     let start = remaining.keys().next().cloned().unwrap_or_default();

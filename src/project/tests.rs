@@ -403,6 +403,8 @@ pub struct SqlContext<'a> {
     pub survivors: Option<&'a str>,
     /// Expressions already rendered (templates substituted).
     pub render: &'a dyn Fn(&str) -> Result<String>,
+    /// The relation under test, for tests that aggregate it (`unique` outside ingest).
+    pub this: Option<&'a str>,
 }
 
 impl TestSpec {
@@ -565,6 +567,7 @@ mod tests {
             relation: &rel,
             survivors: Some("t._rule IS NULL"),
             render: &render,
+            this: None,
         };
         let v = spec(
             "{accepted_values: {values: [a, b]}}",

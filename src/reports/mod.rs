@@ -64,7 +64,11 @@ fn run_context(r: &BuildReport) -> Value {
             let s = state.tables.get(&m.name);
             json!({
                 "name": m.name,
-                "state": if m.blocked.is_some() { "stale" } else { "published" },
+                "state": match (&m.blocked, s.and_then(|s| s.build_id.as_ref())) {
+                    (None, _) => "published",
+                    (Some(_), Some(_)) => "stale",
+                    (Some(_), None) => "blocked",
+                },
                 "reason": m.blocked,
                 "rows": s.map(|s| s.rows).unwrap_or(0),
                 "build_id": s.and_then(|s| s.build_id.clone()),

@@ -12,7 +12,7 @@ pub fn bars(title: &str, items: &[(String, f64)], unit: &str) -> String {
     if items.is_empty() {
         return String::new();
     }
-    let (label_w, bar_w, row_h, top) = (240.0, 380.0, 18.0, 22.0);
+    let (label_w, bar_w, row_h, top) = (330.0, 360.0, 18.0, 22.0);
     let max = items
         .iter()
         .map(|i| i.1)
@@ -26,12 +26,23 @@ pub fn bars(title: &str, items: &[(String, f64)], unit: &str) -> String {
     );
     for (i, (label, v)) in items.iter().enumerate() {
         let y = top + row_h * i as f64;
+        let label = if label.chars().count() > 52 {
+            format!(
+                "…{}",
+                label
+                    .chars()
+                    .skip(label.chars().count() - 51)
+                    .collect::<String>()
+            )
+        } else {
+            label.clone()
+        };
         let len = (v / max * bar_w).max(if *v > 0.0 { 1.0 } else { 0.0 });
         s.push_str(&format!(
             r##"<text x="{lx}" y="{ty}" text-anchor="end">{l}</text><rect x="{x}" y="{y}" width="{len:.1}" height="{h}" fill="#2f5fb3" rx="2"/><text x="{vx:.1}" y="{ty}">{v}</text>"##,
             lx = label_w - 6.0,
             ty = y + 12.0,
-            l = esc(label),
+            l = esc(&label),
             x = label_w,
             h = row_h - 5.0,
             vx = label_w + len + 4.0,
@@ -70,7 +81,7 @@ mod tests {
         );
         assert!(s.starts_with("<svg") && s.ends_with("</svg>"));
         assert!(s.contains("a&amp;b") && s.contains("Rows &lt;quarantined&gt;"));
-        assert!(s.contains(r#"width="380.0""#) && s.contains(r#"width="190.0""#));
+        assert!(s.contains(r#"width="360.0""#) && s.contains(r#"width="180.0""#));
         assert!(s.contains("10 rows"));
         assert_eq!(bars("x", &[], ""), "");
     }

@@ -1,8 +1,10 @@
 //! The one integration-test binary (one link on 2 cores): CLI, snapshot and synth tests.
 
+mod build;
 mod cli;
 mod common;
 mod ingest_rules;
+mod report;
 mod snapshot;
 mod synth;
 mod synth_faults;

@@ -1,0 +1,555 @@
+//! `gtmos build` end to end on synthetic corpora: quarantine equals the oracle, reruns are
+//! byte-identical, blocked tables keep their last good version, a failed run changes nothing,
+//! bad inputs exit 2 with a precise message.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use gtmos::synth::params::SynthParams;
+
+use crate::common::*;
+
+/// The shared corpus built twice: into `warehouse` (no report) and `warehouse2` (with a
+/// report under `reports/`). Returns (warehouse, reports, summary of the first build).
+pub fn built_for_report() -> &'static (PathBuf, PathBuf, String) {
+    built()
+}
+
+fn built() -> &'static (PathBuf, PathBuf, String) {
+    static B: OnceLock<(PathBuf, PathBuf, String)> = OnceLock::new();
+    B.get_or_init(|| {
+        let root = corpus()
+            .parent()
+            .unwrap()
+            .join(format!("built-{}", std::process::id()));
+        let wh = root.join("warehouse");
+        let reports = root.join("reports");
+        std::fs::create_dir_all(&root).unwrap();
+        let (code, out, err) = build(corpus(), &wh, &[]);
+        assert!(code == 0 || code == 1, "{out}\n{err}");
+        let project = project_dir();
+        let (code, out2, err) = gtmos(
+            &[
+                "build",
+                "--project",
+                project.to_str().unwrap(),
+                "--snapshot",
+                corpus().to_str().unwrap(),
+                "--warehouse",
+                root.join("warehouse2").to_str().unwrap(),
+                "--reports",
+                reports.to_str().unwrap(),
+            ],
+            &root,
+        );
+        assert!(code == 0 || code == 1, "{out2}\n{err}");
+        (wh, reports, out)
+    })
+}
+
+fn published_hashes(wh: &Path) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    for e in std::fs::read_dir(wh.join("published")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().and_then(|x| x.to_str()) == Some("parquet") {
+            m.insert(
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                gtmos::table_io::sha256_file(&p).unwrap(),
+            );
+        }
+    }
+    m
+}
+
+fn read_log(wh: &Path, log: &str) -> Vec<Table> {
+    let dir = wh.join("logs").join(log);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files.iter().map(|f| Table::read_file(f)).collect()
+}
+
+#[test]
+fn quarantine_equals_the_oracle_no_more_no_less() {
+    let (wh, _, _) = built();
+    let o = Table::read(corpus(), "oracle/faults");
+    let mut expected: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut warn_expected: BTreeMap<String, i64> = BTreeMap::new();
+    for ((table, key), expect) in o
+        .s("table_name")
+        .into_iter()
+        .zip(o.s("key"))
+        .zip(o.s("expected"))
+    {
+        match expect.as_str() {
+            "reject" | "quarantine" | "duplicate" => {
+                expected.insert((table, key));
+            }
+            "warn" => {
+                let class =
+                    o.s("fault_class")[o.s("key").iter().position(|k| *k == key).unwrap()].clone();
+                *warn_expected.entry(class).or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+    let mut quarantined: BTreeSet<(String, String)> = BTreeSet::new();
+    let key_of = |table: &str| {
+        registry()
+            .table(table)
+            .unwrap()
+            .columns
+            .iter()
+            .find(|c| c.unique)
+            .unwrap()
+            .name
+            .clone()
+    };
+    for e in std::fs::read_dir(wh.join("quarantine")).unwrap() {
+        let dir = e.unwrap().path();
+        let table = dir.file_name().unwrap().to_string_lossy().into_owned();
+        for f in std::fs::read_dir(&dir).unwrap() {
+            let t = Table::read_file(&f.unwrap().path());
+            for k in t.s(&key_of(&table)) {
+                quarantined.insert((table.clone(), k));
+            }
+        }
+    }
+    assert_eq!(quarantined, expected);
+    assert!(
+        !wh.join("dead_letter").exists(),
+        "nothing in the corpus is untyped"
+    );
+    // SOFT rules: the recorded counts are the labelled ones.
+    let mut warned: BTreeMap<String, i64> = BTreeMap::new();
+    for t in read_log(wh, "contract_results") {
+        for ((rule, test), n) in t
+            .s("rule")
+            .into_iter()
+            .zip(t.s("test"))
+            .zip(t.i64("failures"))
+        {
+            if test == "expression_is_true"
+                && ["late_arrival", "effective_at_drift", "usage_anomaly"].contains(&rule.as_str())
+            {
+                warned.insert(rule, n.unwrap());
+            }
+        }
+    }
+    assert_eq!(warned, warn_expected);
+}
+
+#[test]
+fn a_rebuild_of_the_same_snapshot_is_byte_identical() {
+    let (wh, _, _) = built();
+    let first = published_hashes(wh);
+    let second = published_hashes(&wh.parent().unwrap().join("warehouse2"));
+    assert!(first.contains_key("usage_billable.parquet"));
+    // The shared corpus carries an out-of-range spend month: that table was never publishable.
+    assert!(!first.contains_key("spend_by_month.parquet"));
+    assert_eq!(first, second);
+    // Published tables carry the build_id, and nothing run-specific.
+    let t = Table::read_file(&wh.join("published/usage_billable.parquet"));
+    let ids: BTreeSet<String> = t.s("build_id").into_iter().collect();
+    assert_eq!(ids.len(), 1);
+    let run = &read_log(wh, "run_log")[0];
+    assert_eq!(ids.into_iter().next().unwrap(), run.s("build_id")[0]);
+    assert!(!t.cols.contains_key("run_id"));
+}
+
+#[test]
+fn every_run_is_logged_with_its_lineage() {
+    let (wh, _, summary) = built();
+    let runs = read_log(wh, "run_log");
+    assert_eq!(runs.len(), 1);
+    let r = &runs[0];
+    let manifest = gtmos::snapshot::Manifest::read(corpus()).unwrap();
+    assert_eq!(r.s("snapshot_id")[0], manifest.snapshot_id);
+    assert_eq!(r.s("inputs_hash")[0], manifest.inputs_hash());
+    assert_eq!(
+        r.s("outcome")[0],
+        "blocked",
+        "the shared corpus blocks spend_by_month"
+    );
+    let steps: serde_json::Value = serde_json::from_str(&r.s("steps")[0]).unwrap();
+    let names: Vec<&str> = steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"source.usage_metering_log") && names.contains(&"model.usage_billable"),
+        "{names:?}"
+    );
+    assert!(
+        summary.contains("usage_metering_log.negative_units: 2"),
+        "{summary}"
+    );
+    let freshness = read_log(wh, "freshness_log");
+    let sources: BTreeSet<String> = freshness.iter().flat_map(|t| t.s("source")).collect();
+    assert!(sources.contains("usage_metering_log") && sources.contains("accounts"));
+}
+
+fn small_corpus(dir: &Path, spend_fault: bool) -> PathBuf {
+    let out = dir.join(if spend_fault { "bad-spend" } else { "good" });
+    let mut p = SynthParams {
+        accounts: 30,
+        ..SynthParams::default()
+    };
+    if spend_fault {
+        p.fault_rates.insert("spend_out_of_range".into(), 0.05);
+    }
+    gtmos::synth::generate(&p, &out, 2, false).unwrap();
+    out
+}
+
+#[test]
+fn a_blocked_table_keeps_its_last_good_version_and_the_rest_publishes() {
+    let dir = tempdir();
+    let wh = dir.path().join("wh");
+    let good = small_corpus(dir.path(), false);
+    let (code, out, err) = build(&good, &wh, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let before = published_hashes(&wh);
+    let bad = small_corpus(dir.path(), true);
+    let (code, out, err) = build(&bad, &wh, &[]);
+    assert_eq!(code, 1, "publish blocked exits 1\n{out}{err}");
+    assert!(
+        out.contains("spend_by_month stays at its last good version"),
+        "{out}"
+    );
+    let after = published_hashes(&wh);
+    assert_eq!(
+        after["spend_by_month.parquet"], before["spend_by_month.parquet"],
+        "the last good version stays in place"
+    );
+    assert_ne!(
+        after["usage_billable.parquet"], before["usage_billable.parquet"],
+        "other tables publish"
+    );
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(wh.join("published/_state.json")).unwrap())
+            .unwrap();
+    let s = &state["tables"]["spend_by_month"];
+    assert_eq!(s["stale"], true);
+    assert!(
+        s["stale_reason"]
+            .as_str()
+            .unwrap()
+            .contains("spend_out_of_range"),
+        "{s}"
+    );
+    assert_eq!(state["tables"]["usage_billable"]["stale"], false);
+    // The failing contract is on record.
+    let blocked: Vec<String> = read_log(&wh, "contract_results")
+        .iter()
+        .flat_map(|t| {
+            t.s("rule")
+                .into_iter()
+                .zip(t.s("action"))
+                .collect::<Vec<_>>()
+        })
+        .filter(|(_, a)| a == "blocked")
+        .map(|(r, _)| r)
+        .collect();
+    assert_eq!(blocked, vec!["spend_out_of_range"]);
+    // A good build again clears the stale mark.
+    let (code, _, _) = build(&good, &wh, &[]);
+    assert_eq!(code, 0);
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(wh.join("published/_state.json")).unwrap())
+            .unwrap();
+    assert_eq!(state["tables"]["spend_by_month"]["stale"], false);
+}
+
+/// A copy of the repository's project to modify.
+fn project_copy(dir: &Path) -> PathBuf {
+    let dst = dir.join("pipelines");
+    let src = project_dir();
+    for f in walk(&src) {
+        let to = dst.join(f.strip_prefix(&src).unwrap());
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(&f, &to).unwrap();
+    }
+    dst
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p))
+        } else {
+            out.push(p)
+        }
+    }
+    out
+}
+
+fn build_with(project: &Path, snap: &Path, wh: &Path) -> (i32, String, String) {
+    gtmos(
+        &[
+            "build",
+            "--project",
+            project.to_str().unwrap(),
+            "--snapshot",
+            snap.to_str().unwrap(),
+            "--warehouse",
+            wh.to_str().unwrap(),
+            "--no-report",
+        ],
+        wh.parent().unwrap(),
+    )
+}
+
+#[test]
+fn a_build_that_fails_midway_leaves_the_published_state_intact() {
+    let dir = tempdir();
+    let wh = dir.path().join("wh");
+    let snap = small_corpus(dir.path(), false);
+    let project = project_copy(dir.path());
+    let (code, _, err) = build_with(&project, &snap, &wh);
+    assert_eq!(code, 0, "{err}");
+    let before = published_hashes(&wh);
+    let state_before = std::fs::read_to_string(wh.join("published/_state.json")).unwrap();
+    // A model that plans but fails while running, after the others were staged.
+    std::fs::write(
+        project.join("models/zz_exploding.sql"),
+        "select cast(usage_id as int) as boom from {{ ref('usage_billable') }}\n",
+    )
+    .unwrap();
+    let (code, _, err) = build_with(&project, &snap, &wh);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("zz_exploding"),
+        "the error names the model: {err}"
+    );
+    assert_eq!(published_hashes(&wh), before);
+    assert_eq!(
+        std::fs::read_to_string(wh.join("published/_state.json")).unwrap(),
+        state_before
+    );
+    assert!(
+        std::fs::read_dir(wh.join(".staging"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "staging is cleaned up"
+    );
+    let runs = read_log(&wh, "run_log");
+    let outcomes: Vec<String> = runs.iter().flat_map(|t| t.s("outcome")).collect();
+    assert_eq!(outcomes, vec!["success", "failed"]);
+    // Still readable.
+    assert!(Table::read_file(&wh.join("published/usage_billable.parquet")).rows > 0);
+}
+
+#[test]
+fn pipeline_errors_are_caught_before_anything_runs() {
+    let dir = tempdir();
+    let snap = small_corpus(dir.path(), false);
+    let cases: Vec<(&str, &str, &str)> = vec![
+        (
+            "models/loop_a.sql",
+            "select * from {{ ref('loop_b') }}",
+            "cycle",
+        ),
+        (
+            "models/unknown.sql",
+            "select * from {{ ref('nowhere') }}",
+            "ref('nowhere') names no model",
+        ),
+        (
+            "models/bad_source.sql",
+            "select * from {{ source('snapshot', 'ledger') }}",
+            "names no declared source table",
+        ),
+        (
+            "models/bad_template.sql",
+            "select {{ frobnicate() }}",
+            "unknown function `frobnicate`",
+        ),
+        (
+            "sources/broken.yml",
+            "sources: [ {name: snapshot, tables: [ {name: x",
+            "invalid YAML",
+        ),
+    ];
+    for (file, text, needle) in cases {
+        let sub = tempfile::tempdir_in(dir.path()).unwrap();
+        let project = project_copy(sub.path());
+        std::fs::write(project.join(file), text).unwrap();
+        if file == "models/loop_a.sql" {
+            std::fs::write(
+                project.join("models/loop_b.sql"),
+                "select * from {{ ref('loop_a') }}",
+            )
+            .unwrap();
+        }
+        let wh = sub.path().join("wh");
+        let (code, _, err) = build_with(&project, &snap, &wh);
+        assert_eq!(code, 2, "{file}: {err}");
+        assert!(err.contains(needle), "{file}: `{needle}` not in {err}");
+        assert!(
+            err.contains(file.rsplit('/').next().unwrap()) || file == "models/loop_a.sql",
+            "{file} not named: {err}"
+        );
+        assert!(!wh.join("published").exists(), "nothing ran");
+    }
+}
+
+#[test]
+fn bad_snapshots_exit_2_naming_file_table_and_column() {
+    let dir = tempdir();
+    let snap = small_corpus(dir.path(), false);
+    let wh = dir.path().join("wh");
+    let p = snap.join("invoices.parquet");
+    let bytes = std::fs::read(&p).unwrap();
+    std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+    let (code, _, err) = build(&snap, &wh, &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("invoices.parquet") && err.contains("not a readable Parquet file"),
+        "{err}"
+    );
+    std::fs::write(&p, &bytes).unwrap();
+    // A missing column.
+    let (schema, batches) = gtmos::table_io::read_parquet(&snap.join("reps.parquet")).unwrap();
+    let idx: Vec<usize> = (0..schema.fields().len())
+        .filter(|i| schema.field(*i).name() != "geo")
+        .collect();
+    let projected: Vec<_> = batches.iter().map(|b| b.project(&idx).unwrap()).collect();
+    gtmos::table_io::write_table(
+        &snap.join("reps.parquet"),
+        std::sync::Arc::new(schema.project(&idx).unwrap()),
+        &[],
+        &projected,
+    )
+    .unwrap();
+    let (code, _, err) = build(&snap, &wh, &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("table `reps`, column `geo`: column is missing"),
+        "{err}"
+    );
+}
+
+#[test]
+fn compile_prints_the_dag_and_the_sql_without_running() {
+    let dir = tempdir();
+    let project = project_dir();
+    let (code, out, err) = gtmos(
+        &[
+            "compile",
+            "--project",
+            project.to_str().unwrap(),
+            "--snapshot",
+            corpus().to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let dag = out.split("\n-- ").next().unwrap();
+    let pos = |s: &str| {
+        dag.find(s)
+            .unwrap_or_else(|| panic!("{s} not in DAG:\n{dag}"))
+    };
+    assert!(pos("usage_current") < pos("usage_billable"), "inputs first");
+    assert!(
+        pos("source accounts") < pos("source usage_metering_log"),
+        "relationships read checked sources"
+    );
+    assert!(
+        out.contains("ROW_NUMBER() OVER (PARTITION BY t.source_system, t.ingest_event_id"),
+        "the dedupe rule compiles to SQL"
+    );
+    assert!(
+        out.contains("trailing_median(units_consumed"),
+        "the anomaly rule uses the Rust kernel"
+    );
+    assert!(!dir.path().join("data").exists(), "compile writes nothing");
+    let (code, out, _) = gtmos(
+        &[
+            "compile",
+            "--project",
+            project.to_str().unwrap(),
+            "--format",
+            "json",
+            "--snapshot",
+            "none",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let model = v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "usage_billable")
+        .unwrap();
+    assert_eq!(
+        model["depends_on"],
+        serde_json::json!(["model.usage_current"])
+    );
+}
+
+#[test]
+fn freshness_slos_are_judged_from_the_log() {
+    let dir = tempdir();
+    let wh = dir.path().join("wh");
+    let project = project_dir();
+    let fresh = |wh: &Path| {
+        gtmos(
+            &[
+                "freshness",
+                "--project",
+                project.to_str().unwrap(),
+                "--warehouse",
+                wh.to_str().unwrap(),
+            ],
+            dir.path(),
+        )
+    };
+    let (code, _, err) = fresh(&wh);
+    assert_eq!(code, 2, "no observations yet");
+    assert!(err.contains("run `gtmos build` first"), "{err}");
+    let snap = small_corpus(dir.path(), false);
+    // Evaluated ten days after the snapshot: every source is stale.
+    let (code, out, err) = build(&snap, &wh, &["--as-of", "2026-01-11T00:00:00Z"]);
+    assert_eq!(code, 0, "stale inputs warn; they do not block\n{out}{err}");
+    assert!(out.contains("freshness  7 sources: 0 pass"), "{out}");
+    let (code, out, _) = fresh(&wh);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("metric_inputs_fresh")
+            && out.contains("BREACHED")
+            && out.contains("attainment 0.0 %"),
+        "{out}"
+    );
+    let (code, out, _) = gtmos(
+        &[
+            "freshness",
+            "--project",
+            project.to_str().unwrap(),
+            "--warehouse",
+            wh.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 1);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        v["breached"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b == "metric_inputs_fresh")
+    );
+}
