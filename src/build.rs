@@ -19,9 +19,10 @@ use std::time::Instant;
 use serde_json::json;
 
 use crate::builder::TableBuilder;
+use crate::calendar::Day;
 use crate::calendar::format_ts;
 use crate::contracts::{self, FreshnessResult, SourceResult, TestResult};
-use crate::engine::{Engine, MODELS, SOURCES, ident, quote};
+use crate::engine::{CLOSED, Engine, MODELS, SOURCES, ident, quote};
 use crate::error::{Error, Result};
 use crate::logs::{self, CONTRACT_RESULTS, FRESHNESS_LOG, RUN_LOG};
 use crate::project::template::Ref;
@@ -42,6 +43,90 @@ pub struct BuildOptions {
     pub threads: usize,
     /// Bytes the engine may hold in memory before spilling to the staging directory.
     pub memory_limit: usize,
+    /// Models to build (names or `tag:<tag>`), with everything upstream; empty: all.
+    pub select: Vec<String>,
+    /// Freeze every month up to this one (its first day) into `closed_periods/`.
+    pub close_through: Option<crate::calendar::Day>,
+    /// Source tables read from elsewhere than the snapshot (e.g. reference figures).
+    pub overrides: BTreeMap<String, PathBuf>,
+}
+
+impl BuildOptions {
+    pub fn new(project: &Path, snapshot: &Path, warehouse: &Path) -> BuildOptions {
+        BuildOptions {
+            project: project.to_path_buf(),
+            snapshot: snapshot.to_path_buf(),
+            warehouse: warehouse.to_path_buf(),
+            reports: None,
+            as_of: None,
+            threads: 2,
+            memory_limit: 1 << 30,
+            select: Vec::new(),
+            close_through: None,
+            overrides: BTreeMap::new(),
+        }
+    }
+}
+
+/// What a run builds: the selected models with everything upstream, and the sources they need.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    pub models: BTreeSet<String>,
+    pub sources: BTreeSet<String>,
+}
+
+impl Selection {
+    pub fn resolve(project: &Project, selectors: &[String]) -> Result<Selection> {
+        if selectors.is_empty() {
+            return Ok(Selection {
+                models: project.models.iter().map(|m| m.name.clone()).collect(),
+                sources: project.sources.iter().map(|s| s.table.clone()).collect(),
+            });
+        }
+        let mut models = BTreeSet::new();
+        for sel in selectors {
+            let matched: Vec<&Model> = match sel.strip_prefix("tag:") {
+                Some(tag) => project
+                    .models
+                    .iter()
+                    .filter(|m| m.tags.iter().any(|t| t == tag))
+                    .collect(),
+                None => project.model(sel).into_iter().collect(),
+            };
+            if matched.is_empty() {
+                return Err(Error::usage_hint(
+                    format!("--select `{sel}` matches no model"),
+                    "select a model by name, or every model with a tag: tag:recognition",
+                ));
+            }
+            models.extend(matched.into_iter().map(|m| m.name.clone()));
+        }
+        let mut sources = BTreeSet::new();
+        for m in models.clone() {
+            for r in project.upstream(&m) {
+                match r {
+                    Ref::Model(x) => {
+                        models.insert(x);
+                    }
+                    Ref::Source(x) => {
+                        sources.insert(x);
+                    }
+                }
+            }
+        }
+        // Contracts read the sources their tests reference.
+        let mut stack: Vec<String> = sources.iter().cloned().collect();
+        while let Some(t) = stack.pop() {
+            if let Some(c) = project.source(&t) {
+                for d in &c.depends_on {
+                    if sources.insert(d.clone()) {
+                        stack.push(d.clone());
+                    }
+                }
+            }
+        }
+        Ok(Selection { models, sources })
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -91,6 +176,9 @@ pub struct BuildReport {
     pub blocked: Vec<(String, String)>,
     pub report_dir: Option<PathBuf>,
     pub warehouse: PathBuf,
+    /// Months frozen by this run (first days), and why a requested close did not advance.
+    pub closed: Vec<String>,
+    pub close_held: Option<String>,
 }
 
 impl BuildReport {
@@ -172,11 +260,29 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         Some(t) => t,
         None => snapshot.manifest.as_of_micros()?,
     };
+    let mut snapshot = snapshot;
+    for (table, path) in &opts.overrides {
+        snapshot.override_table(table, path)?;
+    }
     let inputs_hash = snapshot.manifest.inputs_hash();
+    let warehouse_state = Warehouse::new(&opts.warehouse);
+    let close = warehouse_state.close_state()?;
+    if let Some(month) = opts.close_through
+        && month.add_months(1).micros() > as_of
+    {
+        return Err(Error::usage(format!(
+            "cannot close {}: the month has not ended by as_of {}",
+            &month.iso()[..7],
+            format_ts(as_of)
+        )));
+    }
     let effective_config = json!({
         "as_of": format_ts(as_of),
         "engine": project.engine,
         "gtmos": env!("CARGO_PKG_VERSION"),
+        "select": opts.select,
+        "close_through": opts.close_through.map(|d| d.iso()[..7].to_string()),
+        "closed_through": close.closed_through,
     });
     let build_id = build_id(&inputs_hash, &project.hash, &effective_config);
     let warehouse = Warehouse::new(&opts.warehouse);
@@ -201,6 +307,8 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         blocked: Vec::new(),
         report_dir: None,
         warehouse: opts.warehouse.clone(),
+        closed: Vec::new(),
+        close_held: None,
     };
     let staging = warehouse.staging(&run_id);
     let outcome = run(opts, &project, &snapshot, &warehouse, &staging, &mut report);
@@ -233,13 +341,21 @@ fn run(
 ) -> Result<()> {
     std::fs::create_dir_all(staging)
         .map_err(|e| Error::io("cannot create staging directory", staging, e))?;
+    let selection = Selection::resolve(project, &opts.select)?;
     let engine = Engine::new(
         &project.engine,
         opts.threads,
         &staging.join("spill"),
         opts.memory_limit,
     )?;
-    let renderer = Renderer::new(project, Some(report.as_of), Some(&report.build_id));
+    let close = warehouse.close_state()?;
+    let frozen_through = close
+        .closed_through
+        .as_deref()
+        .map(Day::parse)
+        .transpose()?;
+    let renderer = Renderer::new(project, Some(report.as_of), Some(&report.build_id))
+        .with_frozen_through(frozen_through);
     let render = |text: &str| renderer.text(text);
     let cx = contracts::Context {
         engine: &engine,
@@ -252,7 +368,7 @@ fn run(
 
     // 1. Source contracts.
     let mut blocked_sources: BTreeMap<String, String> = BTreeMap::new();
-    for r in run_contracts(&cx, project, snapshot)? {
+    for r in run_contracts_of(&cx, project, snapshot, &selection.sources)? {
         report.steps.push(Step {
             step: format!("source.{}", r.table),
             kind: "source",
@@ -274,10 +390,21 @@ fn run(
         report.sources.push(r);
     }
 
-    // 2. Models in DAG order.
+    // 2. Models in DAG order; frozen months of closed periods are readable as closed.<model>.
+    for model in project
+        .models
+        .iter()
+        .filter(|m| m.freeze.is_some() && selection.models.contains(&m.name))
+    {
+        register_closed(&engine, warehouse, model)?;
+    }
     let mut blocked: BTreeMap<String, String> = BTreeMap::new();
     let mut staged: BTreeMap<String, (PathBuf, crate::table_io::WrittenFile)> = BTreeMap::new();
-    for model in &project.models {
+    for model in project
+        .models
+        .iter()
+        .filter(|m| selection.models.contains(&m.name))
+    {
         let started = Instant::now();
         let upstream_block = model.refs.iter().find_map(|r| match r {
             Ref::Source(t) => blocked_sources
@@ -355,17 +482,20 @@ fn run(
         report.models.push(result);
     }
 
-    // 3. Singular tests; a failure blocks the models it reads.
+    // 3. Singular tests over what was built; a failure blocks the models it reads.
     for t in &project.tests {
-        let started = Instant::now();
-        let unavailable = t.refs.iter().find_map(|r| match r {
-            Ref::Model(m) if blocked.contains_key(m) => Some(m.clone()),
-            Ref::Source(s) if blocked_sources.contains_key(s) => Some(s.clone()),
-            _ => None,
+        let in_scope = t.refs.iter().all(|r| match r {
+            Ref::Model(m) => selection.models.contains(m),
+            Ref::Source(x) => selection.sources.contains(x),
         });
-        if unavailable.is_some() {
+        let unavailable = t.refs.iter().any(|r| match r {
+            Ref::Model(m) => blocked.contains_key(m),
+            Ref::Source(x) => blocked_sources.contains_key(x),
+        });
+        if !in_scope || unavailable {
             continue;
         }
+        let started = Instant::now();
         let sql = renderer.file(&t.file, &t.pieces)?;
         let mut r = contracts::run_singular(&cx, &t.name, &t.file, &sql, &t.spec())?;
         if r.spec.blocks(r.status) {
@@ -390,7 +520,11 @@ fn run(
         report.singular.push(r);
     }
     // Whatever reads a blocked model is blocked too.
-    for model in &project.models {
+    for model in project
+        .models
+        .iter()
+        .filter(|m| selection.models.contains(&m.name))
+    {
         if !blocked.contains_key(&model.name)
             && let Some(up) = project
                 .upstream(&model.name)
@@ -457,7 +591,161 @@ fn run(
         }
     }
     warehouse.write_state(&state)?;
+
+    // 5. The close: freeze the newly closed months of every freezing model, or hold the close.
+    if let Some(target) = opts.close_through {
+        close_periods(
+            project,
+            &selection,
+            warehouse,
+            report,
+            frozen_through,
+            target,
+        )?;
+    }
     Ok(())
+}
+
+/// Register `closed.<model>`: the frozen months so far (empty, with the model's contract schema, at first).
+fn register_closed(engine: &Engine, warehouse: &Warehouse, model: &Model) -> Result<()> {
+    let schema = contract_schema(model);
+    let dir = warehouse.closed_dir().join(&model.name);
+    let has_files = std::fs::read_dir(&dir)
+        .map(|mut d| d.any(|e| e.is_ok()))
+        .unwrap_or(false);
+    if has_files {
+        engine.register_parquet(CLOSED, &model.name, &dir.to_string_lossy(), Some(schema))
+    } else {
+        engine.register_batches(CLOSED, &model.name, schema, vec![])
+    }
+}
+
+fn contract_schema(model: &Model) -> arrow::datatypes::SchemaRef {
+    std::sync::Arc::new(arrow::datatypes::Schema::new(
+        model
+            .contract
+            .iter()
+            .map(|(n, t)| arrow::datatypes::Field::new(n, t.arrow(), true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Freeze months (frozen_through, target] of every freezing model from its published table.
+fn close_periods(
+    project: &Project,
+    selection: &Selection,
+    warehouse: &Warehouse,
+    report: &mut BuildReport,
+    frozen_through: Option<Day>,
+    target: Day,
+) -> Result<()> {
+    if frozen_through.is_some_and(|f| f >= target) {
+        return Ok(());
+    }
+    let freezing: Vec<&Model> = project
+        .models
+        .iter()
+        .filter(|m| m.freeze.is_some())
+        .collect();
+    for m in &freezing {
+        if !selection.models.contains(&m.name) {
+            report.close_held = Some(format!("`{}` was not built in this run", m.name));
+            return Ok(());
+        }
+        if let Some(why) = report
+            .blocked
+            .iter()
+            .find(|(t, _)| *t == m.name)
+            .map(|(_, w)| w.clone())
+        {
+            report.close_held = Some(format!("`{}` is blocked: {why}", m.name));
+            return Ok(());
+        }
+    }
+    let first = frozen_through
+        .map(|d| d.add_months(1))
+        .unwrap_or(Day(i32::MIN));
+    let mut files = BTreeMap::new();
+    for m in &freezing {
+        let column = m.freeze.clone().unwrap_or_default();
+        let published = warehouse.published_file(&m.name);
+        let (schema, batches) = crate::table_io::read_parquet(&published)?;
+        let idx = schema
+            .index_of(&column)
+            .map_err(|e| Error::arrow(format!("freezing `{}`", m.name), e))?;
+        let mut by_month: BTreeMap<i32, Vec<arrow::array::RecordBatch>> = BTreeMap::new();
+        for b in &batches {
+            let months =
+                arrow::array::AsArray::as_primitive::<arrow::datatypes::Date32Type>(b.column(idx));
+            let mut keys: BTreeSet<i32> = BTreeSet::new();
+            for v in months.iter().flatten() {
+                if v >= first.0 && v <= target.0 {
+                    keys.insert(v);
+                }
+            }
+            for k in keys {
+                let mask = arrow::compute::kernels::cmp::eq(
+                    months,
+                    &arrow::array::Date32Array::new_scalar(k),
+                )
+                .map_err(|e| Error::arrow("freezing", e))?;
+                let part = arrow::compute::filter_record_batch(b, &mask)
+                    .map_err(|e| Error::arrow("freezing", e))?;
+                by_month.entry(k).or_default().push(part);
+            }
+        }
+        // Every month in the range is frozen, even one with no rows, so the close is explicit.
+        let mut month = if frozen_through.is_some() {
+            first
+        } else {
+            by_month.keys().next().map(|k| Day(*k)).unwrap_or(target)
+        };
+        while month <= target {
+            let parts = by_month.remove(&month.0).unwrap_or_default();
+            let path = warehouse.closed_file(&m.name, &month.iso());
+            let w = crate::table_io::write_table_new(&path, schema.clone(), &[], &parts)?;
+            files.insert(
+                format!(
+                    "{}/{}",
+                    m.name,
+                    path.file_name().and_then(|n| n.to_str()).unwrap_or("")
+                ),
+                w.sha256,
+            );
+            report.closed.push(month.iso());
+            month = month.add_months(1);
+        }
+    }
+    report.closed.sort();
+    report.closed.dedup();
+    let mut state = warehouse.close_state()?;
+    state.closed_through = Some(target.iso());
+    state.history.push(crate::warehouse::CloseEvent {
+        run_id: report.run_id.clone(),
+        build_id: report.build_id.clone(),
+        closed_through: target.iso(),
+        files,
+    });
+    warehouse.write_close_state(&state)
+}
+
+/// The contracts of the given sources, referenced sources first.
+pub fn run_contracts_of(
+    cx: &contracts::Context,
+    project: &Project,
+    snapshot: &Snapshot,
+    sources: &BTreeSet<String>,
+) -> Result<Vec<SourceResult>> {
+    let mut out = Vec::new();
+    for contract in project
+        .sources
+        .iter()
+        .filter(|c| sources.contains(&c.table))
+    {
+        let t = project.registry.expect_table(&contract.table)?;
+        out.push(contracts::run_source(cx, contract, t, snapshot)?);
+    }
+    Ok(out)
 }
 
 /// The ingest + contracts stage: every source's contract, referenced sources first.
@@ -536,17 +824,61 @@ fn materialize(
         }
     }
     let has_build_id = columns.iter().any(|(n, _)| n == "build_id");
-    let select = if has_build_id {
+    let select = if !model.contract.is_empty() {
+        // A model contract: exactly the declared columns, in declared order, cast to their types.
+        let declared: BTreeSet<&str> = model.contract.iter().map(|(n, _)| n.as_str()).collect();
+        let produced: BTreeSet<&str> = columns
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| *n != "build_id" || declared.contains("build_id"))
+            .collect();
+        if let Some(missing) = declared
+            .iter()
+            .find(|c| !produced.contains(*c) && **c != "build_id")
+        {
+            return Err(Error::pipeline(
+                &model.file,
+                format!(
+                    "model `{}`: declared column `{missing}` is not in its output",
+                    model.name
+                ),
+            ));
+        }
+        if let Some(extra) = produced.iter().find(|c| !declared.contains(*c)) {
+            return Err(Error::pipeline(
+                &model.file,
+                format!(
+                    "model `{}`: output column `{extra}` is not declared in its properties",
+                    model.name
+                ),
+            ));
+        }
+        let mut cols: Vec<String> = model
+            .contract
+            .iter()
+            .map(|(n, t)| {
+                if n == "build_id" && !has_build_id {
+                    format!("{} AS build_id", quote(build_id))
+                } else {
+                    format!("arrow_cast(m.{c}, '{}') AS {c}", t.arrow(), c = ident(n))
+                }
+            })
+            .collect();
+        if !declared.contains("build_id") {
+            cols.push(format!("{} AS build_id", quote(build_id)));
+        }
+        cols.join(", ")
+    } else if has_build_id {
         "m.*".to_string()
     } else {
         format!("m.*, {} AS build_id", quote(build_id))
     };
     let order_sql: Vec<String> = order
         .iter()
-        .map(|c| format!("m.{} ASC NULLS FIRST", ident(c)))
+        .map(|c| format!("c.{} ASC NULLS FIRST", ident(c)))
         .collect();
     let final_sql = format!(
-        "SELECT {select} FROM ({sql}) m ORDER BY {}",
+        "SELECT * FROM (SELECT {select} FROM ({sql}) m) c ORDER BY {}",
         order_sql.join(", ")
     );
     let df = engine.sql(&final_sql, &what)?;

@@ -30,6 +30,15 @@ pub enum Command {
     /// With no flags it builds the default snapshot (generating the embedded default corpus
     /// into data/snapshots/default first if it is absent). Exit 1 when anything was blocked.
     Build(BuildArgs),
+    /// Revenue recognition only (for finance): the recognition models and what they read.
+    ///
+    /// Same flags as build; --close-through YYYY-MM freezes months into closed_periods/.
+    Recognize(BuildArgs),
+    /// Tie recognised and metered figures to billing, GL and product references.
+    ///
+    /// Builds the reconciliation (and what it reads), prints every discrepancy and exits 1 when
+    /// a monthly check fails: the close is held.
+    Reconcile(ReconcileArgs),
     /// Print the resolved DAG and the compiled SQL of every step, without running anything.
     Compile(CompileArgs),
     /// Print freshness SLO attainment from the warehouse's freshness log; exit 1 on a breach.
@@ -75,8 +84,24 @@ pub struct BuildArgs {
     /// Memory the engine may use before spilling to disk, in MiB [default: 4096, or GTMOS_MEMORY_MB].
     #[arg(long, value_name = "MIB")]
     pub memory_mb: Option<usize>,
+    /// Build only these models (names or tag:<tag>, comma-separated or repeated) and what they read.
+    #[arg(long, value_name = "MODEL|tag:TAG")]
+    pub select: Vec<String>,
+    /// Close the books through this month (YYYY-MM): freeze its recognition into closed_periods/.
+    #[arg(long, value_name = "YYYY-MM")]
+    pub close_through: Option<String>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ReconcileArgs {
+    #[command(flatten)]
+    pub build: BuildArgs,
+    /// Directory with the reference figures (reference_usage, reference_billing, reference_gl
+    /// as Parquet files or a snapshot holding them) [default: the snapshot's own]
+    #[arg(long, value_name = "DIR")]
+    pub reference: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -24,7 +24,7 @@ use arrow::compute::{cast_with_options, filter_record_batch, is_not_null, is_nul
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
-use crate::engine::{Engine, RAW, SOURCES, ident, quote};
+use crate::engine::{Engine, RAW, SCRATCH, SOURCES, ident, quote};
 use crate::error::{Error, Result};
 use crate::project::tests::{OnFail, SqlContext, Status, TestSpec};
 use crate::project::{Freshness, SourceContract};
@@ -451,6 +451,25 @@ pub fn record_json(b: &RecordBatch, i: usize) -> serde_json::Value {
     serde_json::Value::Object(m)
 }
 
+/// A data-test query and the small tables it reads, to be materialised first, in order.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub materialize: Vec<(String, String)>,
+    pub sql: String,
+}
+
+impl Compiled {
+    /// As one script: `CREATE TABLE … AS …;` per materialised table, then the query.
+    pub fn script(&self) -> String {
+        let mut s = String::new();
+        for (name, sql) in &self.materialize {
+            s.push_str(&format!("CREATE TABLE {name} AS {sql};\n"));
+        }
+        s.push_str(&self.sql);
+        s
+    }
+}
+
 /// The ingest query: every raw row with `_rule`, the index (in `removing`) of the first test it
 /// fails, or null. `relation` names the table a relationships test reads.
 pub fn ingest_sql(
@@ -458,7 +477,7 @@ pub fn ingest_sql(
     removing: &[&TestSpec],
     relation: &dyn Fn(&str) -> String,
     render: &dyn Fn(&str) -> Result<String>,
-) -> Result<String> {
+) -> Result<Compiled> {
     let cols: Vec<String> = t.columns.iter().map(|c| ident(&c.name)).collect();
     let list = |alias: &str| {
         cols.iter()
@@ -466,6 +485,7 @@ pub fn ingest_sql(
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let raw_relation = format!("{RAW}.{}", ident(&t.name));
     let mut sql = format!(
         "SELECT {}, CAST(NULL AS VARCHAR) AS _rule FROM {RAW}.{} t",
         list("t"),
@@ -485,6 +505,7 @@ pub fn ingest_sql(
             last.push(s);
         }
     }
+    let mut materialize = Vec::new();
     for (k, stage) in stages.iter().enumerate() {
         let mut joins = Vec::new();
         let mut whens = Vec::new();
@@ -492,12 +513,18 @@ pub fn ingest_sql(
             let sc = SqlContext {
                 alias: "t",
                 n: k * 100 + j,
+                scope: &t.name,
                 relation,
                 survivors: Some("t._rule IS NULL"),
                 render,
-                this: None,
+                this: Some(&raw_relation),
             };
             let v = s.violation(&sc)?;
+            for m in v.materialize {
+                if !materialize.contains(&m) {
+                    materialize.push(m);
+                }
+            }
             joins.extend(v.joins);
             whens.push(format!(
                 "WHEN {} THEN {}",
@@ -512,7 +539,7 @@ pub fn ingest_sql(
             joins.join(" ")
         );
     }
-    Ok(sql)
+    Ok(Compiled { materialize, sql })
 }
 
 /// Run the ingest query and split its result.
@@ -523,7 +550,7 @@ fn ingest(
     removing: &[&TestSpec],
     result: &mut SourceResult,
 ) -> Result<()> {
-    let sql = ingest_sql(
+    let compiled = ingest_sql(
         t,
         removing,
         &|to: &str| source_relation(cx, to, &t.name),
@@ -534,7 +561,8 @@ fn ingest(
         contract.file.display(),
         t.name
     );
-    let df = cx.engine.sql(&sql, &what)?;
+    cx.engine.materialize(&compiled.materialize, &what)?;
+    let df = cx.engine.sql(&compiled.sql, &what)?;
     let accepted_path = cx
         .staging
         .join("sources")
@@ -720,25 +748,34 @@ pub fn quarantine_schema(t: &TableSchema) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// The check query: `_n` rows and one failure count `_f<k>` per test.
+/// The check query: `_n` rows and one failure count `_f<k>` per test; and the query of the
+/// rows with their `_v<k>` flags, for samples. `scope` names the table or model under test.
 pub fn check_sql(
+    scope: &str,
     relation: &str,
     tests: &[TestSpec],
     rel: &dyn Fn(&str) -> String,
     render: &dyn Fn(&str) -> Result<String>,
-) -> Result<(String, String)> {
+) -> Result<(Compiled, String)> {
+    let mut materialize = Vec::new();
     let mut joins = Vec::new();
     let mut cols = Vec::new();
     for (k, s) in tests.iter().enumerate() {
         let sc = SqlContext {
             alias: "t",
             n: k,
+            scope,
             relation: rel,
             survivors: None,
             render,
             this: Some(relation),
         };
         let v = s.violation(&sc)?;
+        for m in v.materialize {
+            if !materialize.contains(&m) {
+                materialize.push(m);
+            }
+        }
         joins.extend(v.joins);
         cols.push(format!("({}) AS _v{k}", v.predicate));
     }
@@ -750,13 +787,11 @@ pub fn check_sql(
     let sums: Vec<String> = (0..tests.len())
         .map(|k| format!("SUM(CASE WHEN _v{k} THEN 1 ELSE 0 END) AS _f{k}"))
         .collect();
-    Ok((
-        format!(
-            "SELECT COUNT(*) AS _n, {} FROM ({inner}) x",
-            sums.join(", ")
-        ),
-        inner,
-    ))
+    let sql = format!(
+        "SELECT COUNT(*) AS _n, {} FROM ({inner}) x",
+        sums.join(", ")
+    );
+    Ok((Compiled { materialize, sql }, inner))
 }
 
 /// Run non-removing tests against `relation` and judge them.
@@ -771,9 +806,10 @@ pub fn run_checks(
     if tests.is_empty() {
         return Ok(Vec::new());
     }
-    let (sql, inner) = check_sql(relation, tests, rel, cx.render)?;
+    let (compiled, inner) = check_sql(node, relation, tests, rel, cx.render)?;
     let what = format!("checks of {node_kind} `{node}`");
-    let b = cx.engine.query(&sql, &what)?;
+    cx.engine.materialize(&compiled.materialize, &what)?;
+    let b = cx.engine.query(&compiled.sql, &what)?;
     let row = b
         .first()
         .ok_or_else(|| Error::Internal(format!("{what}: no result row")))?;
@@ -913,7 +949,11 @@ fn freshness(cx: &Context, table: &str, f: &Freshness) -> Result<FreshnessResult
 /// `${SNAPSHOT}` and `${OUT}` are left for the caller to substitute.
 pub fn duckdb_script(project: &crate::project::Project, as_of: i64) -> Result<String> {
     let renderer = crate::project::Renderer::new(project, Some(as_of), None);
-    let render = |text: &str| renderer.text(text).map(|sql| duckdb_dialect(&sql, as_of));
+    let render = |text: &str| {
+        renderer
+            .text(text)
+            .map(|sql| duckdb_dialect(&sql, as_of).replace(&format!("{SOURCES}."), "src_"))
+    };
     let mut s = String::from(
         "-- Generated by gtmos from pipelines/ (contracts::duckdb_script); do not edit by hand.\n\
          -- The ingest + contracts stage of `gtmos build`, as DuckDB SQL over the same Parquet files.\n\
@@ -944,8 +984,19 @@ pub fn duckdb_script(project: &crate::project::Project, as_of: i64) -> Result<St
                 t.name
             ));
         } else {
-            let sql =
-                ingest_sql(t, &removing, &rel, &render)?.replace(&format!("{RAW}.{name}"), &raw);
+            let c = ingest_sql(t, &removing, &rel, &render)?;
+            let local = |sql: &str| {
+                sql.replace(&format!("{RAW}.{name}"), &raw)
+                    .replace(&format!("{SCRATCH}."), "scratch_")
+            };
+            for (table, sql) in &c.materialize {
+                s.push_str(&format!(
+                    "CREATE OR REPLACE TEMP TABLE {} AS {};\n",
+                    local(table),
+                    local(sql)
+                ));
+            }
+            let sql = local(&c.sql);
             let cols: Vec<String> = t.columns.iter().map(|c| ident(&c.name)).collect();
             s.push_str(&format!("CREATE TABLE labelled_{} AS {sql};\n", t.name));
             s.push_str(&format!(
@@ -967,8 +1018,16 @@ pub fn duckdb_script(project: &crate::project::Project, as_of: i64) -> Result<St
             .cloned()
             .collect();
         if !checks.is_empty() {
-            let (sql, _) = check_sql(&format!("src_{}", t.name), &checks, &rel, &render)?;
-            s.push_str(&sql);
+            let (c, _) = check_sql(&t.name, &format!("src_{}", t.name), &checks, &rel, &render)?;
+            let local = |sql: &str| sql.replace(&format!("{SCRATCH}."), "scratch_");
+            for (table, sql) in &c.materialize {
+                s.push_str(&format!(
+                    "CREATE OR REPLACE TEMP TABLE {} AS {};\n",
+                    local(table),
+                    local(sql)
+                ));
+            }
+            s.push_str(&local(&c.sql));
             s.push_str(";\n");
         }
     }
@@ -980,6 +1039,41 @@ pub fn duckdb_script(project: &crate::project::Project, as_of: i64) -> Result<St
 fn duckdb_dialect(sql: &str, as_of: i64) -> String {
     let lit = crate::engine::timestamp_literal(as_of);
     let mut out = sql.replace(&lit, &format!("make_timestamp({as_of})::TIMESTAMPTZ"));
+    // arrow_cast(x, 'Date32') → CAST(x AS DATE)
+    while let Some(at) = out.find("arrow_cast(") {
+        let open = at + "arrow_cast".len();
+        let mut depth = 0;
+        let mut close = None;
+        for (i, ch) in out[open..].char_indices() {
+            match ch {
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        close = Some(open + i);
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let Some(close) = close else { break };
+        let inner = &out[open + 1..close];
+        let Some(comma) = inner.rfind(',') else { break };
+        let (expr, ty) = (
+            inner[..comma].trim(),
+            inner[comma + 1..].trim().trim_matches('\''),
+        );
+        let duck = match ty {
+            "Date32" => "DATE",
+            "Int32" => "INTEGER",
+            "Int64" => "BIGINT",
+            t if t.starts_with("Timestamp") => "TIMESTAMPTZ",
+            t if t.starts_with("Decimal128") => "DECIMAL(18,2)",
+            _ => "VARCHAR",
+        };
+        out = format!("{}CAST({expr} AS {duck}){}", &out[..at], &out[close + 1..]);
+    }
     while let Some(at) = out.find("trailing_median(") {
         let args_end = match out[at..].find(')') {
             Some(i) => at + i,

@@ -256,6 +256,37 @@ impl Snapshot {
         })
     }
 
+    /// Read `table` from `path` instead (a file or directory of Parquet files), checked against
+    /// the registry; the manifest entry (and so the inputs hash) follows.
+    pub fn override_table(&mut self, table: &str, path: &Path) -> Result<()> {
+        let t = self
+            .registry
+            .table(table)
+            .ok_or_else(|| Error::usage(format!("`{table}` is not a source table")))?
+            .clone();
+        let abs = std::fs::canonicalize(path).map_err(|e| Error::io("cannot read", path, e))?;
+        let entry = TableEntry {
+            path: abs.to_string_lossy().into_owned(),
+            rows: 0,
+            sha256: String::new(),
+        };
+        let mut problems = Vec::new();
+        check_table(Path::new("/"), &t, &entry, &mut problems)?;
+        if let Some(p) = problems.first() {
+            return Err(Error::data(p.to_string()).with_path(path).with_table(table));
+        }
+        let (rows, sha256) = describe_table_path(&abs)?;
+        self.manifest.tables.insert(
+            table.to_string(),
+            TableEntry {
+                path: abs.to_string_lossy().into_owned(),
+                rows,
+                sha256,
+            },
+        );
+        Ok(())
+    }
+
     pub fn registry(&self) -> &Registry {
         &self.registry
     }

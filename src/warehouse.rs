@@ -22,6 +22,24 @@ use crate::error::{Error, Result};
 use crate::table_io;
 
 pub const STATE_FILE: &str = "_state.json";
+pub const CLOSE_FILE: &str = "close_state.json";
+
+/// The close: the last month frozen, and every close that advanced it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CloseState {
+    /// First day of the last closed month (`YYYY-MM-01`).
+    pub closed_through: Option<String>,
+    pub history: Vec<CloseEvent>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CloseEvent {
+    pub run_id: String,
+    pub build_id: String,
+    pub closed_through: String,
+    /// The frozen files written by this close, with their sha256.
+    pub files: BTreeMap<String, String>,
+}
 
 /// The publish state of one table.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -76,6 +94,33 @@ impl Warehouse {
             .join("dead_letter")
             .join(table)
             .join(format!("run={run_id}.parquet"))
+    }
+
+    pub fn closed_dir(&self) -> PathBuf {
+        self.root.join("closed_periods")
+    }
+
+    /// The frozen rows of one month of a model.
+    pub fn closed_file(&self, model: &str, month: &str) -> PathBuf {
+        self.closed_dir()
+            .join(model)
+            .join(format!("month={}.parquet", &month[..7]))
+    }
+
+    pub fn close_state(&self) -> Result<CloseState> {
+        let p = self.closed_dir().join(CLOSE_FILE);
+        match std::fs::read_to_string(&p) {
+            Ok(t) => serde_json::from_str(&t)
+                .map_err(|e| Error::data(format!("invalid close state: {e}")).with_path(&p)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(CloseState::default()),
+            Err(e) => Err(Error::io("cannot read", &p, e)),
+        }
+    }
+
+    pub fn write_close_state(&self, s: &CloseState) -> Result<()> {
+        let mut text = serde_json::to_string_pretty(s).unwrap_or_default();
+        text.push('\n');
+        table_io::write_atomic(&self.closed_dir().join(CLOSE_FILE), text.as_bytes()).map(|_| ())
     }
 
     pub fn staging(&self, run_id: &str) -> PathBuf {

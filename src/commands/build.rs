@@ -6,8 +6,9 @@ use serde_json::json;
 
 use super::{thousands, threads};
 use crate::build::{BuildOptions, BuildReport, quarantine_summary};
-use crate::calendar::{format_ts, parse_ts};
+use crate::calendar::{Day, format_ts, parse_ts};
 use crate::cli::BuildArgs;
+use crate::error::Error;
 use crate::error::{Outcome, Result};
 use crate::printer::{Format, out, out_json};
 use crate::settings::{Paths, memory_limit, reports_dir};
@@ -15,6 +16,39 @@ use crate::snapshot::MANIFEST;
 use crate::synth::params::SynthParams;
 
 pub fn run(a: BuildArgs) -> Result<Outcome> {
+    let opts = options(&a)?;
+    let r = crate::build::build(&opts)?;
+    print_summary(&r, a.format)?;
+    Ok(outcome(&r))
+}
+
+/// `gtmos recognize`: the recognition models and what they read.
+pub fn recognize(a: BuildArgs) -> Result<Outcome> {
+    let mut opts = options(&a)?;
+    opts.select.insert(0, "tag:recognition".into());
+    let r = crate::build::build(&opts)?;
+    print_summary(&r, a.format)?;
+    Ok(outcome(&r))
+}
+
+/// Exit 1 when anything was blocked or a requested close was held.
+pub fn outcome(r: &BuildReport) -> Outcome {
+    if r.blocked.is_empty() && r.close_held.is_none() {
+        Outcome::Success
+    } else {
+        Outcome::GateFailed
+    }
+}
+
+pub fn print_summary(r: &BuildReport, format: Format) -> Result<()> {
+    match format {
+        Format::Json => out_json(&summary_json(r)),
+        Format::Text => out(&summary_text(r)),
+    }
+}
+
+/// Resolved build options from the flags (generating the default corpus when needed).
+pub fn options(a: &BuildArgs) -> Result<BuildOptions> {
     let paths = Paths::resolve(&a.at);
     let threads = threads(a.threads);
     if paths.default_snapshot && !paths.snapshot.join(MANIFEST).exists() {
@@ -29,7 +63,7 @@ pub fn run(a: BuildArgs) -> Result<Outcome> {
             std::io::stderr().is_terminal(),
         )?;
     }
-    let opts = BuildOptions {
+    Ok(BuildOptions {
         project: paths.project.clone(),
         snapshot: paths.snapshot.clone(),
         warehouse: paths.warehouse.clone(),
@@ -37,16 +71,15 @@ pub fn run(a: BuildArgs) -> Result<Outcome> {
         as_of: a.as_of.as_deref().map(parse_ts).transpose()?,
         threads,
         memory_limit: memory_limit(a.memory_mb),
-    };
-    let r = crate::build::build(&opts)?;
-    match a.format {
-        Format::Json => out_json(&summary_json(&r))?,
-        Format::Text => out(&summary_text(&r))?,
-    }
-    Ok(if r.blocked.is_empty() {
-        Outcome::Success
-    } else {
-        Outcome::GateFailed
+        select: a
+            .select
+            .iter()
+            .flat_map(|s| s.split(','))
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        close_through: a.close_through.as_deref().map(parse_month).transpose()?,
+        overrides: Default::default(),
     })
 }
 
@@ -64,6 +97,8 @@ fn summary_json(r: &BuildReport) -> serde_json::Value {
         "warnings": r.warnings(),
         "seconds": r.seconds,
         "report": r.report_dir.as_ref().map(|d| d.join("index.html").display().to_string()),
+        "closed_months": r.closed,
+        "close_held": r.close_held,
     })
 }
 
@@ -121,6 +156,18 @@ fn summary_text(r: &BuildReport) -> String {
         fresh.iter().filter(|f| f.status == "warn").count(),
         fresh.iter().filter(|f| f.status == "error").count()
     ));
+    if let (Some(first), Some(last)) = (r.closed.first(), r.closed.last()) {
+        s.push_str(&format!(
+            "  close      frozen {} month(s), {}..{}, into {}\n",
+            r.closed.len(),
+            &first[..7],
+            &last[..7],
+            r.warehouse.join("closed_periods").display()
+        ));
+    }
+    if let Some(why) = &r.close_held {
+        s.push_str(&format!("  close      HELD: {why}\n"));
+    }
     if let Some(d) = &r.report_dir {
         s.push_str(&format!(
             "  report     {}\n",
@@ -128,4 +175,10 @@ fn summary_text(r: &BuildReport) -> String {
         ));
     }
     s
+}
+
+/// `YYYY-MM` → the month's first day.
+pub fn parse_month(s: &str) -> Result<Day> {
+    Day::parse(&format!("{}-01", s.trim()))
+        .map_err(|_| Error::usage(format!("invalid month `{s}`: expected YYYY-MM")))
 }

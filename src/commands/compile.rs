@@ -43,7 +43,7 @@ pub fn run(a: CompileArgs) -> Result<Outcome> {
         let ingest = if removing.is_empty() {
             None
         } else {
-            Some(ingest_sql(t, &removing, &rel, &render)?)
+            Some(ingest_sql(t, &removing, &rel, &render)?.script())
         };
         let checks: Vec<_> = c
             .tests
@@ -56,12 +56,14 @@ pub fn run(a: CompileArgs) -> Result<Outcome> {
         } else {
             Some(
                 check_sql(
+                    &c.table,
                     &format!("{SOURCES}.{}", ident(&c.table)),
                     &checks,
                     &rel,
                     &render,
                 )?
-                .0,
+                .0
+                .script(),
             )
         };
         nodes.push(json!({

@@ -4,6 +4,7 @@
 pub mod build;
 pub mod compile;
 pub mod freshness;
+pub mod reconcile;
 pub mod snapshot;
 pub mod synth;
 
@@ -13,6 +14,8 @@ use crate::error::{Outcome, Result};
 pub fn run(cli: Cli) -> Result<Outcome> {
     match cli.command {
         Command::Build(args) => build::run(args),
+        Command::Recognize(args) => build::recognize(args),
+        Command::Reconcile(args) => reconcile::run(args),
         Command::Compile(args) => compile::run(args),
         Command::Freshness(args) => freshness::run(args),
         Command::Synth(args) => synth::run(args),

@@ -30,6 +30,10 @@ pub const SOURCES: &str = "sources";
 pub const MODELS: &str = "models";
 /// Raw, unchecked source tables, read only by contracts.
 pub const RAW: &str = "raw";
+/// Frozen rows of closed periods: `closed.<model>`.
+pub const CLOSED: &str = "closed";
+/// Small intermediate tables data tests compute first (key sets, unmatched keys).
+pub const SCRATCH: &str = "scratch";
 
 /// Engine settings that affect results are recorded in the build's effective config.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -97,7 +101,7 @@ impl Engine {
         let catalog = ctx
             .catalog("datafusion")
             .ok_or_else(|| Error::Internal("the default catalog is missing".into()))?;
-        for schema in [RAW, SOURCES, MODELS] {
+        for schema in [RAW, SOURCES, MODELS, CLOSED, SCRATCH] {
             catalog
                 .register_schema(schema, Arc::new(MemorySchemaProvider::new()))
                 .map_err(df_err(format!("cannot create schema {schema}")))?;
@@ -147,6 +151,21 @@ impl Engine {
             .register_table(qualified.as_str(), Arc::new(table))
             .map(|_| ())
             .map_err(df_err(format!("cannot register {qualified}")))
+    }
+
+    /// Run each (`schema.name`, query) in order and register its result in memory under that
+    /// name, so later statements read it with exact statistics.
+    pub fn materialize(&self, tables: &[(String, String)], what: &str) -> Result<()> {
+        for (qualified, sql) in tables {
+            let df = self.sql(sql, what)?;
+            let schema = Arc::new(df.schema().as_arrow().clone());
+            let batches = self.collect(df, what)?;
+            let (schema_name, name) = qualified
+                .split_once('.')
+                .ok_or_else(|| Error::Internal(format!("{what}: unqualified table {qualified}")))?;
+            self.register_batches(schema_name, name, schema, batches)?;
+        }
+        Ok(())
     }
 
     /// Plan a SQL statement. `what` names the step for error messages.

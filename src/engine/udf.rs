@@ -1,6 +1,14 @@
 //! gtmos' functions inside DataFusion: Rust kernels for per-series math SQL expresses badly
 //! (SPEC §2), registered once in [`super::Engine::new`].
 //!
+//! - `ratable_schedule(amount_usd, term_start, term_end, method)`: the recognition schedule of
+//!   an amount over a half-open term (SPEC §7), as `list<struct<month date, amount_usd
+//!   decimal(18,2)>>`, one entry per calendar month the term touches. `daily`: amount × days of
+//!   the term in the month ÷ term days; `monthly_prorated`: equal per full month, first and last
+//!   month prorated by days. Every part is rounded half away from zero to the cent and the
+//!   remainder goes to the final month, so the parts sum to the amount exactly.
+//! - `money_mul(units, unit_price_usd)`: units × a `decimal(18,6)` price, rounded half away
+//!   from zero to a `decimal(18,2)`, computed exactly in integers.
 //! - `trailing_median(value, ts, window_days, min_history) OVER (PARTITION BY … ORDER BY ts)`:
 //!   the median of `value` over the rows of the partition whose `ts` lies in
 //!   `[ts − window_days, ts)` — strictly before the current row's time — or NULL when fewer than
@@ -9,20 +17,239 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Float64Builder};
+use arrow::array::{Array, ArrayRef, AsArray, Float64Builder, ListArray, StructArray};
+use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type};
+use arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type, Int64Type};
 use datafusion::common::{Result as DfResult, exec_err, plan_err};
 use datafusion::logical_expr::function::{PartitionEvaluatorArgs, WindowUDFFieldArgs};
 use datafusion::logical_expr::{
-    PartitionEvaluator, Signature, TypeSignature, Volatility, WindowUDF, WindowUDFImpl,
+    ColumnarValue, PartitionEvaluator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    TypeSignature, Volatility, WindowUDF, WindowUDFImpl,
 };
 use datafusion::prelude::SessionContext;
+
+use crate::calendar::{Day, days_in_month, month_start, overlap_days};
+use crate::money::{allocate, div_round};
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
 pub fn register(ctx: &SessionContext) {
     ctx.register_udwf(WindowUDF::from(TrailingMedian::new()));
+    ctx.register_udf(ScalarUDF::from(RatableSchedule::new()));
+    ctx.register_udf(ScalarUDF::from(MoneyMul::new()));
+}
+
+/// The months `[start, end)` touches and the weight of each under a convention.
+pub fn schedule_weights(start: Day, end: Day, method: &str) -> Option<Vec<(Day, i128)>> {
+    if end <= start {
+        return Some(Vec::new());
+    }
+    let mut out = Vec::new();
+    let last = end.plus(-1).month_index();
+    for m in start.month_index()..=last {
+        let ms = month_start(m);
+        let days = overlap_days(start, end, ms, ms.add_months(1)) as i128;
+        out.push((ms, days));
+    }
+    match method {
+        "daily" => Some(out),
+        "monthly_prorated" => {
+            // Full months weigh one month; partial months their share of the month's days.
+            // Integer weights: every month scaled by the product of the partial months' lengths.
+            let dim = |d: Day| days_in_month(d.year(), d.month()) as i128;
+            let scale: i128 = out
+                .iter()
+                .filter(|(ms, days)| *days != dim(*ms))
+                .map(|(ms, _)| dim(*ms))
+                .product::<i128>()
+                .max(1);
+            Some(
+                out.into_iter()
+                    .map(|(ms, days)| (ms, days * scale / dim(ms)))
+                    .collect(),
+            )
+        }
+        _ => None,
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct RatableSchedule {
+    signature: Signature,
+}
+
+impl RatableSchedule {
+    pub fn new() -> Self {
+        RatableSchedule {
+            signature: Signature::new(TypeSignature::Any(4), Volatility::Immutable),
+        }
+    }
+
+    fn entry_fields() -> Fields {
+        Fields::from(vec![
+            Field::new("month", DataType::Date32, false),
+            Field::new("amount_usd", DataType::Decimal128(18, 2), false),
+        ])
+    }
+}
+
+impl Default for RatableSchedule {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ScalarUDFImpl for RatableSchedule {
+    fn name(&self) -> &str {
+        "ratable_schedule"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> DfResult<DataType> {
+        if args.len() != 4 {
+            return plan_err!(
+                "ratable_schedule(amount_usd, term_start, term_end, method) takes 4 arguments"
+            );
+        }
+        if !matches!(
+            args[0],
+            DataType::Decimal128(..) | DataType::Int64 | DataType::Int32
+        ) {
+            return plan_err!(
+                "ratable_schedule: amount_usd must be a decimal, not {}",
+                args[0]
+            );
+        }
+        if args[1] != DataType::Date32 || args[2] != DataType::Date32 {
+            return plan_err!("ratable_schedule: term_start and term_end must be dates");
+        }
+        Ok(DataType::List(Arc::new(Field::new(
+            "item",
+            DataType::Struct(Self::entry_fields()),
+            true,
+        ))))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let n = args.number_rows;
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let cents = cast(&arrays[0], &DataType::Decimal128(38, 2))?;
+        let cents = cents.as_primitive::<arrow::datatypes::Decimal128Type>();
+        let start = arrays[1].as_primitive::<arrow::datatypes::Date32Type>();
+        let end = arrays[2].as_primitive::<arrow::datatypes::Date32Type>();
+        let method = cast(&arrays[3], &DataType::Utf8)?;
+        let method = method.as_string::<i32>();
+        let mut months = arrow::array::Date32Builder::new();
+        let mut amounts = arrow::array::Decimal128Builder::new().with_precision_and_scale(18, 2)?;
+        let mut offsets = vec![0i32];
+        let mut valid = Vec::with_capacity(n);
+        for i in 0..n {
+            let ok = !(cents.is_null(i) || start.is_null(i) || end.is_null(i) || method.is_null(i));
+            if ok {
+                let m = method.value(i);
+                let Some(weights) = schedule_weights(Day(start.value(i)), Day(end.value(i)), m)
+                else {
+                    return exec_err!(
+                        "ratable_schedule: method `{m}` must be daily or monthly_prorated"
+                    );
+                };
+                let w: Vec<i128> = weights.iter().map(|x| x.1).collect();
+                for ((month, _), part) in weights.iter().zip(allocate(cents.value(i), &w)) {
+                    months.append_value(month.0);
+                    amounts.append_value(part);
+                }
+            }
+            valid.push(ok);
+            offsets.push(arrow::array::ArrayBuilder::len(&months) as i32);
+        }
+        let entries = StructArray::new(
+            Self::entry_fields(),
+            vec![
+                Arc::new(months.finish()) as ArrayRef,
+                Arc::new(amounts.finish()) as ArrayRef,
+            ],
+            None,
+        );
+        let list = ListArray::new(
+            Arc::new(Field::new(
+                "item",
+                DataType::Struct(Self::entry_fields()),
+                true,
+            )),
+            OffsetBuffer::new(offsets.into()),
+            Arc::new(entries),
+            Some(NullBuffer::from(valid)),
+        );
+        Ok(ColumnarValue::Array(Arc::new(list)))
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct MoneyMul {
+    signature: Signature,
+}
+
+impl MoneyMul {
+    pub fn new() -> Self {
+        MoneyMul {
+            signature: Signature::new(TypeSignature::Any(2), Volatility::Immutable),
+        }
+    }
+}
+
+impl Default for MoneyMul {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Nano-units of a float quantity (9 decimals are kept; integral quantities are exact).
+fn nano_units(x: f64) -> i128 {
+    (x * 1e9).round() as i128
+}
+
+impl ScalarUDFImpl for MoneyMul {
+    fn name(&self) -> &str {
+        "money_mul"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> DfResult<DataType> {
+        if args.len() != 2 || !args[0].is_numeric() || !args[1].is_numeric() {
+            return plan_err!("money_mul(units, unit_price_usd) takes two numbers");
+        }
+        Ok(DataType::Decimal128(18, 2))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let n = args.number_rows;
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let units = cast(&arrays[0], &DataType::Float64)?;
+        let units = units.as_primitive::<Float64Type>();
+        let price = cast(&arrays[1], &DataType::Decimal128(38, 6))?;
+        let price = price.as_primitive::<arrow::datatypes::Decimal128Type>();
+        let mut out =
+            arrow::array::Decimal128Builder::with_capacity(n).with_precision_and_scale(18, 2)?;
+        for i in 0..n {
+            if units.is_null(i) || price.is_null(i) {
+                out.append_null();
+                continue;
+            }
+            // units (nano) × price (micro) → cents: divide by 1e9 × 1e4.
+            out.append_value(div_round(
+                nano_units(units.value(i)) * price.value(i),
+                10_000_000_000_000,
+            ));
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -216,6 +443,69 @@ mod tests {
             r.iter().collect::<Vec<_>>(),
             vec![None, Some(10.0), Some(10.0)]
         );
+    }
+
+    fn schedule(amount_cents: i128, start: &str, end: &str, method: &str) -> Vec<(String, i128)> {
+        let (s, e) = (Day::parse(start).unwrap(), Day::parse(end).unwrap());
+        let w = schedule_weights(s, e, method).unwrap();
+        let parts = allocate(amount_cents, &w.iter().map(|x| x.1).collect::<Vec<_>>());
+        w.iter()
+            .zip(parts)
+            .map(|((m, _), p)| (m.iso(), p))
+            .collect()
+    }
+
+    #[test]
+    fn ratable_schedules_match_the_spec_oracles() {
+        // SPEC §7: $120 from 2024-06-15 to 2024-10-13, daily.
+        assert_eq!(
+            schedule(12_000, "2024-06-15", "2024-10-13", "daily"),
+            vec![
+                ("2024-06-01".into(), 1_600),
+                ("2024-07-01".into(), 3_100),
+                ("2024-08-01".into(), 3_100),
+                ("2024-09-01".into(), 3_000),
+                ("2024-10-01".into(), 1_200)
+            ]
+        );
+        // SPEC §7: $365 for a year from 2019-01-01 → 31, 28, 31, …
+        let y = schedule(36_500, "2019-01-01", "2020-01-01", "daily");
+        assert_eq!(y.len(), 12);
+        assert_eq!(
+            &y[..3],
+            &[
+                ("2019-01-01".into(), 3_100),
+                ("2019-02-01".into(), 2_800),
+                ("2019-03-01".into(), 3_100)
+            ]
+        );
+        // A leap-year term: February 2024 has 29 days.
+        assert_eq!(
+            schedule(36_600, "2024-01-01", "2025-01-01", "daily")[1],
+            ("2024-02-01".into(), 2_900)
+        );
+        // A mid-month quarterly term (exact fractions computed independently): remainder on the last month.
+        assert_eq!(
+            schedule(30_000, "2024-01-15", "2024-04-15", "daily")
+                .iter()
+                .map(|x| x.1)
+                .collect::<Vec<_>>(),
+            vec![5_604, 9_560, 10_220, 4_616]
+        );
+        assert_eq!(
+            schedule(30_000, "2024-01-15", "2024-04-15", "monthly_prorated")
+                .iter()
+                .map(|x| x.1)
+                .collect::<Vec<_>>(),
+            vec![5_456, 9_950, 9_950, 4_644]
+        );
+        assert_eq!(
+            schedule(120_000, "2024-01-01", "2025-01-01", "monthly_prorated")[1].1,
+            10_000,
+            "full months are equal"
+        );
+        assert!(schedule_weights(Day(0), Day(1), "weekly").is_none());
+        assert!(schedule(100, "2024-02-01", "2024-02-01", "daily").is_empty());
     }
 
     #[test]

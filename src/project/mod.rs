@@ -69,6 +69,13 @@ pub struct Model {
     /// Columns the published table is sorted by (all columns when empty), for byte-identical output.
     pub order_by: Vec<String>,
     pub tests: Vec<TestSpec>,
+    /// Tags for selection (`--select tag:recognition`).
+    pub tags: Vec<String>,
+    /// The date column by which closed months are frozen (`config(freeze='month')`).
+    pub freeze: Option<String>,
+    /// Declared columns with types: when every output column is declared, the output is cast
+    /// to them and checked (a dbt model contract).
+    pub contract: Vec<(String, crate::schema::ColumnType)>,
 }
 
 /// A `tests/*.sql` file: a query that returns failing rows.
@@ -426,6 +433,7 @@ pub struct Renderer {
     as_of: Option<String>,
     as_of_date: Option<String>,
     build_id: Option<String>,
+    frozen_through: Option<String>,
 }
 
 impl Renderer {
@@ -438,7 +446,14 @@ impl Renderer {
             as_of_date: as_of
                 .map(|t| format!("DATE '{}'", Day(t.div_euclid(MICROS_PER_DAY) as i32).iso())),
             build_id: build_id.map(crate::engine::quote),
+            frozen_through: None,
         }
+    }
+
+    /// The last month already frozen in `closed_periods/` (its first day), for `{{ frozen_through }}`.
+    pub fn with_frozen_through(mut self, month: Option<crate::calendar::Day>) -> Renderer {
+        self.frozen_through = month.map(|d| format!("DATE '{}'", d.iso()));
+        self
     }
 
     pub fn relation(r: &Ref) -> String {
@@ -456,6 +471,7 @@ impl Renderer {
             as_of: self.as_of.clone(),
             as_of_date: self.as_of_date.clone(),
             build_id: self.build_id.clone(),
+            frozen_through: self.frozen_through.clone(),
             relation: &Renderer::relation,
         };
         template::render(pieces, &ctx)
@@ -610,15 +626,41 @@ fn source_contract(t: &TableSchema, defaults: Option<&Value>) -> Result<SourceCo
         }
         _ => None,
     };
-    let depends_on: Vec<String> = tests
-        .iter()
-        .filter_map(|s| match &s.kind {
-            tests::TestKind::Relationships { to, .. } if *to != t.name => Some(to.clone()),
-            _ => None,
-        })
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
+    let mut depends_on: BTreeSet<String> = BTreeSet::new();
+    for s in &tests {
+        match &s.kind {
+            tests::TestKind::Relationships { to, .. } if *to != t.name => {
+                depends_on.insert(to.clone());
+            }
+            tests::TestKind::Exists { relation, .. } => {
+                let pieces = template::parse(relation).map_err(|e| {
+                    Error::pipeline(
+                        &t.file,
+                        format!("table `{}`, rule `{}`: {}", t.name, s.rule, e.message),
+                    )
+                })?;
+                for r in template::refs(&pieces) {
+                    match r {
+                        Ref::Source(x) if x != t.name => {
+                            depends_on.insert(x);
+                        }
+                        Ref::Source(_) => {}
+                        Ref::Model(m) => {
+                            return Err(Error::pipeline(
+                                &t.file,
+                                format!(
+                                    "table `{}`, rule `{}`: a source test cannot read model `{m}`",
+                                    t.name, s.rule
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let depends_on: Vec<String> = depends_on.into_iter().collect();
     let contract_version = match t.raw.get("contract_version").and_then(scalar_sql) {
         Some(v) => v,
         None => {
@@ -769,12 +811,22 @@ fn load_models(
             _ => Vec::new(),
         };
         let mut tests = Vec::new();
+        let mut contract = Vec::new();
         let tfile = yaml_file.clone().unwrap_or_else(|| f.clone());
         if let Some(Value::Sequence(cols)) = yaml.get("columns") {
             for c in cols {
                 let cname = c.get("name").and_then(Value::as_str).ok_or_else(|| {
                     Error::pipeline(&tfile, format!("model `{name}`: a column without `name`"))
                 })?;
+                if let Some(dt) = c.get("data_type").and_then(Value::as_str) {
+                    let ty = crate::schema::ColumnType::parse(dt).ok_or_else(|| {
+                        Error::pipeline(
+                            &tfile,
+                            format!("model `{name}`, column `{cname}`: unknown data_type `{dt}`"),
+                        )
+                    })?;
+                    contract.push((cname.to_string(), ty));
+                }
                 if let Some(Value::Sequence(list)) = c.get("data_tests").or_else(|| c.get("tests"))
                 {
                     for entry in list {
@@ -794,7 +846,34 @@ fn load_models(
                 tests.push(model_test(&tfile, &name, None, entry)?);
             }
         }
+        let tags = match cfg.get("tags") {
+            Some(ConfigValue::List(l)) => l.clone(),
+            Some(ConfigValue::Str(s)) => vec![s.clone()],
+            _ => Vec::new(),
+        };
+        let freeze = config_str(&cfg, "freeze");
+        if freeze.is_some() && contract.is_empty() {
+            return Err(Error::pipeline(
+                &f,
+                format!(
+                    "model `{name}` freezes closed periods, so it needs declared columns with data_type"
+                ),
+            ));
+        }
+        if let Some(col) = &freeze
+            && !contract
+                .iter()
+                .any(|(c, t)| c == col && *t == crate::schema::ColumnType::Date)
+        {
+            return Err(Error::pipeline(
+                &f,
+                format!("model `{name}`: freeze column `{col}` must be a declared date column"),
+            ));
+        }
         models.push(Model {
+            tags,
+            freeze,
+            contract,
             name,
             file: f,
             description: yaml

@@ -1,6 +1,8 @@
 //! The small template language of pipeline SQL: dbt's `{{ ref('model') }}`,
 //! `{{ source('snapshot', 'table') }}`, `{{ var('name') }}`, `{{ config(key='value') }}`, plus
-//! `{{ as_of }}`, `{{ as_of_date }}` and `{{ build_id }}`. Comments `{# … #}` are dropped.
+//! `{{ as_of }}`, `{{ as_of_date }}`, `{{ build_id }}`, and for models whose closed months are
+//! frozen `{{ closed('model') }}` (the frozen rows) and `{{ frozen_through }}` (the last frozen
+//! month, or null). Comments `{# … #}` are dropped.
 //! Nothing else: logic belongs in SQL or in a tested Rust UDF, not in templates.
 //!
 //! Parsing ([`parse`]) finds a file's inputs and config without knowing the run; rendering
@@ -25,6 +27,8 @@ pub enum Call {
     AsOf,
     AsOfDate,
     BuildId,
+    Closed(String),
+    FrozenThrough,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +98,7 @@ fn parse_call(s: &str) -> Result<Call, String> {
         "as_of" => return Ok(Call::AsOf),
         "as_of_date" => return Ok(Call::AsOfDate),
         "build_id" => return Ok(Call::BuildId),
+        "frozen_through" => return Ok(Call::FrozenThrough),
         _ => {}
     }
     let open = s.find('(').ok_or_else(|| format!("`{{{{ {s} }}}}` is not a call gtmos knows (ref, source, var, config, as_of, as_of_date, build_id)"))?;
@@ -126,6 +131,10 @@ fn parse_call(s: &str) -> Result<Call, String> {
             [v, d] => Ok(Call::Var(v.clone(), Some(d.clone()))),
             _ => Err("var() takes a name and an optional default: {{ var('name') }}".into()),
         },
+        "closed" => match positional(&args)?.as_slice() {
+            [m] => Ok(Call::Closed(m.clone())),
+            _ => Err("closed() takes one model name: {{ closed('model') }}".into()),
+        },
         "config" => {
             let mut m = BTreeMap::new();
             for (k, v) in args {
@@ -135,7 +144,7 @@ fn parse_call(s: &str) -> Result<Call, String> {
             Ok(Call::Config(m))
         }
         other => Err(format!(
-            "unknown function `{other}` (expected ref, source, var or config)"
+            "unknown function `{other}` (expected ref, source, var, config or closed)"
         )),
     }
 }
@@ -277,6 +286,8 @@ pub struct RenderContext<'a> {
     pub as_of: Option<String>,
     pub as_of_date: Option<String>,
     pub build_id: Option<String>,
+    /// SQL for `{{ frozen_through }}` (a date literal, or a typed null).
+    pub frozen_through: Option<String>,
     pub relation: &'a dyn Fn(&Ref) -> String,
 }
 
@@ -305,6 +316,12 @@ pub fn render(pieces: &[Piece], ctx: &RenderContext) -> Result<String, TemplateE
                 Call::BuildId => {
                     out.push_str(ctx.build_id.as_deref().unwrap_or("'{{ build_id }}'"))
                 }
+                Call::Closed(m) => out.push_str(&format!("closed.{}", crate::engine::ident(m))),
+                Call::FrozenThrough => out.push_str(
+                    ctx.frozen_through
+                        .as_deref()
+                        .unwrap_or("CAST(NULL AS DATE)"),
+                ),
             },
         }
     }
@@ -342,6 +359,7 @@ mod tests {
             as_of: Some("NOW".into()),
             as_of_date: None,
             build_id: None,
+            frozen_through: None,
             relation: &rel,
         };
         let out = render(&p, &ctx).unwrap();
@@ -371,6 +389,7 @@ mod tests {
             as_of: None,
             as_of_date: None,
             build_id: None,
+            frozen_through: None,
             relation: &rel,
         };
         assert!(

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use serde_yaml_ng::Value;
 
-use crate::engine::{ident, quote};
+use crate::engine::{SCRATCH, ident, quote};
 use crate::error::{Error, Result};
 use crate::schema::{ColumnType, relation_name, test_kind};
 
@@ -130,6 +130,13 @@ pub enum TestKind {
         version: String,
         order_by: Vec<String>,
     },
+    /// A row must have a match in `relation` (SQL, templates allowed) under `condition`
+    /// (`t.` is the row, `r.` the relation); `key` identifies rows of the table under test.
+    Exists {
+        relation: String,
+        condition: String,
+        key: String,
+    },
 }
 
 impl TestKind {
@@ -144,6 +151,7 @@ impl TestKind {
             TestKind::UniqueCombination(_) => "unique_combination_of_columns",
             TestKind::Deduplicate { .. } => "deduplicate",
             TestKind::VersionSequence { .. } => "version_sequence",
+            TestKind::Exists { .. } => "exists",
         }
     }
 
@@ -315,6 +323,14 @@ pub fn parse_test(
             order_by: list("order_by")
                 .ok_or_else(|| err("deduplicate needs `order_by: [...]`".into()))?,
         },
+        "exists" => TestKind::Exists {
+            relation: s("in").ok_or_else(|| err("exists needs `in:` (a SQL query)".into()))?,
+            condition: s("where").ok_or_else(|| {
+                err("exists needs `where:` (t. is the row, r. the relation)".into())
+            })?,
+            key: s("key")
+                .ok_or_else(|| err("exists needs `key:` (a column identifying rows)".into()))?,
+        },
         "version_sequence" => TestKind::VersionSequence {
             key: list("key").ok_or_else(|| err("version_sequence needs `key: [...]`".into()))?,
             version: s("version").ok_or_else(|| err("version_sequence needs `version:`".into()))?,
@@ -323,7 +339,7 @@ pub fn parse_test(
         },
         other => {
             return Err(err(format!(
-                "unknown data test `{other}` (known: not_null, unique, accepted_values, accepted_range, relationships, expression_is_true, unique_combination_of_columns, deduplicate, version_sequence)"
+                "unknown data test `{other}` (known: not_null, unique, accepted_values, accepted_range, relationships, expression_is_true, unique_combination_of_columns, deduplicate, version_sequence, exists)"
             )));
         }
     };
@@ -369,7 +385,11 @@ pub fn parse_test(
         on_fail,
         error_if: threshold("error_if")?,
         warn_if: threshold("warn_if")?,
-        where_: s("where"),
+        where_: if kind_name == "exists" {
+            None
+        } else {
+            s("where")
+        },
     })
 }
 
@@ -382,9 +402,23 @@ fn scalar(v: &Value) -> Option<String> {
     }
 }
 
+/// `s` as a plain lower-case name part, for naming scratch tables.
+fn ident_part(s: &str) -> String {
+    s.chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9') => c,
+            _ => '_',
+        })
+        .collect()
+}
+
 /// How a test finds failing rows in SQL.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Violation {
+    /// Small tables to compute first, as (`scratch.<name>`, query), in order. Set tests join the
+    /// table under test to a key set; materialised, the key set has exact statistics, so the
+    /// engine builds its hash table on the small side instead of on millions of rows.
+    pub materialize: Vec<(String, String)>,
     /// `LEFT JOIN … ON …` clauses the predicate needs.
     pub joins: Vec<String>,
     /// True for a failing row.
@@ -395,15 +429,17 @@ pub struct Violation {
 pub struct SqlContext<'a> {
     /// The alias of the relation under test.
     pub alias: &'a str,
-    /// A unique suffix for join aliases.
+    /// A unique suffix for join aliases; with `scope`, for materialised tables.
     pub n: usize,
+    /// The table or model under test, naming its materialised tables.
+    pub scope: &'a str,
     /// The relation a `relationships` test reads, by table name.
     pub relation: &'a dyn Fn(&str) -> String,
     /// An extra PARTITION BY term so set tests only compare rows still in the flow.
     pub survivors: Option<&'a str>,
     /// Expressions already rendered (templates substituted).
     pub render: &'a dyn Fn(&str) -> Result<String>,
-    /// The relation under test, for tests that aggregate it (`unique` outside ingest).
+    /// The whole table under test (raw during ingest), for tests that aggregate or join it.
     pub this: Option<&'a str>,
 }
 
@@ -421,6 +457,9 @@ impl TestSpec {
         };
         let order = |keys: &[String]| keys.iter().map(|k| col(k)).collect::<Vec<_>>().join(", ");
         let mut joins = Vec::new();
+        let mut materialize = Vec::new();
+        let scratch =
+            |name: &str| format!("{SCRATCH}.{}_{}", ident_part(cx.scope), ident_part(name));
         let predicate = match &self.kind {
             TestKind::NotNull => format!("{column} IS NULL"),
             TestKind::Unique => {
@@ -457,11 +496,17 @@ impl TestSpec {
             }
             TestKind::Relationships { to, field } => {
                 let j = format!("_rel{}", cx.n);
-                joins.push(format!(
-                    "LEFT JOIN (SELECT DISTINCT {f} AS _key FROM {rel}) {j} ON {column} = {j}._key",
-                    f = ident(field),
-                    rel = (cx.relation)(to)
+                // Named by what it holds: tests of several columns against one key share it.
+                let keys = scratch(&format!("keys_{to}_{field}"));
+                materialize.push((
+                    keys.clone(),
+                    format!(
+                        "SELECT DISTINCT {f} AS _key FROM {rel}",
+                        f = ident(field),
+                        rel = (cx.relation)(to)
+                    ),
                 ));
+                joins.push(format!("LEFT JOIN {keys} {j} ON {column} = {j}._key"));
                 format!("({column} IS NOT NULL AND {j}._key IS NULL)")
             }
             // `x IS NOT TRUE`, spelled as CASE: DataFusion 55 mis-plans IS NOT TRUE of a nullable
@@ -489,12 +534,45 @@ impl TestSpec {
                 partition(key),
                 order(order_by)
             ),
+            TestKind::Exists {
+                relation,
+                condition,
+                key,
+            } => {
+                let j = format!("_ex{}", cx.n);
+                let base = cx
+                    .this
+                    .ok_or_else(|| Error::Internal("exists test without a base relation".into()))?;
+                // The relation, then the keys of the rows without a match (few), then a join.
+                let (rel, unmatched) = (
+                    scratch(&format!("exr{}", cx.n)),
+                    scratch(&format!("ex{}", cx.n)),
+                );
+                materialize.push((rel.clone(), (cx.render)(relation)?));
+                materialize.push((
+                    unmatched.clone(),
+                    format!(
+                        "SELECT DISTINCT t.{k} AS _key FROM {base} t WHERE t.{k} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {rel} r WHERE {cond})",
+                        k = ident(key),
+                        cond = (cx.render)(condition)?,
+                    ),
+                ));
+                joins.push(format!(
+                    "LEFT JOIN {unmatched} {j} ON {a}.{k} = {j}._key",
+                    k = ident(key)
+                ));
+                format!("({j}._key IS NOT NULL)")
+            }
         };
         let predicate = match &self.where_ {
             Some(w) => format!("(({}) AND {predicate})", (cx.render)(w)?),
             None => predicate,
         };
-        Ok(Violation { joins, predicate })
+        Ok(Violation {
+            materialize,
+            joins,
+            predicate,
+        })
     }
 }
 
@@ -568,6 +646,7 @@ mod tests {
             survivors: Some("t._rule IS NULL"),
             render: &render,
             this: None,
+            scope: "orders",
         };
         let v = spec(
             "{accepted_values: {values: [a, b]}}",
@@ -587,9 +666,16 @@ mod tests {
         .violation(&cx)
         .unwrap();
         assert_eq!(
+            v.materialize,
+            vec![(
+                "scratch.orders_keys_accounts_account_id".to_string(),
+                "SELECT DISTINCT account_id AS _key FROM sources.accounts".to_string()
+            )]
+        );
+        assert_eq!(
             v.joins,
             vec![
-                "LEFT JOIN (SELECT DISTINCT account_id AS _key FROM sources.accounts) _rel1 ON t.account_id = _rel1._key"
+                "LEFT JOIN scratch.orders_keys_accounts_account_id _rel1 ON t.account_id = _rel1._key"
             ]
         );
         let v = spec("{deduplicate: {key: [s, e], order_by: [r]}}", None, None)

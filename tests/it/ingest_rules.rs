@@ -28,6 +28,39 @@ fn reps() -> arrow::array::RecordBatch {
     )
 }
 
+/// Accounts, reps and A1's order: a consumption line (API-CALLS) and a seat line over 2024,
+/// so usage rows of A1 belong to an order line (SPEC §7).
+fn books() -> Vec<(&'static str, arrow::array::RecordBatch)> {
+    let line = |id: &str, sku: &str, kind: &str| {
+        json!({"order_line_id": id, "order_id": "O1", "account_id": "A1", "sku_id": sku, "sku_type": kind,
+               "quantity": 3000, "unit_price_usd": 0.3, "overage_unit_price_usd": 0.4, "line_amount_usd": 900.0})
+    };
+    vec![
+        ("accounts", accounts()),
+        ("reps", reps()),
+        (
+            "orders",
+            rows(
+                "orders",
+                &[
+                    json!({"order_id": "O1", "account_id": "A1", "order_date": "2024-01-01", "term_start": "2024-01-01",
+                         "term_end": "2025-01-01", "status": "active", "billing_frequency": "annual"}),
+                ],
+            ),
+        ),
+        (
+            "order_lines",
+            rows(
+                "order_lines",
+                &[
+                    line("L1", "API-CALLS", "consumption"),
+                    line("L2", "SEAT-PLATFORM", "seat"),
+                ],
+            ),
+        ),
+    ]
+}
+
 /// A clean consumption row for account A1 on `day` (2024-02-DD), with overrides.
 fn usage(id: &str, day: u32, over: Value) -> Value {
     let start = format!("2024-02-{day:02}T00:00:00Z");
@@ -56,18 +89,12 @@ struct Outcome {
 fn run(usage_rows: Vec<Value>) -> Outcome {
     let dir = tempdir();
     let snap = dir.path().join("snap");
-    mini_snapshot(
-        &snap,
-        AS_OF,
-        vec![
-            ("accounts", accounts()),
-            ("reps", reps()),
-            (
-                "usage_metering_log",
-                rows("usage_metering_log", &usage_rows),
-            ),
-        ],
-    );
+    let mut tables = books();
+    tables.push((
+        "usage_metering_log",
+        rows("usage_metering_log", &usage_rows),
+    ));
+    mini_snapshot(&snap, AS_OF, tables);
     let wh = dir.path().join("wh");
     let (code, out, err) = build(&snap, &wh, &[]);
     assert_eq!(code, 0, "{out}\n{err}");
@@ -144,6 +171,8 @@ fn hard_rules_quarantine_exactly_the_violating_rows() {
             json!({"audit_status": "VERIFIED"}),
             "enum_integrity",
         ),
+        // A valid account without an order line for the SKU: no line to recognise it on.
+        ("nomatch", json!({"account_id": "A2"}), "unmatched_usage"),
     ];
     for (i, (id, over, _)) in bad.iter().enumerate() {
         data.push(usage(id, 21 + (i as u32 % 7), over.clone()));
@@ -249,11 +278,7 @@ fn values_that_do_not_fit_their_type_are_dead_lettered() {
     use std::sync::Arc;
     let dir = tempdir();
     let snap = dir.path().join("snap");
-    mini_snapshot(
-        &snap,
-        AS_OF,
-        vec![("accounts", accounts()), ("reps", reps())],
-    );
+    mini_snapshot(&snap, AS_OF, books());
     // record_version written as bigint, one value beyond the integer range.
     let b = rows(
         "usage_metering_log",

@@ -4,6 +4,7 @@ mod build;
 mod cli;
 mod common;
 mod ingest_rules;
+mod recognition;
 mod report;
 mod snapshot;
 mod synth;
