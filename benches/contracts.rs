@@ -8,8 +8,8 @@
 //! `benches/run_duckdb.py` (`pip install duckdb`). Both write the accepted rows and the
 //! quarantined rows of every source to Parquet and compute every check count.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
+
 use std::time::Instant;
 
 use gtmos::build::run_contracts;
@@ -20,27 +20,9 @@ use gtmos::snapshot::Snapshot;
 use gtmos::warehouse::Warehouse;
 
 fn main() {
-    let accounts: u64 = std::env::var("GTMOS_BENCH_ACCOUNTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let base = root.join("target/bench-data");
-    let corpus = base.join(format!("contracts-corpus-{accounts}"));
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
-    if !corpus.join("manifest.json").exists() {
-        eprintln!(
-            "generating a {accounts}-account corpus into {}",
-            corpus.display()
-        );
-        let p = gtmos::synth::params::SynthParams {
-            accounts,
-            ..Default::default()
-        };
-        gtmos::synth::generate(&p, &corpus, threads, false).expect("synth");
-    }
+    let accounts = common::accounts();
+    let (root, base, threads) = (common::root(), common::base(), common::threads());
+    let corpus = common::corpus(accounts);
     let project = Project::load(&root.join("pipelines")).expect("project");
     let snapshot = Snapshot::open(&corpus, &project.registry).expect("snapshot");
     let as_of = snapshot.manifest.as_of_micros().unwrap();
@@ -83,7 +65,13 @@ fn main() {
         gtmos::contracts::duckdb_script(&project, as_of).expect("script"),
     )
     .unwrap();
-    let duck = duckdb_seconds(&root, &script, &corpus, &base.join("contracts-duckdb-out"));
+    let duck = common::duckdb(
+        &script,
+        &base.join("contracts-duckdb-out"),
+        &[("SNAPSHOT", corpus.display().to_string())],
+        &[],
+    )
+    .map(|d| d.seconds);
 
     println!(
         "ingest + contracts stage: {accounts} accounts, {rows} rows in 28 tables, {threads} threads, release build"
@@ -109,27 +97,4 @@ fn main() {
             .join(", ")
     );
     let _ = std::fs::remove_dir_all(&wh_dir);
-}
-
-fn duckdb_seconds(root: &Path, script: &Path, corpus: &Path, out: &Path) -> Option<f64> {
-    let _ = std::fs::remove_dir_all(out);
-    let o = Command::new("python3")
-        .arg(root.join("benches/run_duckdb.py"))
-        .arg(script)
-        .arg(corpus)
-        .arg(out)
-        .output()
-        .ok()?;
-    if !o.status.success() {
-        eprintln!(
-            "duckdb run failed (pip install duckdb): {}",
-            String::from_utf8_lossy(&o.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-        );
-        return None;
-    }
-    let _ = std::fs::remove_dir_all(out);
-    String::from_utf8_lossy(&o.stdout).trim().parse().ok()
 }

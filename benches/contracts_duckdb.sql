@@ -8,7 +8,8 @@ CREATE TABLE src_reps AS SELECT rep_id, full_name, role, segment, geo, hire_date
 COPY src_reps TO '${OUT}/reps.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_reps WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_reps.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_reps;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.rep_id IS NOT NULL AND COUNT(*) OVER (PARTITION BY t.rep_id) > 1)) AS _v0 FROM src_reps t ) x;
+CREATE OR REPLACE TEMP TABLE scratch_reps_dup_rep_id AS SELECT rep_id AS _k0, true AS _dup FROM src_reps GROUP BY rep_id HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.rep_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM src_reps t LEFT JOIN scratch_reps_dup_rep_id _dup0 ON (t.rep_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source gtm_spend
 CREATE TABLE labelled_gtm_spend AS SELECT t.month, t.channel, t.category, t.segment, t.amount_usd, COALESCE(t._rule, CASE WHEN t.month IS NULL THEN '0' WHEN t.channel IS NULL THEN '1' WHEN (t.channel IS NOT NULL AND t.channel NOT IN ('inbound', 'outbound', 'partner', 'plg', 'events')) THEN '2' WHEN t.category IS NULL THEN '3' WHEN (t.category IS NOT NULL AND t.category NOT IN ('sales', 'marketing', 'customer_success')) THEN '4' WHEN t.segment IS NULL THEN '5' WHEN (t.segment IS NOT NULL AND t.segment NOT IN ('SMB', 'MM', 'ENT')) THEN '6' WHEN t.amount_usd IS NULL THEN '7' END) AS _rule FROM (SELECT t.month, t.channel, t.category, t.segment, t.amount_usd, CAST(NULL AS VARCHAR) AS _rule FROM read_parquet('${SNAPSHOT}/gtm_spend.parquet') t) t ;
@@ -24,7 +25,8 @@ CREATE TABLE src_financials AS SELECT quarter_start, revenue_usd, gross_margin_p
 COPY src_financials TO '${OUT}/financials.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_financials WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_financials.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_financials;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0, SUM(CASE WHEN _v1 THEN 1 ELSE 0 END) AS _f1 FROM (SELECT t.*, ((t.quarter_start IS NOT NULL AND COUNT(*) OVER (PARTITION BY t.quarter_start) > 1)) AS _v0, ((t.gross_margin_pct IS NOT NULL AND (t.gross_margin_pct < -100 OR t.gross_margin_pct > 100))) AS _v1 FROM src_financials t ) x;
+CREATE OR REPLACE TEMP TABLE scratch_financials_dup_quarter_start AS SELECT quarter_start AS _k0, true AS _dup FROM src_financials GROUP BY quarter_start HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0, SUM(CASE WHEN _v1 THEN 1 ELSE 0 END) AS _f1 FROM (SELECT t.*, ((t.quarter_start IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0, ((t.gross_margin_pct IS NOT NULL AND (t.gross_margin_pct < -100 OR t.gross_margin_pct > 100))) AS _v1 FROM src_financials t LEFT JOIN scratch_financials_dup_quarter_start _dup0 ON (t.quarter_start IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source fpa_plan
 CREATE TABLE labelled_fpa_plan AS SELECT t.plan_version, t.reforecast_as_of_date, t.is_board_plan, t.period_start, t.period_grain, t.segment, t.metric_name, t.target_value, COALESCE(t._rule, CASE WHEN t.plan_version IS NULL THEN '0' WHEN t.reforecast_as_of_date IS NULL THEN '1' WHEN t.is_board_plan IS NULL THEN '2' WHEN t.period_start IS NULL THEN '3' WHEN t.period_grain IS NULL THEN '4' WHEN (t.period_grain IS NOT NULL AND t.period_grain NOT IN ('month', 'quarter')) THEN '5' WHEN t.segment IS NULL THEN '6' WHEN (t.segment IS NOT NULL AND t.segment NOT IN ('SMB', 'MM', 'ENT', 'ALL')) THEN '7' WHEN t.metric_name IS NULL THEN '8' WHEN t.target_value IS NULL THEN '9' END) AS _rule FROM (SELECT t.plan_version, t.reforecast_as_of_date, t.is_board_plan, t.period_start, t.period_grain, t.segment, t.metric_name, t.target_value, CAST(NULL AS VARCHAR) AS _rule FROM read_parquet('${SNAPSHOT}/fpa_plan.parquet') t) t ;
@@ -46,7 +48,8 @@ CREATE TABLE src_reference_billing AS SELECT invoice_id, amount_usd FROM labelle
 COPY src_reference_billing TO '${OUT}/reference_billing.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_reference_billing WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_reference_billing.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_reference_billing;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.invoice_id IS NOT NULL AND COUNT(*) OVER (PARTITION BY t.invoice_id) > 1)) AS _v0 FROM src_reference_billing t ) x;
+CREATE OR REPLACE TEMP TABLE scratch_reference_billing_dup_invoice_id AS SELECT invoice_id AS _k0, true AS _dup FROM src_reference_billing GROUP BY invoice_id HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.invoice_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM src_reference_billing t LEFT JOIN scratch_reference_billing_dup_invoice_id _dup0 ON (t.invoice_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source reference_gl
 CREATE TABLE labelled_reference_gl AS SELECT t.month, t.deferred_revenue_usd, COALESCE(t._rule, CASE WHEN t.month IS NULL THEN '0' WHEN t.deferred_revenue_usd IS NULL THEN '1' END) AS _rule FROM (SELECT t.month, t.deferred_revenue_usd, CAST(NULL AS VARCHAR) AS _rule FROM read_parquet('${SNAPSHOT}/reference_gl.parquet') t) t ;
@@ -54,7 +57,8 @@ CREATE TABLE src_reference_gl AS SELECT month, deferred_revenue_usd FROM labelle
 COPY src_reference_gl TO '${OUT}/reference_gl.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_reference_gl WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_reference_gl.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_reference_gl;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.month IS NOT NULL AND COUNT(*) OVER (PARTITION BY t.month) > 1)) AS _v0 FROM src_reference_gl t ) x;
+CREATE OR REPLACE TEMP TABLE scratch_reference_gl_dup_month AS SELECT month AS _k0, true AS _dup FROM src_reference_gl GROUP BY month HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.month IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM src_reference_gl t LEFT JOIN scratch_reference_gl_dup_month _dup0 ON (t.month IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source accounts
 CREATE OR REPLACE TEMP TABLE scratch_accounts_keys_reps_rep_id AS SELECT DISTINCT rep_id AS _key FROM src_reps;
@@ -63,7 +67,9 @@ CREATE TABLE src_accounts AS SELECT account_id, account_name, domain, segment, v
 COPY src_accounts TO '${OUT}/accounts.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_accounts WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_accounts.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_accounts;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0, SUM(CASE WHEN _v1 THEN 1 ELSE 0 END) AS _f1 FROM (SELECT t.*, ((t.account_id IS NOT NULL AND COUNT(*) OVER (PARTITION BY t.account_id) > 1)) AS _v0, ((t.domain IS NOT NULL AND COUNT(*) OVER (PARTITION BY t.domain) > 1)) AS _v1 FROM src_accounts t ) x;
+CREATE OR REPLACE TEMP TABLE scratch_accounts_dup_account_id AS SELECT account_id AS _k0, true AS _dup FROM src_accounts GROUP BY account_id HAVING COUNT(*) > 1;
+CREATE OR REPLACE TEMP TABLE scratch_accounts_dup_domain AS SELECT domain AS _k0, true AS _dup FROM src_accounts GROUP BY domain HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0, SUM(CASE WHEN _v1 THEN 1 ELSE 0 END) AS _f1 FROM (SELECT t.*, ((t.account_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0, ((t.domain IS NOT NULL AND (_dup1._dup IS NOT NULL))) AS _v1 FROM src_accounts t LEFT JOIN scratch_accounts_dup_account_id _dup0 ON (t.account_id IS NOT DISTINCT FROM _dup0._k0) LEFT JOIN scratch_accounts_dup_domain _dup1 ON (t.domain IS NOT DISTINCT FROM _dup1._k0)) x;
 
 -- source contacts
 CREATE OR REPLACE TEMP TABLE scratch_contacts_keys_accounts_account_id AS SELECT DISTINCT account_id AS _key FROM src_accounts;
@@ -72,7 +78,9 @@ CREATE TABLE src_contacts AS SELECT contact_id, account_id, full_name, title, pe
 COPY src_contacts TO '${OUT}/contacts.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_contacts WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_contacts.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_contacts;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0, SUM(CASE WHEN _v1 THEN 1 ELSE 0 END) AS _f1 FROM (SELECT t.*, ((t.contact_id IS NOT NULL AND COUNT(*) OVER (PARTITION BY t.contact_id) > 1)) AS _v0, ((t.email IS NOT NULL AND COUNT(*) OVER (PARTITION BY t.email) > 1)) AS _v1 FROM src_contacts t ) x;
+CREATE OR REPLACE TEMP TABLE scratch_contacts_dup_contact_id AS SELECT contact_id AS _k0, true AS _dup FROM src_contacts GROUP BY contact_id HAVING COUNT(*) > 1;
+CREATE OR REPLACE TEMP TABLE scratch_contacts_dup_email AS SELECT email AS _k0, true AS _dup FROM src_contacts GROUP BY email HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0, SUM(CASE WHEN _v1 THEN 1 ELSE 0 END) AS _f1 FROM (SELECT t.*, ((t.contact_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0, ((t.email IS NOT NULL AND (_dup1._dup IS NOT NULL))) AS _v1 FROM src_contacts t LEFT JOIN scratch_contacts_dup_contact_id _dup0 ON (t.contact_id IS NOT DISTINCT FROM _dup0._k0) LEFT JOIN scratch_contacts_dup_email _dup1 ON (t.email IS NOT DISTINCT FROM _dup1._k0)) x;
 
 -- source opportunities
 CREATE OR REPLACE TEMP TABLE scratch_opportunities_keys_accounts_account_id AS SELECT DISTINCT account_id AS _key FROM src_accounts;
@@ -82,7 +90,8 @@ CREATE TABLE src_opportunities AS SELECT opp_id, account_id, owner_rep_id, opp_t
 COPY src_opportunities TO '${OUT}/opportunities.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_opportunities WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_opportunities.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_opportunities;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.opp_id IS NOT NULL AND COUNT(*) OVER (PARTITION BY t.opp_id) > 1)) AS _v0 FROM src_opportunities t ) x;
+CREATE OR REPLACE TEMP TABLE scratch_opportunities_dup_opp_id AS SELECT opp_id AS _k0, true AS _dup FROM src_opportunities GROUP BY opp_id HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.opp_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM src_opportunities t LEFT JOIN scratch_opportunities_dup_opp_id _dup0 ON (t.opp_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source feature_engagement
 CREATE OR REPLACE TEMP TABLE scratch_feature_engagement_keys_accounts_account_id AS SELECT DISTINCT account_id AS _key FROM src_accounts;
@@ -100,7 +109,8 @@ CREATE TABLE src_conversations AS SELECT conv_id, account_id, owner_rep_id, call
 COPY src_conversations TO '${OUT}/conversations.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_conversations WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_conversations.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_conversations;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.conv_id IS NOT NULL AND COUNT(*) OVER (PARTITION BY t.conv_id) > 1)) AS _v0 FROM src_conversations t ) x;
+CREATE OR REPLACE TEMP TABLE scratch_conversations_dup_conv_id AS SELECT conv_id AS _k0, true AS _dup FROM src_conversations GROUP BY conv_id HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.conv_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM src_conversations t LEFT JOIN scratch_conversations_dup_conv_id _dup0 ON (t.conv_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source support_tickets
 CREATE OR REPLACE TEMP TABLE scratch_support_tickets_keys_accounts_account_id AS SELECT DISTINCT account_id AS _key FROM src_accounts;
@@ -109,7 +119,8 @@ CREATE TABLE src_support_tickets AS SELECT ticket_id, account_id, opened_at, clo
 COPY src_support_tickets TO '${OUT}/support_tickets.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_support_tickets WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_support_tickets.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_support_tickets;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.ticket_id IS NOT NULL AND COUNT(*) OVER (PARTITION BY t.ticket_id) > 1)) AS _v0 FROM src_support_tickets t ) x;
+CREATE OR REPLACE TEMP TABLE scratch_support_tickets_dup_ticket_id AS SELECT ticket_id AS _k0, true AS _dup FROM src_support_tickets GROUP BY ticket_id HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.ticket_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM src_support_tickets t LEFT JOIN scratch_support_tickets_dup_ticket_id _dup0 ON (t.ticket_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source nps_responses
 CREATE OR REPLACE TEMP TABLE scratch_nps_responses_keys_accounts_account_id AS SELECT DISTINCT account_id AS _key FROM src_accounts;
@@ -119,7 +130,8 @@ CREATE TABLE src_nps_responses AS SELECT response_id, account_id, contact_id, re
 COPY src_nps_responses TO '${OUT}/nps_responses.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_nps_responses WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_nps_responses.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_nps_responses;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.response_id IS NOT NULL AND COUNT(*) OVER (PARTITION BY t.response_id) > 1)) AS _v0 FROM src_nps_responses t ) x;
+CREATE OR REPLACE TEMP TABLE scratch_nps_responses_dup_response_id AS SELECT response_id AS _k0, true AS _dup FROM src_nps_responses GROUP BY response_id HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.response_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM src_nps_responses t LEFT JOIN scratch_nps_responses_dup_response_id _dup0 ON (t.response_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source qbr_log
 CREATE OR REPLACE TEMP TABLE scratch_qbr_log_keys_accounts_account_id AS SELECT DISTINCT account_id AS _key FROM src_accounts;
@@ -129,7 +141,8 @@ CREATE TABLE src_qbr_log AS SELECT qbr_id, account_id, owner_rep_id, scheduled_d
 COPY src_qbr_log TO '${OUT}/qbr_log.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_qbr_log WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_qbr_log.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_qbr_log;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.qbr_id IS NOT NULL AND COUNT(*) OVER (PARTITION BY t.qbr_id) > 1)) AS _v0 FROM src_qbr_log t ) x;
+CREATE OR REPLACE TEMP TABLE scratch_qbr_log_dup_qbr_id AS SELECT qbr_id AS _k0, true AS _dup FROM src_qbr_log GROUP BY qbr_id HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.qbr_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM src_qbr_log t LEFT JOIN scratch_qbr_log_dup_qbr_id _dup0 ON (t.qbr_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source onboarding_log
 CREATE OR REPLACE TEMP TABLE scratch_onboarding_log_keys_accounts_account_id AS SELECT DISTINCT account_id AS _key FROM src_accounts;
@@ -146,7 +159,8 @@ CREATE TABLE src_technical_milestones AS SELECT tech_milestone_id, account_id, m
 COPY src_technical_milestones TO '${OUT}/technical_milestones.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_technical_milestones WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_technical_milestones.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_technical_milestones;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.tech_milestone_id IS NOT NULL AND COUNT(*) OVER (PARTITION BY t.tech_milestone_id) > 1)) AS _v0 FROM src_technical_milestones t ) x;
+CREATE OR REPLACE TEMP TABLE scratch_technical_milestones_dup_tech_milestone_id AS SELECT tech_milestone_id AS _k0, true AS _dup FROM src_technical_milestones GROUP BY tech_milestone_id HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.tech_milestone_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM src_technical_milestones t LEFT JOIN scratch_technical_milestones_dup_tech_milestone_id _dup0 ON (t.tech_milestone_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source cadence_events
 CREATE OR REPLACE TEMP TABLE scratch_cadence_events_keys_accounts_account_id AS SELECT DISTINCT account_id AS _key FROM src_accounts;
@@ -156,7 +170,8 @@ CREATE TABLE src_cadence_events AS SELECT event_id, account_id, contact_id, sequ
 COPY src_cadence_events TO '${OUT}/cadence_events.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_cadence_events WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_cadence_events.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_cadence_events;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.event_id IS NOT NULL AND COUNT(*) OVER (PARTITION BY t.event_id) > 1)) AS _v0 FROM src_cadence_events t ) x;
+CREATE OR REPLACE TEMP TABLE scratch_cadence_events_dup_event_id AS SELECT event_id AS _k0, true AS _dup FROM src_cadence_events GROUP BY event_id HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.event_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM src_cadence_events t LEFT JOIN scratch_cadence_events_dup_event_id _dup0 ON (t.event_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source agent_decisions
 CREATE OR REPLACE TEMP TABLE scratch_agent_decisions_keys_accounts_account_id AS SELECT DISTINCT account_id AS _key FROM src_accounts;
@@ -166,7 +181,8 @@ CREATE TABLE src_agent_decisions AS SELECT decision_id, decided_at, account_id, 
 COPY src_agent_decisions TO '${OUT}/agent_decisions.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_agent_decisions WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_agent_decisions.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_agent_decisions;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.decision_id IS NOT NULL AND COUNT(*) OVER (PARTITION BY t.decision_id) > 1)) AS _v0 FROM src_agent_decisions t ) x;
+CREATE OR REPLACE TEMP TABLE scratch_agent_decisions_dup_decision_id AS SELECT decision_id AS _k0, true AS _dup FROM src_agent_decisions GROUP BY decision_id HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.decision_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM src_agent_decisions t LEFT JOIN scratch_agent_decisions_dup_decision_id _dup0 ON (t.decision_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source decision_outcomes
 CREATE OR REPLACE TEMP TABLE scratch_decision_outcomes_keys_agent_decisions_decision_id AS SELECT DISTINCT decision_id AS _key FROM src_agent_decisions;
@@ -175,7 +191,8 @@ CREATE TABLE src_decision_outcomes AS SELECT outcome_id, decision_id, outcome_at
 COPY src_decision_outcomes TO '${OUT}/decision_outcomes.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_decision_outcomes WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_decision_outcomes.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_decision_outcomes;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.outcome_id IS NOT NULL AND COUNT(*) OVER (PARTITION BY t.outcome_id) > 1)) AS _v0 FROM src_decision_outcomes t ) x;
+CREATE OR REPLACE TEMP TABLE scratch_decision_outcomes_dup_outcome_id AS SELECT outcome_id AS _k0, true AS _dup FROM src_decision_outcomes GROUP BY outcome_id HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.outcome_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM src_decision_outcomes t LEFT JOIN scratch_decision_outcomes_dup_outcome_id _dup0 ON (t.outcome_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source orders
 CREATE OR REPLACE TEMP TABLE scratch_orders_keys_accounts_account_id AS SELECT DISTINCT account_id AS _key FROM src_accounts;
@@ -186,7 +203,8 @@ CREATE TABLE src_orders AS SELECT order_id, account_id, opp_id, order_date, term
 COPY src_orders TO '${OUT}/orders.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_orders WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_orders.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_orders;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.order_id IS NOT NULL AND COUNT(*) OVER (PARTITION BY t.order_id) > 1)) AS _v0 FROM src_orders t ) x;
+CREATE OR REPLACE TEMP TABLE scratch_orders_dup_order_id AS SELECT order_id AS _k0, true AS _dup FROM src_orders GROUP BY order_id HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.order_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM src_orders t LEFT JOIN scratch_orders_dup_order_id _dup0 ON (t.order_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source order_lines
 CREATE OR REPLACE TEMP TABLE scratch_order_lines_keys_orders_order_id AS SELECT DISTINCT order_id AS _key FROM src_orders;
@@ -196,7 +214,8 @@ CREATE TABLE src_order_lines AS SELECT order_line_id, order_id, account_id, sku_
 COPY src_order_lines TO '${OUT}/order_lines.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_order_lines WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_order_lines.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_order_lines;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.order_line_id IS NOT NULL AND COUNT(*) OVER (PARTITION BY t.order_line_id) > 1)) AS _v0 FROM src_order_lines t ) x;
+CREATE OR REPLACE TEMP TABLE scratch_order_lines_dup_order_line_id AS SELECT order_line_id AS _k0, true AS _dup FROM src_order_lines GROUP BY order_line_id HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.order_line_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM src_order_lines t LEFT JOIN scratch_order_lines_dup_order_line_id _dup0 ON (t.order_line_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source service_milestones
 CREATE OR REPLACE TEMP TABLE scratch_service_milestones_keys_order_lines_order_line_id AS SELECT DISTINCT order_line_id AS _key FROM src_order_lines;
@@ -206,7 +225,8 @@ CREATE TABLE src_service_milestones AS SELECT milestone_id, order_line_id, accou
 COPY src_service_milestones TO '${OUT}/service_milestones.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_service_milestones WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_service_milestones.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_service_milestones;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.milestone_id IS NOT NULL AND COUNT(*) OVER (PARTITION BY t.milestone_id) > 1)) AS _v0 FROM src_service_milestones t ) x;
+CREATE OR REPLACE TEMP TABLE scratch_service_milestones_dup_milestone_id AS SELECT milestone_id AS _k0, true AS _dup FROM src_service_milestones GROUP BY milestone_id HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.milestone_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM src_service_milestones t LEFT JOIN scratch_service_milestones_dup_milestone_id _dup0 ON (t.milestone_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source invoices
 CREATE OR REPLACE TEMP TABLE scratch_invoices_keys_accounts_account_id AS SELECT DISTINCT account_id AS _key FROM src_accounts;
@@ -216,7 +236,8 @@ CREATE TABLE src_invoices AS SELECT invoice_id, account_id, order_id, invoice_da
 COPY src_invoices TO '${OUT}/invoices.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_invoices WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_invoices.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_invoices;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.invoice_id IS NOT NULL AND COUNT(*) OVER (PARTITION BY t.invoice_id) > 1)) AS _v0 FROM src_invoices t ) x;
+CREATE OR REPLACE TEMP TABLE scratch_invoices_dup_invoice_id AS SELECT invoice_id AS _k0, true AS _dup FROM src_invoices GROUP BY invoice_id HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.invoice_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM src_invoices t LEFT JOIN scratch_invoices_dup_invoice_id _dup0 ON (t.invoice_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source invoice_lines
 CREATE OR REPLACE TEMP TABLE scratch_invoice_lines_keys_invoices_invoice_id AS SELECT DISTINCT invoice_id AS _key FROM src_invoices;
@@ -226,7 +247,8 @@ CREATE TABLE src_invoice_lines AS SELECT invoice_line_id, invoice_id, order_line
 COPY src_invoice_lines TO '${OUT}/invoice_lines.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_invoice_lines WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_invoice_lines.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_invoice_lines;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.invoice_line_id IS NOT NULL AND COUNT(*) OVER (PARTITION BY t.invoice_line_id) > 1)) AS _v0 FROM src_invoice_lines t ) x;
+CREATE OR REPLACE TEMP TABLE scratch_invoice_lines_dup_invoice_line_id AS SELECT invoice_line_id AS _k0, true AS _dup FROM src_invoice_lines GROUP BY invoice_line_id HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.invoice_line_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM src_invoice_lines t LEFT JOIN scratch_invoice_lines_dup_invoice_line_id _dup0 ON (t.invoice_line_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source payment_events
 CREATE OR REPLACE TEMP TABLE scratch_payment_events_keys_invoices_invoice_id AS SELECT DISTINCT invoice_id AS _key FROM src_invoices;
@@ -236,7 +258,8 @@ CREATE TABLE src_payment_events AS SELECT event_id, invoice_id, account_id, even
 COPY src_payment_events TO '${OUT}/payment_events.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_payment_events WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_payment_events.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_payment_events;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.event_id IS NOT NULL AND COUNT(*) OVER (PARTITION BY t.event_id) > 1)) AS _v0 FROM src_payment_events t ) x;
+CREATE OR REPLACE TEMP TABLE scratch_payment_events_dup_event_id AS SELECT event_id AS _k0, true AS _dup FROM src_payment_events GROUP BY event_id HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.event_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM src_payment_events t LEFT JOIN scratch_payment_events_dup_event_id _dup0 ON (t.event_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source restatements
 CREATE OR REPLACE TEMP TABLE scratch_restatements_keys_order_lines_order_line_id AS SELECT DISTINCT order_line_id AS _key FROM src_order_lines;
@@ -245,7 +268,8 @@ CREATE TABLE src_restatements AS SELECT restatement_id, period_start, order_line
 COPY src_restatements TO '${OUT}/restatements.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_restatements WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_restatements.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_restatements;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.restatement_id IS NOT NULL AND COUNT(*) OVER (PARTITION BY t.restatement_id) > 1)) AS _v0 FROM src_restatements t ) x;
+CREATE OR REPLACE TEMP TABLE scratch_restatements_dup_restatement_id AS SELECT restatement_id AS _k0, true AS _dup FROM src_restatements GROUP BY restatement_id HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.restatement_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM src_restatements t LEFT JOIN scratch_restatements_dup_restatement_id _dup0 ON (t.restatement_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source usage_metering_log
 CREATE OR REPLACE TEMP TABLE scratch_usage_metering_log_keys_accounts_account_id AS SELECT DISTINCT account_id AS _key FROM src_accounts;
@@ -258,9 +282,12 @@ CREATE TABLE src_usage_metering_log AS SELECT usage_id, account_id, sku_id, sku_
 COPY src_usage_metering_log TO '${OUT}/usage_metering_log.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_usage_metering_log WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_usage_metering_log.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_usage_metering_log;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0, SUM(CASE WHEN _v1 THEN 1 ELSE 0 END) AS _f1, SUM(CASE WHEN _v2 THEN 1 ELSE 0 END) AS _f2, SUM(CASE WHEN _v3 THEN 1 ELSE 0 END) AS _f3 FROM (SELECT t.*, ((t.usage_id IS NOT NULL AND COUNT(*) OVER (PARTITION BY t.usage_id) > 1)) AS _v0, ((CASE WHEN (not (record_version = 1
+CREATE OR REPLACE TEMP TABLE scratch_usage_metering_log_dup_usage_id AS SELECT usage_id AS _k0, true AS _dup FROM src_usage_metering_log GROUP BY usage_id HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0, SUM(CASE WHEN _v1 THEN 1 ELSE 0 END) AS _f1, SUM(CASE WHEN _v2 THEN 1 ELSE 0 END) AS _f2, SUM(CASE WHEN _v3 THEN 1 ELSE 0 END) AS _f3 FROM (SELECT t.*, ((t.usage_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0, ((CASE WHEN (not (record_version = 1
      and received_at > period_end + interval '24 hours')
 ) THEN false ELSE true END)) AS _v1, ((CASE WHEN (effective_at between period_start and period_end) THEN false ELSE true END)) AS _v2, ((CASE WHEN (units_consumed <= 10 * coalesce(
-  (CASE WHEN count(units_consumed) OVER (partition by account_id, sku_id, source_system order by period_start RANGE BETWEEN INTERVAL 30 DAYS PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING) >= 7 THEN median(units_consumed) OVER (partition by account_id, sku_id, source_system order by period_start RANGE BETWEEN INTERVAL 30 DAYS PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING) END),
+  (CASE WHEN count(units_consumed) OVER (partition by account_id, sku_id, source_system order by period_start
+          range between interval '30 days' preceding AND INTERVAL 1 MICROSECOND PRECEDING) >= 7 THEN median(units_consumed) OVER (partition by account_id, sku_id, source_system order by period_start
+          range between interval '30 days' preceding AND INTERVAL 1 MICROSECOND PRECEDING) END),
   units_consumed)
-) THEN false ELSE true END)) AS _v3 FROM src_usage_metering_log t ) x;
+) THEN false ELSE true END)) AS _v3 FROM src_usage_metering_log t LEFT JOIN scratch_usage_metering_log_dup_usage_id _dup0 ON (t.usage_id IS NOT DISTINCT FROM _dup0._k0)) x;

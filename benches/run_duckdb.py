@@ -1,8 +1,10 @@
-"""Run a DuckDB SQL script over a gtmos snapshot and print the seconds it took.
+"""Run a DuckDB SQL script and print the seconds it took.
 
-Usage: python3 benches/run_duckdb.py SCRIPT SNAPSHOT_DIR OUT_DIR
-`${SNAPSHOT}` and `${OUT}` in the script are replaced by the two directories. Used by
-`cargo bench --bench contracts` for the side-by-side comparison (pip install duckdb).
+Usage: python3 benches/run_duckdb.py SCRIPT OUT_DIR [NAME=VALUE ...] [--compare DIR TABLE ...]
+`${OUT}` and every `${NAME}` in the script are replaced. With --compare, each TABLE written to
+OUT_DIR/TABLE.parquet is compared row for row (EXCEPT ALL both ways) with DIR/TABLE.parquet,
+and a line `TABLE rows differing: N` is printed per table. Used by `cargo bench` for the
+side-by-side comparisons (pip install duckdb).
 """
 import os
 import sys
@@ -10,9 +12,17 @@ import time
 
 import duckdb
 
-script, snapshot, out = sys.argv[1:4]
+args = sys.argv[1:]
+compare = []
+if "--compare" in args:
+    at = args.index("--compare")
+    compare, args = args[at + 1 :], args[:at]
+script, out, subs = args[0], args[1], args[2:]
 os.makedirs(out, exist_ok=True)
-sql = open(script).read().replace("${SNAPSHOT}", snapshot).replace("${OUT}", out)
+sql = open(script).read().replace("${OUT}", out)
+for s in subs:
+    name, value = s.split("=", 1)
+    sql = sql.replace("${" + name + "}", value)
 statements = [s.strip() for s in sql.split(";\n") if s.strip() and not all(l.startswith("--") for l in s.strip().splitlines())]
 con = duckdb.connect()
 con.execute(f"SET temp_directory = '{out}/.tmp'")
@@ -22,3 +32,13 @@ for s in statements:
     if s.lstrip().upper().startswith("SELECT"):
         cur.fetchall()
 print(f"{time.perf_counter() - start:.3f}")
+if compare:
+    ref, tables = compare[0], compare[1:]
+    for t in tables:
+        mine, theirs = f"'{out}/{t}.parquet'", f"'{ref}/{t}.parquet'"
+        cols = ", ".join(r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {mine}").fetchall())
+        n = sum(
+            con.execute(f"SELECT count(*) FROM (SELECT {cols} FROM {a} EXCEPT ALL SELECT {cols} FROM {b})").fetchone()[0]
+            for a, b in [(mine, theirs), (theirs, mine)]
+        )
+        print(f"{t} rows differing: {n}")

@@ -754,12 +754,8 @@ pub fn run_contracts(
     project: &Project,
     snapshot: &Snapshot,
 ) -> Result<Vec<SourceResult>> {
-    let mut out = Vec::new();
-    for contract in &project.sources {
-        let t = project.registry.expect_table(&contract.table)?;
-        out.push(contracts::run_source(cx, contract, t, snapshot)?);
-    }
-    Ok(out)
+    let all = project.sources.iter().map(|c| c.table.clone()).collect();
+    run_contracts_of(cx, project, snapshot, &all)
 }
 
 fn wrap_model(model: &Model, e: Error) -> Error {

@@ -1105,12 +1105,17 @@ fn duckdb_dialect(sql: &str, as_of: i64) -> String {
                 _ => {}
             }
         }
-        let (Some(close), [value, _ts, days, min]) = (close, args.as_slice()) else {
+        let (Some(close), [value, _ts, min]) = (close, args.as_slice()) else {
             break;
         };
-        let window = rest[over_at + open + 1..close].trim().to_string();
+        // The same frame, ending just before the current row's time instead of at its peers.
+        let window = rest[over_at + open + 1..close].trim();
+        let Some(current) = window.to_ascii_lowercase().rfind("and current row") else {
+            break;
+        };
         let frame = format!(
-            "({window} RANGE BETWEEN INTERVAL {days} DAYS PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING)"
+            "({}AND INTERVAL 1 MICROSECOND PRECEDING)",
+            &window[..current]
         );
         let replacement = format!(
             "(CASE WHEN count({value}) OVER {frame} >= {min} THEN median({value}) OVER {frame} END)"
@@ -1127,13 +1132,13 @@ mod duckdb_tests {
     #[test]
     fn dialect_rewrites_literals_and_the_trailing_median() {
         let sql = format!(
-            "x <= {} and u <= 10 * coalesce(trailing_median(u, t, 30, 7) over (partition by a, b order by t), u)",
+            "x <= {} and u <= 10 * coalesce(trailing_median(u, t, 7) over (partition by a, b order by t range between interval '30 days' preceding and current row), u)",
             crate::engine::timestamp_literal(5)
         );
         let d = duckdb_dialect(&sql, 5);
         assert_eq!(
             d,
-            "x <= make_timestamp(5)::TIMESTAMPTZ and u <= 10 * coalesce((CASE WHEN count(u) OVER (partition by a, b order by t RANGE BETWEEN INTERVAL 30 DAYS PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING) >= 7 THEN median(u) OVER (partition by a, b order by t RANGE BETWEEN INTERVAL 30 DAYS PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING) END), u)"
+            "x <= make_timestamp(5)::TIMESTAMPTZ and u <= 10 * coalesce((CASE WHEN count(u) OVER (partition by a, b order by t range between interval '30 days' preceding AND INTERVAL 1 MICROSECOND PRECEDING) >= 7 THEN median(u) OVER (partition by a, b order by t range between interval '30 days' preceding AND INTERVAL 1 MICROSECOND PRECEDING) END), u)"
         );
     }
 }

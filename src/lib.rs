@@ -27,6 +27,7 @@ pub mod logs;
 pub mod money;
 pub mod printer;
 pub mod project;
+pub mod reconciliation;
 pub mod reports;
 pub mod schema;
 pub mod settings;

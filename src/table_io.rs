@@ -305,6 +305,82 @@ pub fn read_parquet(path: &Path) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     Ok((schema, out))
 }
 
+/// A Parquet table's rows as JSON objects, for printing and report pages: text as strings,
+/// decimals, integers and floats as numbers, dates as `YYYY-MM-DD`, timestamps as ISO 8601.
+pub fn json_rows(path: &Path) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{
+        DataType, Date32Type, Decimal128Type, Float64Type, Int64Type, TimestampMicrosecondType,
+    };
+    use serde_json::Value;
+    let (schema, batches) = read_parquet(path)?;
+    let mut out = Vec::new();
+    for b in &batches {
+        let mut cols: Vec<Box<dyn Fn(usize) -> Value>> = Vec::new();
+        for (f, c) in schema.fields().iter().zip(b.columns()) {
+            let c = c.clone();
+            let cast = |to: &DataType| {
+                arrow::compute::cast(&c, to)
+                    .map_err(|e| corrupt(path, format!("{}: {e}", f.name())))
+            };
+            let get: Box<dyn Fn(usize) -> Value> = match f.data_type() {
+                DataType::Decimal128(_, scale) => {
+                    let a = c.as_primitive::<Decimal128Type>().clone();
+                    let div = 10f64.powi(i32::from(*scale));
+                    Box::new(move |i| serde_json::json!(a.value(i) as f64 / div))
+                }
+                DataType::Float32 | DataType::Float64 => {
+                    let a = cast(&DataType::Float64)?
+                        .as_primitive::<Float64Type>()
+                        .clone();
+                    Box::new(move |i| serde_json::json!(a.value(i)))
+                }
+                t if t.is_integer() => {
+                    let a = cast(&DataType::Int64)?.as_primitive::<Int64Type>().clone();
+                    Box::new(move |i| serde_json::json!(a.value(i)))
+                }
+                DataType::Boolean => {
+                    let a = c.as_boolean().clone();
+                    Box::new(move |i| Value::Bool(a.value(i)))
+                }
+                DataType::Date32 => {
+                    let a = c.as_primitive::<Date32Type>().clone();
+                    Box::new(move |i| Value::String(crate::calendar::Day(a.value(i)).iso()))
+                }
+                DataType::Timestamp(_, _) => {
+                    let a = cast(&DataType::Timestamp(
+                        arrow::datatypes::TimeUnit::Microsecond,
+                        None,
+                    ))?
+                    .as_primitive::<TimestampMicrosecondType>()
+                    .clone();
+                    Box::new(move |i| Value::String(crate::calendar::format_ts(a.value(i))))
+                }
+                _ => {
+                    let a = cast(&DataType::Utf8)?;
+                    Box::new(move |i| Value::String(a.as_string::<i32>().value(i).to_string()))
+                }
+            };
+            let nulls = c.logical_nulls();
+            cols.push(Box::new(move |i| {
+                if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
+                    Value::Null
+                } else {
+                    get(i)
+                }
+            }));
+        }
+        for i in 0..b.num_rows() {
+            let mut m = serde_json::Map::new();
+            for (f, get) in schema.fields().iter().zip(&cols) {
+                m.insert(f.name().clone(), get(i));
+            }
+            out.push(m);
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

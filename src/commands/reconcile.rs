@@ -9,6 +9,8 @@ use super::build::{options, print_summary};
 use crate::cli::ReconcileArgs;
 use crate::error::{Error, Outcome, Result};
 use crate::printer::{Format, out, out_json};
+use crate::reconciliation::Results;
+use crate::warehouse::Warehouse;
 
 /// The reference tables `--reference DIR` may provide.
 pub const REFERENCE_TABLES: [&str; 3] = ["reference_usage", "reference_billing", "reference_gl"];
@@ -37,60 +39,49 @@ pub fn run(a: ReconcileArgs) -> Result<Outcome> {
     if a.build.format == Format::Text {
         print_summary(&r, Format::Text)?;
     }
-    let results = crate::table_io::read_parquet(
-        &crate::warehouse::Warehouse::new(&opts.warehouse).published_file("reconciliation_results"),
-    )
-    .map(|(_, b)| b)
-    .unwrap_or_default();
-    let rows = Results::from(&results);
-    let monthly_failures = rows.failures.iter().filter(|f| f.grain == "month").count();
+    let published = Warehouse::new(&opts.warehouse).published_file("reconciliation_results");
+    let results = if published.exists() {
+        Results::read(&published)?
+    } else {
+        Results::default()
+    };
+    let held = results.holds_the_close();
     match a.build.format {
         Format::Json => out_json(&json!({
             "run_id": r.run_id,
-            "checks": rows.checks,
-            "failures": rows.failures.iter().map(|f| json!({
-                "check": f.check, "grain": f.grain, "account_id": f.account_id, "sku_id": f.sku_id,
-                "period": f.period, "invoice_id": f.invoice_id, "gtmos": f.gtmos, "reference": f.reference,
-                "difference": f.difference, "tolerance": f.tolerance, "tolerance_kind": f.kind,
-            })).collect::<Vec<_>>(),
-            "close_held": monthly_failures > 0,
+            "checks": results.checks,
+            "failures": results.failures().collect::<Vec<_>>(),
+            "close_held": held,
         }))?,
         Format::Text => {
             let mut s = String::from("\nreconciliation\n");
-            for (check, (n, failed, tol, kind)) in &rows.checks {
+            for c in &results.checks {
                 s.push_str(&format!(
-                    "  {check:<18} {n:>8} compared, {failed:>5} outside ±{} {}\n",
-                    tolerance_text(*tol, kind),
-                    if *failed > 0 { "FAIL" } else { "ok" }
+                    "  {:<18} {:>8} compared, {:>5} outside {} {}\n",
+                    c.check,
+                    c.compared,
+                    c.failed,
+                    c.tolerance_text,
+                    if c.failed > 0 { "FAIL" } else { "ok" }
                 ));
             }
-            for f in &rows.failures {
-                let key = [
-                    f.account_id.as_deref(),
-                    f.sku_id.as_deref(),
-                    f.period.as_deref(),
-                    f.invoice_id.as_deref(),
-                ]
-                .iter()
-                .flatten()
-                .copied()
-                .collect::<Vec<_>>()
-                .join(" × ");
+            let value = |v: Option<f64>| {
+                v.map(|v| format!("{v}"))
+                    .unwrap_or_else(|| "missing".into())
+            };
+            for f in results.failures() {
                 s.push_str(&format!(
-                    "    {} {key}: gtmos {} vs reference {} (difference {})\n",
+                    "    {} {}: gtmos {} vs reference {} (difference {})\n",
                     f.check,
-                    f.gtmos
-                        .map(|v| format!("{v}"))
-                        .unwrap_or_else(|| "missing".into()),
-                    f.reference
-                        .map(|v| format!("{v}"))
-                        .unwrap_or_else(|| "missing".into()),
+                    f.key(),
+                    value(f.gtmos),
+                    value(f.reference),
                     f.difference
                         .map(|v| format!("{v:+}"))
                         .unwrap_or_else(|| "—".into()),
                 ));
             }
-            s.push_str(if monthly_failures > 0 {
+            s.push_str(if held {
                 "  close HELD: a monthly check is out of tolerance\n"
             } else {
                 "  every monthly check is within tolerance\n"
@@ -98,19 +89,11 @@ pub fn run(a: ReconcileArgs) -> Result<Outcome> {
             out(&s)?;
         }
     }
-    Ok(if monthly_failures > 0 || !r.blocked.is_empty() {
+    Ok(if held || !r.blocked.is_empty() {
         Outcome::GateFailed
     } else {
         Outcome::Success
     })
-}
-
-fn tolerance_text(tol: f64, kind: &str) -> String {
-    if kind == "relative" {
-        format!("{} %", tol * 100.0)
-    } else {
-        format!("${tol}")
-    }
 }
 
 /// `<dir>/<table>.parquet`, `<dir>/<table>/`, or the table of a snapshot manifest in dir.
@@ -126,109 +109,4 @@ fn reference_path(dir: &Path, table: &str) -> Result<Option<std::path::PathBuf>>
         return Ok(Some(dir.join(&e.path)));
     }
     Ok(None)
-}
-
-struct Failure {
-    check: String,
-    grain: String,
-    account_id: Option<String>,
-    sku_id: Option<String>,
-    period: Option<String>,
-    invoice_id: Option<String>,
-    gtmos: Option<f64>,
-    reference: Option<f64>,
-    difference: Option<f64>,
-    tolerance: f64,
-    kind: String,
-}
-
-struct Results {
-    /// check → (compared, failed, tolerance, tolerance kind)
-    checks: std::collections::BTreeMap<String, (u64, u64, f64, String)>,
-    failures: Vec<Failure>,
-}
-
-impl Results {
-    fn from(batches: &[arrow::array::RecordBatch]) -> Results {
-        use arrow::array::{Array, AsArray};
-        use arrow::datatypes::{Date32Type, Float64Type};
-        let mut checks = std::collections::BTreeMap::new();
-        let mut failures = Vec::new();
-        for b in batches {
-            let s = |n: &str| {
-                b.column_by_name(n)
-                    .map(|c| arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8).ok())
-                    .flatten()
-            };
-            let (
-                Some(check),
-                Some(grain),
-                Some(acc),
-                Some(sku),
-                Some(inv),
-                Some(status),
-                Some(kind),
-            ) = (
-                s("check_name"),
-                s("grain"),
-                s("account_id"),
-                s("sku_id"),
-                s("invoice_id"),
-                s("status"),
-                s("tolerance_kind"),
-            )
-            else {
-                continue;
-            };
-            let st = |a: &arrow::array::ArrayRef, i: usize| {
-                (!a.is_null(i)).then(|| a.as_string::<i32>().value(i).to_string())
-            };
-            let f = |n: &str| {
-                b.column_by_name(n)
-                    .map(|c| c.as_primitive::<Float64Type>().clone())
-            };
-            let (Some(g), Some(r), Some(d), Some(t)) = (
-                f("gtmos_value"),
-                f("reference_value"),
-                f("difference"),
-                f("tolerance"),
-            ) else {
-                continue;
-            };
-            let period = b
-                .column_by_name("period")
-                .map(|c| c.as_primitive::<Date32Type>().clone());
-            for i in 0..b.num_rows() {
-                let name = st(&check, i).unwrap_or_default();
-                let failed = st(&status, i).as_deref() == Some("fail");
-                let e = checks.entry(name.clone()).or_insert((
-                    0,
-                    0,
-                    t.value(i),
-                    st(&kind, i).unwrap_or_default(),
-                ));
-                e.0 += 1;
-                e.1 += failed as u64;
-                if failed {
-                    let opt = |a: &arrow::array::Float64Array| (!a.is_null(i)).then(|| a.value(i));
-                    failures.push(Failure {
-                        check: name,
-                        grain: st(&grain, i).unwrap_or_default(),
-                        account_id: st(&acc, i),
-                        sku_id: st(&sku, i),
-                        period: period.as_ref().and_then(|p| {
-                            (!p.is_null(i)).then(|| crate::calendar::Day(p.value(i)).iso())
-                        }),
-                        invoice_id: st(&inv, i),
-                        gtmos: opt(&g),
-                        reference: opt(&r),
-                        difference: opt(&d),
-                        tolerance: t.value(i),
-                        kind: st(&kind, i).unwrap_or_default(),
-                    });
-                }
-            }
-        }
-        Results { checks, failures }
-    }
 }

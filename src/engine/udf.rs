@@ -9,15 +9,16 @@
 //!   remainder goes to the final month, so the parts sum to the amount exactly.
 //! - `money_mul(units, unit_price_usd)`: units × a `decimal(18,6)` price, rounded half away
 //!   from zero to a `decimal(18,2)`, computed exactly in integers.
-//! - `trailing_median(value, ts, window_days, min_history) OVER (PARTITION BY … ORDER BY ts)`:
-//!   the median of `value` over the rows of the partition whose `ts` lies in
-//!   `[ts − window_days, ts)` — strictly before the current row's time — or NULL when fewer than
-//!   `min_history` rows are in that window. Used by the usage anomaly rule (SPEC §6: units more
-//!   than 10× the trailing 30-day median).
+//! - `trailing_median(value, ts, min_history) OVER (PARTITION BY … ORDER BY ts RANGE BETWEEN
+//!   INTERVAL 'N days' PRECEDING AND CURRENT ROW)`: the median of `value` over the rows of the
+//!   frame strictly before the current row's time (the row and its peers excluded), or NULL when
+//!   fewer than `min_history` rows are in it. Used by the usage anomaly rule (SPEC §6: units
+//!   more than 10× the trailing 30-day median). It runs in bounded memory: the engine streams
+//!   each partition and keeps only the frame.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Float64Builder, ListArray, StructArray};
+use arrow::array::{Array, ArrayRef, AsArray, ListArray, StructArray};
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type, Int64Type};
@@ -260,7 +261,7 @@ pub struct TrailingMedian {
 impl TrailingMedian {
     pub fn new() -> Self {
         TrailingMedian {
-            signature: Signature::new(TypeSignature::Any(4), Volatility::Immutable),
+            signature: Signature::new(TypeSignature::Any(3), Volatility::Immutable),
         }
     }
 }
@@ -285,13 +286,12 @@ impl WindowUDFImpl for TrailingMedian {
         args: PartitionEvaluatorArgs,
     ) -> DfResult<Box<dyn PartitionEvaluator>> {
         let types = args.input_fields();
-        if types.len() != 4 {
+        if types.len() != 3 {
             return plan_err!(
-                "trailing_median(value, ts, window_days, min_history) takes 4 arguments"
+                "trailing_median(value, ts, min_history) OVER (… ORDER BY ts RANGE BETWEEN … PRECEDING AND CURRENT ROW) takes 3 arguments"
             );
         }
-        let numeric = |t: &DataType| t.is_numeric();
-        if !numeric(types[0].data_type()) {
+        if !types[0].data_type().is_numeric() {
             return plan_err!(
                 "trailing_median: value must be numeric, not {}",
                 types[0].data_type()
@@ -306,10 +306,10 @@ impl WindowUDFImpl for TrailingMedian {
                 types[1].data_type()
             );
         }
-        if !numeric(types[2].data_type()) || !numeric(types[3].data_type()) {
-            return plan_err!("trailing_median: window_days and min_history must be numbers");
+        if !types[2].data_type().is_integer() {
+            return plan_err!("trailing_median: min_history must be an integer");
         }
-        Ok(Box::new(TrailingMedianEvaluator))
+        Ok(Box::new(TrailingMedianEvaluator::default()))
     }
 
     fn field(&self, field_args: WindowUDFFieldArgs) -> DfResult<FieldRef> {
@@ -321,128 +321,176 @@ impl WindowUDFImpl for TrailingMedian {
     }
 }
 
-#[derive(Debug)]
-struct TrailingMedianEvaluator;
-
-/// Time of each row in microseconds (dates count as midnight).
-fn micros(a: &ArrayRef) -> DfResult<Vec<Option<i64>>> {
-    if let DataType::Date32 = a.data_type() {
-        let d = cast(a, &DataType::Int64)?;
-        return Ok(d
-            .as_primitive::<Int64Type>()
-            .iter()
-            .map(|v| v.map(|x| x * MICROS_PER_DAY))
-            .collect());
-    }
-    let ts = cast(
-        a,
-        &DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None),
-    )?;
-    let ints = cast(&ts, &DataType::Int64)?;
-    Ok(ints.as_primitive::<Int64Type>().iter().collect())
+#[derive(Debug, Default)]
+struct TrailingMedianEvaluator {
+    buf: Vec<f64>,
 }
 
-fn first_int(a: &ArrayRef, what: &str) -> DfResult<i64> {
-    let c = cast(a, &DataType::Int64)?;
-    let c = c.as_primitive::<Int64Type>();
-    if c.is_empty() || c.is_null(0) {
-        return exec_err!("trailing_median: {what} must not be null");
+/// Time of row `i` in microseconds (dates count as midnight); None when null.
+fn micros_at(a: &ArrayRef, i: usize) -> Option<i64> {
+    if a.is_null(i) {
+        return None;
     }
-    Ok(c.value(0))
+    use arrow::datatypes::{
+        Date32Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+        TimestampNanosecondType, TimestampSecondType,
+    };
+    Some(match a.data_type() {
+        DataType::Date32 => i64::from(a.as_primitive::<Date32Type>().value(i)) * MICROS_PER_DAY,
+        DataType::Timestamp(TimeUnit::Microsecond, _) => {
+            a.as_primitive::<TimestampMicrosecondType>().value(i)
+        }
+        DataType::Timestamp(TimeUnit::Millisecond, _) => {
+            a.as_primitive::<TimestampMillisecondType>().value(i) * 1_000
+        }
+        DataType::Timestamp(TimeUnit::Second, _) => {
+            a.as_primitive::<TimestampSecondType>().value(i) * 1_000_000
+        }
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => {
+            a.as_primitive::<TimestampNanosecondType>().value(i) / 1_000
+        }
+        _ => return None,
+    })
 }
 
 impl PartitionEvaluator for TrailingMedianEvaluator {
-    fn evaluate_all(&mut self, values: &[ArrayRef], num_rows: usize) -> DfResult<ArrayRef> {
-        let v = cast(&values[0], &DataType::Float64)?;
+    fn uses_window_frame(&self) -> bool {
+        true
+    }
+
+    fn supports_bounded_execution(&self) -> bool {
+        true
+    }
+
+    fn evaluate(
+        &mut self,
+        values: &[ArrayRef],
+        range: &std::ops::Range<usize>,
+    ) -> DfResult<datafusion::common::ScalarValue> {
+        use datafusion::common::ScalarValue;
+        if range.is_empty() {
+            return Ok(ScalarValue::Float64(None));
+        }
+        let min_history = {
+            let c = cast(&values[2].slice(range.end - 1, 1), &DataType::Int64)?;
+            let c = c.as_primitive::<Int64Type>();
+            if c.is_null(0) {
+                return exec_err!("trailing_median: min_history must not be null");
+            }
+            c.value(0).max(1) as usize
+        };
+        let v = if values[0].data_type() == &DataType::Float64 {
+            values[0].slice(range.start, range.len())
+        } else {
+            cast(
+                &values[0].slice(range.start, range.len()),
+                &DataType::Float64,
+            )?
+        };
         let v = v.as_primitive::<Float64Type>();
-        let ts = micros(&values[1])?;
-        let window = first_int(&values[2], "window_days")? * MICROS_PER_DAY;
-        let min_history = first_int(&values[3], "min_history")?.max(1) as usize;
-        Ok(Arc::new(trailing_median(
-            v.iter().collect::<Vec<_>>().as_slice(),
-            &ts,
-            window,
-            min_history,
-            num_rows,
-        )))
+        // The frame ends with the current row's last peer: its time is the current time.
+        let Some(now) = micros_at(&values[1], range.end - 1) else {
+            return Ok(ScalarValue::Float64(None));
+        };
+        self.buf.clear();
+        for (k, i) in range.clone().enumerate() {
+            if micros_at(&values[1], i).is_some_and(|t| t < now) && !v.is_null(k) {
+                self.buf.push(v.value(k));
+            }
+        }
+        Ok(ScalarValue::Float64(median(&mut self.buf, min_history)))
     }
 }
 
-/// The kernel: rows are in time order within the partition (the window's ORDER BY).
-fn trailing_median(
-    v: &[Option<f64>],
-    ts: &[Option<i64>],
-    window: i64,
-    min_history: usize,
-    n: usize,
-) -> arrow::array::Float64Array {
-    let mut out = Float64Builder::with_capacity(n);
-    let mut sorted: Vec<f64> = Vec::new();
-    let (mut lo, mut hi) = (0usize, 0usize);
-    for i in 0..n {
-        let Some(t) = ts[i] else {
-            out.append_null();
-            continue;
-        };
-        // Admit rows strictly before this row's time…
-        while hi < n && ts[hi].is_some_and(|x| x < t) {
-            if let Some(x) = v[hi] {
-                let at = sorted.partition_point(|y| y.total_cmp(&x).is_lt());
-                sorted.insert(at, x);
-            }
-            hi += 1;
-        }
-        // …and retire those older than the window.
-        while lo < hi && ts[lo].is_none_or(|x| x < t - window) {
-            if let Some(x) = v[lo] {
-                let at = sorted.partition_point(|y| y.total_cmp(&x).is_lt());
-                if at < sorted.len() {
-                    sorted.remove(at);
-                }
-            }
-            lo += 1;
-        }
-        let m = sorted.len();
-        if m < min_history {
-            out.append_null();
-        } else if m % 2 == 1 {
-            out.append_value(sorted[m / 2]);
-        } else {
-            out.append_value((sorted[m / 2 - 1] + sorted[m / 2]) / 2.0);
-        }
+/// The median of `xs` (reordered in place), or None with fewer than `min_history` values.
+fn median(xs: &mut [f64], min_history: usize) -> Option<f64> {
+    let m = xs.len();
+    if m < min_history || m == 0 {
+        return None;
     }
-    out.finish()
+    let (_, hi, _) = xs.select_nth_unstable_by(m / 2, f64::total_cmp);
+    let hi = *hi;
+    if m % 2 == 1 {
+        return Some(hi);
+    }
+    let lo = xs[..m / 2]
+        .iter()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
+    Some((lo + hi) / 2.0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Medians per row as SQL computes them over a frame of `days` days.
+    fn medians(rows: &[(&str, i32, f64)], days: i32, min_history: i32) -> Vec<Option<f64>> {
+        let dir = tempfile::tempdir().unwrap();
+        let e = super::super::Engine::new(
+            &super::super::EngineConfig::default(),
+            1,
+            dir.path(),
+            64 << 20,
+        )
+        .unwrap();
+        let values: Vec<String> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, (k, d, x))| format!("({i}, '{k}', arrow_cast({d}, 'Date32'), {x:.1})"))
+            .collect();
+        let b = e
+            .query(
+                &format!(
+                    "select i, trailing_median(x, d, {min_history}) over (partition by k order by d \
+                     range between interval '{days} days' preceding and current row) m \
+                     from (values {}) t(i, k, d, x) order by i",
+                    values.join(", ")
+                ),
+                "test",
+            )
+            .unwrap();
+        b.iter()
+            .flat_map(|b| {
+                b.column(1)
+                    .as_primitive::<Float64Type>()
+                    .iter()
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     #[test]
     fn median_of_the_prior_window_only() {
-        let day = MICROS_PER_DAY;
-        // Days 0..5 with values 1..6; window 3 days, at least 2 prior rows.
-        let v: Vec<Option<f64>> = (1..=6).map(|x| Some(x as f64)).collect();
-        let ts: Vec<Option<i64>> = (0..6).map(|d| Some(d * day)).collect();
-        let r = trailing_median(&v, &ts, 3 * day, 2, 6);
-        let got: Vec<Option<f64>> = r.iter().collect();
-        // day 0: none; day 1: [1] (<2); day 2: [1,2] → 1.5; day 3: [1,2,3] → 2; day 4: [2,3,4] → 3 (day 1 is 3 days back, kept); day 5: [3,4,5] → 4
+        // Days 0..5 with values 1..6; a 3-day frame, at least 2 prior rows.
+        let rows: Vec<(&str, i32, f64)> = (0..6).map(|d| ("a", d, f64::from(d + 1))).collect();
+        // day 0: none; day 1: [1] (<2); day 2: [1,2] → 1.5; day 3: [1,2,3] → 2;
+        // day 4: [2,3,4] → 3 (day 1 is 3 days back, kept); day 5: [3,4,5] → 4
         assert_eq!(
-            got,
+            medians(&rows, 3, 2),
             vec![None, None, Some(1.5), Some(2.0), Some(3.0), Some(4.0)]
         );
     }
 
     #[test]
     fn equal_times_do_not_see_each_other() {
-        let day = MICROS_PER_DAY;
-        let v = vec![Some(10.0), Some(20.0), Some(1000.0)];
-        let ts = vec![Some(0), Some(day), Some(day)];
-        let r = trailing_median(&v, &ts, 30 * day, 1, 3);
+        let rows = [
+            ("a", 0, 10.0),
+            ("a", 1, 20.0),
+            ("a", 1, 1000.0),
+            ("b", 1, 7.0),
+        ];
         assert_eq!(
-            r.iter().collect::<Vec<_>>(),
-            vec![None, Some(10.0), Some(10.0)]
+            medians(&rows, 30, 1),
+            vec![None, Some(10.0), Some(10.0), None]
         );
+    }
+
+    #[test]
+    fn even_counts_average_the_middle_pair() {
+        assert_eq!(median(&mut [4.0, 1.0, 3.0, 2.0], 1), Some(2.5));
+        assert_eq!(median(&mut [5.0], 1), Some(5.0));
+        assert_eq!(median(&mut [5.0], 2), None);
     }
 
     fn schedule(amount_cents: i128, start: &str, end: &str, method: &str) -> Vec<(String, i128)> {
@@ -509,7 +557,7 @@ mod tests {
     }
 
     #[test]
-    fn works_inside_sql() {
+    fn bad_arguments_are_plan_errors() {
         let dir = tempfile::tempdir().unwrap();
         let e = super::super::Engine::new(
             &super::super::EngineConfig::default(),
@@ -518,23 +566,11 @@ mod tests {
             64 << 20,
         )
         .unwrap();
-        let b = e
-            .query(
-                "select k, d, trailing_median(x, d, 30, 1) over (partition by k order by d) m from (values \
-                 ('a', date '2024-01-01', 5.0), ('a', date '2024-01-02', 7.0), ('a', date '2024-01-03', 100.0), \
-                 ('b', date '2024-01-01', 1.0)) t(k, d, x) order by k, d",
-                "test",
-            )
-            .unwrap();
-        let m = b[0].column(2).as_primitive::<Float64Type>();
-        assert_eq!(
-            m.iter().collect::<Vec<_>>(),
-            vec![None, Some(5.0), Some(6.0), None]
-        );
-        let err = e.query(
-            "select trailing_median('x', 1, 30, 1) over () from (values (1)) t(a)",
-            "test",
-        );
-        assert!(err.is_err());
+        for sql in [
+            "select trailing_median('x', 1, 1) over () from (values (1)) t(a)",
+            "select trailing_median(a, a, 30, 1) over () from (values (1)) t(a)",
+        ] {
+            assert!(e.query(sql, "test").is_err(), "{sql}");
+        }
     }
 }

@@ -460,14 +460,59 @@ impl TestSpec {
         let mut materialize = Vec::new();
         let scratch =
             |name: &str| format!("{SCRATCH}.{}_{}", ident_part(cx.scope), ident_part(name));
+        // Outside ingest (no survivors), duplicate keys are a small materialised set joined back
+        // (null keys equal, as in GROUP BY): a window over the whole table would buffer all of it.
+        let mut duplicates = |keys: &[String]| -> Result<Option<String>> {
+            let (Some(base), None) = (cx.this, cx.survivors) else {
+                return Ok(None);
+            };
+            let j = format!("_dup{}", cx.n);
+            let set = scratch(&format!(
+                "dup_{}{}",
+                keys.join("_"),
+                if self.where_.is_some() {
+                    format!("_w{}", cx.n)
+                } else {
+                    String::new()
+                }
+            ));
+            let cols: Vec<String> = keys.iter().map(|k| ident(k)).collect();
+            let filter = match &self.where_ {
+                Some(w) => format!(" WHERE {}", (cx.render)(w)?),
+                None => String::new(),
+            };
+            let select: Vec<String> = cols
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("{c} AS _k{i}"))
+                .collect();
+            materialize.push((
+                set.clone(),
+                format!(
+                    "SELECT {}, true AS _dup FROM {base}{filter} GROUP BY {} HAVING COUNT(*) > 1",
+                    select.join(", "),
+                    cols.join(", ")
+                ),
+            ));
+            let on: Vec<String> = cols
+                .iter()
+                .enumerate()
+                .map(|(i, c)| format!("({a}.{c} IS NOT DISTINCT FROM {j}._k{i})"))
+                .collect();
+            joins.push(format!("LEFT JOIN {set} {j} ON {}", on.join(" AND ")));
+            Ok(Some(format!("({j}._dup IS NOT NULL)")))
+        };
         let predicate = match &self.kind {
             TestKind::NotNull => format!("{column} IS NULL"),
             TestKind::Unique => {
                 let c = self.column.clone().unwrap_or_default();
-                format!(
-                    "({column} IS NOT NULL AND COUNT(*) OVER (PARTITION BY {}) > 1)",
-                    partition(&[c])
-                )
+                match duplicates(std::slice::from_ref(&c))? {
+                    Some(on) => format!("({column} IS NOT NULL AND {on})"),
+                    None => format!(
+                        "({column} IS NOT NULL AND COUNT(*) OVER (PARTITION BY {}) > 1)",
+                        partition(&[c])
+                    ),
+                }
             }
             TestKind::AcceptedValues { values, quote: q } => {
                 let list: Vec<String> = values
@@ -514,9 +559,10 @@ impl TestSpec {
             TestKind::Expression(e) => {
                 format!("(CASE WHEN ({}) THEN false ELSE true END)", (cx.render)(e)?)
             }
-            TestKind::UniqueCombination(cols) => {
-                format!("(COUNT(*) OVER (PARTITION BY {}) > 1)", partition(cols))
-            }
+            TestKind::UniqueCombination(cols) => match duplicates(cols)? {
+                Some(on) => on,
+                None => format!("(COUNT(*) OVER (PARTITION BY {}) > 1)", partition(cols)),
+            },
             TestKind::Deduplicate { key, order_by } => {
                 format!(
                     "(ROW_NUMBER() OVER (PARTITION BY {} ORDER BY {}) > 1)",

@@ -3,6 +3,7 @@
 //! `reports/<run_id>/` and refreshes `reports/latest/`; both are written beside their final
 //! place and renamed in, so a reader never sees half a report.
 
+pub mod finance;
 pub mod svg;
 
 use std::collections::BTreeMap;
@@ -34,17 +35,60 @@ const TEMPLATES: &[(&str, &str)] = &[
         "freshness.html",
         include_str!("../../reports/templates/freshness.html"),
     ),
+    (
+        "recognition.html",
+        include_str!("../../reports/templates/recognition.html"),
+    ),
+    (
+        "reconciliation.html",
+        include_str!("../../reports/templates/reconciliation.html"),
+    ),
 ];
 
-/// The pages of a build report: (file, title).
+/// The pages of a build report: (file, title). The finance pages appear once their tables
+/// are published.
 const BUILD_PAGES: &[(&str, &str)] = &[
     ("index.html", "Run & lineage"),
     ("contracts.html", "Contracts"),
     ("freshness.html", "Freshness"),
+    ("recognition.html", "Recognition"),
+    ("reconciliation.html", "Reconciliation"),
 ];
+
+/// `1234567.891` → `1,234,567.89`; negatives with a minus sign.
+pub fn money(v: f64) -> String {
+    group(&format!("{:.2}", v.abs()), v < 0.0 && v.abs() >= 0.005)
+}
+
+/// A figure to at most six decimals, without trailing zeros, digits grouped.
+pub fn amount(v: f64) -> String {
+    let s = format!("{:.6}", v.abs());
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    group(s, v < 0.0 && s != "0")
+}
+
+fn group(digits: &str, negative: bool) -> String {
+    let (int, frac) = digits
+        .split_once('.')
+        .map_or((digits, None), |(i, f)| (i, Some(f)));
+    let mut out = String::new();
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if let Some(f) = frac {
+        out.push('.');
+        out.push_str(f);
+    }
+    if negative { format!("−{out}") } else { out }
+}
 
 fn environment() -> Result<Environment<'static>> {
     let mut env = Environment::new();
+    env.add_filter("money", money);
+    env.add_filter("amount", amount);
     for (name, text) in TEMPLATES {
         env.add_template(name, text)
             .map_err(|e| Error::Internal(format!("report template {name}: {e}")))?;
@@ -181,7 +225,18 @@ pub fn render_build(r: &BuildReport, slos: &[SloAttainment], dir: &Path) -> Resu
             "h",
         ),
     );
-    let pages: Vec<Value> = BUILD_PAGES
+    let warehouse = crate::warehouse::Warehouse::new(&r.warehouse);
+    let recognition = finance::recognition(&warehouse)?;
+    let reconciliation = finance::reconciliation(&warehouse)?;
+    let shown: Vec<&(&str, &str)> = BUILD_PAGES
+        .iter()
+        .filter(|(f, _)| match *f {
+            "recognition.html" => recognition.is_some(),
+            "reconciliation.html" => reconciliation.is_some(),
+            _ => true,
+        })
+        .collect();
+    let pages: Vec<Value> = shown
         .iter()
         .map(|(f, t)| json!({"file": f, "title": t}))
         .collect();
@@ -192,9 +247,11 @@ pub fn render_build(r: &BuildReport, slos: &[SloAttainment], dir: &Path) -> Resu
         "contracts": {"total": all.len(), "warned": status_count(crate::project::tests::Status::Warn), "failed": status_count(crate::project::tests::Status::Fail), "quarantine": q_rows, "nodes": nodes},
         "freshness": freshness,
         "slos": slos,
+        "recognition": recognition,
+        "reconciliation": reconciliation,
     });
     let mut files = Vec::new();
-    for (file, _) in BUILD_PAGES {
+    for (file, _) in shown {
         let mut ctx = base.clone();
         ctx["current"] = json!(file);
         let tpl = env
@@ -233,4 +290,20 @@ pub fn write_report(dir: &Path, name: &str, files: &[(String, String)]) -> Resul
         let _ = std::fs::remove_dir_all(&old);
     }
     Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_are_grouped_and_signed() {
+        assert_eq!(money(1_234_567.891), "1,234,567.89");
+        assert_eq!(money(-0.004), "0.00");
+        assert_eq!(money(-12.5), "−12.50");
+        assert_eq!(money(999.0), "999.00");
+        assert_eq!(amount(10_001.0), "10,001");
+        assert_eq!(amount(-0.0125), "−0.0125");
+        assert_eq!(amount(0.0), "0");
+    }
 }

@@ -54,12 +54,10 @@ pub fn bars(title: &str, items: &[(String, f64)], unit: &str) -> String {
 }
 
 fn format_value(v: f64, unit: &str) -> String {
-    let n = if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else if v.abs() >= 100.0 {
-        format!("{v:.0}")
+    let n = if v.abs() >= 100.0 {
+        super::amount(v.round())
     } else {
-        format!("{v:.2}")
+        super::amount((v * 100.0).round() / 100.0)
     };
     if unit.is_empty() {
         n
@@ -83,6 +81,7 @@ mod tests {
         assert!(s.contains("a&amp;b") && s.contains("Rows &lt;quarantined&gt;"));
         assert!(s.contains(r#"width="360.0""#) && s.contains(r#"width="180.0""#));
         assert!(s.contains("10 rows"));
+        assert!(bars("t", &[("x".into(), 1_234_567.4)], "$").contains("1,234,567 $"));
         assert_eq!(bars("x", &[], ""), "");
     }
 }

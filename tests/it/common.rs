@@ -122,10 +122,26 @@ pub fn day(y: i32, m: u32, d: u32) -> i32 {
     gtmos::calendar::Day::from_ymd(y, m, d).expect("date").0
 }
 
+/// `target/tmp/fixtures/`, with the fixtures of earlier test runs (named `<kind>-<pid>` after
+/// processes that have ended) removed the first time it is asked for.
 fn scratch() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
-    std::fs::create_dir_all(&dir).expect("fixture dir");
-    dir
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fixtures");
+        std::fs::create_dir_all(&dir).expect("fixture dir");
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let pid = name.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
+            if let Some(pid) = pid
+                && pid != std::process::id()
+                && !Path::new(&format!("/proc/{pid}")).exists()
+            {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        dir
+    })
+    .clone()
 }
 
 /// The corpus most tests read: 160 accounts over the default two-year window, with every

@@ -66,7 +66,13 @@ fn rendered_dom(page: &Path) -> String {
 #[test]
 fn report_pages_link_up_and_use_no_external_assets() {
     let dir = report_dir();
-    for page in ["index.html", "contracts.html", "freshness.html"] {
+    for page in [
+        "index.html",
+        "contracts.html",
+        "freshness.html",
+        "recognition.html",
+        "reconciliation.html",
+    ] {
         let html = std::fs::read_to_string(dir.join(page)).unwrap();
         for attr in ["src=\"http", "href=\"http", "url(http", "<script"] {
             assert!(
@@ -126,4 +132,84 @@ fn the_index_renders_in_headless_chromium_with_the_runs_figures() {
         freshness.contains("metric_inputs_fresh") && freshness.contains("usage_metering_log"),
         "freshness page"
     );
+}
+
+/// Cents as the report prints money: `1,234.56`.
+fn money(cents: i128) -> String {
+    let (sign, c) = if cents < 0 {
+        ("−", -cents)
+    } else {
+        ("", cents)
+    };
+    let int = (c / 100).to_string();
+    let mut grouped = String::new();
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    format!("{sign}{grouped}.{:02}", c % 100)
+}
+
+#[test]
+fn the_recognition_page_rolls_deferred_revenue_forward_and_lists_restatements() {
+    let dir = report_dir();
+    let (wh, _, _) = crate::build::built_for_report();
+    let dom = rendered_dom(&dir.join("recognition.html"));
+    let roll = Table::read_file(&wh.join("published/deferred_revenue_rollforward.parquet"));
+    let section = dom
+        .split("id=\"rollforward-table\"")
+        .nth(1)
+        .unwrap()
+        .split("</table>")
+        .next()
+        .unwrap();
+    assert_eq!(
+        section.matches("<tr").count(),
+        roll.rows + 1,
+        "one line per month"
+    );
+    let closing = roll.dec("closing_usd");
+    let last = closing[roll.rows - 1].unwrap();
+    assert!(
+        section.contains(&money(last)),
+        "last closing {} shown",
+        money(last)
+    );
+    let restatements = Table::read(corpus(), "restatements");
+    assert!(restatements.rows > 0, "the corpus carries restatements");
+    let listed = dom.matches("class=\"restatement\"").count();
+    assert_eq!(
+        listed, restatements.rows,
+        "each restatement on a line of its own"
+    );
+    for id in restatements.s("restatement_id") {
+        assert!(dom.contains(&id), "{id} listed");
+    }
+    assert!(dom.contains("id=\"waterfall-table\""), "waterfall rendered");
+}
+
+#[test]
+fn the_reconciliation_page_names_every_discrepancy_and_its_tolerance() {
+    let dir = report_dir();
+    let dom = rendered_dom(&dir.join("reconciliation.html"));
+    let o = Table::read(corpus(), "oracle/faults");
+    let discrepancies = dom
+        .split("id=\"discrepancies\"")
+        .nth(1)
+        .unwrap()
+        .split("</table>")
+        .next()
+        .unwrap();
+    for (class, key) in o.s("fault_class").into_iter().zip(o.s("key")) {
+        if class.starts_with("reference_") {
+            let shown = key.replace('|', " × ");
+            assert!(discrepancies.contains(&shown), "{class} {shown} not listed");
+        }
+    }
+    for tolerance in ["±0.01 %", "±0.001 %", "±$0.01", "±$1"] {
+        assert!(dom.contains(tolerance), "tolerance {tolerance} shown");
+    }
+    assert!(dom.contains("held"), "the close is held");
 }

@@ -1,0 +1,89 @@
+//! What the side-by-side benchmarks share: the corpus under `target/bench-data/` (generated
+//! once per size) and running a DuckDB script through `benches/run_duckdb.py`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn base() -> PathBuf {
+    root().join("target/bench-data")
+}
+
+pub fn threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// `GTMOS_BENCH_ACCOUNTS` (default 100,000).
+pub fn accounts() -> u64 {
+    std::env::var("GTMOS_BENCH_ACCOUNTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000)
+}
+
+/// The default-parameter corpus of `accounts` accounts, generated on first use.
+pub fn corpus(accounts: u64) -> PathBuf {
+    let corpus = base().join(format!("corpus-{accounts}"));
+    if !corpus.join("manifest.json").exists() {
+        eprintln!(
+            "generating a {accounts}-account corpus into {}",
+            corpus.display()
+        );
+        let p = gtmos::synth::params::SynthParams {
+            accounts,
+            ..Default::default()
+        };
+        gtmos::synth::generate(&p, &corpus, threads(), false).expect("synth");
+    }
+    corpus
+}
+
+/// DuckDB's output of `run_duckdb.py`: seconds, then any comparison lines.
+pub struct DuckRun {
+    pub seconds: f64,
+    pub lines: Vec<String>,
+}
+
+/// Run `script` with `${OUT}` = `out` and the given substitutions; None when DuckDB is missing.
+pub fn duckdb(
+    script: &Path,
+    out: &Path,
+    subs: &[(&str, String)],
+    compare: &[&str],
+) -> Option<DuckRun> {
+    let _ = std::fs::remove_dir_all(out);
+    let mut cmd = Command::new("python3");
+    cmd.arg(root().join("benches/run_duckdb.py"))
+        .arg(script)
+        .arg(out);
+    for (k, v) in subs {
+        cmd.arg(format!("{k}={v}"));
+    }
+    if !compare.is_empty() {
+        cmd.arg("--compare").args(compare);
+    }
+    let o = cmd.output().ok()?;
+    if !o.status.success() {
+        eprintln!(
+            "duckdb run failed (pip install duckdb): {}",
+            String::from_utf8_lossy(&o.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
+        return None;
+    }
+    let _ = std::fs::remove_dir_all(out);
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let mut lines = text.lines().map(str::to_string);
+    let seconds = lines.next()?.trim().parse().ok()?;
+    Some(DuckRun {
+        seconds,
+        lines: lines.collect(),
+    })
+}

@@ -1,0 +1,171 @@
+//! The recognition stage of `gtmos build` (the models tagged `recognition`: schedules,
+//! consumption, services, the revenue log, deferred revenue, roll-forward, waterfall) on a
+//! 100,000-account corpus, side by side with the same recognition written by hand in DuckDB SQL
+//! (`benches/recognition_duckdb.sql`) over the same inputs — and checked row for row against
+//! gtmos' published tables.
+//!
+//! `cargo bench --bench recognition` (release build; `pip install duckdb`).
+//! `GTMOS_BENCH_ACCOUNTS` sets the corpus size. gtmos runs `build --select tag:recognition`;
+//! its figure is the time of the recognition models (the source contracts they read, the
+//! usage ingest above all, are the contracts benchmark's subject and are reported apart).
+//! DuckDB reads the checked finance sources and the published `usage_billable`.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use gtmos::build::{BuildOptions, Selection, build, run_contracts_of};
+use gtmos::contracts::Context;
+use gtmos::engine::Engine;
+use gtmos::project::{Project, Renderer};
+use gtmos::snapshot::Snapshot;
+use gtmos::warehouse::Warehouse;
+
+/// What the recognition models read from the sources.
+const INPUTS: [&str; 6] = [
+    "orders",
+    "order_lines",
+    "invoices",
+    "invoice_lines",
+    "service_milestones",
+    "restatements",
+];
+const OUTPUTS: [&str; 4] = [
+    "revenue_recognition_log",
+    "deferred_revenue_schedule",
+    "deferred_revenue_rollforward",
+    "revenue_waterfall",
+];
+
+fn main() {
+    let accounts = common::accounts();
+    let (root, base, threads) = (common::root(), common::base(), common::threads());
+    let corpus = common::corpus(accounts);
+    let project_dir = root.join("pipelines");
+    let project = Project::load(&project_dir).expect("project");
+
+    // gtmos
+    let wh_dir = base.join("recognition-warehouse");
+    let _ = std::fs::remove_dir_all(&wh_dir);
+    let mut opts = BuildOptions::new(&project_dir, &corpus, &wh_dir);
+    opts.threads = threads;
+    opts.memory_limit = 4096 << 20;
+    opts.select = vec!["tag:recognition".into()];
+    let r = build(&opts).expect("gtmos build --select tag:recognition");
+    let recognition: BTreeSet<String> = project
+        .models
+        .iter()
+        .filter(|m| m.tags.iter().any(|t| t == "recognition"))
+        .map(|m| format!("model.{}", m.name))
+        .collect();
+    let seconds = |pick: &dyn Fn(&str) -> bool| -> f64 {
+        r.steps
+            .iter()
+            .filter(|s| pick(&s.step))
+            .map(|s| s.seconds)
+            .sum()
+    };
+    let gtmos_s = seconds(&|s| recognition.contains(s));
+    let contracts_s = seconds(&|s| s.starts_with("source."));
+    let upstream_s = seconds(&|s| s.starts_with("model.") && !recognition.contains(s));
+    let log_rows = r
+        .steps
+        .iter()
+        .find(|s| s.step == "model.revenue_recognition_log")
+        .map(|s| s.rows_out)
+        .unwrap_or(0);
+
+    // DuckDB's inputs: the same checked finance sources, and the published usage.
+    let snapshot = Snapshot::open(&corpus, &project.registry).expect("snapshot");
+    let as_of = snapshot.manifest.as_of_micros().unwrap();
+    let inputs_wh = Warehouse::new(&base.join("recognition-inputs"));
+    let staging = inputs_wh.staging("bench");
+    let _ = std::fs::remove_dir_all(&staging);
+    let engine =
+        Engine::new(&project.engine, threads, &staging.join("spill"), 4096 << 20).expect("engine");
+    let renderer = Renderer::new(&project, Some(as_of), Some("bench"));
+    let render = |t: &str| renderer.text(t);
+    let cx = Context {
+        engine: &engine,
+        warehouse: &inputs_wh,
+        staging: &staging,
+        run_id: "bench",
+        as_of,
+        render: &render,
+    };
+    let mut sources = Selection::resolve(&project, &["tag:recognition".to_string()])
+        .expect("selection")
+        .sources;
+    sources.remove("usage_metering_log");
+    run_contracts_of(&cx, &project, &snapshot, &sources).expect("finance contracts");
+    let inputs = base.join("recognition-inputs/files");
+    let _ = std::fs::remove_dir_all(&inputs);
+    std::fs::create_dir_all(&inputs).unwrap();
+    for t in INPUTS {
+        let checked = staging.join("sources").join(format!("{t}.parquet"));
+        let src = if checked.exists() {
+            checked
+        } else {
+            corpus.join(&snapshot.manifest.tables[t].path)
+        };
+        std::os::unix::fs::symlink(&src, inputs.join(format!("{t}.parquet"))).unwrap();
+    }
+    std::os::unix::fs::symlink(
+        Warehouse::new(&wh_dir).published_file("usage_billable"),
+        inputs.join("usage_billable.parquet"),
+    )
+    .unwrap();
+    let as_of_date = gtmos::calendar::format_ts(as_of)[..10].to_string();
+    let mut compare = vec![
+        Warehouse::new(&wh_dir)
+            .published_dir()
+            .display()
+            .to_string(),
+    ];
+    compare.extend(OUTPUTS.iter().map(|t| t.to_string()));
+    let duck = common::duckdb(
+        &root.join("benches/recognition_duckdb.sql"),
+        &base.join("recognition-duckdb-out"),
+        &[
+            ("INPUTS", inputs.display().to_string()),
+            ("AS_OF_DATE", as_of_date),
+            ("METHOD", project.vars["recognition_method"].clone()),
+        ],
+        &compare.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+
+    println!(
+        "recognition stage: {accounts} accounts, {log_rows} revenue log rows, {threads} threads, release build"
+    );
+    println!("{:>12} {:>12} {:>8}", "gtmos s", "duckdb s", "ratio");
+    match &duck {
+        Some(d) => println!(
+            "{gtmos_s:>12.2} {:>12.2} {:>8.2}",
+            d.seconds,
+            gtmos_s / d.seconds
+        ),
+        None => println!("{gtmos_s:>12.2} {:>12} {:>8}", "-", "-"),
+    }
+    for line in duck.iter().flat_map(|d| &d.lines) {
+        println!("  {line}");
+    }
+    let mut steps: Vec<_> = r
+        .steps
+        .iter()
+        .filter(|s| recognition.contains(&s.step))
+        .collect();
+    steps.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+    println!(
+        "gtmos recognition models: {}",
+        steps
+            .iter()
+            .map(|s| format!("{} {:.2}s", &s.step[6..], s.seconds))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "not in the figure: source contracts {contracts_s:.1}s, usage models {upstream_s:.1}s, whole build {:.1}s",
+        r.seconds
+    );
+    let _ = std::fs::remove_dir_all(&staging);
+}

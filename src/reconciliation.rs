@@ -1,0 +1,172 @@
+//! The reconciliation results (SPEC §7) as the reconcile command prints them and the report
+//! shows them: a summary per check and every row outside its tolerance. The figures
+//! themselves come from `pipelines/models/reconciliation/reconciliation_results.sql`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::error::Result;
+
+/// One kind of check: how many keys were compared, how many failed, under which tolerance.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub check: String,
+    pub grain: String,
+    pub compared: u64,
+    pub failed: u64,
+    pub tolerance: f64,
+    pub tolerance_kind: String,
+    /// `±0.01 %` or `±$1`.
+    pub tolerance_text: String,
+}
+
+/// One compared key, as `reconciliation_results` holds it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub check: String,
+    pub grain: String,
+    pub account_id: Option<String>,
+    pub sku_id: Option<String>,
+    pub period: Option<String>,
+    pub invoice_id: Option<String>,
+    pub gtmos: Option<f64>,
+    pub reference: Option<f64>,
+    pub difference: Option<f64>,
+    pub relative_difference: Option<f64>,
+    pub tolerance_text: String,
+    pub status: String,
+}
+
+impl Row {
+    /// `ACC-1 × API-CALLS × 2025-03-01`: the key that identifies the row.
+    pub fn key(&self) -> String {
+        [
+            &self.account_id,
+            &self.sku_id,
+            &self.period,
+            &self.invoice_id,
+        ]
+        .iter()
+        .filter_map(|v| v.as_deref())
+        .collect::<Vec<_>>()
+        .join(" × ")
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Results {
+    pub checks: Vec<Check>,
+    pub rows: Vec<Row>,
+}
+
+impl Results {
+    /// The published `reconciliation_results` at `path`.
+    pub fn read(path: &Path) -> Result<Results> {
+        Ok(Results::from_rows(&crate::table_io::json_rows(path)?))
+    }
+
+    pub fn from_rows(rows: &[Map<String, Value>]) -> Results {
+        let s =
+            |r: &Map<String, Value>, k: &str| r.get(k).and_then(Value::as_str).map(str::to_string);
+        let f = |r: &Map<String, Value>, k: &str| r.get(k).and_then(Value::as_f64);
+        let mut checks: BTreeMap<String, Check> = BTreeMap::new();
+        let mut out = Vec::new();
+        for r in rows {
+            let check = s(r, "check_name").unwrap_or_default();
+            let kind = s(r, "tolerance_kind").unwrap_or_default();
+            let tolerance = f(r, "tolerance").unwrap_or(0.0);
+            let text = tolerance_text(tolerance, &kind);
+            let status = s(r, "status").unwrap_or_default();
+            let grain = s(r, "grain").unwrap_or_default();
+            let c = checks.entry(check.clone()).or_insert_with(|| Check {
+                check: check.clone(),
+                grain: grain.clone(),
+                compared: 0,
+                failed: 0,
+                tolerance,
+                tolerance_kind: kind.clone(),
+                tolerance_text: text.clone(),
+            });
+            c.compared += 1;
+            c.failed += u64::from(status == "fail");
+            out.push(Row {
+                check,
+                grain,
+                account_id: s(r, "account_id"),
+                sku_id: s(r, "sku_id"),
+                period: s(r, "period"),
+                invoice_id: s(r, "invoice_id"),
+                gtmos: f(r, "gtmos_value"),
+                reference: f(r, "reference_value"),
+                difference: f(r, "difference"),
+                relative_difference: f(r, "relative_difference"),
+                tolerance_text: text,
+                status,
+            });
+        }
+        Results {
+            checks: checks.into_values().collect(),
+            rows: out,
+        }
+    }
+
+    pub fn failures(&self) -> impl Iterator<Item = &Row> {
+        self.rows.iter().filter(|r| r.status == "fail")
+    }
+
+    /// Failures of month-grain checks hold the close (SPEC §7).
+    pub fn holds_the_close(&self) -> bool {
+        self.failures().any(|r| r.grain == "month")
+    }
+}
+
+fn tolerance_text(tol: f64, kind: &str) -> String {
+    if kind == "relative" {
+        format!("±{} %", trim(tol * 100.0))
+    } else {
+        format!("±${}", trim(tol))
+    }
+}
+
+/// `0.010000000000000002` → `0.01`: tolerances are short decimals.
+fn trim(v: f64) -> String {
+    let s = format!("{v:.6}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn summarises_per_check_and_keeps_every_failure() {
+        let rows: Vec<Map<String, Value>> = [
+            json!({"check_name": "usage_monthly", "grain": "month", "account_id": "A", "sku_id": "S", "period": "2025-01-01",
+                   "gtmos_value": 100.0, "reference_value": 100.0, "tolerance": 0.0001, "tolerance_kind": "relative", "status": "pass"}),
+            json!({"check_name": "usage_monthly", "grain": "month", "account_id": "B", "sku_id": "S", "period": "2025-01-01",
+                   "gtmos_value": 100.0, "reference_value": 90.0, "tolerance": 0.0001, "tolerance_kind": "relative", "status": "fail"}),
+            json!({"check_name": "invoice_amount", "grain": "invoice", "invoice_id": "I1", "gtmos_value": 1.0,
+                   "reference_value": 2.0, "tolerance": 0.01, "tolerance_kind": "absolute_usd", "status": "fail"}),
+        ]
+        .into_iter()
+        .map(|v| v.as_object().unwrap().clone())
+        .collect();
+        let r = Results::from_rows(&rows);
+        assert_eq!(r.checks.len(), 2);
+        let usage = r
+            .checks
+            .iter()
+            .find(|c| c.check == "usage_monthly")
+            .unwrap();
+        assert_eq!((usage.compared, usage.failed), (2, 1));
+        assert_eq!(usage.tolerance_text, "±0.01 %");
+        assert_eq!(r.checks[0].tolerance_text, "±$0.01");
+        let keys: Vec<String> = r.failures().map(Row::key).collect();
+        assert_eq!(keys, vec!["B × S × 2025-01-01", "I1"]);
+        assert!(r.holds_the_close());
+    }
+}
