@@ -22,10 +22,10 @@ use crate::builder::TableBuilder;
 use crate::calendar::Day;
 use crate::calendar::format_ts;
 use crate::contracts::{self, FreshnessResult, SourceResult, TestResult};
-use crate::engine::{CLOSED, Engine, MODELS, SOURCES, ident, quote};
+use crate::engine::{CLOSED, Engine, LAST_GOOD, MODELS, SOURCES, ident, quote};
 use crate::error::{Error, Result};
 use crate::logs::{self, CONTRACT_RESULTS, FRESHNESS_LOG, RUN_LOG};
-use crate::project::template::Ref;
+use crate::project::template::{InputState, Ref};
 use crate::project::{Materialized, Model, Project, Renderer};
 use crate::snapshot::Snapshot;
 use crate::table_io::{TableWriter, sha256_hex};
@@ -151,6 +151,8 @@ pub struct ModelResult {
     /// Why it was not (re)published.
     pub blocked: Option<String>,
     pub sha256: Option<String>,
+    /// Blocked inputs it read at their last good version (`blocked_inputs='last_good'`).
+    pub read_last_good: Vec<String>,
 }
 
 /// Everything a run did, for the summary, the logs and the report.
@@ -355,7 +357,8 @@ fn run(
         .map(Day::parse)
         .transpose()?;
     let renderer = Renderer::new(project, Some(report.as_of), Some(&report.build_id))
-        .with_frozen_through(frozen_through);
+        .with_frozen_through(frozen_through)
+        .with_snapshot(&report.snapshot_id, &report.inputs_hash);
     let render = |text: &str| renderer.text(text);
     let cx = contracts::Context {
         engine: &engine,
@@ -410,6 +413,7 @@ fn run(
             Ref::Source(t) => blocked_sources
                 .get(t)
                 .map(|why| format!("input source `{t}` is blocked ({why})")),
+            Ref::Model(_) if model.reads_last_good => None,
             Ref::Model(m) => blocked
                 .get(m)
                 .map(|_| format!("input model `{m}` is blocked")),
@@ -423,9 +427,44 @@ fn run(
             tests: Vec::new(),
             blocked: upstream_block.clone(),
             sha256: None,
+            read_last_good: Vec::new(),
         };
         if upstream_block.is_none() {
-            let sql = renderer.file(&model.file, &model.pieces)?;
+            let mut inputs: BTreeMap<String, InputState> = BTreeMap::new();
+            for r in &model.refs {
+                if let Ref::Model(m) = r
+                    && let Some(why) = blocked.get(m)
+                {
+                    let last_good = warehouse.published_file(m);
+                    let last_good = last_good.exists()
+                        && project
+                            .model(m)
+                            .is_some_and(|x| x.materialized == Materialized::Table);
+                    if last_good {
+                        engine.register_parquet(
+                            LAST_GOOD,
+                            m,
+                            &warehouse.published_file(m).to_string_lossy(),
+                            None,
+                        )?;
+                    }
+                    inputs.insert(
+                        m.clone(),
+                        InputState {
+                            last_good,
+                            reason: why.clone(),
+                        },
+                    );
+                }
+            }
+            let relation = |r: &Ref| match r {
+                Ref::Model(m) if inputs.get(m).is_some_and(|s| s.last_good) => {
+                    format!("{LAST_GOOD}.{}", ident(m))
+                }
+                _ => Renderer::relation(r),
+            };
+            let sql = renderer.model(project, model, &relation, &|m| inputs.get(m).cloned())?;
+            result.read_last_good = inputs.keys().cloned().collect();
             let written = materialize(&engine, model, &sql, &report.build_id, staging)?;
             if let Some(w) = &written {
                 result.rows = w.rows;
@@ -461,6 +500,11 @@ fn run(
                 ));
             }
             result.tests = tests;
+        } else if let Ok(sql) = renderer.model(project, model, &Renderer::relation, &|_| None) {
+            // Computed anyway, never tested or published, so that a model reading last good
+            // versions can still show a blocked input that has none (its rows, values withheld).
+            // Failure here is not the build's: the input is blocked already.
+            let _ = materialize(&engine, model, &sql, &report.build_id, staging);
         }
         result.seconds = started.elapsed().as_secs_f64();
         if let Some(why) = &result.blocked {
@@ -525,14 +569,26 @@ fn run(
         .iter()
         .filter(|m| selection.models.contains(&m.name))
     {
+        // A model that reads last good versions was built knowing which inputs were blocked;
+        // only an input blocked afterwards (by a singular test) blocks it.
+        let read_last_good = report
+            .models
+            .iter()
+            .find(|r| r.name == model.name)
+            .map(|r| r.read_last_good.clone())
+            .unwrap_or_default();
+        let inputs = if model.reads_last_good {
+            model.refs.iter().cloned().collect()
+        } else {
+            project.upstream(&model.name)
+        };
         if !blocked.contains_key(&model.name)
-            && let Some(up) = project
-                .upstream(&model.name)
-                .into_iter()
-                .find_map(|r| match r {
-                    Ref::Model(m) if blocked.contains_key(&m) => Some(m),
-                    _ => None,
-                })
+            && let Some(up) = inputs.into_iter().find_map(|r| match r {
+                Ref::Model(m) if blocked.contains_key(&m) && !read_last_good.contains(&m) => {
+                    Some(m)
+                }
+                _ => None,
+            })
         {
             blocked.insert(model.name.clone(), format!("input model `{up}` is blocked"));
         }

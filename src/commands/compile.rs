@@ -74,7 +74,7 @@ pub fn run(a: CompileArgs) -> Result<Outcome> {
         }));
     }
     for m in &project.models {
-        let sql = renderer.file(&m.file, &m.pieces)?;
+        let sql = renderer.model(&project, m, &Renderer::relation, &|_| None)?;
         let deps: Vec<String> = m
             .refs
             .iter()

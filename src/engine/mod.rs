@@ -34,6 +34,8 @@ pub const RAW: &str = "raw";
 pub const CLOSED: &str = "closed";
 /// Small intermediate tables data tests compute first (key sets, unmatched keys).
 pub const SCRATCH: &str = "scratch";
+/// The last good published version of a model blocked this run: `last_good.<model>`.
+pub const LAST_GOOD: &str = "last_good";
 
 /// Engine settings that affect results are recorded in the build's effective config.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -101,7 +103,7 @@ impl Engine {
         let catalog = ctx
             .catalog("datafusion")
             .ok_or_else(|| Error::Internal("the default catalog is missing".into()))?;
-        for schema in [RAW, SOURCES, MODELS, CLOSED, SCRATCH] {
+        for schema in [RAW, SOURCES, MODELS, CLOSED, SCRATCH, LAST_GOOD] {
             catalog
                 .register_schema(schema, Arc::new(MemorySchemaProvider::new()))
                 .map_err(df_err(format!("cannot create schema {schema}")))?;

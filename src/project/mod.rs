@@ -76,6 +76,13 @@ pub struct Model {
     /// Declared columns with types: when every output column is declared, the output is cast
     /// to them and checked (a dbt model contract).
     pub contract: Vec<(String, crate::schema::ColumnType)>,
+    /// `config(blocked_inputs='last_good')`: run on the last good version of a blocked input
+    /// instead of being blocked with it (per-metric publish gating).
+    pub reads_last_good: bool,
+    /// The declared `config(definition_version=…)`.
+    pub definition_version: Option<String>,
+    /// sha256 of the SQL file's text.
+    pub text_sha256: String,
 }
 
 /// A `tests/*.sql` file: a query that returns failing rows.
@@ -424,6 +431,40 @@ impl Project {
         }
         out
     }
+
+    /// `{{ definition_version }}` of a model: its declared version, then `+` and 8 hex digits of
+    /// sha256 over its SQL, every upstream model's SQL and the values of the vars they read.
+    pub fn definition_version(&self, model: &str) -> Option<String> {
+        let m = self.model(model)?;
+        let declared = m.definition_version.as_ref()?;
+        let mut names: Vec<&str> = vec![model];
+        let up = self.upstream(model);
+        names.extend(up.iter().filter_map(|r| match r {
+            Ref::Model(x) => Some(x.as_str()),
+            Ref::Source(_) => None,
+        }));
+        let mut content = String::new();
+        let mut vars = BTreeSet::new();
+        for n in names {
+            if let Some(x) = self.model(n) {
+                content.push_str(&format!("{n}:{}\n", x.text_sha256));
+                for p in &x.pieces {
+                    if let Piece::Call {
+                        call: template::Call::Var(v, _),
+                        ..
+                    } = p
+                    {
+                        vars.insert(v.clone());
+                    }
+                }
+            }
+        }
+        for v in vars {
+            content.push_str(&format!("{v}={}\n", self.vars.get(&v).map_or("", |x| x)));
+        }
+        let h = crate::table_io::sha256_hex(content.as_bytes());
+        Some(format!("{declared}+{}", &h[..8]))
+    }
 }
 
 /// Renders a project's templates for one run: `ref()` and `source()` become the engine's
@@ -433,6 +474,8 @@ pub struct Renderer {
     as_of: Option<String>,
     as_of_date: Option<String>,
     build_id: Option<String>,
+    snapshot_id: Option<String>,
+    inputs_hash: Option<String>,
     frozen_through: Option<String>,
 }
 
@@ -446,6 +489,8 @@ impl Renderer {
             as_of_date: as_of
                 .map(|t| format!("DATE '{}'", Day(t.div_euclid(MICROS_PER_DAY) as i32).iso())),
             build_id: build_id.map(crate::engine::quote),
+            snapshot_id: None,
+            inputs_hash: None,
             frozen_through: None,
         }
     }
@@ -453,6 +498,13 @@ impl Renderer {
     /// The last month already frozen in `closed_periods/` (its first day), for `{{ frozen_through }}`.
     pub fn with_frozen_through(mut self, month: Option<crate::calendar::Day>) -> Renderer {
         self.frozen_through = month.map(|d| format!("DATE '{}'", d.iso()));
+        self
+    }
+
+    /// The snapshot's id and inputs hash, for `{{ snapshot_id }}` and `{{ inputs_hash }}`.
+    pub fn with_snapshot(mut self, snapshot_id: &str, inputs_hash: &str) -> Renderer {
+        self.snapshot_id = Some(crate::engine::quote(snapshot_id));
+        self.inputs_hash = Some(crate::engine::quote(inputs_hash));
         self
     }
 
@@ -466,13 +518,43 @@ impl Renderer {
 
     /// Render a parsed file; errors name the file and line.
     pub fn file(&self, file: &Path, pieces: &[Piece]) -> Result<String> {
+        self.render(file, pieces, &Renderer::relation, None, &|_| None)
+    }
+
+    /// Render a model for one run: `relation` resolves its inputs (the last good version of a
+    /// blocked one, for models that read it) and `input_state` says which inputs were blocked.
+    pub fn model(
+        &self,
+        project: &Project,
+        model: &Model,
+        relation: &dyn Fn(&Ref) -> String,
+        input_state: &dyn Fn(&str) -> Option<template::InputState>,
+    ) -> Result<String> {
+        let version = project
+            .definition_version(&model.name)
+            .map(|v| crate::engine::quote(&v));
+        self.render(&model.file, &model.pieces, relation, version, input_state)
+    }
+
+    fn render(
+        &self,
+        file: &Path,
+        pieces: &[Piece],
+        relation: &dyn Fn(&Ref) -> String,
+        definition_version: Option<String>,
+        input_state: &dyn Fn(&str) -> Option<template::InputState>,
+    ) -> Result<String> {
         let ctx = template::RenderContext {
             vars: &self.vars,
             as_of: self.as_of.clone(),
             as_of_date: self.as_of_date.clone(),
             build_id: self.build_id.clone(),
+            snapshot_id: self.snapshot_id.clone(),
+            inputs_hash: self.inputs_hash.clone(),
             frozen_through: self.frozen_through.clone(),
-            relation: &Renderer::relation,
+            relation,
+            definition_version,
+            input_state,
         };
         template::render(pieces, &ctx)
             .map_err(|e| Error::pipeline(file, format!("line {}: {}", e.line, e.message)))
@@ -870,7 +952,25 @@ fn load_models(
                 format!("model `{name}`: freeze column `{col}` must be a declared date column"),
             ));
         }
+        let reads_last_good = match config_str(&cfg, "blocked_inputs").as_deref() {
+            None | Some("block") => false,
+            Some("last_good") => true,
+            Some(x) => {
+                return Err(Error::pipeline(
+                    &f,
+                    format!("blocked_inputs `{x}` must be block or last_good"),
+                ));
+            }
+        };
+        let definition_version = match cfg.get("definition_version") {
+            Some(ConfigValue::Str(s)) => Some(s.clone()),
+            Some(ConfigValue::Num(n)) => Some(n.to_string()),
+            _ => None,
+        };
         models.push(Model {
+            reads_last_good,
+            definition_version,
+            text_sha256: crate::table_io::sha256_hex(text.as_bytes()),
             tags,
             freeze,
             contract,

@@ -1,8 +1,16 @@
 //! The small template language of pipeline SQL: dbt's `{{ ref('model') }}`,
 //! `{{ source('snapshot', 'table') }}`, `{{ var('name') }}`, `{{ config(key='value') }}`, plus
-//! `{{ as_of }}`, `{{ as_of_date }}`, `{{ build_id }}`, and for models whose closed months are
+//! `{{ as_of }}`, `{{ as_of_date }}`, `{{ build_id }}`, `{{ snapshot_id }}`, `{{ inputs_hash }}`, and for models whose closed months are
 //! frozen `{{ closed('model') }}` (the frozen rows) and `{{ frozen_through }}` (the last frozen
 //! month, or null). Comments `{# … #}` are dropped.
+//!
+//! Publish gating (SPEC §6): a model with `config(blocked_inputs='last_good')` still runs when an
+//! input model is blocked, reading that input's last good published version; it learns which
+//! with `{{ input_status('model') }}` ('ok', 'stale' = reading the last good version, or
+//! 'blocked' = no good version exists: reading the rejected rows) and
+//! `{{ blocked_reason('model') }}` (the reason, or null). `{{ definition_version }}` is the
+//! model's declared `config(definition_version=…)` plus a hash of its SQL and of every model
+//! upstream of it, so changing a definition changes the version recorded on its rows.
 //! Nothing else: logic belongs in SQL or in a tested Rust UDF, not in templates.
 //!
 //! Parsing ([`parse`]) finds a file's inputs and config without knowing the run; rendering
@@ -29,6 +37,11 @@ pub enum Call {
     BuildId,
     Closed(String),
     FrozenThrough,
+    DefinitionVersion,
+    SnapshotId,
+    InputsHash,
+    InputStatus(String),
+    BlockedReason(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -99,6 +112,9 @@ fn parse_call(s: &str) -> Result<Call, String> {
         "as_of_date" => return Ok(Call::AsOfDate),
         "build_id" => return Ok(Call::BuildId),
         "frozen_through" => return Ok(Call::FrozenThrough),
+        "definition_version" => return Ok(Call::DefinitionVersion),
+        "snapshot_id" => return Ok(Call::SnapshotId),
+        "inputs_hash" => return Ok(Call::InputsHash),
         _ => {}
     }
     let open = s.find('(').ok_or_else(|| format!("`{{{{ {s} }}}}` is not a call gtmos knows (ref, source, var, config, as_of, as_of_date, build_id)"))?;
@@ -135,6 +151,14 @@ fn parse_call(s: &str) -> Result<Call, String> {
             [m] => Ok(Call::Closed(m.clone())),
             _ => Err("closed() takes one model name: {{ closed('model') }}".into()),
         },
+        "input_status" => match positional(&args)?.as_slice() {
+            [m] => Ok(Call::InputStatus(m.clone())),
+            _ => Err("input_status() takes one model name: {{ input_status('model') }}".into()),
+        },
+        "blocked_reason" => match positional(&args)?.as_slice() {
+            [m] => Ok(Call::BlockedReason(m.clone())),
+            _ => Err("blocked_reason() takes one model name: {{ blocked_reason('model') }}".into()),
+        },
         "config" => {
             let mut m = BTreeMap::new();
             for (k, v) in args {
@@ -144,7 +168,7 @@ fn parse_call(s: &str) -> Result<Call, String> {
             Ok(Call::Config(m))
         }
         other => Err(format!(
-            "unknown function `{other}` (expected ref, source, var, config or closed)"
+            "unknown function `{other}` (expected ref, source, var, config, closed, input_status or blocked_reason)"
         )),
     }
 }
@@ -286,9 +310,24 @@ pub struct RenderContext<'a> {
     pub as_of: Option<String>,
     pub as_of_date: Option<String>,
     pub build_id: Option<String>,
+    /// SQL for `{{ snapshot_id }}` and `{{ inputs_hash }}` (string literals).
+    pub snapshot_id: Option<String>,
+    pub inputs_hash: Option<String>,
     /// SQL for `{{ frozen_through }}` (a date literal, or a typed null).
     pub frozen_through: Option<String>,
     pub relation: &'a dyn Fn(&Ref) -> String,
+    /// SQL for `{{ definition_version }}` (a string literal).
+    pub definition_version: Option<String>,
+    /// The state of an input model this run: None when it is fine.
+    pub input_state: &'a dyn Fn(&str) -> Option<InputState>,
+}
+
+/// An input model that was blocked this run, as a `blocked_inputs='last_good'` model sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputState {
+    /// True when the last good published version is read; false when none exists.
+    pub last_good: bool,
+    pub reason: String,
 }
 
 pub fn render(pieces: &[Piece], ctx: &RenderContext) -> Result<String, TemplateError> {
@@ -322,6 +361,32 @@ pub fn render(pieces: &[Piece], ctx: &RenderContext) -> Result<String, TemplateE
                         .as_deref()
                         .unwrap_or("CAST(NULL AS DATE)"),
                 ),
+                Call::SnapshotId => {
+                    out.push_str(ctx.snapshot_id.as_deref().unwrap_or("'{{ snapshot_id }}'"))
+                }
+                Call::InputsHash => {
+                    out.push_str(ctx.inputs_hash.as_deref().unwrap_or("'{{ inputs_hash }}'"))
+                }
+                Call::DefinitionVersion => match &ctx.definition_version {
+                    Some(v) => out.push_str(v),
+                    None => {
+                        return Err(TemplateError {
+                            line: *line,
+                            message: "{{ definition_version }} needs config(definition_version='…') in the model".into(),
+                        });
+                    }
+                },
+                Call::InputStatus(m) => out.push_str(match (ctx.input_state)(m) {
+                    None => "'ok'",
+                    Some(InputState {
+                        last_good: true, ..
+                    }) => "'stale'",
+                    Some(_) => "'blocked'",
+                }),
+                Call::BlockedReason(m) => match (ctx.input_state)(m) {
+                    None => out.push_str("CAST(NULL AS VARCHAR)"),
+                    Some(s) => out.push_str(&crate::engine::quote(&s.reason)),
+                },
             },
         }
     }
@@ -359,8 +424,12 @@ mod tests {
             as_of: Some("NOW".into()),
             as_of_date: None,
             build_id: None,
+            snapshot_id: None,
+            inputs_hash: None,
             frozen_through: None,
             relation: &rel,
+            definition_version: None,
+            input_state: &|_| None,
         };
         let out = render(&p, &ctx).unwrap();
         assert!(
@@ -389,8 +458,12 @@ mod tests {
             as_of: None,
             as_of_date: None,
             build_id: None,
+            snapshot_id: None,
+            inputs_hash: None,
             frozen_through: None,
             relation: &rel,
+            definition_version: None,
+            input_state: &|_| None,
         };
         assert!(
             render(&p, &ctx)

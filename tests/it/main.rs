@@ -4,6 +4,7 @@ mod build;
 mod cli;
 mod common;
 mod ingest_rules;
+mod metrics;
 mod recognition;
 mod report;
 mod snapshot;
