@@ -33,8 +33,13 @@ fn main() {
     let _ = std::fs::remove_dir_all(&wh_dir);
     let warehouse = Warehouse::new(&wh_dir);
     let staging = warehouse.staging("bench");
-    let engine =
-        Engine::new(&project.engine, threads, &staging.join("spill"), 4096 << 20).expect("engine");
+    let engine = Engine::new(
+        &project.engine,
+        threads,
+        &staging.join("spill"),
+        common::memory_limit(),
+    )
+    .expect("engine");
     let renderer = Renderer::new(&project, Some(as_of), Some("bench"));
     let render = |t: &str| renderer.text(t);
     let cx = Context {
@@ -74,7 +79,8 @@ fn main() {
     .map(|d| d.seconds);
 
     println!(
-        "ingest + contracts stage: {accounts} accounts, {rows} rows in 28 tables, {threads} threads, release build"
+        "ingest + contracts stage: {accounts} accounts, {rows} rows in 28 tables, {threads} threads, {} MiB memory each, release build",
+        common::memory_limit() >> 20
     );
     println!(
         "{:>12} {:>12} {:>14} {:>8}",

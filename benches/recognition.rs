@@ -49,7 +49,7 @@ fn main() {
     let _ = std::fs::remove_dir_all(&wh_dir);
     let mut opts = BuildOptions::new(&project_dir, &corpus, &wh_dir);
     opts.threads = threads;
-    opts.memory_limit = 4096 << 20;
+    opts.memory_limit = common::memory_limit();
     opts.select = vec!["tag:recognition".into()];
     let r = build(&opts).expect("gtmos build --select tag:recognition");
     let recognition: BTreeSet<String> = project

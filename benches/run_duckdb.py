@@ -26,6 +26,8 @@ for s in subs:
 statements = [s.strip() for s in sql.split(";\n") if s.strip() and not all(l.startswith("--") for l in s.strip().splitlines())]
 con = duckdb.connect()
 con.execute(f"SET temp_directory = '{out}/.tmp'")
+if os.environ.get("GTMOS_MEMORY_MB"):
+    con.execute(f"SET memory_limit = '{int(os.environ['GTMOS_MEMORY_MB'])}MB'")
 start = time.perf_counter()
 for s in statements:
     cur = con.execute(s)

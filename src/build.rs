@@ -181,6 +181,8 @@ pub struct BuildReport {
     /// Months frozen by this run (first days), and why a requested close did not advance.
     pub closed: Vec<String>,
     pub close_held: Option<String>,
+    /// What each decision node evaluated this run proposed.
+    pub decisions: Vec<crate::decisions::NodeOutcome>,
 }
 
 impl BuildReport {
@@ -311,6 +313,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         warehouse: opts.warehouse.clone(),
         closed: Vec::new(),
         close_held: None,
+        decisions: Vec::new(),
     };
     let staging = warehouse.staging(&run_id);
     let outcome = run(opts, &project, &snapshot, &warehouse, &staging, &mut report);
@@ -659,6 +662,42 @@ fn run(
             target,
         )?;
     }
+
+    // 6. Decision nodes: the proposals of every node evaluated this run join the decision log.
+    let dcx = crate::decisions::BuildContext {
+        warehouse: &warehouse.root,
+        run_id: &report.run_id,
+        build_id: &report.build_id,
+        snapshot_id: &report.snapshot_id,
+        inputs_hash: &report.inputs_hash,
+        as_of: report.as_of,
+        vars: &project.vars,
+    };
+    let mut outcomes = Vec::new();
+    for node in &project.decision_nodes {
+        if !selection.models.contains(&node.model) {
+            continue;
+        }
+        let blocked = report
+            .models
+            .iter()
+            .find(|m| m.name == node.model)
+            .and_then(|m| m.blocked.clone());
+        outcomes.push(match blocked {
+            Some(why) => crate::decisions::NodeOutcome {
+                node: node.name.clone(),
+                model: node.model.clone(),
+                proposed: Vec::new(),
+                new: 0,
+                none_because: Some(format!("its model `{}` is blocked: {why}", node.model)),
+            },
+            None => {
+                let found = crate::decisions::proposals(&warehouse.published_file(&node.model))?;
+                crate::decisions::record(&dcx, node, &found)?
+            }
+        });
+    }
+    report.decisions = outcomes;
     Ok(())
 }
 

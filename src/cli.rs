@@ -48,6 +48,62 @@ pub enum Command {
     /// Inspect or create snapshot manifests.
     #[command(subcommand)]
     Snapshot(SnapshotCommand),
+    /// The decision log: list, show, approve, reject or revert decisions (each change a new row).
+    Decisions(DecisionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DecisionsArgs {
+    /// The warehouse directory [default: data/warehouse]
+    #[arg(long, value_name = "DIR", global = true)]
+    pub warehouse: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
+    pub format: Format,
+    #[command(subcommand)]
+    pub command: DecisionsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DecisionsCommand {
+    /// Every decision at its current status, oldest proposal first.
+    List {
+        /// Only decisions with this status (proposed, approved, rejected, executed, reverted).
+        #[arg(long)]
+        status: Option<String>,
+        /// Only decisions of this node (e.g. channel.invest).
+        #[arg(long)]
+        node: Option<String>,
+    },
+    /// One decision: its current state and every row of its history.
+    Show { id: String },
+    /// Approve a proposed decision.
+    Approve {
+        id: String,
+        /// Who approves (recorded).
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Reject a proposed decision.
+    Reject {
+        id: String,
+        #[arg(long)]
+        by: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Revert an approved (or executed) decision, recording what the reversal did.
+    Revert {
+        id: String,
+        #[arg(long)]
+        by: String,
+        /// The reversal outcome, e.g. "price card rolled back at 14:05; bookings back in band".
+        #[arg(long)]
+        outcome: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
 }
 
 /// Where a command finds the project, snapshot, warehouse and reports. Each also reads a

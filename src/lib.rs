@@ -20,6 +20,7 @@ pub mod calendar;
 pub mod cli;
 pub mod commands;
 pub mod contracts;
+pub mod decisions;
 pub mod engine;
 pub mod error;
 pub mod freshness;

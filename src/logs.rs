@@ -106,6 +106,35 @@ pub const FRESHNESS_LOG: LogSpec = LogSpec {
     ],
 };
 
+/// The decision log (SPEC §13): proposals of the decision nodes and every status change, each
+/// a new row (see `decisions`).
+pub const DECISION_LOG: LogSpec = LogSpec {
+    name: "decision_log",
+    columns: &[
+        ("decision_id", Varchar),
+        ("timestamp", Timestamp),
+        ("node", Varchar),
+        ("node_version", Varchar),
+        ("subject", Varchar),
+        ("inputs_version", Varchar),
+        ("inputs_hash", Varchar),
+        ("build_id", Varchar),
+        ("selected_thresholds", Varchar),
+        ("evidence", Varchar),
+        ("chosen_action", Varchar),
+        ("status", Varchar),
+        ("owner", Varchar),
+        ("approvers", Varchar),
+        ("changed_by", Varchar),
+        ("note", Varchar),
+        ("risk_notes", Varchar),
+        ("reversal_plan", Varchar),
+        ("reversal_outcome", Varchar),
+        ("review_date", Date),
+        ("run_id", Varchar),
+    ],
+};
+
 static APPENDS: AtomicU64 = AtomicU64::new(0);
 
 /// Append a batch to a log as a new file; returns its path. Never replaces an existing file.

@@ -48,6 +48,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "pipelines/sources/agents.yml",
         include_str!("../pipelines/sources/agents.yml"),
     ),
+    (
+        "pipelines/sources/gtm_ops.yml",
+        include_str!("../pipelines/sources/gtm_ops.yml"),
+    ),
 ];
 
 /// The time zone every timestamp column carries.

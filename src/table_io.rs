@@ -308,14 +308,23 @@ pub fn read_parquet(path: &Path) -> Result<(SchemaRef, Vec<RecordBatch>)> {
 /// A Parquet table's rows as JSON objects, for printing and report pages: text as strings,
 /// decimals, integers and floats as numbers, dates as `YYYY-MM-DD`, timestamps as ISO 8601.
 pub fn json_rows(path: &Path) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+    let (_, batches) = read_parquet(path)?;
+    batches_as_json(&batches, path)
+}
+
+/// [`json_rows`] of batches read from `path` (named in errors).
+pub fn batches_as_json(
+    batches: &[RecordBatch],
+    path: &Path,
+) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::{
         DataType, Date32Type, Decimal128Type, Float64Type, Int64Type, TimestampMicrosecondType,
     };
     use serde_json::Value;
-    let (schema, batches) = read_parquet(path)?;
     let mut out = Vec::new();
-    for b in &batches {
+    for b in batches {
+        let schema = b.schema();
         let mut cols: Vec<Box<dyn Fn(usize) -> Value>> = Vec::new();
         for (f, c) in schema.fields().iter().zip(b.columns()) {
             let c = c.clone();

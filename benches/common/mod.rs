@@ -26,6 +26,12 @@ pub fn accounts() -> u64 {
         .unwrap_or(100_000)
 }
 
+/// The memory budget of both engines: `GTMOS_MEMORY_MB` (default 4096), passed to DuckDB's
+/// `memory_limit` by `run_duckdb.py` too, so neither side gets more memory than the other.
+pub fn memory_limit() -> usize {
+    gtmos::settings::memory_limit(None)
+}
+
 /// The default-parameter corpus of `accounts` accounts, generated on first use.
 pub fn corpus(accounts: u64) -> PathBuf {
     let corpus = base().join(format!("corpus-{accounts}"));
@@ -58,6 +64,7 @@ pub fn duckdb(
 ) -> Option<DuckRun> {
     let _ = std::fs::remove_dir_all(out);
     let mut cmd = Command::new("python3");
+    cmd.env("GTMOS_MEMORY_MB", (memory_limit() >> 20).to_string());
     cmd.arg(root().join("benches/run_duckdb.py"))
         .arg(script)
         .arg(out);

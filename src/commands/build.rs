@@ -99,6 +99,7 @@ fn summary_json(r: &BuildReport) -> serde_json::Value {
         "report": r.report_dir.as_ref().map(|d| d.join("index.html").display().to_string()),
         "closed_months": r.closed,
         "close_held": r.close_held,
+        "decisions": r.decisions,
     })
 }
 
@@ -167,6 +168,20 @@ fn summary_text(r: &BuildReport) -> String {
     }
     if let Some(why) = &r.close_held {
         s.push_str(&format!("  close      HELD: {why}\n"));
+    }
+    for d in &r.decisions {
+        match &d.none_because {
+            Some(why) => s.push_str(&format!(
+                "  decision   {}: nothing proposed ({why})\n",
+                d.node
+            )),
+            None => s.push_str(&format!(
+                "  decision   {}: {} proposed, {} new in the decision log\n",
+                d.node,
+                d.proposed.len(),
+                d.new
+            )),
+        }
     }
     if let Some(d) = &r.report_dir {
         s.push_str(&format!(

@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod compile;
+pub mod decisions;
 pub mod freshness;
 pub mod reconcile;
 pub mod snapshot;
@@ -20,6 +21,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Freshness(args) => freshness::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Snapshot(cmd) => snapshot::run(cmd),
+        Command::Decisions(args) => decisions::run(args),
     }
 }
 

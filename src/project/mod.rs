@@ -138,6 +138,8 @@ pub struct Project {
     pub models: Vec<Model>,
     pub tests: Vec<SingularTest>,
     pub slos: Vec<Slo>,
+    /// Decision nodes (SPEC §13), evaluated by their models every build.
+    pub decision_nodes: Vec<DecisionNode>,
     pub engine: EngineConfig,
     /// sha256 over every file of the project (relative path and bytes, in path order).
     pub hash: String,
@@ -271,6 +273,7 @@ impl Project {
             _ => Materialized::Table,
         };
         let slos = parse_slos(&pfile, p.get("freshness_slos"))?;
+        let decision_nodes = parse_decision_nodes(&pfile, p.get("decision_nodes"), &vars)?;
 
         let registry = Registry::load_dir(&path_of("source-paths", "sources"))?;
         let mut sources = Vec::new();
@@ -305,10 +308,22 @@ impl Project {
             models,
             tests,
             slos,
+            decision_nodes,
             engine,
             hash: project_hash(dir)?,
         };
         project.check_and_order()?;
+        for n in &project.decision_nodes {
+            if project.model(&n.model).is_none() {
+                return Err(Error::pipeline(
+                    &pfile,
+                    format!(
+                        "decision node `{}` names unknown model `{}`",
+                        n.name, n.model
+                    ),
+                ));
+            }
+        }
         Ok(project)
     }
 
@@ -597,6 +612,72 @@ fn scalar_sql(v: &Value) -> Option<String> {
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
+}
+
+/// A decision node of the project file (SPEC §13): the model that evaluates it and what every
+/// proposal carries into the decision log.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DecisionNode {
+    pub name: String,
+    pub model: String,
+    pub owner: String,
+    pub approvers: Vec<String>,
+    /// Names of the vars that are its thresholds (recorded with every proposal).
+    pub thresholds: Vec<String>,
+    pub risk_notes: Option<String>,
+    pub reversal_plan: Option<String>,
+    pub review_after_days: i64,
+}
+
+fn parse_decision_nodes(
+    file: &Path,
+    v: Option<&Value>,
+    vars: &BTreeMap<String, String>,
+) -> Result<Vec<DecisionNode>> {
+    let mut out: Vec<DecisionNode> = Vec::new();
+    let Some(Value::Sequence(list)) = v else {
+        return Ok(out);
+    };
+    for n in list {
+        let text = |k: &str| {
+            n.get(k)
+                .and_then(Value::as_str)
+                .map(|s| s.trim().to_string())
+        };
+        let name = text("name")
+            .ok_or_else(|| Error::pipeline(file, "every decision node needs a name"))?;
+        let need = |k: &str| {
+            text(k)
+                .ok_or_else(|| Error::pipeline(file, format!("decision node `{name}` needs `{k}`")))
+        };
+        let thresholds = str_list(n.get("thresholds"));
+        if let Some(t) = thresholds.iter().find(|t| !vars.contains_key(*t)) {
+            return Err(Error::pipeline(
+                file,
+                format!("decision node `{name}`: threshold `{t}` is not a var of the project"),
+            ));
+        }
+        if out.iter().any(|x| x.name == name) {
+            return Err(Error::pipeline(
+                file,
+                format!("decision node `{name}` is declared twice"),
+            ));
+        }
+        out.push(DecisionNode {
+            model: need("model")?,
+            owner: need("owner")?,
+            approvers: str_list(n.get("approvers")),
+            thresholds,
+            risk_notes: text("risk_notes"),
+            reversal_plan: text("reversal_plan"),
+            review_after_days: n
+                .get("review_after_days")
+                .and_then(Value::as_i64)
+                .unwrap_or(14),
+            name,
+        });
+    }
+    Ok(out)
 }
 
 fn parse_slos(file: &Path, v: Option<&Value>) -> Result<Vec<Slo>> {

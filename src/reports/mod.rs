@@ -4,6 +4,7 @@
 //! place and renamed in, so a reader never sees half a report.
 
 pub mod finance;
+pub mod metrics;
 pub mod svg;
 
 use std::collections::BTreeMap;
@@ -43,6 +44,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "reconciliation.html",
         include_str!("../../reports/templates/reconciliation.html"),
     ),
+    (
+        "metrics.html",
+        include_str!("../../reports/templates/metrics.html"),
+    ),
+    (
+        "decisions.html",
+        include_str!("../../reports/templates/decisions.html"),
+    ),
 ];
 
 /// The pages of a build report: (file, title). The finance pages appear once their tables
@@ -53,6 +62,8 @@ const BUILD_PAGES: &[(&str, &str)] = &[
     ("freshness.html", "Freshness"),
     ("recognition.html", "Recognition"),
     ("reconciliation.html", "Reconciliation"),
+    ("metrics.html", "Metrics vs plan"),
+    ("decisions.html", "Decision log"),
 ];
 
 /// `1234567.891` → `1,234,567.89`; negatives with a minus sign.
@@ -228,11 +239,15 @@ pub fn render_build(r: &BuildReport, slos: &[SloAttainment], dir: &Path) -> Resu
     let warehouse = crate::warehouse::Warehouse::new(&r.warehouse);
     let recognition = finance::recognition(&warehouse)?;
     let reconciliation = finance::reconciliation(&warehouse)?;
+    let metric_page = metrics::metrics(&warehouse)?;
+    let decision_page = metrics::decisions(&warehouse, &r.decisions)?;
     let shown: Vec<&(&str, &str)> = BUILD_PAGES
         .iter()
         .filter(|(f, _)| match *f {
             "recognition.html" => recognition.is_some(),
             "reconciliation.html" => reconciliation.is_some(),
+            "metrics.html" => metric_page.is_some(),
+            "decisions.html" => decision_page.is_some(),
             _ => true,
         })
         .collect();
@@ -249,6 +264,8 @@ pub fn render_build(r: &BuildReport, slos: &[SloAttainment], dir: &Path) -> Resu
         "slos": slos,
         "recognition": recognition,
         "reconciliation": reconciliation,
+        "metrics": metric_page,
+        "decisions": decision_page,
     });
     let mut files = Vec::new();
     for (file, _) in shown {

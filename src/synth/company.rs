@@ -30,6 +30,8 @@ pub fn generate(
         ("gtm_spend", spend(p, reg, faults, s, &mut oracle)?),
         ("financials", financials(p, reg, s)?),
         ("fpa_plan", plan(p, reg, s)?),
+        ("price_tests", price_tests(p, reg)?),
+        ("routing_shadow_log", routing_shadow_log(p, reg, roster)?),
         (
             "reference_gl",
             general_ledger(p, reg, faults, s, &mut oracle)?,
@@ -263,12 +265,12 @@ fn plan(p: &Resolved, reg: &Registry, s: &Summary) -> Result<RecordBatch> {
                 let nrr = if board {
                     110.0
                 } else {
-                    (106.0 + r.uniform(-2.0, 2.0) * 10.0).round() / 10.0
+                    ((106.0 + r.uniform(-2.0, 2.0)) * 10.0).round() / 10.0
                 };
                 let grr = if board {
                     92.0
                 } else {
-                    (89.0 + r.uniform(-1.0, 1.0) * 10.0).round() / 10.0
+                    ((89.0 + r.uniform(-1.0, 1.0)) * 10.0).round() / 10.0
                 };
                 row(&mut t, period, "month", "ALL", "nrr", nrr);
                 row(&mut t, period, "month", "ALL", "grr", grr);
@@ -304,6 +306,124 @@ fn plan(p: &Resolved, reg: &Registry, s: &Summary) -> Result<RecordBatch> {
                 row(&mut t, q, "quarter", "ALL", "rule_of_40", r40);
                 row(&mut t, q, "quarter", "ALL", "pipeline_coverage", 3.0);
             }
+        }
+    }
+    t.b.finish()
+}
+
+/// List-price tests: each segment tests a raise twice a year. The demand response follows the
+/// segment's true price elasticity (SMB too elastic for a raise, MM and ENT inside the Decision
+/// OS band), with sampling noise on the seats bought per account.
+fn price_tests(p: &Resolved, reg: &Registry) -> Result<RecordBatch> {
+    let mut t = Tb::new(builder(reg, "price_tests")?, PriceTests::new)?;
+    let mut r = Rng::stream(p.seed, "price_tests", 0, 0);
+    // (list price per seat-month in cents, seats per account, true elasticity)
+    let segments = [
+        (3_500i128, 12.0, -1.35),
+        (5_500, 48.0, -0.6),
+        (8_000, 220.0, -0.45),
+    ];
+    let mut start = p.start.first_of_month();
+    let mut n = 0;
+    while start.add_months(2) <= p.as_of {
+        for (seg, (price, seats, elasticity)) in segments.iter().enumerate() {
+            n += 1;
+            let change = [6.0, 8.0, 10.0][r.range(0, 3) as usize];
+            let e = elasticity + r.uniform(-0.08, 0.08);
+            let arm = |r: &mut Rng| {
+                ((p.accounts as f64 * SEGMENT_WEIGHTS[seg] / 4.0).max(20.0) * r.uniform(0.9, 1.1))
+                    .round() as i64
+            };
+            let (control_accounts, test_accounts) = (arm(&mut r), arm(&mut r));
+            let per_account = seats * r.uniform(0.97, 1.03);
+            let control_seats = (control_accounts as f64 * per_account).round() as i64;
+            let test_seats =
+                (test_accounts as f64 * per_account * (1.0 + e * change / 100.0)).round() as i64;
+            t.b.str(t.c.test_id, &format!("PT-{n:04}"));
+            t.b.str(t.c.segment, SEGMENTS[seg]);
+            t.b.str(t.c.sku_id, "SEAT-PLATFORM");
+            t.b.date(t.c.start_date, start.0);
+            t.b.date(t.c.end_date, start.add_months(2).0);
+            t.b.dec(t.c.list_price_usd, *price);
+            t.b.f64(t.c.price_change_pct, change);
+            t.b.i64(t.c.control_accounts, control_accounts);
+            t.b.i64(t.c.control_seats, control_seats);
+            t.b.i64(t.c.test_accounts, test_accounts);
+            t.b.i64(t.c.test_seats, test_seats);
+            t.b.end_row();
+        }
+        start = start.add_months(6);
+    }
+    t.b.finish()
+}
+
+/// The shadow log of a candidate routing rule set over the last 26 weeks: leads of a segment
+/// go to one of its AEs (evenly, so fairness holds); the candidate agrees with the live rules
+/// more often as it matures, leaves a few more leads unassigned, and routes a little faster.
+fn routing_shadow_log(p: &Resolved, reg: &Registry, roster: &Roster) -> Result<RecordBatch> {
+    let mut t = Tb::new(builder(reg, "routing_shadow_log")?, RoutingShadowLog::new)?;
+    let mut r = Rng::stream(p.seed, "routing_shadow", 0, 0);
+    let aes: Vec<Vec<&str>> = (0..3)
+        .map(|seg| {
+            roster
+                .reps
+                .iter()
+                .filter(|x| x.role == "AE" && x.segment == seg)
+                .map(|x| x.id.as_str())
+                .collect()
+        })
+        .collect();
+    let per_week = (p.accounts / 2).clamp(40, 5_000) as i64;
+    // 26 whole weeks, then the days of the current week up to as_of (fresh for the SLO).
+    let first = p.as_of.plus(-26 * 7).week_start();
+    let weeks = (p.as_of.minus(first) + 6) / 7;
+    let mut n = 0u64;
+    for w in 0..weeks {
+        let monday = first.plus(w * 7);
+        // Agreement grows from 98 % to 99.8 % over the shadow period.
+        let agree = 0.98 + 0.018 * (w as f64 / (weeks.max(2) - 1) as f64);
+        for _ in 0..per_week {
+            let u = r.f64();
+            let seg = if u < SEGMENT_WEIGHTS[0] {
+                0
+            } else if u < SEGMENT_WEIGHTS[0] + SEGMENT_WEIGHTS[1] {
+                1
+            } else {
+                2
+            };
+            if aes[seg].is_empty() {
+                continue;
+            }
+            let at = monday.micros() + r.range(0, 7 * crate::calendar::MICROS_PER_DAY);
+            if at >= p.as_of.micros() {
+                continue;
+            }
+            n += 1;
+            let pick = |r: &mut Rng| aes[seg][r.range(0, aes[seg].len() as i64) as usize];
+            let current = (!r.chance(0.001)).then(|| pick(&mut r));
+            let candidate = if r.chance(0.002) {
+                None
+            } else if current.is_some() && r.chance(agree) {
+                current
+            } else {
+                Some(pick(&mut r))
+            };
+            t.b.str(t.c.event_id, &format!("RT-{n:08}"));
+            t.b.ts(t.c.routed_at, at);
+            t.b.str(t.c.segment, SEGMENTS[seg]);
+            t.b.str(t.c.current_ruleset, "rules-v1");
+            t.b.str(t.c.candidate_ruleset, "rules-v2");
+            t.b.opt_str(t.c.current_rep_id, current);
+            t.b.opt_str(t.c.candidate_rep_id, candidate);
+            t.b.f64(
+                t.c.current_route_seconds,
+                (r.lognormal(libm::log(45.0), 0.6) * 10.0).round() / 10.0,
+            );
+            t.b.f64(
+                t.c.candidate_route_seconds,
+                (r.lognormal(libm::log(40.0), 0.6) * 10.0).round() / 10.0,
+            );
+            t.b.end_row();
         }
     }
     t.b.finish()

@@ -116,6 +116,16 @@ table_columns! { pub struct FpaPlan {
     plan_version: StrCol, reforecast_as_of_date: DateCol, is_board_plan: BoolCol, period_start: DateCol,
     period_grain: StrCol, segment: StrCol, metric_name: StrCol, target_value: F64Col,
 } }
+table_columns! { pub struct PriceTests {
+    test_id: StrCol, segment: StrCol, sku_id: StrCol, start_date: DateCol, end_date: DateCol,
+    list_price_usd: DecCol, price_change_pct: F64Col, control_accounts: I64Col, control_seats: I64Col,
+    test_accounts: I64Col, test_seats: I64Col,
+} }
+table_columns! { pub struct RoutingShadowLog {
+    event_id: StrCol, routed_at: TsCol, segment: StrCol, current_ruleset: StrCol, candidate_ruleset: StrCol,
+    current_rep_id: StrCol, candidate_rep_id: StrCol, current_route_seconds: F64Col,
+    candidate_route_seconds: F64Col,
+} }
 table_columns! { pub struct AgentDecisions {
     decision_id: StrCol, decided_at: TsCol, account_id: StrCol, contact_id: StrCol, lane: StrCol,
     action_type: StrCol, experiment_id: StrCol, arm: StrCol, model_version: StrCol, policy_version: StrCol,

@@ -522,7 +522,7 @@ fn freshness_slos_are_judged_from_the_log() {
     // Evaluated ten days after the snapshot: every source is stale.
     let (code, out, err) = build(&snap, &wh, &["--as-of", "2026-01-11T00:00:00Z"]);
     assert_eq!(code, 0, "stale inputs warn; they do not block\n{out}{err}");
-    assert!(out.contains("freshness  7 sources: 0 pass"), "{out}");
+    assert!(out.contains("freshness  8 sources: 0 pass"), "{out}");
     let (code, out, _) = fresh(&wh);
     assert_eq!(code, 1, "{out}");
     assert!(

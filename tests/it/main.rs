@@ -3,6 +3,7 @@
 mod build;
 mod cli;
 mod common;
+mod decisions;
 mod ingest_rules;
 mod metrics;
 mod recognition;

@@ -608,7 +608,12 @@ fn a_blocked_metric_keeps_its_last_good_values_marked_stale_while_others_publish
     let mut stale = 0;
     for (k, r) in &after.rows {
         let before = &good.rows[k];
-        if k.0 == "magic_number" || k.0.starts_with("cac_payback") {
+        // Every metric model that reads spend_by_month: Magic Number, both CAC paybacks and
+        // the funnel metrics (one gated unit with CAC/SQO).
+        let reads_spend = k.0 == "magic_number"
+            || k.0.starts_with("cac_payback")
+            || ["cac_per_sqo", "sql_to_win_pct", "attribution_validity"].contains(&k.0.as_str());
+        if reads_spend {
             assert_eq!(r["stale"], json!(true), "{k:?}");
             assert_eq!(r["data_gap"], json!(true));
             assert!(

@@ -72,6 +72,8 @@ fn report_pages_link_up_and_use_no_external_assets() {
         "freshness.html",
         "recognition.html",
         "reconciliation.html",
+        "metrics.html",
+        "decisions.html",
     ] {
         let html = std::fs::read_to_string(dir.join(page)).unwrap();
         for attr in ["src=\"http", "href=\"http", "url(http", "<script"] {
@@ -212,4 +214,79 @@ fn the_reconciliation_page_names_every_discrepancy_and_its_tolerance() {
         assert!(dom.contains(tolerance), "tolerance {tolerance} shown");
     }
     assert!(dom.contains("held"), "the close is held");
+}
+
+#[test]
+fn the_metrics_page_charts_every_metric_against_plan_and_marks_blocked_ones() {
+    let (wh, _, _) = crate::build::built_for_report();
+    let dir = report_dir();
+    let dom = rendered_dom(&dir.join("metrics.html"));
+    for metric in [
+        "nrr",
+        "grr",
+        "magic_number",
+        "cac_payback_months",
+        "rule_of_40_ebitda",
+        "pipeline_coverage",
+    ] {
+        let chart = dom
+            .split(&format!("id=\"trend-{metric}\""))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no trend for {metric}"));
+        let svg = chart.split("</svg>").next().unwrap();
+        if ["magic_number", "cac_payback_months"].contains(&metric) {
+            // Blocked by the corpus' negative spend, with no good value yet: every period a gap.
+            assert!(
+                svg.contains("class=\"gap\"") && !svg.contains("class=\"actual\""),
+                "{metric}"
+            );
+        } else {
+            assert!(
+                svg.contains("<svg") && svg.contains("class=\"actual\""),
+                "{metric} has a line"
+            );
+        }
+    }
+    // NRR has plan and board lines (the corpus plan has monthly NRR targets).
+    let nrr = dom
+        .split("id=\"trend-nrr\"")
+        .nth(1)
+        .unwrap()
+        .split("</svg>")
+        .next()
+        .unwrap();
+    assert!(nrr.contains("class=\"plan\"") && nrr.contains("class=\"board\""));
+    // The shared corpus blocks spend_by_month: Magic Number is blocked and marked as such.
+    let stale = dom
+        .split("id=\"stale-metrics\"")
+        .nth(1)
+        .expect("stale metrics listed");
+    assert!(stale.split("</p>").next().unwrap().contains("magic_number"));
+    // The latest NRR in the summary table is the published figure.
+    let log = gtmos::table_io::json_rows(&wh.join("published/metrics_calc_log.parquet")).unwrap();
+    let latest = log
+        .iter()
+        .filter(|r| r["metric_name"] == "nrr" && r["cadence"] == "monthly" && r["segment"] == "ALL")
+        .max_by_key(|r| r["period"].as_str().unwrap().to_string())
+        .unwrap();
+    let shown = format!("{:.2} %", latest["metric_value"].as_f64().unwrap());
+    let summary = dom
+        .split("id=\"metric-summary\"")
+        .nth(1)
+        .unwrap()
+        .split("</table>")
+        .next()
+        .unwrap();
+    assert!(summary.contains(&shown), "{shown} in the summary");
+    assert!(dom.contains("id=\"cohort-table\""), "cohort table rendered");
+    let cohorts = dom
+        .split("id=\"cohort-table\"")
+        .nth(1)
+        .unwrap()
+        .split("</table>")
+        .next()
+        .unwrap();
+    assert!(cohorts.contains(">NRR<") && cohorts.contains(">GRR<") && cohorts.contains("100.0"));
+    let decisions = rendered_dom(&dir.join("decisions.html"));
+    assert!(decisions.contains("channel.invest") && decisions.contains("icp.update"));
 }

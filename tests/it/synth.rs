@@ -46,7 +46,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ),
     (
         "fpa_plan",
-        "2b4033f301bde26aa90b75dc231f23b04b3ea7fe80980bd678c017dac9e4a05c",
+        "9f24b6cf0cd27f4e8fb3b3b056ccbe6edb9b094f4d7b807cc38f029c96b0fba9",
     ),
     (
         "gtm_spend",
@@ -85,6 +85,10 @@ const GOLDEN: &[(&str, &str)] = &[
         "2a778b712f3c131960b704824f15ade1a2fd2df45295c10e51a0753af4f0d8b8",
     ),
     (
+        "price_tests",
+        "7a473e57487583d7a51a6156264968277651f3cb32e3bd9316e233d4477c69ce",
+    ),
+    (
         "qbr_log",
         "fd3de6fccce817f50192d06310288ed55bd0f08e5725ecd957ed2bbe65d95fc4",
     ),
@@ -107,6 +111,10 @@ const GOLDEN: &[(&str, &str)] = &[
     (
         "restatements",
         "d4161f754e640b60fec1531fafd8d8d41e091d7285af358ae32d7cc54639bd20",
+    ),
+    (
+        "routing_shadow_log",
+        "76a936c74035ef9680af1b417f9ce9745b5a250c341e1551116bcc52df056413",
     ),
     (
         "service_milestones",

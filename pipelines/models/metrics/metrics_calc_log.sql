@@ -24,6 +24,15 @@ with computed as (
     union all
     select *, {{ input_status('metric_pipeline_coverage') }}, {{ blocked_reason('metric_pipeline_coverage') }}
     from {{ ref('metric_pipeline_coverage') }}
+    union all
+    select *, {{ input_status('metric_gtm_funnel') }}, {{ blocked_reason('metric_gtm_funnel') }}
+    from {{ ref('metric_gtm_funnel') }}
+    union all
+    select *, {{ input_status('metric_pricing') }}, {{ blocked_reason('metric_pricing') }}
+    from {{ ref('metric_pricing') }}
+    union all
+    select *, {{ input_status('metric_routing') }}, {{ blocked_reason('metric_routing') }}
+    from {{ ref('metric_routing') }}
 ),
 
 gated as (

@@ -1,0 +1,145 @@
+//! `gtmos decisions list|show|approve|reject|revert`: read the decision log and append status
+//! changes to it (SPEC §13).
+
+use serde_json::json;
+
+use crate::cli::{DecisionsArgs, DecisionsCommand, Locations};
+use crate::decisions::{self, Change, Entry};
+use crate::error::{Error, Outcome, Result};
+use crate::printer::{Format, out, out_json};
+use crate::settings::Paths;
+
+pub fn run(a: DecisionsArgs) -> Result<Outcome> {
+    let paths = Paths::resolve(&Locations {
+        project: None,
+        snapshot: None,
+        warehouse: a.warehouse.clone(),
+    });
+    let wh = &paths.warehouse;
+    match a.command {
+        DecisionsCommand::List { status, node } => {
+            let all = decisions::read_log(wh)?;
+            let rows: Vec<Entry> = decisions::current(&all)
+                .into_iter()
+                .filter(|e| status.as_ref().is_none_or(|s| &e.status == s))
+                .filter(|e| node.as_ref().is_none_or(|n| &e.node == n))
+                .collect();
+            match a.format {
+                Format::Json => out_json(&json!({ "decisions": rows }))?,
+                Format::Text => {
+                    if rows.is_empty() {
+                        out(&format!(
+                            "no decisions in {} (a build appends the proposals of its decision nodes)\n",
+                            wh.display()
+                        ))?;
+                    }
+                    let mut s = String::new();
+                    for e in &rows {
+                        s.push_str(&format!(
+                            "{}  {:<9} {:<15} {:<10} {}  (owner {}, review {})\n",
+                            e.decision_id,
+                            e.status,
+                            e.node,
+                            e.subject.as_deref().unwrap_or(""),
+                            e.chosen_action.as_deref().unwrap_or(""),
+                            e.owner.as_deref().unwrap_or("—"),
+                            e.review_date.as_deref().unwrap_or("—"),
+                        ));
+                    }
+                    out(&s)?;
+                }
+            }
+        }
+        DecisionsCommand::Show { id } => {
+            let history: Vec<Entry> = decisions::read_log(wh)?
+                .into_iter()
+                .filter(|e| e.decision_id == id)
+                .collect();
+            let Some(cur) = decisions::current(&history).into_iter().next() else {
+                return Err(Error::usage_hint(
+                    format!("no decision `{id}` in {}", wh.display()),
+                    "`gtmos decisions list` shows the ids",
+                ));
+            };
+            match a.format {
+                Format::Json => out_json(&json!({ "decision": cur, "history": history }))?,
+                Format::Text => {
+                    let mut s = format!(
+                        "{} {} — {}\n  node       {} {}\n  subject    {}\n  owner      {}; approvers {}\n  evidence   {}\n  thresholds {}\n  risk       {}\n  reversal   {}\n  review     {}\n  inputs     snapshot {} (inputs_hash {})\n  history\n",
+                        cur.decision_id,
+                        cur.status,
+                        cur.chosen_action.as_deref().unwrap_or(""),
+                        cur.node,
+                        cur.node_version.as_deref().unwrap_or(""),
+                        cur.subject.as_deref().unwrap_or(""),
+                        cur.owner.as_deref().unwrap_or("—"),
+                        cur.approvers.as_deref().unwrap_or("[]"),
+                        cur.evidence.as_deref().unwrap_or("{}"),
+                        cur.selected_thresholds.as_deref().unwrap_or("{}"),
+                        cur.risk_notes.as_deref().unwrap_or("—"),
+                        cur.reversal_plan.as_deref().unwrap_or("—"),
+                        cur.review_date.as_deref().unwrap_or("—"),
+                        cur.inputs_version.as_deref().unwrap_or(""),
+                        cur.inputs_hash.as_deref().unwrap_or(""),
+                    );
+                    for e in &history {
+                        s.push_str(&format!(
+                            "    {}  {:<9} by {}{}{}\n",
+                            e.timestamp,
+                            e.status,
+                            e.changed_by.as_deref().unwrap_or("—"),
+                            e.note
+                                .as_deref()
+                                .map(|n| format!(": {n}"))
+                                .unwrap_or_default(),
+                            e.reversal_outcome
+                                .as_deref()
+                                .filter(|_| e.status == "reverted")
+                                .map(|o| format!(" (outcome: {o})"))
+                                .unwrap_or_default(),
+                        ));
+                    }
+                    out(&s)?;
+                }
+            }
+        }
+        DecisionsCommand::Approve { id, by, note } => print_change(
+            a.format,
+            decisions::change(wh, &id, Change::Approve, &by, note.as_deref(), None)?,
+        )?,
+        DecisionsCommand::Reject { id, by, note } => print_change(
+            a.format,
+            decisions::change(wh, &id, Change::Reject, &by, note.as_deref(), None)?,
+        )?,
+        DecisionsCommand::Revert {
+            id,
+            by,
+            outcome,
+            note,
+        } => print_change(
+            a.format,
+            decisions::change(
+                wh,
+                &id,
+                Change::Revert,
+                &by,
+                note.as_deref(),
+                Some(&outcome),
+            )?,
+        )?,
+    }
+    Ok(Outcome::Success)
+}
+
+fn print_change(format: Format, e: Entry) -> Result<()> {
+    match format {
+        Format::Json => out_json(&json!({ "decision": e })),
+        Format::Text => out(&format!(
+            "{} is now {} (by {}, {})\n",
+            e.decision_id,
+            e.status,
+            e.changed_by.as_deref().unwrap_or(""),
+            e.timestamp
+        )),
+    }
+}
