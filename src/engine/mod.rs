@@ -98,7 +98,14 @@ impl Engine {
                 "datafusion.execution.parquet.schema_force_view_types",
                 false,
             )
-            .set_bool("datafusion.execution.parquet.pushdown_filters", false);
+            .set_bool("datafusion.execution.parquet.pushdown_filters", false)
+            // Headroom each external sort keeps for merging its spill files: DataFusion's 10 MiB
+            // default let other consumers take the memory a sorter freed, and the merge of a
+            // 66 M-row sort then failed with ResourcesExhausted at 100,000 accounts.
+            .set_usize(
+                "datafusion.execution.sort_spill_reservation_bytes",
+                (memory_limit / 32).clamp(1 << 20, 64 << 20),
+            );
         let ctx = SessionContext::new_with_config_rt(session, rt);
         let catalog = ctx
             .catalog("datafusion")

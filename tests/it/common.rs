@@ -312,3 +312,32 @@ pub fn build(snapshot: &Path, warehouse: &Path, extra: &[&str]) -> (i32, String,
     args.extend_from_slice(extra);
     gtmos(&args, warehouse.parent().unwrap())
 }
+
+/// An `accounts` row for hand-made snapshots: `id` in `segment`, acquired inbound, owned by REP-1.
+pub fn account_row(id: &str, segment: &str) -> serde_json::Value {
+    serde_json::json!({"account_id": id, "account_name": id, "domain": format!("{id}.com"), "segment": segment,
+           "vertical": "SaaS", "geo": "NA", "employee_count": 10, "annual_revenue_usd": 1000.0,
+           "acquisition_channel": "inbound", "owner_rep_id": "REP-1", "updated_at": "2019-01-01T00:00:00Z"})
+}
+
+/// The one rep hand-made snapshots need.
+pub fn rep_row() -> serde_json::Value {
+    serde_json::json!({"rep_id": "REP-1", "full_name": "R", "role": "AE", "segment": "SMB", "geo": "NA", "hire_date": "2010-01-01"})
+}
+
+/// One seat contract: an order and its single line `<id>-L`, recognised over [start, end).
+pub fn seat_contract(
+    id: &str,
+    account: &str,
+    start: &str,
+    end: &str,
+    amount: f64,
+) -> (serde_json::Value, serde_json::Value) {
+    (
+        serde_json::json!({"order_id": id, "account_id": account, "order_date": start, "term_start": start,
+               "term_end": end, "status": "active", "billing_frequency": "annual"}),
+        serde_json::json!({"order_line_id": format!("{id}-L"), "order_id": id, "account_id": account,
+               "sku_id": "SEAT-PLATFORM", "sku_type": "seat", "quantity": 1,
+               "unit_price_usd": amount, "line_amount_usd": amount}),
+    )
+}

@@ -8,10 +8,6 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-fn rep() -> Value {
-    json!({"rep_id": "REP-1", "full_name": "R", "role": "AE", "segment": "SMB", "geo": "NA", "hire_date": "2010-01-01"})
-}
-
 /// A quarter of funnel activity for three channels: each has 10 new-logo opportunities created
 /// in October–December 2025 and closes `won` of them (the rest lost); S&M spend per channel as
 /// given. The pooled baseline is then (Σ spend) ÷ 30 per SQO and (Σ won) ÷ 30 won.
@@ -55,7 +51,7 @@ fn funnel_snapshot(dir: &Path, spend: [f64; 3], won: [usize; 3], negative_spend:
         "2026-01-01T00:00:00Z",
         vec![
             ("accounts", rows("accounts", &accounts)),
-            ("reps", rows("reps", &[rep()])),
+            ("reps", rows("reps", &[rep_row()])),
             ("opportunities", rows("opportunities", &opps)),
             ("gtm_spend", rows("gtm_spend", &gtm_spend)),
         ],
@@ -270,19 +266,12 @@ fn the_decision_log_is_append_only_idempotent_and_loses_nothing_under_concurrenc
 /// revenue 100,000; GM 70 %) and MM ran one list-price test of +10 % at $55/seat: control 100
 /// accounts × 10 seats, test 100 accounts × `test_seats` ÷ 100 seats.
 fn pricing_snapshot(dir: &Path, test_seats: i64) -> PathBuf {
-    let account = |id: &str, seg: &str| {
-        json!({"account_id": id, "account_name": id, "domain": format!("{id}.com"), "segment": seg,
-               "vertical": "SaaS", "geo": "NA", "employee_count": 10, "annual_revenue_usd": 1000.0,
-               "acquisition_channel": "inbound", "owner_rep_id": "REP-1", "updated_at": "2019-01-01T00:00:00Z"})
-    };
-    let order = |id: &str, a: &str, s: &str, e: &str| {
-        json!({"order_id": id, "account_id": a, "order_date": s, "term_start": s, "term_end": e,
-               "status": "active", "billing_frequency": "annual"})
-    };
-    let line = |id: &str, a: &str, amount: f64| {
-        json!({"order_line_id": format!("{id}-L"), "order_id": id, "account_id": a, "sku_id": "SEAT-PLATFORM",
-               "sku_type": "seat", "quantity": 1, "unit_price_usd": amount, "line_amount_usd": amount})
-    };
+    let (orders, lines): (Vec<Value>, Vec<Value>) = [
+        seat_contract("A1", "A", "2024-01-01", "2024-07-01", 6_000.0),
+        seat_contract("N1", "N", "2024-06-01", "2024-07-01", 100_000.0),
+    ]
+    .into_iter()
+    .unzip();
     let snap = dir.join(format!("pricing-{test_seats}"));
     mini_snapshot(
         &snap,
@@ -290,32 +279,21 @@ fn pricing_snapshot(dir: &Path, test_seats: i64) -> PathBuf {
         vec![
             (
                 "accounts",
-                rows("accounts", &[account("A", "SMB"), account("N", "MM")]),
-            ),
-            ("reps", rows("reps", &[rep()])),
-            (
-                "orders",
                 rows(
-                    "orders",
-                    &[
-                        order("A1", "A", "2024-01-01", "2024-07-01"),
-                        order("N1", "N", "2024-06-01", "2024-07-01"),
-                    ],
+                    "accounts",
+                    &[account_row("A", "SMB"), account_row("N", "MM")],
                 ),
             ),
-            (
-                "order_lines",
-                rows(
-                    "order_lines",
-                    &[line("A1", "A", 6_000.0), line("N1", "N", 100_000.0)],
-                ),
-            ),
+            ("reps", rows("reps", &[rep_row()])),
+            ("orders", rows("orders", &orders)),
+            ("order_lines", rows("order_lines", &lines)),
             (
                 "gtm_spend",
                 rows(
                     "gtm_spend",
                     &[
-                        json!({"month": "2024-02-01", "channel": "inbound", "category": "sales", "segment": "MM", "amount_usd": 770_000.0}),
+                        json!({"month": "2024-02-01", "channel": "inbound", "category": "sales",
+                             "segment": "MM", "amount_usd": 770_000.0}),
                     ],
                 ),
             ),
@@ -325,7 +303,7 @@ fn pricing_snapshot(dir: &Path, test_seats: i64) -> PathBuf {
                     "financials",
                     &[
                         json!({"quarter_start": "2024-04-01", "revenue_usd": 106_000.0, "gross_margin_pct": 70.0,
-                "ebitda_usd": 1.0, "fcf_usd": 1.0, "operating_income_usd": 1.0}),
+                             "ebitda_usd": 1.0, "fcf_usd": 1.0, "operating_income_usd": 1.0}),
                     ],
                 ),
             ),
@@ -429,7 +407,7 @@ fn routing_snapshot(dir: &Path, matched: usize, unassigned: usize) -> PathBuf {
         &snap,
         "2026-01-05T00:00:00Z",
         vec![
-            ("reps", rows("reps", &[rep()])),
+            ("reps", rows("reps", &[rep_row()])),
             ("routing_shadow_log", rows("routing_shadow_log", &events)),
         ],
     );
@@ -465,5 +443,117 @@ fn routing_policy_at_just_inside_and_just_outside_its_thresholds() {
     assert!(
         six["reason"].as_str().unwrap().contains("unassigned 0.6 %"),
         "{six:?}"
+    );
+}
+
+/// MM's CAC payback improves from 20 months (Q3 2024: S&M 100,000 ÷ (new revenue 10,000 ×
+/// GM 50 %)) to `q3_spend` ÷ 5,000 months (Q4), and MM wins `mm_won` of 20 new-logo
+/// opportunities closed in November (in both trailing-quarter windows, November's and
+/// December's) against 5 of 10 for SMB and for ENT.
+fn icp_snapshot(dir: &Path, mm_won: usize, q3_spend: f64) -> PathBuf {
+    let mut accounts = vec![
+        account_row("B", "SMB"),
+        account_row("N3", "MM"),
+        account_row("N4", "MM"),
+    ];
+    let mut opps = Vec::new();
+    for (seg, n, won) in [("SMB", 10, 5), ("MM", 20, mm_won), ("ENT", 10, 5)] {
+        for i in 0..n {
+            let id = format!("{seg}-{i}");
+            accounts.push(account_row(&id, seg));
+            opps.push(json!({"opp_id": format!("O-{id}"), "account_id": id, "owner_rep_id": "REP-1",
+                "opp_type": "new_logo", "stage": if i < won { "closed_won" } else { "closed_lost" },
+                "amount_usd": 1000.0, "created_date": format!("2024-{:02}-01", 9 + i % 3), "close_date": "2024-11-20",
+                "forecast_category": "closed", "updated_at": "2024-12-31T00:00:00Z"}));
+        }
+    }
+    // An open expansion opportunity created in December: the funnel has a December window.
+    opps.push(json!({"opp_id": "O-open", "account_id": "B", "owner_rep_id": "REP-1", "opp_type": "expansion",
+        "stage": "discovery", "amount_usd": 1000.0, "created_date": "2024-12-05", "close_date": "2025-02-01",
+        "forecast_category": "pipeline", "updated_at": "2024-12-31T00:00:00Z"}));
+    let (orders, lines): (Vec<Value>, Vec<Value>) = [
+        seat_contract("B1", "B", "2024-04-01", "2025-01-01", 9_000.0),
+        seat_contract("N31", "N3", "2024-09-01", "2024-10-01", 10_000.0),
+        seat_contract("N41", "N4", "2024-12-01", "2025-01-01", 10_000.0),
+    ]
+    .into_iter()
+    .unzip();
+    let spend = |m: &str, v: f64| json!({"month": m, "channel": "inbound", "category": "sales", "segment": "MM", "amount_usd": v});
+    let quarter = |q: &str| {
+        json!({"quarter_start": q, "revenue_usd": 1.0, "gross_margin_pct": 50.0,
+        "ebitda_usd": 1.0, "fcf_usd": 1.0, "operating_income_usd": 1.0})
+    };
+    let snap = dir.join(format!("icp-{mm_won}-{q3_spend}"));
+    mini_snapshot(
+        &snap,
+        "2025-01-01T00:00:00Z",
+        vec![
+            ("accounts", rows("accounts", &accounts)),
+            ("reps", rows("reps", &[rep_row()])),
+            ("opportunities", rows("opportunities", &opps)),
+            ("orders", rows("orders", &orders)),
+            ("order_lines", rows("order_lines", &lines)),
+            (
+                "gtm_spend",
+                rows(
+                    "gtm_spend",
+                    &[
+                        spend("2024-05-01", 100_000.0),
+                        spend("2024-08-01", q3_spend),
+                    ],
+                ),
+            ),
+            (
+                "financials",
+                rows(
+                    "financials",
+                    &[quarter("2024-07-01"), quarter("2024-10-01")],
+                ),
+            ),
+        ],
+    );
+    snap
+}
+
+#[test]
+fn icp_update_at_just_inside_and_just_outside_its_thresholds() {
+    let dir = tempdir();
+    let run = |won: usize, spend: f64| {
+        node_row(
+            &icp_snapshot(dir.path(), won, spend),
+            &dir.path().join(format!("wh-{won}-{spend}")),
+            "decision_icp_update",
+            "MM",
+        )
+    };
+    // 12 of 20 = 60 % vs all segments 22 of 40 = 55 %: +5 pp, the threshold, in both months;
+    // payback 20 → 19 months: improved by exactly 1 → add MM.
+    let at = run(12, 95_000.0);
+    assert_eq!(at["proposes"], json!(true), "{at:?}");
+    assert_eq!(at["chosen_action"], json!("add segment band MM to the ICP"));
+    // Payback 20 → 18: well inside.
+    assert_eq!(run(12, 90_000.0)["proposes"], json!(true));
+    // Payback 20 → 19.1: improved by 0.9 < 1 → no.
+    let slow = run(12, 95_500.0);
+    assert_eq!(slow["proposes"], json!(false), "{slow:?}");
+    assert!(
+        slow["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("within thresholds")
+    );
+    // 11 of 20 = 55 % vs 21 of 40 = 52.5 %: +2.5 pp < 5 → no.
+    assert_eq!(run(11, 90_000.0)["proposes"], json!(false));
+    // SMB (5 of 10 = 50 % vs 55 %) has no CAC payback: nothing proposed, and the row says why.
+    let smb = node_row(
+        &icp_snapshot(dir.path(), 12, 95_000.0),
+        &dir.path().join("wh-smb"),
+        "decision_icp_update",
+        "SMB",
+    );
+    assert_eq!(smb["proposes"], json!(false));
+    assert!(
+        smb["reason"].as_str().unwrap().contains("no CAC payback"),
+        "{smb:?}"
     );
 }

@@ -9,27 +9,6 @@ use serde_json::{Value, json};
 
 use crate::common::*;
 
-fn account(id: &str, segment: &str) -> Value {
-    json!({"account_id": id, "account_name": id, "domain": format!("{id}.com"), "segment": segment,
-           "vertical": "SaaS", "geo": "NA", "employee_count": 10, "annual_revenue_usd": 1000.0,
-           "acquisition_channel": "inbound", "owner_rep_id": "REP-1", "updated_at": "2019-01-01T00:00:00Z"})
-}
-
-fn rep() -> Value {
-    json!({"rep_id": "REP-1", "full_name": "R", "role": "AE", "segment": "SMB", "geo": "NA", "hire_date": "2010-01-01"})
-}
-
-/// One seat contract: an order and its single line, recognised daily over [start, end).
-fn contract(id: &str, account: &str, start: &str, end: &str, amount: f64) -> (Value, Value) {
-    (
-        json!({"order_id": id, "account_id": account, "order_date": start, "term_start": start,
-               "term_end": end, "status": "active", "billing_frequency": "annual"}),
-        json!({"order_line_id": format!("{id}-L"), "order_id": id, "account_id": account,
-               "sku_id": "SEAT-PLATFORM", "sku_type": "seat", "quantity": 1,
-               "unit_price_usd": amount, "line_amount_usd": amount}),
-    )
-}
-
 fn spend(month: &str, segment: &str, category: &str, amount: f64) -> Value {
     json!({"month": month, "channel": "inbound", "category": category, "segment": segment, "amount_usd": amount})
 }
@@ -59,12 +38,12 @@ fn build_metrics(
     let snap = dir.path().join("snap");
     let (orders, lines): (Vec<Value>, Vec<Value>) = contracts
         .iter()
-        .map(|(id, a, s, e, amount)| contract(id, a, s, e, *amount))
+        .map(|(id, a, s, e, amount)| seat_contract(id, a, s, e, *amount))
         .unzip();
-    let accounts: Vec<Value> = accounts.iter().map(|(a, s)| account(a, s)).collect();
+    let accounts: Vec<Value> = accounts.iter().map(|(a, s)| account_row(a, s)).collect();
     tables.extend([
         ("accounts", rows("accounts", &accounts)),
-        ("reps", rows("reps", &[rep()])),
+        ("reps", rows("reps", &[rep_row()])),
         ("orders", rows("orders", &orders)),
         ("order_lines", rows("order_lines", &lines)),
     ]);

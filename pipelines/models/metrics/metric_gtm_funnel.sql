@@ -127,7 +127,8 @@ final as (
         channel,
         cast(null as date) as cohort_month,
         case when gap is null then
-            numerator / denominator * case when metric_name = 'sql_to_win_pct' then 100 else 1 end
+            -- scaled before dividing: 100 × 12 ÷ 20 is exactly 60, 12 ÷ 20 × 100 is not
+            numerator * case when metric_name = 'sql_to_win_pct' then 100 else 1 end / denominator
         end as metric_value,
         numerator,
         denominator,
