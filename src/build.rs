@@ -405,6 +405,17 @@ fn run(
         register_closed(&engine, warehouse, model)?;
     }
     let mut blocked: BTreeMap<String, String> = BTreeMap::new();
+    // Models some `blocked_inputs='last_good'` model reads, directly or not.
+    let read_by_last_good: BTreeSet<String> = project
+        .models
+        .iter()
+        .filter(|m| m.reads_last_good)
+        .flat_map(|m| project.upstream(&m.name))
+        .filter_map(|r| match r {
+            Ref::Model(m) => Some(m),
+            Ref::Source(_) => None,
+        })
+        .collect();
     let mut staged: BTreeMap<String, (PathBuf, crate::table_io::WrittenFile)> = BTreeMap::new();
     for model in project
         .models
@@ -503,7 +514,9 @@ fn run(
                 ));
             }
             result.tests = tests;
-        } else if let Ok(sql) = renderer.model(project, model, &Renderer::relation, &|_| None) {
+        } else if read_by_last_good.contains(&model.name)
+            && let Ok(sql) = renderer.model(project, model, &Renderer::relation, &|_| None)
+        {
             // Computed anyway, never tested or published, so that a model reading last good
             // versions can still show a blocked input that has none (its rows, values withheld).
             // Failure here is not the build's: the input is blocked already.
