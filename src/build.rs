@@ -687,6 +687,11 @@ fn run(
         vars: &project.vars,
     };
     let mut outcomes = Vec::new();
+    let mut known = if project.decision_nodes.is_empty() {
+        BTreeSet::new()
+    } else {
+        crate::decisions::known_ids(&warehouse.root)?
+    };
     for node in &project.decision_nodes {
         if !selection.models.contains(&node.model) {
             continue;
@@ -706,7 +711,7 @@ fn run(
             },
             None => {
                 let found = crate::decisions::proposals(&warehouse.published_file(&node.model))?;
-                crate::decisions::record(&dcx, node, &found)?
+                crate::decisions::record(&dcx, node, &found, &mut known)?
             }
         });
     }

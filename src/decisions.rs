@@ -210,11 +210,21 @@ pub fn proposals(table: &Path) -> Result<Vec<Proposal>> {
 }
 
 /// Append a `proposed` row for every proposal not already in the log.
-pub fn record(cx: &BuildContext, node: &DecisionNode, found: &[Proposal]) -> Result<NodeOutcome> {
-    let known: std::collections::BTreeSet<String> = read_log(cx.warehouse)?
+/// Ids already in the log (read once per build, then kept current by [`record`]).
+pub fn known_ids(warehouse: &Path) -> Result<std::collections::BTreeSet<String>> {
+    Ok(read_log(warehouse)?
         .into_iter()
         .map(|e| e.decision_id)
-        .collect();
+        .collect())
+}
+
+/// Append a `proposed` row for every proposal whose id is not in `known` (and add it there).
+pub fn record(
+    cx: &BuildContext,
+    node: &DecisionNode,
+    found: &[Proposal],
+    known: &mut std::collections::BTreeSet<String>,
+) -> Result<NodeOutcome> {
     let now = format_ts(logs::now_micros());
     let thresholds: serde_json::Map<String, Value> = node
         .thresholds
@@ -241,7 +251,7 @@ pub fn record(cx: &BuildContext, node: &DecisionNode, found: &[Proposal]) -> Res
             &p.chosen_action,
         );
         ids.push(id.clone());
-        if known.contains(&id) || rows.iter().any(|r: &Entry| r.decision_id == id) {
+        if !known.insert(id.clone()) {
             continue;
         }
         rows.push(Entry {

@@ -12,11 +12,11 @@ use crate::reconciliation::Results;
 use crate::table_io::json_rows;
 use crate::warehouse::Warehouse;
 
-fn num(r: &Map<String, Value>, k: &str) -> f64 {
+pub(super) fn num(r: &Map<String, Value>, k: &str) -> f64 {
     r.get(k).and_then(Value::as_f64).unwrap_or(0.0)
 }
 
-fn text(r: &Map<String, Value>, k: &str) -> String {
+pub(super) fn text(r: &Map<String, Value>, k: &str) -> String {
     r.get(k)
         .and_then(Value::as_str)
         .unwrap_or_default()

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
+use super::finance::text;
 use super::svg::{Point, trend};
 use crate::calendar::Day;
 use crate::error::Result;
@@ -88,13 +89,6 @@ const SERIES: &[(&str, &str, Option<&str>, usize, &str, &str)] = &[
         "SQL → win rate, % (trailing quarter)",
     ),
 ];
-
-fn text(r: &Map<String, Value>, k: &str) -> String {
-    r.get(k)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string()
-}
 
 fn label(period: &str, cadence: &str) -> String {
     match (cadence, Day::parse(period).ok()) {
@@ -182,15 +176,11 @@ pub fn metrics(w: &Warehouse) -> Result<Option<Value>> {
             })
         })
         .collect();
-    let stale: Vec<String> = {
-        let mut s: Vec<String> = log
-            .iter()
-            .filter(|r| r["stale"].as_bool().unwrap_or(false))
-            .map(|r| text(r, "metric_name"))
-            .collect();
-        s.dedup();
-        s
-    };
+    let stale: std::collections::BTreeSet<String> = log
+        .iter()
+        .filter(|r| r["stale"].as_bool().unwrap_or(false))
+        .map(|r| text(r, "metric_name"))
+        .collect();
     Ok(Some(json!({
         "charts": charts,
         "segments": segments,
@@ -211,7 +201,7 @@ fn cohorts(w: &Warehouse) -> Result<Value> {
     let quarter = |m: &str| Day::parse(m).ok().map(|d| d.first_of_quarter().0);
     // account → quarter → recurring revenue; and the last complete quarter.
     let mut rev: BTreeMap<String, BTreeMap<i32, f64>> = BTreeMap::new();
-    let mut months: BTreeMap<i32, usize> = BTreeMap::new();
+    let mut last_month: Option<i32> = None;
     for r in json_rows(&path)? {
         let Some(q) = quarter(&text(&r, "month")) else {
             continue;
@@ -220,9 +210,9 @@ fn cohorts(w: &Warehouse) -> Result<Value> {
             .or_default()
             .entry(q)
             .or_default() += r["recurring_usd"].as_f64().unwrap_or(0.0);
-        months.insert(Day::parse(&text(&r, "month")).map(|d| d.0).unwrap_or(0), 0);
+        last_month = last_month.max(Day::parse(&text(&r, "month")).ok().map(|d| d.0));
     }
-    let Some(last_month) = months.keys().next_back().copied() else {
+    let Some(last_month) = last_month else {
         return Ok(Value::Null);
     };
     // The last quarter whose final month is in the data.
