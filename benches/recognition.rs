@@ -14,11 +14,8 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use gtmos::build::{BuildOptions, Selection, build, run_contracts_of};
-use gtmos::contracts::Context;
-use gtmos::engine::Engine;
-use gtmos::project::{Project, Renderer};
-use gtmos::snapshot::Snapshot;
+use gtmos::build::{BuildOptions, build};
+use gtmos::project::Project;
 use gtmos::warehouse::Warehouse;
 
 /// What the recognition models read from the sources.
@@ -76,40 +73,8 @@ fn main() {
         .unwrap_or(0);
 
     // DuckDB's inputs: the same checked finance sources, and the published usage.
-    let snapshot = Snapshot::open(&corpus, &project.registry).expect("snapshot");
-    let as_of = snapshot.manifest.as_of_micros().unwrap();
-    let inputs_wh = Warehouse::new(&base.join("recognition-inputs"));
-    let staging = inputs_wh.staging("bench");
-    let _ = std::fs::remove_dir_all(&staging);
-    let engine =
-        Engine::new(&project.engine, threads, &staging.join("spill"), 4096 << 20).expect("engine");
-    let renderer = Renderer::new(&project, Some(as_of), Some("bench"));
-    let render = |t: &str| renderer.text(t);
-    let cx = Context {
-        engine: &engine,
-        warehouse: &inputs_wh,
-        staging: &staging,
-        run_id: "bench",
-        as_of,
-        render: &render,
-    };
-    let mut sources = Selection::resolve(&project, &["tag:recognition".to_string()])
-        .expect("selection")
-        .sources;
-    sources.remove("usage_metering_log");
-    run_contracts_of(&cx, &project, &snapshot, &sources).expect("finance contracts");
-    let inputs = base.join("recognition-inputs/files");
-    let _ = std::fs::remove_dir_all(&inputs);
-    std::fs::create_dir_all(&inputs).unwrap();
-    for t in INPUTS {
-        let checked = staging.join("sources").join(format!("{t}.parquet"));
-        let src = if checked.exists() {
-            checked
-        } else {
-            corpus.join(&snapshot.manifest.tables[t].path)
-        };
-        std::os::unix::fs::symlink(&src, inputs.join(format!("{t}.parquet"))).unwrap();
-    }
+    let inputs = common::checked_inputs(&project, &corpus, "recognition-inputs", &INPUTS);
+    let as_of = r.as_of;
     std::os::unix::fs::symlink(
         Warehouse::new(&wh_dir).published_file("usage_billable"),
         inputs.join("usage_billable.parquet"),
@@ -167,5 +132,4 @@ fn main() {
         "not in the figure: source contracts {contracts_s:.1}s, usage models {upstream_s:.1}s, whole build {:.1}s",
         r.seconds
     );
-    let _ = std::fs::remove_dir_all(&staging);
 }

@@ -49,6 +49,8 @@ pub struct BuildOptions {
     pub close_through: Option<crate::calendar::Day>,
     /// Source tables read from elsewhere than the snapshot (e.g. reference figures).
     pub overrides: BTreeMap<String, PathBuf>,
+    /// Project vars overridden for this run (`--vars`), as the SQL text they render to.
+    pub vars: BTreeMap<String, String>,
 }
 
 impl BuildOptions {
@@ -64,6 +66,7 @@ impl BuildOptions {
             select: Vec::new(),
             close_through: None,
             overrides: BTreeMap::new(),
+            vars: BTreeMap::new(),
         }
     }
 }
@@ -254,7 +257,8 @@ fn lock(warehouse: &Path) -> Result<std::fs::File> {
 }
 
 pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
-    let project = Project::load(&opts.project)?;
+    let mut project = Project::load(&opts.project)?;
+    project.override_vars(&opts.vars)?;
     let snapshot = Snapshot::open(&opts.snapshot, &project.registry)?;
     let _lock = lock(&opts.warehouse)?;
     let started = Instant::now();
@@ -287,6 +291,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         "select": opts.select,
         "close_through": opts.close_through.map(|d| d.iso()[..7].to_string()),
         "closed_through": close.closed_through,
+        "vars": opts.vars,
     });
     let build_id = build_id(&inputs_hash, &project.hash, &effective_config);
     let warehouse = Warehouse::new(&opts.warehouse);

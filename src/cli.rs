@@ -146,6 +146,10 @@ pub struct BuildArgs {
     /// Close the books through this month (YYYY-MM): freeze its recognition into closed_periods/.
     #[arg(long, value_name = "YYYY-MM")]
     pub close_through: Option<String>,
+    /// Override project vars for this run, as a YAML mapping: `--vars '{score_history_weeks: 52}'`.
+    /// Only vars declared in gtmos_project.yml; they change the build_id.
+    #[arg(long, value_name = "YAML")]
+    pub vars: Option<String>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

@@ -94,3 +94,63 @@ pub fn duckdb(
         lines: lines.collect(),
     })
 }
+
+/// The checked inputs of a side-by-side run: `tables` as `target/bench-data/<name>/files/
+/// <table>.parquet` links to what gtmos' models read — the source contract's output where it
+/// quarantined rows, otherwise the snapshot file. The contracts of `tables` (and of the sources
+/// their tests reference) run into a scratch warehouse first.
+pub fn checked_inputs(
+    project: &gtmos::project::Project,
+    corpus: &Path,
+    name: &str,
+    tables: &[&str],
+) -> PathBuf {
+    use gtmos::contracts::Context;
+    use gtmos::engine::Engine;
+    use gtmos::project::Renderer;
+    use gtmos::snapshot::Snapshot;
+    use gtmos::warehouse::Warehouse;
+
+    let dir = base().join(name);
+    let snapshot = Snapshot::open(corpus, &project.registry).expect("snapshot");
+    let as_of = snapshot.manifest.as_of_micros().expect("as_of");
+    let scratch = Warehouse::new(&dir);
+    let staging = scratch.staging("bench");
+    let _ = std::fs::remove_dir_all(&staging);
+    let engine = Engine::new(&project.engine, threads(), &staging.join("spill"), 4096 << 20)
+        .expect("engine");
+    let renderer = Renderer::new(project, Some(as_of), Some("bench"));
+    let render = |t: &str| renderer.text(t);
+    let cx = Context {
+        engine: &engine,
+        warehouse: &scratch,
+        staging: &staging,
+        run_id: "bench",
+        as_of,
+        render: &render,
+    };
+    let mut sources: std::collections::BTreeSet<String> =
+        tables.iter().map(|t| t.to_string()).collect();
+    let mut stack: Vec<String> = sources.iter().cloned().collect();
+    while let Some(t) = stack.pop() {
+        for d in project.source(&t).map(|c| c.depends_on.clone()).unwrap_or_default() {
+            if sources.insert(d.clone()) {
+                stack.push(d);
+            }
+        }
+    }
+    gtmos::build::run_contracts_of(&cx, project, &snapshot, &sources).expect("contracts");
+    let files = dir.join("files");
+    let _ = std::fs::remove_dir_all(&files);
+    std::fs::create_dir_all(&files).unwrap();
+    for t in tables {
+        let checked = staging.join("sources").join(format!("{t}.parquet"));
+        let src = if checked.exists() {
+            checked
+        } else {
+            corpus.join(&snapshot.manifest.tables[*t].path)
+        };
+        std::os::unix::fs::symlink(&src, files.join(format!("{t}.parquet"))).unwrap();
+    }
+    files
+}

@@ -80,6 +80,10 @@ pub fn options(a: &BuildArgs) -> Result<BuildOptions> {
             .collect(),
         close_through: a.close_through.as_deref().map(parse_month).transpose()?,
         overrides: Default::default(),
+        vars: match &a.vars {
+            Some(text) => crate::project::parse_var_overrides(text)?,
+            None => Default::default(),
+        },
     })
 }
 

@@ -218,6 +218,23 @@ fn hours(v: Option<&Value>) -> Option<f64> {
 }
 
 impl Project {
+    /// Replace declared vars for one run (`--vars`); an undeclared name is a usage error, so a
+    /// typo never silently leaves the default in force.
+    pub fn override_vars(&mut self, overrides: &BTreeMap<String, String>) -> Result<()> {
+        for (name, value) in overrides {
+            match self.vars.get_mut(name) {
+                Some(v) => *v = value.clone(),
+                None => {
+                    return Err(Error::usage_hint(
+                        format!("--vars: `{name}` is not a var of {}", self.dir.join(PROJECT_FILE).display()),
+                        "declare it under `vars:` in gtmos_project.yml first",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn load(dir: &Path) -> Result<Project> {
         let pfile = dir.join(PROJECT_FILE);
         if !pfile.exists() {
@@ -605,6 +622,27 @@ fn find_cycle(remaining: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
 }
 
 /// A YAML scalar as the SQL text a var renders to.
+/// `--vars '{name: value, …}'`: a YAML mapping of var names to scalars.
+pub fn parse_var_overrides(text: &str) -> Result<BTreeMap<String, String>> {
+    let bad = |why: String| {
+        Error::usage_hint(
+            format!("--vars: {why}"),
+            "give a YAML mapping of var names to values: --vars '{score_history_weeks: 52}'",
+        )
+    };
+    let value: Value = serde_yaml_ng::from_str(text).map_err(|e| bad(e.to_string()))?;
+    let Value::Mapping(m) = value else {
+        return Err(bad("not a mapping".into()));
+    };
+    let mut out = BTreeMap::new();
+    for (k, v) in &m {
+        let name = k.as_str().ok_or_else(|| bad(format!("{k:?} is not a var name")))?;
+        let v = scalar_sql(v).ok_or_else(|| bad(format!("`{name}` must be a scalar")))?;
+        out.insert(name.to_string(), v);
+    }
+    Ok(out)
+}
+
 fn scalar_sql(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),

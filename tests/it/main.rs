@@ -8,6 +8,7 @@ mod ingest_rules;
 mod metrics;
 mod recognition;
 mod report;
+mod scores;
 mod snapshot;
 mod synth;
 mod synth_faults;

@@ -47,7 +47,7 @@ cells as (
         coalesce(c.cohort_month, s.month) as cohort_month,
         coalesce(c.accounts, 0) as accounts,
         coalesce(c.usd, 0) as revenue_usd,
-        coalesce(s.usd, 0) as spend_usd
+        s.usd as spend_usd
     from cohort_revenue c
     full outer join spend s
         on s.segment = c.segment and s.channel = c.channel and s.month = c.cohort_month
@@ -86,19 +86,22 @@ final as (
         channel,
         cohort_month,
         case when accounts >= {{ var('payback_min_cohort_accounts') }} and gross_margin_pct is not null
+                and spend_usd is not null
             then (spend_usd / accounts)
                 / greatest(revenue_usd * gross_margin_pct / 100 / accounts, 1e-6) end as metric_value,
         case when accounts > 0 then spend_usd / accounts end as numerator,
         case when accounts > 0 then revenue_usd * gross_margin_pct / 100 / accounts end as denominator,
-        not (accounts >= {{ var('payback_min_cohort_accounts') }} and gross_margin_pct is not null) as data_gap,
+        not (accounts >= {{ var('payback_min_cohort_accounts') }} and gross_margin_pct is not null
+            and spend_usd is not null) as data_gap,
         case
             when accounts = 0 then 'no new accounts in the cohort'
             when accounts < {{ var('payback_min_cohort_accounts') }} then 'cohort of ' || cast(accounts as varchar)
                 || ' new accounts is below the minimum of {{ var('payback_min_cohort_accounts') }}'
+            when spend_usd is null then 'no sales and marketing spend recorded for the cohort month'
             when gross_margin_pct is null then 'no gross margin for the quarter in financials'
         end as data_gap_reason,
         '{"new_accounts": ' || cast(accounts as varchar)
-            || ', "spend_usd": ' || cast(spend_usd as varchar)
+            || ', "spend_usd": ' || coalesce(cast(spend_usd as varchar), 'null')
             || ', "first_full_month_revenue_usd": ' || cast(revenue_usd as varchar) || '}' as detail,
         cast(null as varchar) as plan_metric,
         cast(null as varchar) as plan_grain,

@@ -37,36 +37,55 @@ spans as (
     where month >= (select arrow_cast(min(month) + interval '2 months', 'Date32') from months)
 ),
 
+-- Per channel, segment and month: opportunities created, and new-logo ones closed; a window is
+-- three whole months, so its counts are sums of these.
+monthly as (
+    select channel, segment, month,
+        sum(sqos) as sqos, sum(won) as won, sum(lost) as lost,
+        sum(attributable) as attributable, sum(created) as created
+    from (
+        select channel, segment, arrow_cast(date_trunc('month', created_date), 'Date32') as month,
+            case when opp_type = 'new_logo' then 1 else 0 end as sqos, 0 as won, 0 as lost,
+            attributable, 1 as created
+        from opportunities
+        union all
+        select channel, segment, arrow_cast(date_trunc('month', close_date), 'Date32'), 0,
+            case when opp_type = 'new_logo' and stage = 'closed_won' then 1 else 0 end,
+            case when opp_type = 'new_logo' and stage = 'closed_lost' then 1 else 0 end,
+            0, 0
+        from opportunities
+        where close_date is not null
+    ) x
+    group by channel, segment, month
+),
+
 by_channel as (
     select
         w.month,
-        o.channel,
-        sum(case when o.opp_type = 'new_logo' and o.created_date >= w.window_start
-            and o.created_date < w.window_end then 1 else 0 end) as sqos,
-        sum(case when o.opp_type = 'new_logo' and o.stage = 'closed_won' and o.close_date >= w.window_start
-            and o.close_date < w.window_end then 1 else 0 end) as won,
-        sum(case when o.opp_type = 'new_logo' and o.stage = 'closed_lost' and o.close_date >= w.window_start
-            and o.close_date < w.window_end then 1 else 0 end) as lost,
-        sum(case when o.created_date >= w.window_start and o.created_date < w.window_end
-            then o.attributable else 0 end) as attributable,
-        sum(case when o.created_date >= w.window_start and o.created_date < w.window_end
-            then 1 else 0 end) as created
+        c.channel,
+        coalesce(sum(m.sqos), 0) as sqos,
+        coalesce(sum(m.won), 0) as won,
+        coalesce(sum(m.lost), 0) as lost,
+        coalesce(sum(m.attributable), 0) as attributable,
+        coalesce(sum(m.created), 0) as created
     from spans w
-    cross join opportunities o
-    group by w.month, o.channel
+    cross join (select distinct channel from opportunities) c
+    left join monthly m
+        on m.channel = c.channel and m.month >= w.window_start and m.month < w.window_end
+    group by w.month, c.channel
 ),
 
 by_segment as (
     select
         w.month,
-        o.segment,
-        sum(case when o.opp_type = 'new_logo' and o.stage = 'closed_won' and o.close_date >= w.window_start
-            and o.close_date < w.window_end then 1 else 0 end) as won,
-        sum(case when o.opp_type = 'new_logo' and o.stage = 'closed_lost' and o.close_date >= w.window_start
-            and o.close_date < w.window_end then 1 else 0 end) as lost
+        g.segment,
+        coalesce(sum(m.won), 0) as won,
+        coalesce(sum(m.lost), 0) as lost
     from spans w
-    cross join opportunities o
-    group by w.month, o.segment
+    cross join (select distinct segment from opportunities) g
+    left join monthly m
+        on m.segment = g.segment and m.month >= w.window_start and m.month < w.window_end
+    group by w.month, g.segment
 ),
 
 spend as (

@@ -15,7 +15,7 @@
 with events as (
     select
         *,
-        arrow_cast(date_trunc('week', routed_at), 'Date32') as week
+        arrow_cast(date_trunc('week', arrow_cast(routed_at, 'Timestamp(Microsecond, None)')), 'Date32') as week
     from {{ source('snapshot', 'routing_shadow_log') }}
     where routed_at < {{ as_of }}
 ),
@@ -48,16 +48,22 @@ rates_all as (
 ),
 
 -- Per week, segment and rep: the candidate's assignments over four weeks (0 for a rep only
--- the live rules used).
-reps as (
-    select w.week, e.segment, e.rep_id, sum(e.assigned) as n
-    from weeks w
-    join (
+-- the live rules used), summed from per-week counts.
+rep_weeks as (
+    select week, segment, rep_id, sum(assigned) as n
+    from (
         select week, segment, candidate_rep_id as rep_id, 1 as assigned from events where candidate_rep_id is not null
         union all
         select week, segment, current_rep_id, 0 from events where current_rep_id is not null
-    ) e on e.week > arrow_cast(w.week - interval '28 days', 'Date32') and e.week <= w.week
-    group by w.week, e.segment, e.rep_id
+    ) e
+    group by week, segment, rep_id
+),
+
+reps as (
+    select w.week, r.segment, r.rep_id, sum(r.n) as n
+    from weeks w
+    join rep_weeks r on r.week > arrow_cast(w.week - interval '28 days', 'Date32') and r.week <= w.week
+    group by w.week, r.segment, r.rep_id
 ),
 
 ranked as (

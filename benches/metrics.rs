@@ -1,0 +1,157 @@
+//! The metric layer of `gtmos build` (the models tagged `metrics` and the spend they read:
+//! revenue per account × month, the retention base, NRR/GRR, Magic Number, both CAC paybacks,
+//! Rule of 40, pipeline coverage, the funnel, pricing and routing evidence, plan targets and
+//! `metrics_calc_log`) on a 100,000-account corpus, side by side with the same metrics written
+//! by hand in DuckDB SQL (`benches/metrics_duckdb.sql`) over the same inputs — and checked row
+//! for row against gtmos' published tables.
+//!
+//! `cargo bench --bench metrics` (release build; `pip install duckdb`).
+//! `GTMOS_BENCH_ACCOUNTS` sets the corpus size. gtmos runs `build --select tag:metrics`; its
+//! figure is the time of the metric-layer models (the contracts, usage and recognition models
+//! upstream are the other benchmarks' subjects and are reported apart). DuckDB reads the
+//! checked sources and the published `revenue_recognition_log`.
+
+mod common;
+
+use gtmos::build::{BuildOptions, build};
+use gtmos::project::Project;
+use gtmos::warehouse::Warehouse;
+
+/// The sources the metric layer reads.
+const INPUTS: [&str; 7] = [
+    "accounts",
+    "opportunities",
+    "gtm_spend",
+    "financials",
+    "fpa_plan",
+    "price_tests",
+    "routing_shadow_log",
+];
+/// The metric layer: every model it builds, in dependency order (all compared row for row).
+const LAYER: [&str; 14] = [
+    "spend_by_month",
+    "plan_targets",
+    "metric_revenue",
+    "retention_base",
+    "metric_retention",
+    "metric_magic_number",
+    "metric_cac_payback",
+    "metric_cac_payback_cohort",
+    "metric_rule_of_40",
+    "metric_pipeline_coverage",
+    "metric_gtm_funnel",
+    "metric_pricing",
+    "metric_routing",
+    "metrics_calc_log",
+];
+
+fn main() {
+    let accounts = common::accounts();
+    let (root, base, threads) = (common::root(), common::base(), common::threads());
+    let corpus = common::corpus(accounts);
+    let project_dir = root.join("pipelines");
+    let project = Project::load(&project_dir).expect("project");
+
+    // gtmos
+    let wh_dir = base.join("metrics-warehouse");
+    let _ = std::fs::remove_dir_all(&wh_dir);
+    let mut opts = BuildOptions::new(&project_dir, &corpus, &wh_dir);
+    opts.threads = threads;
+    opts.memory_limit = common::memory_limit();
+    opts.select = vec!["tag:metrics".into()];
+    // The Decision OS QA bounds of the cohort payback block publishing when any cohort reaches
+    // them (the default corpus's thin new-logo months of 2025 do); lifted here so that every
+    // metric is published and compared. They are tests on the output, not part of computing it.
+    for (var, value) in [("payback_max_months", "1e12"), ("cac_max_usd", "1e15")] {
+        opts.vars.insert(var.into(), value.into());
+    }
+    let r = build(&opts).expect("gtmos build --select tag:metrics");
+    assert!(r.blocked.is_empty(), "blocked: {:?}", r.blocked);
+    let in_layer = |step: &str| step.strip_prefix("model.").is_some_and(|m| LAYER.contains(&m));
+    let seconds = |pick: &dyn Fn(&str) -> bool| -> f64 {
+        r.steps
+            .iter()
+            .filter(|s| pick(&s.step))
+            .map(|s| s.seconds)
+            .sum()
+    };
+    let gtmos_s = seconds(&in_layer);
+    let contracts_s = seconds(&|s| s.starts_with("source."));
+    let upstream_s = seconds(&|s| s.starts_with("model.") && !in_layer(s));
+    let rows = |model: &str| {
+        r.steps
+            .iter()
+            .find(|s| s.step == format!("model.{model}"))
+            .map(|s| s.rows_out)
+            .unwrap_or(0)
+    };
+
+    // DuckDB: the same checked sources and the published recognition log.
+    let published = Warehouse::new(&wh_dir);
+    let inputs = common::checked_inputs(&project, &corpus, "metrics-inputs", &INPUTS);
+    std::os::unix::fs::symlink(
+        published.published_file("revenue_recognition_log"),
+        inputs.join("revenue_recognition_log.parquet"),
+    )
+    .unwrap();
+    let mut subs = vec![
+        ("INPUTS", inputs.display().to_string()),
+        (
+            "AS_OF_DATE",
+            gtmos::calendar::format_ts(r.as_of)[..10].to_string(),
+        ),
+        ("AS_OF_MICROS", r.as_of.to_string()),
+        ("BUILD_ID", r.build_id.clone()),
+        ("SNAPSHOT_ID", r.snapshot_id.clone()),
+        ("INPUTS_HASH", r.inputs_hash.clone()),
+        (
+            "PAYBACK_MIN_COHORT",
+            project.vars["payback_min_cohort_accounts"].clone(),
+        ),
+    ];
+    let versions: Vec<(String, String)> = LAYER
+        .iter()
+        .filter_map(|m| Some((format!("DV_{m}"), project.definition_version(m)?)))
+        .collect();
+    subs.extend(versions.iter().map(|(k, v)| (k.as_str(), v.clone())));
+    let mut compare = vec![published.published_dir().display().to_string()];
+    compare.extend(LAYER.iter().map(|t| t.to_string()));
+    let duck = common::duckdb(
+        &root.join("benches/metrics_duckdb.sql"),
+        &base.join("metrics-duckdb-out"),
+        &subs,
+        &compare.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+
+    println!(
+        "metric layer: {accounts} accounts, {} revenue rows (account × month), {} metrics_calc_log rows, {threads} threads, release build",
+        rows("metric_revenue"),
+        rows("metrics_calc_log")
+    );
+    println!("{:>12} {:>12} {:>8}", "gtmos s", "duckdb s", "ratio");
+    match &duck {
+        Some(d) => println!(
+            "{gtmos_s:>12.2} {:>12.2} {:>8.2}",
+            d.seconds,
+            gtmos_s / d.seconds
+        ),
+        None => println!("{gtmos_s:>12.2} {:>12} {:>8}", "-", "-"),
+    }
+    for line in duck.iter().flat_map(|d| &d.lines) {
+        println!("  {line}");
+    }
+    let mut steps: Vec<_> = r.steps.iter().filter(|s| in_layer(&s.step)).collect();
+    steps.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+    println!(
+        "gtmos metric models: {}",
+        steps
+            .iter()
+            .map(|s| format!("{} {:.2}s", &s.step[6..], s.seconds))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "not in the figure: source contracts {contracts_s:.1}s, usage and recognition models {upstream_s:.1}s, whole build {:.1}s",
+        r.seconds
+    );
+}

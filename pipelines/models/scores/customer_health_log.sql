@@ -1,0 +1,404 @@
+-- Customer health (SPEC §9, AGT-501), 100 points, per customer × score date. Seven dimensions,
+-- each scored from what happened before the score date (weights and ladders: the health_*
+-- vars; a ladder scores 0 at its "zero" end, the full weight at its "full" end, linearly
+-- between):
+--   usage_trend (22)         mean usage over commitment, last health_usage_window_weeks weeks
+--                            ÷ the same span health_usage_baseline_weeks_back weeks earlier
+--   exec_sponsor (20)        half each for the champion and the economic buyer: still at the
+--                            account and attending a call within health_sponsor_*_days → full
+--                            half; there but not seen → a quarter; gone or never named → 0
+--   seat_utilization (18)    mean seat utilisation over the same recent weeks
+--   nps_csat (14)            mean NPS score (health_nps_window_days) and mean ticket CSAT
+--                            (health_csat_window_days), each on its ladder, averaged
+--   engagement_recency (12)  days since the last call, held QBR or completed onboarding milestone
+--   support_trend (8)        severity-weighted tickets opened in the last
+--                            health_support_window_days ÷ the window before (at least
+--                            health_support_floor): ≤ 1 full, ≥ 2 zero
+--   competitive_threat (6)   share of calls in health_competitor_window_days naming a competitor
+-- A dimension without data is listed in data_gap_dimensions and the others are rescaled to
+-- 100. In onboarding (milestones still open, at most onboarding_max_days into the contract)
+-- usage trend and seat utilisation are scored on onboarding progress (milestones completed ÷
+-- milestones due, a milestone being due onboarding_grace_days after its planned date; full
+-- while none is due yet) and NPS/CSAT is a data gap. Then the ConvIntelligence adjustment from CSM
+-- calls only over the trailing health_conv_window_days (0 to health_conv_adj_max: half on mean
+-- sentiment above 0, a quarter on the share of calls where the CSM talked at most
+-- health_conv_talk_max of the time, a quarter on the next-step commitment rate), clamped to
+-- [0, 100]; the payment modifier last: overdue caps at 77, failed at 62, suspended at 44.
+{{ config(tags=['scores'], order_by=['account_id', 'score_date']) }}
+
+with accounts as (
+    select * from {{ ref('score_accounts') }}
+),
+
+usage as (
+    select
+        a.account_id,
+        a.k,
+        sum(case when u.week < a.k + {{ var('health_usage_window_weeks') }} then u.usage_norm_sum end) as recent_norm,
+        sum(case when u.week < a.k + {{ var('health_usage_window_weeks') }} then u.usage_days end) as recent_days,
+        sum(case when u.week >= a.k + {{ var('health_usage_baseline_weeks_back') }} then u.usage_norm_sum end) as baseline_norm,
+        sum(case when u.week >= a.k + {{ var('health_usage_baseline_weeks_back') }} then u.usage_days end) as baseline_days,
+        sum(case when u.week < a.k + {{ var('health_usage_window_weeks') }} then u.seat_utilization_sum end) as seat_sum,
+        sum(case when u.week < a.k + {{ var('health_usage_window_weeks') }} then u.seat_days end) as seat_days
+    from accounts a
+    join {{ ref('usage_weekly') }} u
+        on u.account_id = a.account_id
+        and u.week >= a.k
+        and u.week < a.k + {{ var('health_usage_baseline_weeks_back') }} + {{ var('health_usage_window_weeks') }}
+    where u.week < a.k + {{ var('health_usage_window_weeks') }}
+        or u.week >= a.k + {{ var('health_usage_baseline_weeks_back') }}
+    group by a.account_id, a.k
+),
+
+calls as (
+    select
+        account_id,
+        arrow_cast(call_ts, 'Date32') as call_date,
+        call_owner_role,
+        attendee_contact_ids,
+        sentiment_score,
+        talk_ratio,
+        next_step_committed,
+        coalesce(cardinality(competitors_mentioned), 0) > 0 as names_competitor
+    from {{ source('snapshot', 'conversations') }}
+    where call_ts < {{ as_of }}
+),
+
+call_stats as (
+    select
+        a.account_id,
+        a.k,
+        max(c.call_date) as last_call_date,
+        sum(case when c.call_date >= a.score_date - interval '{{ var('health_competitor_window_days') }} days'
+            then 1 else 0 end) as calls_competitor_window,
+        sum(case when c.call_date >= a.score_date - interval '{{ var('health_competitor_window_days') }} days'
+            and c.names_competitor then 1 else 0 end) as competitor_calls,
+        sum(case when c.call_owner_role = 'CSM'
+            and c.call_date >= a.score_date - interval '{{ var('health_conv_window_days') }} days'
+            then 1 else 0 end) as csm_calls,
+        avg(case when c.call_owner_role = 'CSM'
+            and c.call_date >= a.score_date - interval '{{ var('health_conv_window_days') }} days'
+            then c.sentiment_score end) as csm_sentiment,
+        avg(case when c.call_owner_role = 'CSM'
+            and c.call_date >= a.score_date - interval '{{ var('health_conv_window_days') }} days'
+            then case when c.talk_ratio <= {{ var('health_conv_talk_max') }} then 1.0 else 0.0 end end) as csm_listening_share,
+        avg(case when c.call_owner_role = 'CSM'
+            and c.call_date >= a.score_date - interval '{{ var('health_conv_window_days') }} days'
+            then case when c.next_step_committed then 1.0 else 0.0 end end) as csm_next_step_rate
+    from accounts a
+    join calls c on c.account_id = a.account_id and c.call_date < a.score_date
+    group by a.account_id, a.k
+),
+
+qbrs as (
+    select a.account_id, a.k, max(q.held_date) as last_qbr_date
+    from accounts a
+    join {{ source('snapshot', 'qbr_log') }} q
+        on q.account_id = a.account_id and q.status = 'held' and q.held_date < a.score_date
+    group by a.account_id, a.k
+),
+
+sponsors as (
+    select contact_id, account_id, persona, active_from, active_to
+    from {{ source('snapshot', 'contacts') }}
+    where persona in ('economic_buyer', 'champion')
+),
+
+attendance as (
+    select account_id, call_date, unnest(attendee_contact_ids) as contact_id
+    from calls
+),
+
+sponsor_seen as (
+    select
+        a.account_id,
+        a.k,
+        s.contact_id,
+        s.persona,
+        s.active_from < a.score_date and (s.active_to is null or s.active_to >= a.score_date) as present,
+        s.active_to >= a.score_date - interval '7 days' and s.active_to < a.score_date as departed_this_week,
+        max(case when t.call_date >= a.score_date - case when s.persona = 'champion'
+                then interval '{{ var('health_sponsor_champion_days') }} days'
+                else interval '{{ var('health_sponsor_buyer_days') }} days' end
+            then 1 else 0 end) as seen
+    from accounts a
+    join sponsors s on s.account_id = a.account_id
+    left join attendance t
+        on t.contact_id = s.contact_id and t.account_id = s.account_id and t.call_date < a.score_date
+    group by a.account_id, a.k, s.contact_id, s.persona, s.active_from, s.active_to, a.score_date
+),
+
+sponsor_points as (
+    select
+        account_id,
+        k,
+        -- per persona: the best of its contacts (present and seen 1, present 0.5, else 0)
+        max(case when persona = 'champion' then case when present and seen = 1 then 1.0 when present then 0.5 else 0.0 end end) as champion_part,
+        max(case when persona = 'economic_buyer' then case when present and seen = 1 then 1.0 when present then 0.5 else 0.0 end end) as buyer_part,
+        max(case when departed_this_week then 1 else 0 end) = 1 as sponsor_departure_flag
+    from sponsor_seen
+    group by account_id, k
+),
+
+nps as (
+    select a.account_id, a.k, avg(arrow_cast(n.score, 'Float64')) as mean_nps, count(*) as responses
+    from accounts a
+    join {{ source('snapshot', 'nps_responses') }} n
+        on n.account_id = a.account_id
+        and n.response_date < a.score_date
+        and n.response_date >= a.score_date - interval '{{ var('health_nps_window_days') }} days'
+    group by a.account_id, a.k
+),
+
+tickets as (
+    select
+        a.account_id,
+        a.k,
+        sum(case when t.opened_at >= arrow_cast(a.score_date - interval '{{ var('health_support_window_days') }} days', 'Timestamp(Microsecond, Some("UTC"))')
+            then case t.severity
+                when 'P1' then {{ var('health_support_weight_p1') }}
+                when 'P2' then {{ var('health_support_weight_p2') }}
+                when 'P3' then {{ var('health_support_weight_p3') }}
+                else {{ var('health_support_weight_p4') }} end
+            else 0 end) as recent_weight,
+        sum(case when t.opened_at < arrow_cast(a.score_date - interval '{{ var('health_support_window_days') }} days', 'Timestamp(Microsecond, Some("UTC"))')
+            then case t.severity
+                when 'P1' then {{ var('health_support_weight_p1') }}
+                when 'P2' then {{ var('health_support_weight_p2') }}
+                when 'P3' then {{ var('health_support_weight_p3') }}
+                else {{ var('health_support_weight_p4') }} end
+            else 0 end) as prior_weight,
+        avg(case when t.closed_at is not null
+                and t.closed_at < arrow_cast(a.score_date, 'Timestamp(Microsecond, Some("UTC"))')
+                and t.closed_at >= arrow_cast(a.score_date - interval '{{ var('health_csat_window_days') }} days', 'Timestamp(Microsecond, Some("UTC"))')
+            then t.csat_score end) as mean_csat
+    from accounts a
+    join {{ source('snapshot', 'support_tickets') }} t
+        on t.account_id = a.account_id
+        and t.opened_at < arrow_cast(a.score_date, 'Timestamp(Microsecond, Some("UTC"))')
+        and t.opened_at >= arrow_cast(a.score_date - interval '{{ var('health_support_window_days') }} days' - interval '{{ var('health_support_window_days') }} days', 'Timestamp(Microsecond, Some("UTC"))')
+    group by a.account_id, a.k
+),
+
+onboarding as (
+    select
+        a.account_id,
+        a.k,
+        sum(case when o.completed_date < a.score_date then 1 else 0 end) as completed,
+        sum(case when o.planned_date + interval '{{ var('onboarding_grace_days') }} days' < a.score_date then 1 else 0 end) as due,
+        count(*) as milestones,
+        max(case when o.completed_date < a.score_date then o.completed_date end) as last_milestone_date
+    from accounts a
+    join {{ source('snapshot', 'onboarding_log') }} o on o.account_id = a.account_id
+    group by a.account_id, a.k
+),
+
+payment_intervals as (
+    select
+        account_id,
+        new_state,
+        event_ts,
+        lead(event_ts) over (partition by invoice_id order by event_ts, event_id) as next_event_ts
+    from {{ source('snapshot', 'payment_events') }}
+    where event_ts < {{ as_of }}
+),
+
+payments as (
+    -- the account's worst invoice state at the score date (the latest event of each invoice)
+    select
+        a.account_id,
+        a.k,
+        max(case p.new_state when 'suspended' then 3 when 'failed' then 2 when 'overdue' then 1 else 0 end) as severity
+    from accounts a
+    join payment_intervals p
+        on p.account_id = a.account_id
+        and p.new_state <> 'current'
+        and p.event_ts < arrow_cast(a.score_date, 'Timestamp(Microsecond, Some("UTC"))')
+        and (p.next_event_ts is null or p.next_event_ts >= arrow_cast(a.score_date, 'Timestamp(Microsecond, Some("UTC"))'))
+    group by a.account_id, a.k
+),
+
+inputs as (
+    select
+        a.account_id,
+        a.k,
+        a.score_date,
+        coalesce(o.completed < o.milestones, false)
+            and a.days_into_contract <= {{ var('onboarding_max_days') }} as in_onboarding,
+        case when o.due > 0 then least(1.0, arrow_cast(o.completed, 'Float64') / o.due) else 1.0 end as onboarding_progress,
+        case when u.recent_days >= {{ var('health_usage_min_days') }} and u.baseline_days >= {{ var('health_usage_min_days') }}
+                and u.baseline_norm > 0
+            then (u.recent_norm / u.recent_days) / (u.baseline_norm / u.baseline_days) end as usage_ratio,
+        case when u.seat_days > 0 then u.seat_sum / u.seat_days end as seat_utilization_pct,
+        sp.champion_part,
+        sp.buyer_part,
+        coalesce(sp.sponsor_departure_flag, false) as sponsor_departure_flag,
+        n.mean_nps,
+        t.mean_csat,
+        coalesce(t.recent_weight, 0) as support_recent_weight,
+        coalesce(t.prior_weight, 0) as support_prior_weight,
+        arrow_cast(a.score_date, 'Int32')
+            - arrow_cast(greatest(c.last_call_date, q.last_qbr_date, o.last_milestone_date), 'Int32') as days_since_touch,
+        c.calls_competitor_window,
+        c.competitor_calls,
+        coalesce(c.csm_calls, 0) as csm_calls,
+        c.csm_sentiment,
+        c.csm_listening_share,
+        c.csm_next_step_rate,
+        coalesce(p.severity, 0) as payment_severity
+    from accounts a
+    left join usage u on u.account_id = a.account_id and u.k = a.k
+    left join call_stats c on c.account_id = a.account_id and c.k = a.k
+    left join qbrs q on q.account_id = a.account_id and q.k = a.k
+    left join sponsor_points sp on sp.account_id = a.account_id and sp.k = a.k
+    left join nps n on n.account_id = a.account_id and n.k = a.k
+    left join tickets t on t.account_id = a.account_id and t.k = a.k
+    left join onboarding o on o.account_id = a.account_id and o.k = a.k
+    left join payments p on p.account_id = a.account_id and p.k = a.k
+),
+
+points as (
+    select
+        *,
+        case
+            when in_onboarding then {{ var('health_weight_usage_trend') }} * onboarding_progress
+            when usage_ratio is not null then {{ var('health_weight_usage_trend') }}
+                * greatest(0.0, least(1.0, (usage_ratio - {{ var('health_usage_ratio_zero') }})
+                    / ({{ var('health_usage_ratio_full') }} - {{ var('health_usage_ratio_zero') }})))
+        end as usage_trend_points,
+        case when champion_part is not null or buyer_part is not null
+            then {{ var('health_weight_exec_sponsor') }} * (coalesce(champion_part, 0.0) + coalesce(buyer_part, 0.0)) / 2
+        end as exec_sponsor_points,
+        case
+            when in_onboarding then {{ var('health_weight_seat_utilization') }} * onboarding_progress
+            when seat_utilization_pct is not null then {{ var('health_weight_seat_utilization') }}
+                * greatest(0.0, least(1.0, (seat_utilization_pct - {{ var('health_seat_zero_pct') }})
+                    / ({{ var('health_seat_full_pct') }} - {{ var('health_seat_zero_pct') }})))
+        end as seat_utilization_points,
+        case when not in_onboarding and (mean_nps is not null or mean_csat is not null)
+            then {{ var('health_weight_nps_csat') }} * (
+                coalesce(greatest(0.0, least(1.0, (mean_nps - {{ var('health_nps_zero') }})
+                    / ({{ var('health_nps_full') }} - {{ var('health_nps_zero') }}))), 0.0)
+                + coalesce(greatest(0.0, least(1.0, (mean_csat - {{ var('health_csat_zero') }})
+                    / ({{ var('health_csat_full') }} - {{ var('health_csat_zero') }}))), 0.0)
+            ) / (case when mean_nps is not null then 1 else 0 end + case when mean_csat is not null then 1 else 0 end)
+        end as nps_csat_points,
+        case when days_since_touch is not null
+            then {{ var('health_weight_engagement_recency') }}
+                * greatest(0.0, least(1.0, arrow_cast({{ var('health_recency_zero_days') }} - days_since_touch, 'Float64')
+                    / ({{ var('health_recency_zero_days') }} - {{ var('health_recency_full_days') }})))
+        end as engagement_recency_points,
+        {{ var('health_weight_support_trend') }}
+            * greatest(0.0, least(1.0, 2.0 - arrow_cast(support_recent_weight, 'Float64')
+                / greatest(arrow_cast(support_prior_weight, 'Float64'), {{ var('health_support_floor') }}))) as support_trend_points,
+        case when calls_competitor_window > 0
+            then {{ var('health_weight_competitive_threat') }}
+                * (1.0 - least(1.0, (arrow_cast(competitor_calls, 'Float64') / calls_competitor_window)
+                    / {{ var('health_competitor_share_zero') }}))
+        end as competitive_threat_points,
+        case when csm_calls > 0
+            then {{ var('health_conv_adj_max') }} * (
+                0.5 * greatest(0.0, least(1.0, csm_sentiment))
+                + 0.25 * csm_listening_share
+                + 0.25 * csm_next_step_rate)
+            else 0.0
+        end as conv_intelligence_adj
+    from inputs
+),
+
+rescaled as (
+    select
+        *,
+        case when usage_trend_points is null then 0 else {{ var('health_weight_usage_trend') }} end
+            + case when exec_sponsor_points is null then 0 else {{ var('health_weight_exec_sponsor') }} end
+            + case when seat_utilization_points is null then 0 else {{ var('health_weight_seat_utilization') }} end
+            + case when nps_csat_points is null then 0 else {{ var('health_weight_nps_csat') }} end
+            + case when engagement_recency_points is null then 0 else {{ var('health_weight_engagement_recency') }} end
+            + {{ var('health_weight_support_trend') }}
+            + case when competitive_threat_points is null then 0 else {{ var('health_weight_competitive_threat') }} end
+            as available_weight,
+        coalesce(usage_trend_points, 0.0) + coalesce(exec_sponsor_points, 0.0) + coalesce(seat_utilization_points, 0.0)
+            + coalesce(nps_csat_points, 0.0) + coalesce(engagement_recency_points, 0.0) + support_trend_points
+            + coalesce(competitive_threat_points, 0.0) as points_sum
+    from points
+),
+
+scored as (
+    select
+        *,
+        round(greatest(0.0, least(100.0, 100.0 * points_sum / available_weight + conv_intelligence_adj)), 2) as raw_health_score
+    from rescaled
+),
+
+final as (
+    select
+        account_id,
+        score_date,
+        case payment_severity
+            when 3 then least(raw_health_score, {{ var('health_cap_suspended') }})
+            when 2 then least(raw_health_score, {{ var('health_cap_failed') }})
+            when 1 then least(raw_health_score, {{ var('health_cap_overdue') }})
+            else raw_health_score
+        end as health_score,
+        raw_health_score,
+        round(usage_trend_points, 2) as usage_trend_points,
+        round(exec_sponsor_points, 2) as exec_sponsor_points,
+        round(seat_utilization_points, 2) as seat_utilization_points,
+        round(nps_csat_points, 2) as nps_csat_points,
+        round(engagement_recency_points, 2) as engagement_recency_points,
+        round(support_trend_points, 2) as support_trend_points,
+        round(competitive_threat_points, 2) as competitive_threat_points,
+        '[' || concat_ws(', ',
+            case when usage_trend_points is null then '"usage_trend"' end,
+            case when exec_sponsor_points is null then '"exec_sponsor"' end,
+            case when seat_utilization_points is null then '"seat_utilization"' end,
+            case when nps_csat_points is null then '"nps_csat"' end,
+            case when engagement_recency_points is null then '"engagement_recency"' end,
+            case when competitive_threat_points is null then '"competitive_threat"' end
+        ) || ']' as data_gap_dimensions,
+        available_weight,
+        round(conv_intelligence_adj, 2) as conv_intelligence_adj,
+        csm_calls as csm_calls_in_window,
+        case payment_severity when 3 then 'suspended' when 2 then 'failed' when 1 then 'overdue' else 'current' end
+            as payment_health_status,
+        case payment_severity
+            when 3 then 'cap_{{ var('health_cap_suspended') }}'
+            when 2 then 'cap_{{ var('health_cap_failed') }}'
+            when 1 then 'cap_{{ var('health_cap_overdue') }}'
+            else 'none'
+        end as payment_modifier_applied,
+        in_onboarding,
+        sponsor_departure_flag,
+        usage_ratio,
+        seat_utilization_pct,
+        days_since_touch,
+        {{ build_id }} as build_id
+    from scored
+)
+
+select
+    account_id,
+    score_date,
+    health_score,
+    round(health_score - lag(health_score) over (partition by account_id order by score_date), 2) as score_delta,
+    raw_health_score,
+    usage_trend_points,
+    exec_sponsor_points,
+    seat_utilization_points,
+    nps_csat_points,
+    engagement_recency_points,
+    support_trend_points,
+    competitive_threat_points,
+    data_gap_dimensions,
+    available_weight,
+    conv_intelligence_adj,
+    csm_calls_in_window,
+    payment_health_status,
+    payment_modifier_applied,
+    in_onboarding,
+    sponsor_departure_flag,
+    usage_ratio,
+    seat_utilization_pct,
+    days_since_touch,
+    build_id
+from final
