@@ -13,7 +13,6 @@
 
 mod common;
 
-use gtmos::build::{BuildOptions, build};
 use gtmos::project::Project;
 use gtmos::warehouse::Warehouse;
 
@@ -52,32 +51,17 @@ fn main() {
     let project_dir = root.join("pipelines");
     let project = Project::load(&project_dir).expect("project");
 
-    // gtmos
-    let wh_dir = base.join("metrics-warehouse");
-    let _ = std::fs::remove_dir_all(&wh_dir);
-    let mut opts = BuildOptions::new(&project_dir, &corpus, &wh_dir);
-    opts.threads = threads;
-    opts.memory_limit = common::memory_limit();
-    opts.select = vec!["tag:metrics".into()];
-    // The Decision OS QA bounds of the cohort payback block publishing when any cohort reaches
-    // them (the default corpus's thin new-logo months of 2025 do); lifted here so that every
-    // metric is published and compared. They are tests on the output, not part of computing it.
-    for (var, value) in [("payback_max_months", "1e12"), ("cac_max_usd", "1e15")] {
-        opts.vars.insert(var.into(), value.into());
-    }
-    let r = build(&opts).expect("gtmos build --select tag:metrics");
+    // gtmos. The Decision OS QA bounds of the cohort payback block publishing when any cohort
+    // reaches them (the default corpus's thin new-logo months of 2025 do); lifted here so that
+    // every metric is published and compared. They are tests on the output, not part of
+    // computing it.
+    let lifted = [("payback_max_months", "1e12"), ("cac_max_usd", "1e15")];
+    let (wh_dir, r) = common::build(&corpus, "metrics-warehouse", "tag:metrics", &lifted);
     assert!(r.blocked.is_empty(), "blocked: {:?}", r.blocked);
     let in_layer = |step: &str| step.strip_prefix("model.").is_some_and(|m| LAYER.contains(&m));
-    let seconds = |pick: &dyn Fn(&str) -> bool| -> f64 {
-        r.steps
-            .iter()
-            .filter(|s| pick(&s.step))
-            .map(|s| s.seconds)
-            .sum()
-    };
-    let gtmos_s = seconds(&in_layer);
-    let contracts_s = seconds(&|s| s.starts_with("source."));
-    let upstream_s = seconds(&|s| s.starts_with("model.") && !in_layer(s));
+    let gtmos_s = common::seconds(&r, in_layer);
+    let contracts_s = common::seconds(&r, |s| s.starts_with("source."));
+    let upstream_s = common::seconds(&r, |s| s.starts_with("model.") && !in_layer(s));
     let rows = |model: &str| {
         r.steps
             .iter()

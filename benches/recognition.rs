@@ -14,7 +14,6 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use gtmos::build::{BuildOptions, build};
 use gtmos::project::Project;
 use gtmos::warehouse::Warehouse;
 
@@ -42,29 +41,16 @@ fn main() {
     let project = Project::load(&project_dir).expect("project");
 
     // gtmos
-    let wh_dir = base.join("recognition-warehouse");
-    let _ = std::fs::remove_dir_all(&wh_dir);
-    let mut opts = BuildOptions::new(&project_dir, &corpus, &wh_dir);
-    opts.threads = threads;
-    opts.memory_limit = common::memory_limit();
-    opts.select = vec!["tag:recognition".into()];
-    let r = build(&opts).expect("gtmos build --select tag:recognition");
+    let (wh_dir, r) = common::build(&corpus, "recognition-warehouse", "tag:recognition", &[]);
     let recognition: BTreeSet<String> = project
         .models
         .iter()
         .filter(|m| m.tags.iter().any(|t| t == "recognition"))
         .map(|m| format!("model.{}", m.name))
         .collect();
-    let seconds = |pick: &dyn Fn(&str) -> bool| -> f64 {
-        r.steps
-            .iter()
-            .filter(|s| pick(&s.step))
-            .map(|s| s.seconds)
-            .sum()
-    };
-    let gtmos_s = seconds(&|s| recognition.contains(s));
-    let contracts_s = seconds(&|s| s.starts_with("source."));
-    let upstream_s = seconds(&|s| s.starts_with("model.") && !recognition.contains(s));
+    let gtmos_s = common::seconds(&r, |s| recognition.contains(s));
+    let contracts_s = common::seconds(&r, |s| s.starts_with("source."));
+    let upstream_s = common::seconds(&r, |s| s.starts_with("model.") && !recognition.contains(s));
     let log_rows = r
         .steps
         .iter()

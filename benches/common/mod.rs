@@ -154,3 +154,35 @@ pub fn checked_inputs(
     }
     files
 }
+
+/// `gtmos build --select <select>` of `corpus` into a fresh `target/bench-data/<warehouse>`,
+/// with the benchmarks' threads and memory budget and the given var overrides.
+pub fn build(
+    corpus: &Path,
+    warehouse: &str,
+    select: &str,
+    vars: &[(&str, &str)],
+) -> (PathBuf, gtmos::build::BuildReport) {
+    let wh = base().join(warehouse);
+    let _ = std::fs::remove_dir_all(&wh);
+    let mut opts = gtmos::build::BuildOptions::new(&root().join("pipelines"), corpus, &wh);
+    opts.threads = threads();
+    opts.memory_limit = memory_limit();
+    opts.select = vec![select.to_string()];
+    opts.vars = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let r = gtmos::build::build(&opts)
+        .unwrap_or_else(|e| panic!("gtmos build --select {select}: {e}"));
+    (wh, r)
+}
+
+/// Seconds of the build's steps that `pick` selects.
+pub fn seconds(r: &gtmos::build::BuildReport, pick: impl Fn(&str) -> bool) -> f64 {
+    r.steps
+        .iter()
+        .filter(|s| pick(&s.step))
+        .map(|s| s.seconds)
+        .sum()
+}
