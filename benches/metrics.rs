@@ -58,7 +58,10 @@ fn main() {
     let lifted = [("payback_max_months", "1e12"), ("cac_max_usd", "1e15")];
     let (wh_dir, r) = common::build(&corpus, "metrics-warehouse", "tag:metrics", &lifted);
     assert!(r.blocked.is_empty(), "blocked: {:?}", r.blocked);
-    let in_layer = |step: &str| step.strip_prefix("model.").is_some_and(|m| LAYER.contains(&m));
+    let in_layer = |step: &str| {
+        step.strip_prefix("model.")
+            .is_some_and(|m| LAYER.contains(&m))
+    };
     let gtmos_s = common::seconds(&r, in_layer);
     let contracts_s = common::seconds(&r, |s| s.starts_with("source."));
     let upstream_s = common::seconds(&r, |s| s.starts_with("model.") && !in_layer(s));

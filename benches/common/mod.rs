@@ -117,8 +117,13 @@ pub fn checked_inputs(
     let scratch = Warehouse::new(&dir);
     let staging = scratch.staging("bench");
     let _ = std::fs::remove_dir_all(&staging);
-    let engine = Engine::new(&project.engine, threads(), &staging.join("spill"), 4096 << 20)
-        .expect("engine");
+    let engine = Engine::new(
+        &project.engine,
+        threads(),
+        &staging.join("spill"),
+        4096 << 20,
+    )
+    .expect("engine");
     let renderer = Renderer::new(project, Some(as_of), Some("bench"));
     let render = |t: &str| renderer.text(t);
     let cx = Context {
@@ -133,7 +138,11 @@ pub fn checked_inputs(
         tables.iter().map(|t| t.to_string()).collect();
     let mut stack: Vec<String> = sources.iter().cloned().collect();
     while let Some(t) = stack.pop() {
-        for d in project.source(&t).map(|c| c.depends_on.clone()).unwrap_or_default() {
+        for d in project
+            .source(&t)
+            .map(|c| c.depends_on.clone())
+            .unwrap_or_default()
+        {
             if sources.insert(d.clone()) {
                 stack.push(d);
             }
@@ -173,8 +182,8 @@ pub fn build(
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let r = gtmos::build::build(&opts)
-        .unwrap_or_else(|e| panic!("gtmos build --select {select}: {e}"));
+    let r =
+        gtmos::build::build(&opts).unwrap_or_else(|e| panic!("gtmos build --select {select}: {e}"));
     (wh, r)
 }
 

@@ -226,7 +226,10 @@ impl Project {
                 Some(v) => *v = value.clone(),
                 None => {
                     return Err(Error::usage_hint(
-                        format!("--vars: `{name}` is not a var of {}", self.dir.join(PROJECT_FILE).display()),
+                        format!(
+                            "--vars: `{name}` is not a var of {}",
+                            self.dir.join(PROJECT_FILE).display()
+                        ),
                         "declare it under `vars:` in gtmos_project.yml first",
                     ));
                 }
@@ -636,7 +639,9 @@ pub fn parse_var_overrides(text: &str) -> Result<BTreeMap<String, String>> {
     };
     let mut out = BTreeMap::new();
     for (k, v) in &m {
-        let name = k.as_str().ok_or_else(|| bad(format!("{k:?} is not a var name")))?;
+        let name = k
+            .as_str()
+            .ok_or_else(|| bad(format!("{k:?} is not a var name")))?;
         let v = scalar_sql(v).ok_or_else(|| bad(format!("`{name}` must be a scalar")))?;
         out.insert(name.to_string(), v);
     }

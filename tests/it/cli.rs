@@ -192,12 +192,26 @@ fn build_vars_must_name_declared_vars_and_be_a_mapping() {
     let project = project_dir();
     let p = project.to_str().unwrap();
     for (vars, error) in [
-        ("{score_history_wekes: 3}", "`score_history_wekes` is not a var"),
+        (
+            "{score_history_wekes: 3}",
+            "`score_history_wekes` is not a var",
+        ),
         ("[1, 2]", "--vars: not a mapping"),
-        ("{score_history_weeks: [1]}", "`score_history_weeks` must be a scalar"),
+        (
+            "{score_history_weeks: [1]}",
+            "`score_history_weeks` must be a scalar",
+        ),
     ] {
         fails_with(
-            &["build", "--project", p, "--snapshot", "nowhere", "--vars", vars],
+            &[
+                "build",
+                "--project",
+                p,
+                "--snapshot",
+                "nowhere",
+                "--vars",
+                vars,
+            ],
             error,
         );
     }

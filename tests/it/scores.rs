@@ -45,16 +45,27 @@ impl Data {
         let (o, l) = seat_contract(&format!("ORD-{id}"), id, start, end, 1200.0);
         self.orders.push(o);
         self.order_lines.push(l);
-        self.order_lines.push(json!({"order_line_id": format!("ORD-{id}-C"), "order_id": format!("ORD-{id}"),
+        self.order_lines.push(
+            json!({"order_line_id": format!("ORD-{id}-C"), "order_id": format!("ORD-{id}"),
             "account_id": id, "sku_id": "CONS-API", "sku_type": "consumption", "quantity": 300,
-            "unit_price_usd": 1.0, "overage_unit_price_usd": 1.25, "line_amount_usd": 1.0}));
+            "unit_price_usd": 1.0, "overage_unit_price_usd": 1.25, "line_amount_usd": 1.0}),
+        );
     }
 
     /// Daily seat rows from `from` for `days` days: `pct` % of 100 licensed seats active.
     fn seats(&mut self, id: &str, from: &str, days: i32, pct: f64) {
         for i in 0..days {
             let day = d(from).plus(i);
-            self.usage.push(usage_row(id, "SEAT-PLATFORM", "seat", day, pct, 100.0, 0.0, Some(pct)));
+            self.usage.push(usage_row(
+                id,
+                "SEAT-PLATFORM",
+                "seat",
+                day,
+                pct,
+                100.0,
+                0.0,
+                Some(pct),
+            ));
         }
     }
 
@@ -62,7 +73,16 @@ impl Data {
     fn consumption(&mut self, id: &str, from: &str, days: i32, units: f64, overage: f64) {
         for i in 0..days {
             let day = d(from).plus(i);
-            self.usage.push(usage_row(id, "CONS-API", "consumption", day, units, 300.0, overage, None));
+            self.usage.push(usage_row(
+                id,
+                "CONS-API",
+                "consumption",
+                day,
+                units,
+                300.0,
+                overage,
+                None,
+            ));
         }
     }
 
@@ -73,8 +93,18 @@ impl Data {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn call(&mut self, account: &str, day: &str, role: &str, attendees: &[&str], sentiment: f64, talk: f64,
-            next_step: bool, competitors: &[&str], inquiry: bool) {
+    fn call(
+        &mut self,
+        account: &str,
+        day: &str,
+        role: &str,
+        attendees: &[&str],
+        sentiment: f64,
+        talk: f64,
+        next_step: bool,
+        competitors: &[&str],
+        inquiry: bool,
+    ) {
         let n = self.calls.len();
         self.calls.push(json!({"conv_id": format!("CV-{n}"), "account_id": account, "owner_rep_id": "REP-1",
             "call_ts": format!("{day}T15:00:00Z"), "call_owner_role": role, "duration_minutes": 30,
@@ -101,10 +131,21 @@ impl Data {
 
     /// Weekly feature rows for the four full weeks before as_of (Mondays 1–22 December 2025).
     fn features(&mut self, account: &str, features: &[(&str, &str)], teams: i64) {
-        self.features_in(account, &["2025-12-01", "2025-12-08", "2025-12-15", "2025-12-22"], features, teams);
+        self.features_in(
+            account,
+            &["2025-12-01", "2025-12-08", "2025-12-15", "2025-12-22"],
+            features,
+            teams,
+        );
     }
 
-    fn features_in(&mut self, account: &str, weeks: &[&str], features: &[(&str, &str)], teams: i64) {
+    fn features_in(
+        &mut self,
+        account: &str,
+        weeks: &[&str],
+        features: &[(&str, &str)],
+        teams: i64,
+    ) {
         for w in weeks {
             for (f, category) in features {
                 self.features.push(json!({"account_id": account, "week_start": w, "feature_id": f,
@@ -123,14 +164,20 @@ impl Data {
                 ("reps", rows("reps", &[rep_row()])),
                 ("orders", rows("orders", &self.orders)),
                 ("order_lines", rows("order_lines", &self.order_lines)),
-                ("usage_metering_log", rows("usage_metering_log", &self.usage)),
+                (
+                    "usage_metering_log",
+                    rows("usage_metering_log", &self.usage),
+                ),
                 ("contacts", rows("contacts", &self.contacts)),
                 ("conversations", rows("conversations", &self.calls)),
                 ("nps_responses", rows("nps_responses", &self.nps)),
                 ("support_tickets", rows("support_tickets", &self.tickets)),
                 ("invoices", rows("invoices", &self.invoices)),
                 ("payment_events", rows("payment_events", &self.payments)),
-                ("feature_engagement", rows("feature_engagement", &self.features)),
+                (
+                    "feature_engagement",
+                    rows("feature_engagement", &self.features),
+                ),
                 ("opportunities", rows("opportunities", &self.opportunities)),
                 ("onboarding_log", rows("onboarding_log", &self.onboarding)),
             ],
@@ -140,8 +187,16 @@ impl Data {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn usage_row(account: &str, sku: &str, sku_type: &str, day: Day, units: f64, commit: f64, overage: f64,
-             util: Option<f64>) -> Value {
+fn usage_row(
+    account: &str,
+    sku: &str,
+    sku_type: &str,
+    day: Day,
+    units: f64,
+    commit: f64,
+    overage: f64,
+    util: Option<f64>,
+) -> Value {
     let id = format!("U-{account}-{sku}-{}", day.iso());
     let end = day.plus(1).iso();
     json!({"usage_id": id, "account_id": account, "sku_id": sku, "sku_type": sku_type,
@@ -189,11 +244,39 @@ fn observed_account(data: &mut Data, id: &str, end: &str) {
     data.customer(id, "SMB", "2025-01-01", end);
     data.seats(id, "2025-10-01", 92, 50.0);
     data.contact(&format!("{id}-champ"), id, "champion", "2024-06-01", None);
-    data.contact(&format!("{id}-eb"), id, "economic_buyer", "2024-06-01", None);
-    data.call(id, "2025-12-20", "CSM", &[&format!("{id}-champ")], 0.6, 0.4, true, &[], false);
-    data.call(id, "2025-12-22", "AE", &[&format!("{id}-eb")], -0.8, 0.9, false, &["Contoso"], false);
-    data.nps.push(json!({"response_id": format!("N-{id}"), "account_id": id, "contact_id": format!("{id}-eb"),
-        "response_date": "2025-11-15", "score": 8}));
+    data.contact(
+        &format!("{id}-eb"),
+        id,
+        "economic_buyer",
+        "2024-06-01",
+        None,
+    );
+    data.call(
+        id,
+        "2025-12-20",
+        "CSM",
+        &[&format!("{id}-champ")],
+        0.6,
+        0.4,
+        true,
+        &[],
+        false,
+    );
+    data.call(
+        id,
+        "2025-12-22",
+        "AE",
+        &[&format!("{id}-eb")],
+        -0.8,
+        0.9,
+        false,
+        &["Contoso"],
+        false,
+    );
+    data.nps.push(
+        json!({"response_id": format!("N-{id}"), "account_id": id, "contact_id": format!("{id}-eb"),
+        "response_date": "2025-11-15", "score": 8}),
+    );
     data.tickets.push(json!({"ticket_id": format!("T-{id}"), "account_id": id, "opened_at": "2025-12-05T09:00:00Z",
         "closed_at": "2025-12-10T09:00:00Z", "severity": "P3", "category": "how_to", "csat_score": 4.0}));
 }
@@ -208,8 +291,14 @@ fn health_dimensions_rescaling_conversation_adjustment_and_payment_caps() {
     for (id, states) in [
         ("OVERDUE", vec![("2025-12-05", "overdue")]),
         ("FAILED", vec![("2025-12-05", "failed")]),
-        ("SUSPENDED", vec![("2025-12-05", "failed"), ("2025-12-20", "suspended")]),
-        ("RECOVERED", vec![("2025-12-05", "failed"), ("2025-12-09", "current")]),
+        (
+            "SUSPENDED",
+            vec![("2025-12-05", "failed"), ("2025-12-20", "suspended")],
+        ),
+        (
+            "RECOVERED",
+            vec![("2025-12-05", "failed"), ("2025-12-09", "current")],
+        ),
     ] {
         observed_account(&mut data, id, "2027-01-01");
         data.payment_states(id, &states);
@@ -250,16 +339,26 @@ fn health_dimensions_rescaling_conversation_adjustment_and_payment_caps() {
         assert_eq!(r["payment_health_status"], json!(status), "{id}");
         assert_eq!(r["payment_modifier_applied"], json!(cap), "{id}");
         assert!((num(r, "raw_health_score") - 91.1).abs() < 1e-9, "{id}");
-        assert!((num(r, "health_score") - score).abs() < 1e-9, "{id}: {}", r["health_score"]);
+        assert!(
+            (num(r, "health_score") - score).abs() < 1e-9,
+            "{id}: {}",
+            r["health_score"]
+        );
     }
 
     let g = row(&rows, "GAPS", "2026-01-01");
     assert_eq!(
         g["data_gap_dimensions"],
-        json!(r#"["usage_trend", "exec_sponsor", "nps_csat", "engagement_recency", "competitive_threat"]"#)
+        json!(
+            r#"["usage_trend", "exec_sponsor", "nps_csat", "engagement_recency", "competitive_threat"]"#
+        )
     );
     assert_eq!(g["available_weight"], json!(26));
-    assert!((num(g, "health_score") - 65.38).abs() < 1e-9, "{}", g["health_score"]);
+    assert!(
+        (num(g, "health_score") - 65.38).abs() < 1e-9,
+        "{}",
+        g["health_score"]
+    );
     assert_eq!(g["conv_intelligence_adj"], json!(0.0));
 }
 
@@ -305,13 +404,21 @@ fn churn_multipliers_at_30_60_90_days_and_tier_boundaries() {
         let r = row(&rows, id, "2026-01-01");
         assert_eq!(r["renewal_date"], json!(renewal), "{id}");
         assert_eq!(num(r, "renewal_multiplier"), multiplier, "{id}");
-        assert!((num(r, "health_score") - 90.0).abs() < 1e-9, "{id}: {}", r["health_score"]);
+        assert!(
+            (num(r, "health_score") - 90.0).abs() < 1e-9,
+            "{id}: {}",
+            r["health_score"]
+        );
         let want = (90.0 * multiplier * 100.0_f64).round() / 100.0;
         assert!((num(r, "effective_risk_score") - want).abs() < 1e-9, "{id}");
     }
     for (id, target, tier) in tiers {
         let r = row(&rows, id, "2026-01-01");
-        assert!((num(r, "effective_risk_score") - target).abs() < 1e-9, "{id}: {}", r["effective_risk_score"]);
+        assert!(
+            (num(r, "effective_risk_score") - target).abs() < 1e-9,
+            "{id}: {}",
+            r["effective_risk_score"]
+        );
         assert_eq!(r["churn_risk_tier"], json!(tier), "{id}");
         assert_eq!(r["expansion_candidate"], json!(tier == "Low"), "{id}");
     }
@@ -329,29 +436,55 @@ fn churn_alerts_for_a_drop_a_tier_change_and_a_sponsor_departure() {
     data.seats("DROP", "2025-11-20", 35, 100.0);
     data.seats("DROP", "2025-12-25", 7, 0.0);
     for i in 0..2 {
-        data.tickets.push(json!({"ticket_id": format!("T-DROP-{i}"), "account_id": "DROP",
-            "opened_at": "2025-12-28T09:00:00Z", "severity": "P1", "category": "bug"}));
+        data.tickets.push(
+            json!({"ticket_id": format!("T-DROP-{i}"), "account_id": "DROP",
+            "opened_at": "2025-12-28T09:00:00Z", "severity": "P1", "category": "bug"}),
+        );
     }
     // LEFT: the champion leaves on 28 December (within the last week), nothing else changes.
     data.customer("LEFT", "SMB", "2025-01-01", "2027-01-01");
     data.seats("LEFT", "2025-11-20", 42, 100.0);
-    data.contact("LEFT-champ", "LEFT", "champion", "2024-01-01", Some("2025-12-28"));
+    data.contact(
+        "LEFT-champ",
+        "LEFT",
+        "champion",
+        "2024-01-01",
+        Some("2025-12-28"),
+    );
     let snap = data.snapshot(dir.path(), "alerts");
     let health = scores(&snap, 2, "customer_health_log");
-    let churn = gtmos::table_io::json_rows(&snap.with_extension("wh").join("published/churn_risk_log.parquet")).unwrap();
+    let churn = gtmos::table_io::json_rows(
+        &snap
+            .with_extension("wh")
+            .join("published/churn_risk_log.parquet"),
+    )
+    .unwrap();
 
     let before = row(&churn, "DROP", "2025-12-25");
     assert_eq!(before["churn_risk_tier"], json!("Low"));
     assert_eq!(before["alert_type"], Value::Null);
     let after = row(&churn, "DROP", "2026-01-01");
-    assert!((num(after, "effective_risk_score") - 63.46).abs() < 1e-9, "{}", after["effective_risk_score"]);
+    assert!(
+        (num(after, "effective_risk_score") - 63.46).abs() < 1e-9,
+        "{}",
+        after["effective_risk_score"]
+    );
     assert_eq!(after["churn_risk_tier"], json!("Medium"));
     assert_eq!(after["alert_type"], json!("tier_transition"));
-    assert_eq!(after["alerts"], json!(r#"["tier_transition", "score_drop"]"#));
+    assert_eq!(
+        after["alerts"],
+        json!(r#"["tier_transition", "score_drop"]"#)
+    );
     assert!((num(row(&health, "DROP", "2026-01-01"), "score_delta") + 36.54).abs() < 1e-9);
 
-    assert_eq!(row(&health, "LEFT", "2026-01-01")["sponsor_departure_flag"], json!(true));
-    assert_eq!(row(&health, "LEFT", "2025-12-25")["sponsor_departure_flag"], json!(false));
+    assert_eq!(
+        row(&health, "LEFT", "2026-01-01")["sponsor_departure_flag"],
+        json!(true)
+    );
+    assert_eq!(
+        row(&health, "LEFT", "2025-12-25")["sponsor_departure_flag"],
+        json!(false)
+    );
     let left = row(&churn, "LEFT", "2026-01-01");
     assert_eq!(left["alert_type"], json!("sponsor_departure"));
 }
@@ -378,9 +511,29 @@ fn expansion_signals_and_the_churn_gate() {
     data.seats("NOT_SEATS", "2025-12-01", 31, 90.0);
     // INQUIRY: a feature inquiry with sentiment 0.5 12 days ago → 30; LUKEWARM: sentiment 0.1 → 0.
     medium(&mut data, "INQUIRY");
-    data.call("INQUIRY", "2025-12-20", "AM", &[], 0.5, 0.5, true, &[], true);
+    data.call(
+        "INQUIRY",
+        "2025-12-20",
+        "AM",
+        &[],
+        0.5,
+        0.5,
+        true,
+        &[],
+        true,
+    );
     medium(&mut data, "LUKEWARM");
-    data.call("LUKEWARM", "2025-12-20", "AM", &[], 0.1, 0.5, true, &[], true);
+    data.call(
+        "LUKEWARM",
+        "2025-12-20",
+        "AM",
+        &[],
+        0.1,
+        0.5,
+        true,
+        &[],
+        true,
+    );
     // STAKE: a contact who joined on 15 November (after the contract) → 20; OLD: one who
     // joined on 15 November too, but before its contract started on 1 December → 0.
     medium(&mut data, "STAKE");
@@ -394,7 +547,10 @@ fn expansion_signals_and_the_churn_gate() {
         medium(&mut data, id);
         data.consumption(id, "2025-12-01", 31, 12.0, 2.0);
     }
-    data.payment_states("GATE_CRIT", &[("2025-12-05", "failed"), ("2025-12-20", "suspended")]);
+    data.payment_states(
+        "GATE_CRIT",
+        &[("2025-12-05", "failed"), ("2025-12-20", "suspended")],
+    );
     data.opportunities.push(json!({"opp_id": "OPP-X", "account_id": "GATE_OPP", "owner_rep_id": "REP-1",
         "opp_type": "expansion", "stage": "proposal", "amount_usd": 5000.0, "created_date": "2025-12-10",
         "close_date": "2026-02-01", "forecast_category": "best_case", "updated_at": "2025-12-10T00:00:00Z"}));
@@ -421,7 +577,11 @@ fn expansion_signals_and_the_churn_gate() {
 
     assert_eq!(points("OVERAGE", "overage_points"), 40);
     assert_eq!(at("OVERAGE")["play_type"], json!("new_play"));
-    assert_eq!(at("OVERAGE")["csm_confirm_required"], json!(true), "Medium churn risk");
+    assert_eq!(
+        at("OVERAGE")["csm_confirm_required"],
+        json!(true),
+        "Medium churn risk"
+    );
     assert!((num(at("OVERAGE"), "acv_estimate_usd") - 12.0 * 31.0 * 2.0 * 1.25).abs() < 1e-9);
     assert_eq!(points("SEATS", "seat_points"), 30);
     assert_eq!(at("SEATS")["churn_risk_tier"], json!("Low"));
@@ -436,7 +596,10 @@ fn expansion_signals_and_the_churn_gate() {
 
     assert_eq!(at("GATE_CRIT")["churn_risk_tier"], json!("Critical"));
     assert_eq!(at("GATE_CRIT")["play_type"], json!("suppressed"));
-    assert_eq!(at("GATE_CRIT")["suppressed_reason"], json!("churn_risk_critical"));
+    assert_eq!(
+        at("GATE_CRIT")["suppressed_reason"],
+        json!("churn_risk_critical")
+    );
     assert_eq!(at("GATE_OPP")["play_type"], json!("enrichment"));
     assert_eq!(at("GATE_OPP")["enriched_opp_id"], json!("OPP-X"));
 
@@ -477,7 +640,12 @@ fn adoption_patterns_and_the_60_day_rule() {
     data.features("SILO", &broad[..8], 1);
     // FADING: eight features in the prior weeks, four of them dropped in the recent weeks.
     data.customer("FADING", "SMB", "2025-01-01", "2027-01-01");
-    data.features_in("FADING", &["2025-10-13", "2025-10-20", "2025-11-03"], &broad[..8], 2);
+    data.features_in(
+        "FADING",
+        &["2025-10-13", "2025-10-20", "2025-11-03"],
+        &broad[..8],
+        2,
+    );
     data.features("FADING", &broad[..4], 2);
     let snap = data.snapshot(dir.path(), "adoption");
     let rows = scores(&snap, 1, "adoption_pattern");
@@ -488,7 +656,13 @@ fn adoption_patterns_and_the_60_day_rule() {
     assert_eq!(pattern("SILO"), json!("siloed_by_team"));
     assert_eq!(pattern("FADING"), json!("declining"));
     let fading = row(&rows, "FADING", "2026-01-01");
-    assert_eq!((fading["abandoned_features"].clone(), fading["new_features"].clone()), (json!(4), json!(0)));
+    assert_eq!(
+        (
+            fading["abandoned_features"].clone(),
+            fading["new_features"].clone()
+        ),
+        (json!(4), json!(0))
+    );
     // Equal use of every feature: no concentration.
     assert!(num(row(&rows, "BROAD", "2026-01-01"), "gini").abs() < 1e-12);
 }
@@ -506,7 +680,16 @@ fn scores_land_where_each_archetype_story_says() {
     };
     gtmos::synth::generate(&p, &snap, 2, false).unwrap();
     let wh = dir.path().join("wh");
-    let (code, out, err) = build(&snap, &wh, &["--select", "tag:scores", "--vars", "{score_history_weeks: 105}"]);
+    let (code, out, err) = build(
+        &snap,
+        &wh,
+        &[
+            "--select",
+            "tag:scores",
+            "--vars",
+            "{score_history_weeks: 105}",
+        ],
+    );
     assert_eq!(code, 0, "{out}\n{err}");
     let oracle = Table::read(&snap.join("oracle"), "accounts");
     let archetype: std::collections::BTreeMap<String, String> = oracle
@@ -522,12 +705,24 @@ fn scores_land_where_each_archetype_story_says() {
         .filter_map(|(a, t)| Some((a, t?)))
         .collect();
     let of = |kind: &str| -> Vec<String> {
-        archetype.iter().filter(|(_, t)| *t == kind).map(|(a, _)| a.clone()).collect()
+        archetype
+            .iter()
+            .filter(|(_, t)| *t == kind)
+            .map(|(a, _)| a.clone())
+            .collect()
     };
     let churn = Table::read(&wh.join("published"), "churn_risk_log");
-    let (accounts, dates, tiers) = (churn.s("account_id"), churn.date("score_date"), churn.s("churn_risk_tier"));
+    let (accounts, dates, tiers) = (
+        churn.s("account_id"),
+        churn.date("score_date"),
+        churn.s("churn_risk_tier"),
+    );
     let orders = Table::read(&snap, "orders");
-    let (o_acc, o_status, o_end) = (orders.s("account_id"), orders.s("status"), orders.date("term_end"));
+    let (o_acc, o_status, o_end) = (
+        orders.s("account_id"),
+        orders.s("status"),
+        orders.date("term_end"),
+    );
     let as_of = day(2026, 1, 1);
 
     // At least 90 % of champion-loss accounts reach High or Critical between the champion's
@@ -551,9 +746,17 @@ fn scores_land_where_each_archetype_story_says() {
             reached += 1;
         }
     }
-    assert!(losses.len() >= 50, "{} champion-loss accounts", losses.len());
+    assert!(
+        losses.len() >= 50,
+        "{} champion-loss accounts",
+        losses.len()
+    );
     let share = reached as f64 / losses.len() as f64;
-    assert!(share >= 0.9, "{reached} of {} champion-loss accounts reached High/Critical", losses.len());
+    assert!(
+        share >= 0.9,
+        "{reached} of {} champion-loss accounts reached High/Critical",
+        losses.len()
+    );
 
     // No ideal power user is ever Critical.
     let ideal: std::collections::BTreeSet<String> = of("ideal_power_user").into_iter().collect();
@@ -561,12 +764,18 @@ fn scores_land_where_each_archetype_story_says() {
         .filter(|&i| ideal.contains(&accounts[i]) && tiers[i] == "Critical")
         .map(|i| (accounts[i].clone(), dates[i]))
         .collect();
-    assert!(critical.is_empty(), "ideal power users at Critical: {critical:?}");
+    assert!(
+        critical.is_empty(),
+        "ideal power users at Critical: {critical:?}"
+    );
 
     // At least 90 % of expansion-ready accounts fire the overage or the seat-utilisation signal.
     let expansion = Table::read(&wh.join("published"), "expansion_log");
     let (e_acc, e_date) = (expansion.s("account_id"), expansion.date("score_date"));
-    let (overage, seats) = (expansion.i64("overage_points"), expansion.i64("seat_points"));
+    let (overage, seats) = (
+        expansion.i64("overage_points"),
+        expansion.i64("seat_points"),
+    );
     let ready = of("expansion_ready");
     let fired = ready
         .iter()
@@ -579,5 +788,9 @@ fn scores_land_where_each_archetype_story_says() {
         })
         .count();
     assert!(ready.len() >= 50);
-    assert!(fired as f64 >= 0.9 * ready.len() as f64, "{fired} of {} expansion-ready accounts fired", ready.len());
+    assert!(
+        fired as f64 >= 0.9 * ready.len() as f64,
+        "{fired} of {} expansion-ready accounts fired",
+        ready.len()
+    );
 }
