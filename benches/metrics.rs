@@ -115,28 +115,8 @@ fn main() {
         rows("metric_revenue"),
         rows("metrics_calc_log")
     );
-    println!("{:>12} {:>12} {:>8}", "gtmos s", "duckdb s", "ratio");
-    match &duck {
-        Some(d) => println!(
-            "{gtmos_s:>12.2} {:>12.2} {:>8.2}",
-            d.seconds,
-            gtmos_s / d.seconds
-        ),
-        None => println!("{gtmos_s:>12.2} {:>12} {:>8}", "-", "-"),
-    }
-    for line in duck.iter().flat_map(|d| &d.lines) {
-        println!("  {line}");
-    }
-    let mut steps: Vec<_> = r.steps.iter().filter(|s| in_layer(&s.step)).collect();
-    steps.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
-    println!(
-        "gtmos metric models: {}",
-        steps
-            .iter()
-            .map(|s| format!("{} {:.2}s", &s.step[6..], s.seconds))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    common::print_comparison(gtmos_s, &duck);
+    common::print_model_times("metric", &r, in_layer);
     println!(
         "not in the figure: source contracts {contracts_s:.1}s, usage and recognition models {upstream_s:.1}s, whole build {:.1}s",
         r.seconds

@@ -195,3 +195,30 @@ pub fn seconds(r: &gtmos::build::BuildReport, pick: impl Fn(&str) -> bool) -> f6
         .map(|s| s.seconds)
         .sum()
 }
+
+/// Print gtmos' time beside DuckDB's with their ratio, then DuckDB's comparison lines.
+pub fn print_comparison(gtmos_s: f64, duck: &Option<DuckRun>) {
+    println!("{:>12} {:>12} {:>8}", "gtmos s", "duckdb s", "ratio");
+    match duck {
+        Some(d) => println!(
+            "{gtmos_s:>12.2} {:>12.2} {:>8.2}",
+            d.seconds,
+            gtmos_s / d.seconds
+        ),
+        None => println!("{gtmos_s:>12.2} {:>12} {:>8}", "-", "-"),
+    }
+    for line in duck.iter().flat_map(|d| &d.lines) {
+        println!("  {line}");
+    }
+}
+
+/// Print the models `pick` selects with their seconds, slowest first.
+pub fn print_model_times(label: &str, r: &gtmos::build::BuildReport, pick: impl Fn(&str) -> bool) {
+    let mut steps: Vec<_> = r.steps.iter().filter(|s| pick(&s.step)).collect();
+    steps.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+    let list: Vec<String> = steps
+        .iter()
+        .map(|s| format!("{} {:.2}s", s.step.trim_start_matches("model."), s.seconds))
+        .collect();
+    println!("gtmos {label} models: {}", list.join(", "));
+}
