@@ -16,11 +16,11 @@ metered as (
     select
         account_id,
         sku_id,
-        arrow_cast(date_trunc('month', period_start), 'Date32') as month,
+        arrow_cast(date_trunc('month', arrow_cast(period_start, 'Date32')), 'Date32') as month,
         sum(units_consumed) as units
     from {{ ref('usage_current') }}
     where sku_id in (select distinct sku_id from reference_usage)
-        and arrow_cast(date_trunc('month', period_start), 'Date32') + interval '1 month' <= {{ as_of_date }}
+        and arrow_cast(date_trunc('month', arrow_cast(period_start, 'Date32')), 'Date32') + interval '1 month' <= {{ as_of_date }}
     group by 1, 2, 3
 ),
 

@@ -27,7 +27,7 @@ with accounts as (
 months as (
     select
         account_id,
-        arrow_cast(date_trunc('month', period_start), 'Date32') as month,
+        arrow_cast(date_trunc('month', arrow_cast(period_start, 'Date32')), 'Date32') as month,
         sum(case when sku_type = 'consumption' then overage_units else 0 end) as overage_units,
         sum(case when sku_type = 'consumption'
             then overage_units * arrow_cast(overage_unit_price_usd, 'Float64') else 0 end) as overage_usd,
@@ -35,7 +35,7 @@ months as (
     from {{ ref('usage_billable') }}
     where period_start < {{ as_of }}
         and period_start >= {{ as_of }} - interval '{{ var('score_history_weeks') }} weeks' - interval '{{ var('expansion_seat_months') }} months' - interval '1 month'
-    group by account_id, arrow_cast(date_trunc('month', period_start), 'Date32')
+    group by account_id, arrow_cast(date_trunc('month', arrow_cast(period_start, 'Date32')), 'Date32')
 ),
 
 usage_signals as (
