@@ -186,6 +186,21 @@ pub struct BuildReport {
     pub close_held: Option<String>,
     /// What each decision node evaluated this run proposed.
     pub decisions: Vec<crate::decisions::NodeOutcome>,
+    /// sha256 over the brain-ready view contracts (SPEC §10), when the project has them.
+    pub brain_view_contracts_hash: Option<String>,
+    /// The brain-ready documents this run published: (composites, token max, stale views).
+    pub views: Option<ViewsSummary>,
+}
+
+/// What the views stage published.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ViewsSummary {
+    pub views: usize,
+    pub composites: usize,
+    pub composite_tokens_max: usize,
+    pub composite_token_budget: usize,
+    pub dropped_rows: usize,
+    pub stale: Vec<String>,
 }
 
 impl BuildReport {
@@ -319,6 +334,8 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         closed: Vec::new(),
         close_held: None,
         decisions: Vec::new(),
+        brain_view_contracts_hash: project.views.as_ref().map(|v| v.hash.clone()),
+        views: None,
     };
     let staging = warehouse.staging(&run_id);
     let outcome = run(opts, &project, &snapshot, &warehouse, &staging, &mut report);
@@ -667,6 +684,26 @@ fn run(
             }
         }
     }
+    // 4b. Brain-ready views: the documents the brains read, from the views just published.
+    if let Some(catalog) = &project.views
+        && catalog
+            .views
+            .iter()
+            .any(|v| report.published.contains(&crate::views::model_name(&v.name)))
+    {
+        let started = Instant::now();
+        let summary = publish_views(catalog, warehouse, report, staging, &mut state)?;
+        report.steps.push(Step {
+            step: "views.assemble".into(),
+            kind: "views",
+            seconds: started.elapsed().as_secs_f64(),
+            rows_in: 0,
+            rows_out: summary.composites as u64,
+            quarantined: 0,
+            status: "ok".into(),
+        });
+        report.views = Some(summary);
+    }
     warehouse.write_state(&state)?;
 
     // 5. The close: freeze the newly closed months of every freezing model, or hold the close.
@@ -722,6 +759,58 @@ fn run(
     }
     report.decisions = outcomes;
     Ok(())
+}
+
+/// Assemble the brain-ready documents and publish `account_composite` and `view_catalog`.
+fn publish_views(
+    catalog: &crate::views::Catalog,
+    warehouse: &Warehouse,
+    report: &mut BuildReport,
+    staging: &Path,
+    state: &mut crate::warehouse::PublishState,
+) -> Result<ViewsSummary> {
+    use crate::views::{CATALOG_TABLE, COMPOSITE_TABLE};
+    let as_of = format_ts(report.as_of);
+    let a = crate::views::assemble(catalog, &warehouse.published_dir(), &as_of, &report.build_id)?;
+    let tables = [
+        (COMPOSITE_TABLE, crate::views::composite_batch(&a, &report.build_id)?),
+        (
+            CATALOG_TABLE,
+            crate::views::catalog_batch(&a, catalog, &report.build_id, report.as_of)?,
+        ),
+    ];
+    for (name, batch) in tables {
+        let path = staging.join(format!("{name}.parquet"));
+        let w = crate::table_io::write_table(&path, batch.schema(), &[], &[batch])?;
+        warehouse.publish(&path, name)?;
+        state.tables.insert(
+            name.to_string(),
+            TableState {
+                build_id: Some(report.build_id.clone()),
+                published_by_run: Some(report.run_id.clone()),
+                snapshot_id: Some(report.snapshot_id.clone()),
+                rows: w.rows,
+                sha256: Some(w.sha256.clone()),
+                stale: false,
+                stale_reason: None,
+                stale_since_run: None,
+            },
+        );
+        report.published.push(name.to_string());
+    }
+    Ok(ViewsSummary {
+        views: a.catalog.iter().filter(|r| r.kind != "composite").count(),
+        composites: a.composites.len(),
+        composite_tokens_max: a.composites.iter().map(|c| c.tokens).max().unwrap_or(0),
+        composite_token_budget: catalog.composite.token_budget,
+        dropped_rows: a.composites.iter().map(|c| c.dropped_rows).sum(),
+        stale: a
+            .catalog
+            .iter()
+            .filter(|r| r.is_stale && r.kind != "composite")
+            .map(|r| r.view_name.clone())
+            .collect(),
+    })
 }
 
 /// Register `closed.<model>`: the frozen months so far (empty, with the model's contract schema, at first).
@@ -1097,6 +1186,7 @@ fn write_logs(warehouse: &Warehouse, r: &BuildReport, error: Option<&str>) -> Re
         c.steps,
         &serde_json::to_string(&r.steps).unwrap_or_default(),
     );
+    b.opt_str(c.brain_view_contracts_hash, r.brain_view_contracts_hash.as_deref());
     b.end_row();
     logs::append(root, &RUN_LOG, &r.run_id, &b.finish()?)?;
     Ok(())
@@ -1124,6 +1214,7 @@ crate::table_columns! { struct RunCols {
     error: crate::builder::StrCol, published: crate::builder::I64Col, blocked: crate::builder::I64Col,
     quarantined_rows: crate::builder::I64Col, dead_lettered_rows: crate::builder::I64Col, warnings: crate::builder::I64Col,
     seconds: crate::builder::F64Col, steps: crate::builder::StrCol,
+    brain_view_contracts_hash: crate::builder::StrCol,
 } }
 
 /// Tables a build published, blocked, and the rules that quarantined rows, for the CLI summary.

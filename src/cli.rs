@@ -50,6 +50,29 @@ pub enum Command {
     Snapshot(SnapshotCommand),
     /// The decision log: list, show, approve, reject or revert decisions (each change a new row).
     Decisions(DecisionsArgs),
+    /// The brain-ready views of the last build: the catalog, or one account's composite.
+    Views(ViewsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ViewsArgs {
+    /// The warehouse directory [default: data/warehouse]
+    #[arg(long, value_name = "DIR", global = true)]
+    pub warehouse: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
+    pub format: Format,
+    #[command(subcommand)]
+    pub command: ViewsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ViewsCommand {
+    /// Every view with its contract, staleness and token sizes (budget vs p50 / p95 / max).
+    List,
+    /// The per-account composite document of one account, as the account brain reads it.
+    Show {
+        account_id: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -23,6 +23,7 @@ pub mod contracts;
 pub mod decisions;
 pub mod engine;
 pub mod error;
+pub mod forecast;
 pub mod freshness;
 pub mod logs;
 pub mod money;
@@ -35,6 +36,7 @@ pub mod settings;
 pub mod snapshot;
 pub mod synth;
 pub mod table_io;
+pub mod views;
 pub mod warehouse;
 
 pub use error::{Error, Outcome, Result};

@@ -61,6 +61,7 @@ pub const RUN_LOG: LogSpec = LogSpec {
         ("warnings", Bigint),
         ("seconds", Double),
         ("steps", Varchar),
+        ("brain_view_contracts_hash", Varchar),
     ],
 };
 
@@ -173,12 +174,26 @@ pub fn read(warehouse: &Path, spec: &LogSpec) -> Result<Vec<RecordBatch>> {
     for f in files {
         let (_, batches) = table_io::read_parquet(&f)?;
         for b in batches {
-            out.push(b.with_schema(spec.schema()).map_err(|e| {
+            out.push(conform(b, spec).map_err(|e| {
                 Error::arrow(format!("{}: not a {} file", f.display(), spec.name), e)
             })?);
         }
     }
     Ok(out)
+}
+
+/// A log file's batch in the log's current schema. Log schemas only ever grow by appending
+/// columns: a file written before a column existed reads with nulls in it.
+fn conform(b: RecordBatch, spec: &LogSpec) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
+    let schema = spec.schema();
+    if b.num_columns() < schema.fields().len() {
+        let mut cols = b.columns().to_vec();
+        for f in &schema.fields()[b.num_columns()..] {
+            cols.push(arrow::array::new_null_array(f.data_type(), b.num_rows()));
+        }
+        return RecordBatch::try_new(schema, cols);
+    }
+    b.with_schema(schema)
 }
 
 /// A new run id: `r<UTC time>-<pid><counter>`, ordered by time, unique across processes.

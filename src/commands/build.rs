@@ -173,6 +173,24 @@ fn summary_text(r: &BuildReport) -> String {
     if let Some(why) = &r.close_held {
         s.push_str(&format!("  close      HELD: {why}\n"));
     }
+    if let Some(v) = &r.views {
+        s.push_str(&format!(
+            "  views      {} views, {} account composites (max {} of {} tokens, {} rows dropped to fit){}; contracts {}\n",
+            v.views,
+            v.composites,
+            v.composite_tokens_max,
+            v.composite_token_budget,
+            v.dropped_rows,
+            if v.stale.is_empty() {
+                String::new()
+            } else {
+                format!("; STALE: {}", v.stale.join(", "))
+            },
+            r.brain_view_contracts_hash
+                .as_deref()
+                .map_or("", |h| &h[..16.min(h.len())]),
+        ));
+    }
     for d in &r.decisions {
         match &d.none_because {
             Some(why) => s.push_str(&format!(

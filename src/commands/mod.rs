@@ -8,6 +8,7 @@ pub mod freshness;
 pub mod reconcile;
 pub mod snapshot;
 pub mod synth;
+pub mod views;
 
 use crate::cli::{Cli, Command};
 use crate::error::{Outcome, Result};
@@ -22,6 +23,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Synth(args) => synth::run(args),
         Command::Snapshot(cmd) => snapshot::run(cmd),
         Command::Decisions(args) => decisions::run(args),
+        Command::Views(args) => views::run(args),
     }
 }
 

@@ -15,6 +15,11 @@
 //!   fewer than `min_history` rows are in it. Used by the usage anomaly rule (SPEC §6: units
 //!   more than 10× the trailing 30-day median). It runs in bounded memory: the engine streams
 //!   each partition and keeps only the frame.
+//! - `consumption_forecast(days, units, as_of, commit_units, params)`: the TOOL-004 core
+//!   ([`crate::forecast`]) over one account × SKU's daily usage (`days` a list of dates,
+//!   `units` a list of numbers, as from `array_agg`), against the current monthly commit;
+//!   `params` is a JSON object of [`crate::forecast::Params`] (a constant). Returns a struct
+//!   of the forecast's fields.
 
 use std::sync::Arc;
 
@@ -39,6 +44,7 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udwf(WindowUDF::from(TrailingMedian::new()));
     ctx.register_udf(ScalarUDF::from(RatableSchedule::new()));
     ctx.register_udf(ScalarUDF::from(MoneyMul::new()));
+    ctx.register_udf(ScalarUDF::from(ConsumptionForecast::new()));
 }
 
 /// The months `[start, end)` touches and the weight of each under a convention.
@@ -250,6 +256,191 @@ impl ScalarUDFImpl for MoneyMul {
             ));
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct ConsumptionForecast {
+    signature: Signature,
+}
+
+impl ConsumptionForecast {
+    pub fn new() -> Self {
+        ConsumptionForecast {
+            signature: Signature::new(TypeSignature::Any(5), Volatility::Immutable),
+        }
+    }
+
+    fn fields() -> Fields {
+        let f = |name: &str, t: DataType| Field::new(name, t, true);
+        Fields::from(vec![
+            f("history_days", DataType::Int32),
+            f("observed_days", DataType::Int32),
+            f("refusal_reason", DataType::Utf8),
+            f("pattern", DataType::Utf8),
+            f("growth_rate_30d", DataType::Float64),
+            f("volatility", DataType::Float64),
+            Field::new("seasonality_detected", DataType::Boolean, false),
+            f("season_period_days", DataType::Int32),
+            f("season_strength", DataType::Float64),
+            f("cliff_date", DataType::Date32),
+            f("cliff_change", DataType::Float64),
+            f("forecast_next_30d_units", DataType::Float64),
+            f("month_to_date_units", DataType::Float64),
+            f("overage_outlook", DataType::Utf8),
+            f("predicted_overage_date", DataType::Date32),
+            f("overage_date_low", DataType::Date32),
+            f("overage_date_high", DataType::Date32),
+            f("interval_widening", DataType::Float64),
+            f("interpretation", DataType::Utf8),
+        ])
+    }
+}
+
+impl Default for ConsumptionForecast {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ScalarUDFImpl for ConsumptionForecast {
+    fn name(&self) -> &str {
+        "consumption_forecast"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> DfResult<DataType> {
+        const USAGE: &str =
+            "consumption_forecast(days list<date>, units list<number>, as_of date, commit_units, params json)";
+        if args.len() != 5 {
+            return plan_err!("{USAGE} takes 5 arguments");
+        }
+        let list_of = |t: &DataType| match t {
+            DataType::List(f) | DataType::LargeList(f) => Some(f.data_type().clone()),
+            _ => None,
+        };
+        if list_of(&args[0]) != Some(DataType::Date32) {
+            return plan_err!("{USAGE}: days must be a list of dates, not {}", args[0]);
+        }
+        if !list_of(&args[1]).is_some_and(|t| t.is_numeric()) {
+            return plan_err!("{USAGE}: units must be a list of numbers, not {}", args[1]);
+        }
+        if args[2] != DataType::Date32 || !args[3].is_numeric() {
+            return plan_err!("{USAGE}: as_of must be a date and commit_units a number");
+        }
+        Ok(DataType::Struct(Self::fields()))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        use arrow::array::{BooleanBuilder, Date32Builder, Float64Builder, Int32Builder, StringBuilder};
+        use crate::forecast::{Input, Params, forecast};
+        let n = args.number_rows;
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let days = cast(&arrays[0], &DataType::List(Arc::new(Field::new("item", DataType::Date32, true))))?;
+        let days = days.as_list::<i32>();
+        let units = cast(&arrays[1], &DataType::List(Arc::new(Field::new("item", DataType::Float64, true))))?;
+        let units = units.as_list::<i32>();
+        let as_of = arrays[2].as_primitive::<arrow::datatypes::Date32Type>();
+        let commit = cast(&arrays[3], &DataType::Float64)?;
+        let commit = commit.as_primitive::<Float64Type>();
+        let params = cast(&arrays[4], &DataType::Utf8)?;
+        let params = params.as_string::<i32>();
+        let mut parsed: Option<(String, Params)> = None;
+
+        let mut history = Int32Builder::with_capacity(n);
+        let mut observed = Int32Builder::with_capacity(n);
+        let mut refusal = StringBuilder::new();
+        let mut pattern = StringBuilder::new();
+        let mut growth = Float64Builder::with_capacity(n);
+        let mut volatility = Float64Builder::with_capacity(n);
+        let mut seasonal = BooleanBuilder::with_capacity(n);
+        let mut period = Int32Builder::with_capacity(n);
+        let mut strength = Float64Builder::with_capacity(n);
+        let mut cliff_date = Date32Builder::with_capacity(n);
+        let mut cliff_change = Float64Builder::with_capacity(n);
+        let mut next_30d = Float64Builder::with_capacity(n);
+        let mut mtd = Float64Builder::with_capacity(n);
+        let mut outlook = StringBuilder::new();
+        let mut date = Date32Builder::with_capacity(n);
+        let mut low = Date32Builder::with_capacity(n);
+        let mut high = Date32Builder::with_capacity(n);
+        let mut widening = Float64Builder::with_capacity(n);
+        let mut interpretation = StringBuilder::new();
+        for i in 0..n {
+            if days.is_null(i) || units.is_null(i) || as_of.is_null(i) || params.is_null(i) {
+                return exec_err!("consumption_forecast: days, units, as_of and params must not be null (row {i})");
+            }
+            let text = params.value(i);
+            if parsed.as_ref().is_none_or(|(t, _)| t != text) {
+                let p: Params = serde_json::from_str(text)
+                    .map_err(|e| datafusion::error::DataFusionError::Execution(format!("consumption_forecast: params {text}: {e}")))?;
+                if let Err(e) = p.validate() {
+                    return exec_err!("consumption_forecast: {e}");
+                }
+                parsed = Some((text.to_string(), p));
+            }
+            let p = &parsed.as_ref().expect("parsed above").1;
+            let d = days.value(i);
+            let u = units.value(i);
+            if d.len() != u.len() {
+                return exec_err!("consumption_forecast: {} days but {} units (row {i})", d.len(), u.len());
+            }
+            let d: Vec<i32> = d.as_primitive::<arrow::datatypes::Date32Type>().iter().map(|v| v.unwrap_or(i32::MAX)).collect();
+            let u: Vec<f64> = u.as_primitive::<Float64Type>().iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+            let f = forecast(
+                &Input {
+                    days: &d,
+                    units: &u,
+                    as_of: as_of.value(i),
+                    commit_units: (!commit.is_null(i)).then(|| commit.value(i)),
+                },
+                p,
+            );
+            history.append_value(f.history_days as i32);
+            observed.append_value(f.observed_days as i32);
+            refusal.append_option(f.refusal.as_deref());
+            pattern.append_option(f.pattern.map(|p| p.name()));
+            growth.append_option(f.growth_rate_30d);
+            volatility.append_option(f.volatility);
+            seasonal.append_value(f.seasonality_detected);
+            period.append_option(f.season_period_days.map(|p| p as i32));
+            strength.append_option(f.season_strength);
+            cliff_date.append_option(f.cliff_day);
+            cliff_change.append_option(f.cliff_change);
+            next_30d.append_option(f.next_30d_units);
+            mtd.append_option(f.month_to_date_units);
+            outlook.append_option(f.outlook.map(|o| o.name()));
+            date.append_option(f.overage_date);
+            low.append_option(f.overage_date_low);
+            high.append_option(f.overage_date_high);
+            widening.append_option(f.interval_widening);
+            interpretation.append_option(f.interpretation);
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(history.finish()),
+            Arc::new(observed.finish()),
+            Arc::new(refusal.finish()),
+            Arc::new(pattern.finish()),
+            Arc::new(growth.finish()),
+            Arc::new(volatility.finish()),
+            Arc::new(seasonal.finish()),
+            Arc::new(period.finish()),
+            Arc::new(strength.finish()),
+            Arc::new(cliff_date.finish()),
+            Arc::new(cliff_change.finish()),
+            Arc::new(next_30d.finish()),
+            Arc::new(mtd.finish()),
+            Arc::new(outlook.finish()),
+            Arc::new(date.finish()),
+            Arc::new(low.finish()),
+            Arc::new(high.finish()),
+            Arc::new(widening.finish()),
+            Arc::new(interpretation.finish()),
+        ];
+        Ok(ColumnarValue::Array(Arc::new(StructArray::new(Self::fields(), columns, None))))
     }
 }
 

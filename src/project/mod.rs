@@ -141,6 +141,8 @@ pub struct Project {
     /// Decision nodes (SPEC §13), evaluated by their models every build.
     pub decision_nodes: Vec<DecisionNode>,
     pub engine: EngineConfig,
+    /// The brain-ready view contracts (SPEC §10), when the project declares them.
+    pub views: Option<crate::views::Catalog>,
     /// sha256 over every file of the project (relative path and bytes, in path order).
     pub hash: String,
 }
@@ -312,11 +314,17 @@ impl Project {
             }
         }
 
-        let models = load_models(
+        let mut models = load_models(
             &path_of("model-paths", "models"),
             default_materialized,
             &registry,
         )?;
+        let views = crate::views::Catalog::load(&path_of("view-paths", "views"))?;
+        if let Some(c) = &views {
+            for (name, sql, order_by, description) in c.models() {
+                models.push(generated_view_model(&c.file, name, &sql, order_by, description)?);
+            }
+        }
         let tests = load_singular_tests(&path_of("test-paths", "tests"))?;
         let mut project = Project {
             dir: dir.to_path_buf(),
@@ -330,6 +338,7 @@ impl Project {
             slos,
             decision_nodes,
             engine,
+            views,
             hash: project_hash(dir)?,
         };
         project.check_and_order()?;
@@ -1118,6 +1127,36 @@ fn load_models(
         ));
     }
     Ok(models)
+}
+
+/// The model a brain-ready view contract generates: a table tagged `views` that reads the last
+/// good version of a blocked input (so the view goes stale rather than missing).
+fn generated_view_model(
+    file: &Path,
+    name: String,
+    sql: &str,
+    order_by: Vec<String>,
+    description: String,
+) -> Result<Model> {
+    let pieces = template::parse(sql).map_err(|e| {
+        Error::pipeline(file, format!("view model `{name}`, line {}: {}", e.line, e.message))
+    })?;
+    Ok(Model {
+        refs: template::refs(&pieces),
+        pieces,
+        materialized: Materialized::Table,
+        order_by,
+        tests: Vec::new(),
+        tags: vec!["views".into()],
+        freeze: None,
+        contract: Vec::new(),
+        reads_last_good: true,
+        definition_version: None,
+        text_sha256: crate::table_io::sha256_hex(sql.as_bytes()),
+        file: file.to_path_buf(),
+        description: Some(description),
+        name,
+    })
 }
 
 /// A model test: rows of a model cannot be quarantined, so failing tests block its publishing.

@@ -6,6 +6,7 @@
 pub mod finance;
 pub mod metrics;
 pub mod svg;
+pub mod views;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -49,6 +50,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../reports/templates/metrics.html"),
     ),
     (
+        "views.html",
+        include_str!("../../reports/templates/views.html"),
+    ),
+    (
         "decisions.html",
         include_str!("../../reports/templates/decisions.html"),
     ),
@@ -63,6 +68,7 @@ const BUILD_PAGES: &[(&str, &str)] = &[
     ("recognition.html", "Recognition"),
     ("reconciliation.html", "Reconciliation"),
     ("metrics.html", "Metrics vs plan"),
+    ("views.html", "Scores & brain views"),
     ("decisions.html", "Decision log"),
 ];
 
@@ -241,6 +247,7 @@ pub fn render_build(r: &BuildReport, slos: &[SloAttainment], dir: &Path) -> Resu
     let reconciliation = finance::reconciliation(&warehouse)?;
     let metric_page = metrics::metrics(&warehouse)?;
     let decision_page = metrics::decisions(&warehouse, &r.decisions)?;
+    let views_page = views::views(&warehouse, &r.snapshot_dir)?;
     let shown: Vec<&(&str, &str)> = BUILD_PAGES
         .iter()
         .filter(|(f, _)| match *f {
@@ -248,6 +255,7 @@ pub fn render_build(r: &BuildReport, slos: &[SloAttainment], dir: &Path) -> Resu
             "reconciliation.html" => reconciliation.is_some(),
             "metrics.html" => metric_page.is_some(),
             "decisions.html" => decision_page.is_some(),
+            "views.html" => views_page.is_some(),
             _ => true,
         })
         .collect();
@@ -266,6 +274,7 @@ pub fn render_build(r: &BuildReport, slos: &[SloAttainment], dir: &Path) -> Resu
         "reconciliation": reconciliation,
         "metrics": metric_page,
         "decisions": decision_page,
+        "views": views_page,
     });
     let mut files = Vec::new();
     for (file, _) in shown {

@@ -12,3 +12,4 @@ mod scores;
 mod snapshot;
 mod synth;
 mod synth_faults;
+mod views;

@@ -793,4 +793,148 @@ fn scores_land_where_each_archetype_story_says() {
         "{fired} of {} expansion-ready accounts fired",
         ready.len()
     );
+
+    // The forecast core calls seasonal exactly the seasonal accounts: among accounts with a
+    // consumption series it forecast, precision and recall of `seasonal` both at least 0.9.
+    let fc = Table::read(&wh.join("published"), "consumption_forecast");
+    let (f_acc, f_pattern, f_period) = (
+        fc.s("account_id"),
+        fc.str("pattern"),
+        fc.i64("season_period_days"),
+    );
+    let oracle_period: std::collections::BTreeMap<String, i64> = oracle
+        .s("account_id")
+        .into_iter()
+        .zip(oracle.i64("season_period_days"))
+        .filter_map(|(a, p)| Some((a, p?)))
+        .collect();
+    let (mut tp, mut fp, mut fn_, mut right_period) = (0, 0, 0, 0);
+    for i in 0..f_acc.len() {
+        let Some(pattern) = &f_pattern[i] else { continue };
+        let truth = archetype.get(&f_acc[i]).map(String::as_str) == Some("seasonal");
+        match (truth, pattern == "seasonal") {
+            (true, true) => {
+                tp += 1;
+                if f_period[i] == oracle_period.get(&f_acc[i]).copied() {
+                    right_period += 1;
+                }
+            }
+            (false, true) => fp += 1,
+            (true, false) => fn_ += 1,
+            _ => {}
+        }
+    }
+    let precision = tp as f64 / (tp + fp).max(1) as f64;
+    let recall = tp as f64 / (tp + fn_).max(1) as f64;
+    println!(
+        "seasonal forecast: precision {precision:.3}, recall {recall:.3} ({tp} true, {fp} false positives, {fn_} missed; {right_period} with the oracle's period)"
+    );
+    assert!(tp + fn_ >= 50, "{} seasonal series", tp + fn_);
+    assert!(precision >= 0.9 && recall >= 0.9, "precision {precision}, recall {recall}");
+}
+
+/// ICP (six dimensions, two of them data gaps, the rest rescaled) and priority (fit 40 /
+/// intent 40 decayed by e^(−hours/72) / opportunity 20), worked by hand:
+/// - A1 SaaS, NA, 500 employees, $60M, a meeting booked 72 h before as_of, a $50k open opp:
+///   ICP 25 + 20 + 15 + 15 = 75 of 75 available → 100, T1. Priority 40 × 1 + 40 × e^(−1)
+///   + 20 × 0.5 = 40 + 14.715 + 10 = 64.72.
+/// - A3 HealthTech, NA, 150 employees, revenue unknown (0), a reply 36 h before as_of: ICP
+///   12.5 + 12 + 9 = 33.5 of 60 → 55.83, T2 (revenue a data gap). Priority (fit from the
+///   published ICP score) 40 × 0.5583 + 40 × 0.7 × e^(−0.5) = 22.332 + 16.983 = 39.31.
+/// - A2 Logistics, EMEA, 3 employees, $1M, no intent: ICP 25 × 0.2 × 0.7 + 20 × 0.3 + 15 × 0.2
+///   = 3.5 + 6 + 3 = 12.5 of 75 → 16.67, T3. Priority 40 × 0.1667 = 6.67.
+#[test]
+fn icp_tiers_and_priority_with_intent_decay() {
+    let account = |id: &str, vertical: &str, geo: &str, employees: i64, revenue: f64| {
+        let mut a = account_row(id, "MM");
+        a["vertical"] = json!(vertical);
+        a["geo"] = json!(geo);
+        a["employee_count"] = json!(employees);
+        a["annual_revenue_usd"] = json!(revenue);
+        a
+    };
+    let contact = |id: &str, acc: &str| {
+        json!({"contact_id": id, "account_id": acc, "full_name": id, "title": "VP", "persona": "champion",
+            "email": format!("{id}@x.com"), "active_from": "2024-01-01", "updated_at": "2024-01-01T00:00:00Z"})
+    };
+    let event = |id: &str, acc: &str, contact: &str, ts: &str, kind: &str| {
+        json!({"event_id": id, "account_id": acc, "contact_id": contact, "sequence_type": "standard",
+            "channel": "email", "event_ts": ts, "event_type": kind, "play_id": "P1"})
+    };
+    let dir = tempdir();
+    let snap = dir.path().join("snap");
+    mini_snapshot(
+        &snap,
+        AS_OF,
+        vec![
+            (
+                "accounts",
+                rows(
+                    "accounts",
+                    &[
+                        account("A1", "SaaS", "NA", 500, 60_000_000.0),
+                        account("A2", "Logistics", "EMEA", 3, 1_000_000.0),
+                        account("A3", "HealthTech", "NA", 150, 0.0),
+                    ],
+                ),
+            ),
+            ("reps", rows("reps", &[rep_row()])),
+            ("contacts", rows("contacts", &[contact("C1", "A1"), contact("C3", "A3")])),
+            (
+                "cadence_events",
+                rows(
+                    "cadence_events",
+                    &[
+                        event("E1", "A1", "C1", "2025-12-29T00:00:00Z", "meeting_booked"),
+                        event("E2", "A1", "C1", "2025-12-29T00:00:00Z", "opened"),
+                        event("E3", "A3", "C3", "2025-12-30T12:00:00Z", "replied"),
+                        // Outside the 30-day window: no intent.
+                        event("E4", "A3", "C3", "2025-11-01T00:00:00Z", "meeting_booked"),
+                    ],
+                ),
+            ),
+            (
+                "opportunities",
+                rows(
+                    "opportunities",
+                    &[json!({"opp_id": "O1", "account_id": "A1", "owner_rep_id": "REP-1", "opp_type": "new_logo",
+                        "stage": "proposal", "amount_usd": 50000.0, "created_date": "2025-11-01",
+                        "close_date": "2026-02-01", "forecast_category": "pipeline", "updated_at": "2025-12-01T00:00:00Z"})],
+                ),
+            ),
+        ],
+    );
+    let wh = dir.path().join("wh");
+    let (code, out, err) = build(&snap, &wh, &["--select", "account_priority"]);
+    assert!(code == 0 || code == 1, "{out}\n{err}");
+    let icp = Table::read(&wh.join("published"), "icp_score");
+    let (ids, score, tier, gaps) = (
+        icp.s("account_id"),
+        icp.f64("icp_score"),
+        icp.s("icp_tier"),
+        icp.s("data_gap_dimensions"),
+    );
+    let want = [("A1", 100.0, "T1"), ("A2", 16.67, "T3"), ("A3", 55.83, "T2")];
+    for (i, (id, s, t)) in want.iter().enumerate() {
+        assert_eq!(ids[i], *id);
+        assert!((score[i].unwrap() - s).abs() < 0.006, "{id}: {:?}", score[i]);
+        assert_eq!(tier[i], *t, "{id}");
+    }
+    assert_eq!(gaps[0], r#"["tech", "growth"]"#);
+    assert_eq!(gaps[2], r#"["revenue", "tech", "growth"]"#);
+    let p = Table::read(&wh.join("published"), "account_priority");
+    let (ids, score, rank, intent) = (
+        p.s("account_id"),
+        p.f64("priority_score"),
+        p.i64("priority_rank"),
+        p.f64("intent_points"),
+    );
+    let want = [("A1", 64.72, 1), ("A2", 6.67, 3), ("A3", 39.31, 2)];
+    for (i, (id, s, r)) in want.iter().enumerate() {
+        assert_eq!(ids[i], *id);
+        assert!((score[i].unwrap() - s).abs() < 0.006, "{id}: {:?}", score[i]);
+        assert_eq!(rank[i], Some(*r), "{id}");
+    }
+    // Intent decays by e^(−hours/72): 72 h → e^(−1) of the meeting's full value.
+    assert!((intent[0].unwrap() - 40.0 * (-1f64).exp()).abs() < 0.006);
 }

@@ -1,0 +1,157 @@
+//! The brain-ready views page of the build report: the views catalog (staleness, token budget
+//! against the documents' p50 / p95 / max) and, per Tier-1 scorer, how its tiers distribute
+//! over the synthetic archetypes (the snapshot's `accounts.archetype`; "—" for real data and
+//! prospects).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::DataType;
+use serde_json::{Value, json};
+
+use crate::error::{Error, Result};
+use crate::table_io::{json_rows, read_parquet};
+use crate::warehouse::Warehouse;
+
+/// (scorer, table, tier column, how the column becomes a tier).
+const SCORERS: &[(&str, &str, &str)] = &[
+    ("Health (AGT-501)", "customer_health_log", "health_score"),
+    ("Churn risk (AGT-502)", "churn_risk_log", "churn_risk_tier"),
+    ("Expansion (AGT-503)", "expansion_log", "play_type"),
+    ("Adoption (TOOL-008)", "adoption_pattern", "pattern"),
+    ("Consumption forecast (TOOL-004)", "consumption_forecast", "pattern"),
+    ("ICP (AGT-201)", "icp_score", "icp_tier"),
+];
+
+/// Health scores in the churn tiers' bands (Critical < 45 ≤ High < 63 ≤ Medium < 78 ≤ Low).
+fn health_band(score: f64) -> &'static str {
+    match score {
+        s if s < 45.0 => "< 45",
+        s if s < 63.0 => "45–62",
+        s if s < 78.0 => "63–77",
+        _ => "≥ 78",
+    }
+}
+
+/// (account_id, tier) of a scorer's rows at the latest score date (all rows when undated).
+fn tiers(path: &Path, column: &str) -> Result<Vec<(String, String)>> {
+    let (schema, batches) = read_parquet(path)?;
+    let has_date = schema.field_with_name("score_date").is_ok();
+    let bad = |e: arrow::error::ArrowError| Error::arrow(format!("{}: {column}", path.display()), e);
+    let mut latest = i32::MIN;
+    if has_date {
+        for b in &batches {
+            let d = b
+                .column_by_name("score_date")
+                .expect("checked")
+                .as_primitive::<arrow::datatypes::Date32Type>();
+            latest = latest.max(d.iter().flatten().max().unwrap_or(i32::MIN));
+        }
+    }
+    let mut out = Vec::new();
+    for b in &batches {
+        let (Some(acc), Some(col)) = (b.column_by_name("account_id"), b.column_by_name(column))
+        else {
+            return Err(Error::Internal(format!(
+                "{}: no account_id or {column}",
+                path.display()
+            )));
+        };
+        let acc = arrow::compute::cast(acc, &DataType::Utf8).map_err(bad)?;
+        let acc = acc.as_string::<i32>();
+        let dates = has_date.then(|| {
+            b.column_by_name("score_date")
+                .expect("checked")
+                .as_primitive::<arrow::datatypes::Date32Type>()
+                .clone()
+        });
+        let numeric = col.data_type().is_numeric();
+        let text = arrow::compute::cast(col, &DataType::Utf8).map_err(bad)?;
+        let text = text.as_string::<i32>();
+        let num = if numeric {
+            Some(arrow::compute::cast(col, &DataType::Float64).map_err(bad)?)
+        } else {
+            None
+        };
+        for i in 0..b.num_rows() {
+            if dates.as_ref().is_some_and(|d| d.is_null(i) || d.value(i) != latest) {
+                continue;
+            }
+            let tier = match &num {
+                Some(n) => {
+                    let n = n.as_primitive::<arrow::datatypes::Float64Type>();
+                    if n.is_null(i) {
+                        "no score".to_string()
+                    } else {
+                        health_band(n.value(i)).to_string()
+                    }
+                }
+                None if text.is_null(i) => "none".to_string(),
+                None => text.value(i).to_string(),
+            };
+            out.push((acc.value(i).to_string(), tier));
+        }
+    }
+    Ok(out)
+}
+
+/// The page's context, or None when the build published no views catalog.
+pub fn views(warehouse: &Warehouse, snapshot_dir: &Path) -> Result<Option<Value>> {
+    let catalog = warehouse.published_file(crate::views::CATALOG_TABLE);
+    if !catalog.exists() {
+        return Ok(None);
+    }
+    let mut rows = json_rows(&catalog)?;
+    for r in &mut rows {
+        r.remove("document");
+    }
+    let hash = rows
+        .first()
+        .and_then(|r| r.get("brain_view_contracts_hash").cloned())
+        .unwrap_or(Value::Null);
+    // Archetypes, when the snapshot carries them (synthetic corpora).
+    let mut archetype: BTreeMap<String, String> = BTreeMap::new();
+    let accounts = snapshot_dir.join("accounts.parquet");
+    if accounts.exists() {
+        for r in json_rows(&accounts)? {
+            if let (Some(Value::String(a)), Some(Value::String(t))) =
+                (r.get("account_id"), r.get("archetype"))
+            {
+                archetype.insert(a.clone(), t.clone());
+            }
+        }
+    }
+    let mut scorers = Vec::new();
+    for (title, table, column) in SCORERS {
+        let path = warehouse.published_file(table);
+        if !path.exists() {
+            continue;
+        }
+        let mut counts: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+        let mut columns: BTreeSet<String> = BTreeSet::new();
+        for (account, tier) in tiers(&path, column)? {
+            let a = archetype.get(&account).cloned().unwrap_or_else(|| "—".into());
+            columns.insert(tier.clone());
+            *counts.entry(a).or_default().entry(tier).or_default() += 1;
+        }
+        let columns: Vec<String> = columns.into_iter().collect();
+        let table_rows: Vec<Value> = counts
+            .iter()
+            .map(|(a, c)| {
+                json!({
+                    "archetype": a,
+                    "counts": columns.iter().map(|t| c.get(t).copied().unwrap_or(0)).collect::<Vec<_>>(),
+                    "total": c.values().sum::<usize>(),
+                })
+            })
+            .collect();
+        scorers.push(json!({"title": title, "table": table, "column": column, "tiers": columns, "rows": table_rows}));
+    }
+    Ok(Some(json!({
+        "hash": hash,
+        "catalog": rows,
+        "scorers": scorers,
+        "labelled": !archetype.is_empty(),
+    })))
+}

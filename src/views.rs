@@ -1,0 +1,1039 @@
+//! Brain-ready views (SPEC §10): the Tier-1 → Tier-2 read contract.
+//!
+//! The contract lives in the pipelines project (`views/*.yml`): every view with its source,
+//! owning service, projection, filter, refresh cadence, staleness threshold, token budget,
+//! used-by list and version, plus the per-account composite. From it:
+//!
+//! - [`Catalog::models`] generates one model per view (`view_<name>`, tag `views`, and
+//!   `view_<name>_aggregate` for top-N + aggregate views) that the build runs like any other,
+//!   each row carrying its view_metadata (last_refresh_timestamp, staleness_threshold_hours,
+//!   is_stale against as_of);
+//! - [`assemble`] turns the published views into documents the brains read: one per
+//!   cross-population view and one per account (the composite of the account components),
+//!   each within its token budget as counted by a real BPE tokenizer, dropping the oldest
+//!   detail first and recording what it dropped; and the `view_catalog` table;
+//! - [`Catalog::hash`] is `brain_view_contracts_hash`: sha256 over the canonical contract.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewKind {
+    /// A view over the whole population, read by the pipeline brain (AGT-901).
+    CrossPopulation,
+    /// One of the per-account components joined into the composite (AGT-902).
+    AccountComponent,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Aggregate {
+    pub group_by: Vec<String>,
+    pub measures: Vec<String>,
+}
+
+/// One view's contract. SQL fragments may use the project's template calls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewContract {
+    pub name: String,
+    pub kind: ViewKind,
+    /// Compression pattern: top_n_aggregate, time_window or composite_component.
+    pub pattern: String,
+    /// `ref('model')` or `source('snapshot', 'table')`.
+    pub source: String,
+    /// The owning service.
+    pub owner: String,
+    /// Projection rule: the select list.
+    pub projection: Vec<String>,
+    /// Filter rule: a predicate over the source.
+    pub filter: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_by: Vec<String>,
+    /// The view's order (per account for components): first = most important / newest.
+    pub order_by: Vec<String>,
+    /// Top N rows (per account for components).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregate: Option<Aggregate>,
+    /// The projected column that dates a row: the oldest rows are dropped first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_column: Option<String>,
+    /// A row's load or event time (a timestamp or date expression over the source); the
+    /// view's last refresh is its newest value over the whole source.
+    pub refreshed_at: String,
+    pub refresh: String,
+    pub staleness_threshold_hours: f64,
+    pub token_budget: usize,
+    pub used_by: Vec<String>,
+    pub version: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompositeContract {
+    pub name: String,
+    pub owner: String,
+    pub refresh: String,
+    pub staleness_threshold_hours: f64,
+    pub token_budget: usize,
+    pub used_by: Vec<String>,
+    pub version: u32,
+    /// The account components, in document order.
+    pub components: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ViewsFile {
+    tokenizer: String,
+    composite: CompositeContract,
+    views: Vec<ViewContract>,
+}
+
+/// The view contracts of a project.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub file: PathBuf,
+    pub tokenizer: String,
+    pub composite: CompositeContract,
+    /// Sorted by name.
+    pub views: Vec<ViewContract>,
+    /// brain_view_contracts_hash.
+    pub hash: String,
+}
+
+/// The published table of a view.
+pub fn model_name(view: &str) -> String {
+    format!("view_{view}")
+}
+
+/// The published table of a view's roll-up.
+pub fn aggregate_model_name(view: &str) -> String {
+    format!("view_{view}_aggregate")
+}
+
+/// The tables [`assemble`] publishes.
+pub const COMPOSITE_TABLE: &str = "account_composite";
+pub const CATALOG_TABLE: &str = "view_catalog";
+
+/// The encodings a contract may name.
+pub const TOKENIZERS: [&str; 2] = ["o200k_base", "cl100k_base"];
+
+fn is_ident(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+}
+
+/// A select-list entry's output name: its alias, or the column itself.
+fn output_name(expr: &str) -> Option<String> {
+    let e = expr.trim();
+    if is_ident(e) {
+        return Some(e.to_string());
+    }
+    let lower = e.to_ascii_lowercase();
+    let at = lower.rfind(" as ")?;
+    let alias = e[at + 4..].trim();
+    is_ident(alias).then(|| alias.to_string())
+}
+
+/// A select-list entry without its alias (for GROUP BY).
+fn without_alias(expr: &str) -> String {
+    let e = expr.trim();
+    let lower = e.to_ascii_lowercase();
+    match lower.rfind(" as ") {
+        Some(at) if is_ident(e[at + 4..].trim()) => e[..at].trim().to_string(),
+        _ => e.to_string(),
+    }
+}
+
+impl Catalog {
+    /// The contracts under `dir` (every `*.yml`), or None when there is no such directory.
+    pub fn load(dir: &Path) -> Result<Option<Catalog>> {
+        if !dir.exists() {
+            return Ok(None);
+        }
+        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| Error::io("cannot read", dir, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| matches!(p.extension().and_then(|x| x.to_str()), Some("yml" | "yaml")))
+            .collect();
+        files.sort();
+        let file = match files.as_slice() {
+            [] => return Ok(None),
+            [f] => f.clone(),
+            _ => {
+                return Err(Error::pipeline(
+                    dir,
+                    "the view contracts must be one file (with the composite and every view)",
+                ));
+            }
+        };
+        let text = std::fs::read_to_string(&file).map_err(|e| Error::io("cannot read", &file, e))?;
+        let parsed: ViewsFile = serde_yaml_ng::from_str(&text)
+            .map_err(|e| Error::pipeline(&file, format!("not a view contract file: {e}")))?;
+        Catalog::new(file, parsed).map(Some)
+    }
+
+    fn new(file: PathBuf, mut f: ViewsFile) -> Result<Catalog> {
+        let bad = |m: String| Error::pipeline(&file, m);
+        if !TOKENIZERS.contains(&f.tokenizer.as_str()) {
+            return Err(bad(format!(
+                "tokenizer `{}`: must be one of {}",
+                f.tokenizer,
+                TOKENIZERS.join(", ")
+            )));
+        }
+        f.views.sort_by(|a, b| a.name.cmp(&b.name));
+        for w in f.views.windows(2) {
+            if w[0].name == w[1].name {
+                return Err(bad(format!("view `{}` is declared twice", w[0].name)));
+            }
+        }
+        for v in &f.views {
+            let ctx = |m: &str| bad(format!("view `{}`: {m}", v.name));
+            if !is_ident(&v.name) {
+                return Err(ctx("the name must be a lowercase identifier"));
+            }
+            if v.projection.is_empty() || v.order_by.is_empty() {
+                return Err(ctx("projection and order_by must not be empty"));
+            }
+            let outputs: Vec<Option<String>> = v.projection.iter().map(|p| output_name(p)).collect();
+            if let Some(i) = outputs.iter().position(Option::is_none) {
+                return Err(ctx(&format!(
+                    "projection entry `{}` needs an alias (`… as name`)",
+                    v.projection[i]
+                )));
+            }
+            let outputs: Vec<String> = outputs.into_iter().flatten().collect();
+            if v.kind == ViewKind::AccountComponent && !outputs.iter().any(|o| o == "account_id") {
+                return Err(ctx("an account component must project account_id"));
+            }
+            if let Some(t) = &v.time_column
+                && !outputs.contains(t)
+            {
+                return Err(ctx(&format!("time_column `{t}` is not in the projection")));
+            }
+            if v.staleness_threshold_hours <= 0.0 || v.token_budget == 0 || v.limit == Some(0) {
+                return Err(ctx(
+                    "staleness_threshold_hours, token_budget and limit must be positive",
+                ));
+            }
+            if !v.source.starts_with("ref(") && !v.source.starts_with("source(") {
+                return Err(ctx("source must be ref('model') or source('snapshot', 'table')"));
+            }
+        }
+        for c in &f.composite.components {
+            match f.views.iter().find(|v| &v.name == c) {
+                Some(v) if v.kind == ViewKind::AccountComponent => {}
+                Some(_) => {
+                    return Err(bad(format!(
+                        "composite component `{c}` is not an account_component view"
+                    )));
+                }
+                None => return Err(bad(format!("composite component `{c}` names no view"))),
+            }
+        }
+        let canonical = serde_json::to_vec(&serde_json::to_value(&f).map_err(|e| {
+            Error::Internal(format!("view contracts do not serialise: {e}"))
+        })?)
+        .map_err(|e| Error::Internal(format!("view contracts do not serialise: {e}")))?;
+        Ok(Catalog {
+            file,
+            hash: crate::table_io::sha256_hex(&canonical),
+            tokenizer: f.tokenizer,
+            composite: f.composite,
+            views: f.views,
+        })
+    }
+
+    pub fn view(&self, name: &str) -> Option<&ViewContract> {
+        self.views.iter().find(|v| v.name == name)
+    }
+
+    /// sha256 of one view's canonical contract.
+    pub fn contract_sha256(v: &ViewContract) -> String {
+        let bytes = serde_json::to_vec(&serde_json::to_value(v).unwrap_or(Value::Null))
+            .unwrap_or_default();
+        crate::table_io::sha256_hex(&bytes)
+    }
+
+    /// The generated models: (name, SQL template text, order_by, description).
+    pub fn models(&self) -> Vec<(String, String, Vec<String>, String)> {
+        let mut out = Vec::new();
+        for v in &self.views {
+            out.push((
+                model_name(&v.name),
+                view_sql(v),
+                match v.kind {
+                    ViewKind::AccountComponent => vec!["account_id".into(), "view_rank".into()],
+                    ViewKind::CrossPopulation => vec!["view_rank".into()],
+                },
+                format!(
+                    "Brain-ready view `{}` (SPEC §10), owned by {}, used by {}.",
+                    v.name,
+                    v.owner,
+                    v.used_by.join(", ")
+                ),
+            ));
+            if let Some(a) = &v.aggregate {
+                out.push((
+                    aggregate_model_name(&v.name),
+                    aggregate_sql(v, a),
+                    Vec::new(),
+                    format!("The roll-up of brain-ready view `{}`.", v.name),
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// The view metadata columns every view row carries, over `rows` and the `refreshed` CTE.
+fn metadata_select(v: &ViewContract) -> String {
+    let threshold_micros = (v.staleness_threshold_hours * 3_600_000_000.0).round() as i64;
+    format!(
+        "'{name}' as view_name, arrow_cast({version}, 'Int32') as view_version, rows.*, \
+         r.last_refresh_timestamp, arrow_cast({hours}, 'Float64') as staleness_threshold_hours, \
+         coalesce(arrow_cast({{{{ as_of }}}}, 'Int64') - arrow_cast(r.last_refresh_timestamp, 'Int64') > {threshold_micros}, true) as is_stale",
+        name = v.name,
+        version = v.version,
+        hours = v.staleness_threshold_hours,
+    )
+}
+
+fn common_ctes(v: &ViewContract) -> String {
+    format!(
+        "with src as (\n    select * from {{{{ {source} }}}}\n),\n\n\
+         refreshed as (\n    select arrow_cast(arrow_cast(max({refreshed}), 'Timestamp(Microsecond, None)'), 'Timestamp(Microsecond, Some(\"UTC\"))') as last_refresh_timestamp\n    from src\n)",
+        source = v.source,
+        refreshed = v.refreshed_at,
+    )
+}
+
+fn view_sql(v: &ViewContract) -> String {
+    let partition = match v.kind {
+        ViewKind::AccountComponent => "partition by account_id ",
+        ViewKind::CrossPopulation => "",
+    };
+    let group = if v.group_by.is_empty() {
+        String::new()
+    } else {
+        format!("\n    group by {}", v.group_by.join(", "))
+    };
+    let limit = v
+        .limit
+        .map(|n| format!("\nwhere rows.view_rank <= {n}"))
+        .unwrap_or_default();
+    format!(
+        "-- Generated from the view contract `{name}` (views/*.yml); edit the contract, not this.\n\
+         {ctes},\n\n\
+         base as (\n    select {projection}\n    from src\n    where {filter}{group}\n),\n\n\
+         rows as (\n    select *, row_number() over ({partition}order by {order}) as view_rank\n    from base\n)\n\n\
+         select {meta}\nfrom rows\ncross join refreshed r{limit}\n",
+        name = v.name,
+        ctes = common_ctes(v),
+        projection = v.projection.join(",\n        "),
+        filter = v.filter,
+        order = v.order_by.join(", "),
+        meta = metadata_select(v),
+    )
+}
+
+fn aggregate_sql(v: &ViewContract, a: &Aggregate) -> String {
+    let keys: Vec<String> = a.group_by.iter().map(|g| without_alias(g)).collect();
+    format!(
+        "-- Generated from the view contract `{name}` (views/*.yml): its roll-up.\n\
+         {ctes},\n\n\
+         rows as (\n    select {cols}\n    from src\n    where {filter}\n    group by {keys}\n)\n\n\
+         select {meta}\nfrom rows\ncross join refreshed r\n",
+        name = v.name,
+        ctes = common_ctes(v),
+        cols = a
+            .group_by
+            .iter()
+            .chain(&a.measures)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", "),
+        filter = v.filter,
+        keys = keys.join(", "),
+        meta = metadata_select(v),
+    )
+}
+
+/// Token counting with the contract's BPE encoding.
+pub struct Tokenizer {
+    bpe: &'static tiktoken_rs::CoreBPE,
+    pub name: String,
+}
+
+impl Tokenizer {
+    pub fn new(name: &str) -> Result<Tokenizer> {
+        let bpe = match name {
+            "o200k_base" => tiktoken_rs::o200k_base_singleton(),
+            "cl100k_base" => tiktoken_rs::cl100k_base_singleton(),
+            _ => {
+                return Err(Error::usage(format!(
+                    "tokenizer `{name}`: must be one of {}",
+                    TOKENIZERS.join(", ")
+                )));
+            }
+        };
+        Ok(Tokenizer {
+            bpe,
+            name: name.to_string(),
+        })
+    }
+
+    pub fn count(&self, text: &str) -> usize {
+        self.bpe.encode_ordinary(text).len()
+    }
+}
+
+/// One row of a view, as the brain reads it: the projected columns only.
+#[derive(Debug, Clone)]
+struct Row {
+    json: Map<String, Value>,
+    /// The time column's day, for dropping the oldest first (None: undated).
+    day: Option<i32>,
+    rank: i64,
+    tokens: usize,
+}
+
+/// One view's rows (per account for components) and its metadata.
+struct ViewData {
+    last_refresh: Option<String>,
+    is_stale: bool,
+    by_account: BTreeMap<String, Vec<Row>>,
+    rows: Vec<Row>,
+}
+
+const METADATA: [&str; 6] = [
+    "view_name",
+    "view_version",
+    "view_rank",
+    "last_refresh_timestamp",
+    "staleness_threshold_hours",
+    "is_stale",
+];
+
+fn day_of(v: &Value) -> Option<i32> {
+    match v {
+        Value::String(s) if s.len() >= 10 => crate::calendar::Day::parse(&s[..10]).ok().map(|d| d.0),
+        _ => None,
+    }
+}
+
+fn read_view(
+    path: &Path,
+    v: &ViewContract,
+    tok: &Tokenizer,
+) -> Result<ViewData> {
+    let rows = crate::table_io::json_rows(path)?;
+    let mut data = ViewData {
+        last_refresh: None,
+        is_stale: true,
+        by_account: BTreeMap::new(),
+        rows: Vec::new(),
+    };
+    // An empty view still knows its refresh: the source's, read from the catalog's metadata.
+    for mut r in rows {
+        data.last_refresh = r
+            .get("last_refresh_timestamp")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        data.is_stale = r.get("is_stale").and_then(Value::as_bool).unwrap_or(true);
+        let rank = r.get("view_rank").and_then(Value::as_i64).unwrap_or(0);
+        for m in METADATA {
+            r.remove(m);
+        }
+        r.remove("build_id");
+        let day = v.time_column.as_ref().and_then(|t| r.get(t)).and_then(day_of);
+        let account = match v.kind {
+            ViewKind::AccountComponent => r
+                .remove("account_id")
+                .and_then(|a| a.as_str().map(str::to_string)),
+            ViewKind::CrossPopulation => None,
+        };
+        let tokens = tok.count(&Value::Object(r.clone()).to_string());
+        let row = Row {
+            json: r,
+            day,
+            rank,
+            tokens,
+        };
+        match account {
+            Some(a) => data.by_account.entry(a).or_default().push(row),
+            None => data.rows.push(row),
+        }
+    }
+    Ok(data)
+}
+
+/// The row to drop first: the oldest dated row (of equal days, the lowest ranked), else the
+/// lowest ranked.
+fn oldest_index(rows: &[Row]) -> Option<usize> {
+    if rows.is_empty() {
+        return None;
+    }
+    let dated = rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.day.map(|d| (d, -r.rank, i)))
+        .min();
+    Some(match dated {
+        Some((_, _, i)) => i,
+        None => rows
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, r)| r.rank)
+            .map(|(i, _)| i)
+            .unwrap_or(rows.len() - 1),
+    })
+}
+
+/// What was dropped from one component or view to fit its budget.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Dropped {
+    pub rows: usize,
+    /// The newest dropped row's day: detail up to it is missing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub through: Option<String>,
+}
+
+impl Dropped {
+    fn add(&mut self, r: &Row) {
+        self.rows += 1;
+        if let Some(d) = r.day {
+            let iso = crate::calendar::Day(d).iso();
+            if self.through.as_ref().is_none_or(|t| *t < iso) {
+                self.through = Some(iso);
+            }
+        }
+    }
+}
+
+fn sort_rows(rows: &mut [Row]) {
+    rows.sort_by_key(|r| r.rank);
+}
+
+/// The brain-ready documents of one build.
+pub struct Assembled {
+    /// (account_id, document, tokens, stale components, dropped rows, needed fitting)
+    pub composites: Vec<Composite>,
+    pub catalog: Vec<CatalogRow>,
+}
+
+pub struct Composite {
+    pub account_id: String,
+    pub document: String,
+    pub tokens: usize,
+    pub stale_components: Vec<String>,
+    pub dropped_rows: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CatalogRow {
+    pub view_name: String,
+    pub kind: String,
+    pub pattern: String,
+    pub source: String,
+    pub owner: String,
+    pub refresh: String,
+    pub used_by: Vec<String>,
+    pub version: u32,
+    pub staleness_threshold_hours: f64,
+    pub last_refresh_timestamp: Option<String>,
+    pub is_stale: bool,
+    pub token_budget: usize,
+    pub documents: usize,
+    pub rows: usize,
+    pub tokens_p50: usize,
+    pub tokens_p95: usize,
+    pub tokens_max: usize,
+    pub dropped_rows: usize,
+    pub contract_sha256: String,
+    /// The document a cross-population view is read as (None for components).
+    pub document: Option<String>,
+}
+
+/// The p-th percentile (nearest rank) of sorted values.
+fn percentile(sorted: &[usize], p: f64) -> usize {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
+    sorted[rank.min(sorted.len()) - 1]
+}
+
+/// Fit a document built by `render` from `parts` (each a list of rows) into `budget` tokens:
+/// drop the globally oldest row until the tokenizer's count of the whole document fits.
+/// Returns the document, its tokens and the drops per part.
+fn fit(
+    parts: &mut [Vec<Row>],
+    budget: usize,
+    tok: &Tokenizer,
+    render: &dyn Fn(&[Vec<Row>], &[Dropped]) -> String,
+) -> (String, usize, Vec<Dropped>) {
+    let mut dropped = vec![Dropped::default(); parts.len()];
+    loop {
+        let doc = render(parts, &dropped);
+        let tokens = tok.count(&doc);
+        if tokens <= budget {
+            return (doc, tokens, dropped);
+        }
+        // Estimate how many rows must go from the rows' own counts, then count again.
+        let mut excess = tokens - budget;
+        let mut progressed = false;
+        while excess > 0 {
+            // The oldest row across parts: dated rows by day, then the part's lowest rank.
+            let pick = parts
+                .iter()
+                .enumerate()
+                .filter_map(|(p, rows)| {
+                    oldest_index(rows).map(|i| (rows[i].day.unwrap_or(i32::MAX), -rows[i].rank, p, i))
+                })
+                .min();
+            let Some((_, _, p, i)) = pick else { break };
+            let r = parts[p].remove(i);
+            dropped[p].add(&r);
+            excess = excess.saturating_sub(r.tokens.max(1));
+            progressed = true;
+        }
+        if !progressed {
+            // Nothing left to drop: the headers alone exceed the budget.
+            return (doc, tokens, dropped);
+        }
+    }
+}
+
+fn rows_json(rows: &[Row]) -> Value {
+    Value::Array(rows.iter().map(|r| Value::Object(r.json.clone())).collect())
+}
+
+/// Build the documents from the published views in `published` (a directory of
+/// `<model>.parquet`). Views not published (not selected) are skipped.
+pub fn assemble(
+    catalog: &Catalog,
+    published: &Path,
+    as_of: &str,
+    build_id: &str,
+) -> Result<Assembled> {
+    let tok = Tokenizer::new(&catalog.tokenizer)?;
+    let mut data: BTreeMap<String, ViewData> = BTreeMap::new();
+    let mut aggregates: BTreeMap<String, Vec<Map<String, Value>>> = BTreeMap::new();
+    for v in &catalog.views {
+        let path = published.join(format!("{}.parquet", model_name(&v.name)));
+        if !path.exists() {
+            continue;
+        }
+        data.insert(v.name.clone(), read_view(&path, v, &tok)?);
+        let agg = published.join(format!("{}.parquet", aggregate_model_name(&v.name)));
+        if v.aggregate.is_some() && agg.exists() {
+            let mut rows = crate::table_io::json_rows(&agg)?;
+            for r in &mut rows {
+                for m in METADATA {
+                    r.remove(m);
+                }
+            }
+            aggregates.insert(v.name.clone(), rows);
+        }
+    }
+    let mut catalog_rows = Vec::new();
+    let header = |v: &ViewContract, d: &ViewData| -> Map<String, Value> {
+        let mut h = Map::new();
+        h.insert("view".into(), json!(v.name));
+        h.insert("view_version".into(), json!(v.version));
+        h.insert("last_refresh_timestamp".into(), json!(d.last_refresh));
+        h.insert("staleness_threshold_hours".into(), json!(v.staleness_threshold_hours));
+        h.insert("is_stale".into(), json!(d.is_stale));
+        h
+    };
+
+    // Cross-population views: one document each.
+    for v in catalog.views.iter().filter(|v| v.kind == ViewKind::CrossPopulation) {
+        let Some(d) = data.get_mut(&v.name) else { continue };
+        sort_rows(&mut d.rows);
+        let head = header(v, d);
+        let agg = aggregates.get(&v.name).cloned();
+        let mut parts = vec![std::mem::take(&mut d.rows)];
+        let render = |parts: &[Vec<Row>], dropped: &[Dropped]| -> String {
+            let mut doc = head.clone();
+            doc.insert("as_of".into(), json!(as_of));
+            if let Some(a) = &agg {
+                doc.insert(
+                    "aggregate".into(),
+                    Value::Array(a.iter().cloned().map(Value::Object).collect()),
+                );
+            }
+            doc.insert("rows".into(), rows_json(&parts[0]));
+            if dropped[0].rows > 0 {
+                doc.insert("dropped".into(), json!(dropped[0]));
+            }
+            Value::Object(doc).to_string()
+        };
+        let (doc, tokens, dropped) = fit(&mut parts, v.token_budget, &tok, &render);
+        d.rows = parts.remove(0);
+        catalog_rows.push(CatalogRow {
+            view_name: v.name.clone(),
+            kind: "cross_population".into(),
+            pattern: v.pattern.clone(),
+            source: v.source.clone(),
+            owner: v.owner.clone(),
+            refresh: v.refresh.clone(),
+            used_by: v.used_by.clone(),
+            version: v.version,
+            staleness_threshold_hours: v.staleness_threshold_hours,
+            last_refresh_timestamp: d.last_refresh.clone(),
+            is_stale: d.is_stale,
+            token_budget: v.token_budget,
+            documents: 1,
+            rows: d.rows.len(),
+            tokens_p50: tokens,
+            tokens_p95: tokens,
+            tokens_max: tokens,
+            dropped_rows: dropped[0].rows,
+            contract_sha256: Catalog::contract_sha256(v),
+            document: Some(doc),
+        });
+    }
+
+    // Account components: each fits its own budget, then the composite fits its budget.
+    let comps: Vec<&ViewContract> = catalog
+        .composite
+        .components
+        .iter()
+        .filter_map(|c| catalog.view(c))
+        .filter(|v| data.contains_key(&v.name))
+        .collect();
+    let mut accounts: Vec<String> = comps
+        .iter()
+        .flat_map(|v| data[&v.name].by_account.keys().cloned())
+        .collect();
+    accounts.sort();
+    accounts.dedup();
+    let mut component_tokens: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut component_dropped: BTreeMap<String, usize> = BTreeMap::new();
+    let mut composites = Vec::new();
+    for account in &accounts {
+        let mut parts: Vec<Vec<Row>> = Vec::new();
+        let mut drops: Vec<Dropped> = Vec::new();
+        for v in &comps {
+            let d = data.get_mut(&v.name).expect("present");
+            let mut rows = d.by_account.remove(account).unwrap_or_default();
+            sort_rows(&mut rows);
+            let head = header(v, d);
+            let mut one = vec![rows];
+            let render = |p: &[Vec<Row>], dr: &[Dropped]| -> String {
+                let mut c = head.clone();
+                c.insert("rows".into(), rows_json(&p[0]));
+                if dr[0].rows > 0 {
+                    c.insert("dropped".into(), json!(dr[0]));
+                }
+                Value::Object(c).to_string()
+            };
+            let (_, tokens, dropped) = fit(&mut one, v.token_budget, &tok, &render);
+            component_tokens.entry(v.name.clone()).or_default().push(tokens);
+            parts.push(one.remove(0));
+            drops.push(dropped.into_iter().next().unwrap_or_default());
+        }
+        let stale: Vec<String> = comps
+            .iter()
+            .filter(|v| data[&v.name].is_stale)
+            .map(|v| v.name.clone())
+            .collect();
+        let heads: Vec<Map<String, Value>> = comps.iter().map(|v| header(v, &data[&v.name])).collect();
+        let component_drops = drops.clone();
+        let render = |p: &[Vec<Row>], dr: &[Dropped]| -> String {
+            let mut components = Map::new();
+            let mut dropped_list = Vec::new();
+            for (i, v) in comps.iter().enumerate() {
+                let mut c = heads[i].clone();
+                c.remove("view");
+                c.insert("rows".into(), rows_json(&p[i]));
+                let total = Dropped {
+                    rows: component_drops[i].rows + dr[i].rows,
+                    through: component_drops[i].through.clone().max(dr[i].through.clone()),
+                };
+                if total.rows > 0 {
+                    dropped_list.push(json!({"component": v.name, "rows": total.rows, "through": total.through}));
+                }
+                components.insert(v.name.clone(), Value::Object(c));
+            }
+            let mut doc = Map::new();
+            doc.insert("account_id".into(), json!(account));
+            doc.insert("as_of".into(), json!(as_of));
+            doc.insert("composite".into(), json!(catalog.composite.name));
+            doc.insert("composite_version".into(), json!(catalog.composite.version));
+            doc.insert("brain_view_contracts_hash".into(), json!(catalog.hash));
+            doc.insert("build_id".into(), json!(build_id));
+            doc.insert("tokenizer".into(), json!(catalog.tokenizer));
+            doc.insert("token_budget".into(), json!(catalog.composite.token_budget));
+            doc.insert("stale_components".into(), json!(stale));
+            doc.insert("dropped".into(), Value::Array(dropped_list));
+            doc.insert("components".into(), Value::Object(components));
+            Value::Object(doc).to_string()
+        };
+        let (doc, tokens, dropped) = fit(&mut parts, catalog.composite.token_budget, &tok, &render);
+        let mut total_dropped = 0;
+        for (i, v) in comps.iter().enumerate() {
+            let n = drops[i].rows + dropped[i].rows;
+            *component_dropped.entry(v.name.clone()).or_default() += n;
+            total_dropped += n;
+        }
+        composites.push(Composite {
+            account_id: account.clone(),
+            document: doc,
+            tokens,
+            stale_components: stale,
+            dropped_rows: total_dropped,
+        });
+    }
+    for v in &comps {
+        let mut t = component_tokens.remove(&v.name).unwrap_or_default();
+        t.sort_unstable();
+        let d = &data[&v.name];
+        catalog_rows.push(CatalogRow {
+            view_name: v.name.clone(),
+            kind: "account_component".into(),
+            pattern: v.pattern.clone(),
+            source: v.source.clone(),
+            owner: v.owner.clone(),
+            refresh: v.refresh.clone(),
+            used_by: v.used_by.clone(),
+            version: v.version,
+            staleness_threshold_hours: v.staleness_threshold_hours,
+            last_refresh_timestamp: d.last_refresh.clone(),
+            is_stale: d.is_stale,
+            token_budget: v.token_budget,
+            documents: t.len(),
+            rows: 0,
+            tokens_p50: percentile(&t, 50.0),
+            tokens_p95: percentile(&t, 95.0),
+            tokens_max: t.last().copied().unwrap_or(0),
+            dropped_rows: component_dropped.get(&v.name).copied().unwrap_or(0),
+            contract_sha256: Catalog::contract_sha256(v),
+            document: None,
+        });
+    }
+    if !composites.is_empty() {
+        let mut t: Vec<usize> = composites.iter().map(|c| c.tokens).collect();
+        t.sort_unstable();
+        let c = &catalog.composite;
+        catalog_rows.push(CatalogRow {
+            view_name: c.name.clone(),
+            kind: "composite".into(),
+            pattern: "composite".into(),
+            source: c.components.join(", "),
+            owner: c.owner.clone(),
+            refresh: c.refresh.clone(),
+            used_by: c.used_by.clone(),
+            version: c.version,
+            staleness_threshold_hours: c.staleness_threshold_hours,
+            last_refresh_timestamp: catalog_rows
+                .iter()
+                .filter(|r| r.kind == "account_component")
+                .filter_map(|r| r.last_refresh_timestamp.clone())
+                .min(),
+            is_stale: catalog_rows
+                .iter()
+                .any(|r| r.kind == "account_component" && r.is_stale),
+            token_budget: c.token_budget,
+            documents: composites.len(),
+            rows: 0,
+            tokens_p50: percentile(&t, 50.0),
+            tokens_p95: percentile(&t, 95.0),
+            tokens_max: t.last().copied().unwrap_or(0),
+            dropped_rows: composites.iter().map(|c| c.dropped_rows).sum(),
+            contract_sha256: catalog.hash.clone(),
+            document: None,
+        });
+    }
+    catalog_rows.sort_by(|a, b| (a.kind.as_str(), a.view_name.as_str()).cmp(&(b.kind.as_str(), b.view_name.as_str())));
+    Ok(Assembled {
+        composites,
+        catalog: catalog_rows,
+    })
+}
+
+fn utc_ts_field(name: &str) -> arrow::datatypes::Field {
+    use arrow::datatypes::{DataType, Field, TimeUnit};
+    Field::new(
+        name,
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        true,
+    )
+}
+
+/// The `account_composite` table: one document per account.
+pub fn composite_batch(a: &Assembled, build_id: &str) -> Result<arrow::array::RecordBatch> {
+    use arrow::array::{ArrayRef, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let c = &a.composites;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("account_id", DataType::Utf8, false),
+        Field::new("document", DataType::Utf8, false),
+        Field::new("tokens", DataType::Int64, false),
+        Field::new("stale_components", DataType::Utf8, false),
+        Field::new("dropped_rows", DataType::Int64, false),
+        Field::new("build_id", DataType::Utf8, false),
+    ]));
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(c.iter().map(|x| x.account_id.as_str()))),
+        Arc::new(StringArray::from_iter_values(c.iter().map(|x| x.document.as_str()))),
+        Arc::new(Int64Array::from_iter_values(c.iter().map(|x| x.tokens as i64))),
+        Arc::new(StringArray::from_iter_values(
+            c.iter().map(|x| json!(x.stale_components).to_string()),
+        )),
+        Arc::new(Int64Array::from_iter_values(c.iter().map(|x| x.dropped_rows as i64))),
+        Arc::new(StringArray::from_iter_values(c.iter().map(|_| build_id))),
+    ];
+    arrow::array::RecordBatch::try_new(schema, cols)
+        .map_err(|e| Error::arrow("cannot build account_composite", e))
+}
+
+/// The `view_catalog` table: one row per view and one for the composite.
+pub fn catalog_batch(
+    a: &Assembled,
+    catalog: &Catalog,
+    build_id: &str,
+    as_of: i64,
+) -> Result<arrow::array::RecordBatch> {
+    use arrow::array::{
+        ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray,
+    };
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let r = &a.catalog;
+    let text = |f: &dyn Fn(&CatalogRow) -> String| -> ArrayRef {
+        Arc::new(StringArray::from_iter_values(r.iter().map(f)))
+    };
+    let int = |f: &dyn Fn(&CatalogRow) -> usize| -> ArrayRef {
+        Arc::new(Int64Array::from_iter_values(r.iter().map(|x| f(x) as i64)))
+    };
+    let refreshed: Vec<Option<i64>> = r
+        .iter()
+        .map(|x| {
+            x.last_refresh_timestamp
+                .as_deref()
+                .and_then(|t| crate::calendar::parse_ts(t).ok())
+        })
+        .collect();
+    let s = |n: &str| Field::new(n, DataType::Utf8, false);
+    let i = |n: &str| Field::new(n, DataType::Int64, false);
+    let schema = Arc::new(Schema::new(vec![
+        s("view_name"),
+        s("kind"),
+        s("pattern"),
+        s("source"),
+        s("owner"),
+        s("refresh"),
+        s("used_by"),
+        i("version"),
+        Field::new("staleness_threshold_hours", DataType::Float64, false),
+        utc_ts_field("last_refresh_timestamp"),
+        Field::new("is_stale", DataType::Boolean, false),
+        i("token_budget"),
+        i("documents"),
+        i("rows"),
+        i("tokens_p50"),
+        i("tokens_p95"),
+        i("tokens_max"),
+        i("dropped_rows"),
+        s("contract_sha256"),
+        s("brain_view_contracts_hash"),
+        s("tokenizer"),
+        Field::new("document", DataType::Utf8, true),
+        utc_ts_field("as_of"),
+        s("build_id"),
+    ]));
+    let cols: Vec<ArrayRef> = vec![
+        text(&|x| x.view_name.clone()),
+        text(&|x| x.kind.clone()),
+        text(&|x| x.pattern.clone()),
+        text(&|x| x.source.clone()),
+        text(&|x| x.owner.clone()),
+        text(&|x| x.refresh.clone()),
+        text(&|x| json!(x.used_by).to_string()),
+        int(&|x| x.version as usize),
+        Arc::new(Float64Array::from_iter_values(r.iter().map(|x| x.staleness_threshold_hours))),
+        Arc::new(TimestampMicrosecondArray::from(refreshed).with_timezone("UTC")),
+        Arc::new(BooleanArray::from_iter(r.iter().map(|x| Some(x.is_stale)))),
+        int(&|x| x.token_budget),
+        int(&|x| x.documents),
+        int(&|x| x.rows),
+        int(&|x| x.tokens_p50),
+        int(&|x| x.tokens_p95),
+        int(&|x| x.tokens_max),
+        int(&|x| x.dropped_rows),
+        text(&|x| x.contract_sha256.clone()),
+        text(&|_| catalog.hash.clone()),
+        text(&|_| catalog.tokenizer.clone()),
+        Arc::new(StringArray::from_iter(r.iter().map(|x| x.document.as_deref()))),
+        Arc::new(TimestampMicrosecondArray::from_iter_values(r.iter().map(|_| as_of)).with_timezone("UTC")),
+        text(&|_| build_id.to_string()),
+    ];
+    arrow::array::RecordBatch::try_new(schema, cols)
+        .map_err(|e| Error::arrow("cannot build view_catalog", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tokenizer_counts_like_the_reference_implementation() {
+        // Counts from OpenAI's tiktoken (Python) for the same strings.
+        let o200k = Tokenizer::new("o200k_base").unwrap();
+        assert_eq!(o200k.count("Hello world"), 2);
+        let cl100k = Tokenizer::new("cl100k_base").unwrap();
+        assert_eq!(cl100k.count("tiktoken is great!"), 6);
+        assert!(Tokenizer::new("gpt2").is_err());
+    }
+
+    #[test]
+    fn select_list_names_and_aliases() {
+        assert_eq!(output_name("amount_usd").as_deref(), Some("amount_usd"));
+        assert_eq!(output_name("count(*) as events").as_deref(), Some("events"));
+        assert_eq!(output_name("sum(x)"), None);
+        assert_eq!(without_alias("case when a then 'x' end as grp"), "case when a then 'x' end");
+        assert_eq!(without_alias("segment"), "segment");
+    }
+
+    fn row(day: Option<i32>, rank: i64, tokens: usize) -> Row {
+        Row {
+            json: Map::new(),
+            day,
+            rank,
+            tokens,
+        }
+    }
+
+    #[test]
+    fn the_oldest_dated_row_goes_first_then_the_lowest_ranked() {
+        let rows = vec![row(Some(10), 1, 5), row(Some(3), 2, 5), row(Some(7), 3, 5)];
+        assert_eq!(oldest_index(&rows), Some(1));
+        let undated = vec![row(None, 1, 5), row(None, 3, 5), row(None, 2, 5)];
+        assert_eq!(oldest_index(&undated), Some(1));
+        assert_eq!(oldest_index(&[]), None);
+    }
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        let v: Vec<usize> = (1..=20).collect();
+        assert_eq!(percentile(&v, 50.0), 10);
+        assert_eq!(percentile(&v, 95.0), 19);
+        assert_eq!(percentile(&v, 100.0), 20);
+        assert_eq!(percentile(&[], 50.0), 0);
+    }
+}

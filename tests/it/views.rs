@@ -1,0 +1,216 @@
+//! Brain-ready views (SPEC §10): every view materialised with its view_metadata, staleness that
+//! flips exactly at the threshold, composites within their token budget by the tokenizer's own
+//! count (dropping the oldest detail first, on the record), the contracts hash, and
+//! `gtmos views list|show`.
+
+use std::path::{Path, PathBuf};
+
+use gtmos::views::{Catalog, Tokenizer};
+use serde_json::{Value, json};
+
+use crate::common::*;
+
+fn catalog() -> Catalog {
+    gtmos::project::Project::load(&project_dir())
+        .unwrap()
+        .views
+        .expect("the project declares its views")
+}
+
+#[test]
+fn every_view_is_materialised_with_its_metadata_and_every_composite_fits() {
+    let (wh, _, out) = crate::build::built_for_report();
+    assert!(out.contains("views      20 views"), "{out}");
+    let published = wh.join("published");
+    let cat = catalog();
+    assert_eq!(cat.views.len(), 20);
+    assert_eq!(
+        cat.views
+            .iter()
+            .filter(|v| v.kind == gtmos::views::ViewKind::AccountComponent)
+            .count(),
+        11
+    );
+    for v in &cat.views {
+        let t = Table::read(&published, &gtmos::views::model_name(&v.name));
+        for c in [
+            "view_name",
+            "view_version",
+            "view_rank",
+            "last_refresh_timestamp",
+            "staleness_threshold_hours",
+            "is_stale",
+        ] {
+            assert!(t.cols.contains_key(c), "{}: no {c}", v.name);
+        }
+        if let Some(n) = v.limit {
+            assert!(t.i64("view_rank").iter().all(|r| r.unwrap() as usize <= n));
+        }
+        assert!(
+            t.f64("staleness_threshold_hours")
+                .iter()
+                .all(|h| *h == Some(v.staleness_threshold_hours))
+        );
+    }
+    // The catalog: one row per view and one for the composite, the hash on every row.
+    let catalog_rows = Table::read(&published, "view_catalog");
+    assert_eq!(catalog_rows.rows, 21);
+    assert!(catalog_rows.s("brain_view_contracts_hash").iter().all(|h| *h == cat.hash));
+    // Every composite is within its budget by the tokenizer's own count, and says so.
+    let tok = Tokenizer::new(&cat.tokenizer).unwrap();
+    let composites = Table::read(&published, "account_composite");
+    assert!(composites.rows >= 100, "{} composites", composites.rows);
+    let (docs, tokens) = (composites.s("document"), composites.i64("tokens"));
+    for (doc, t) in docs.iter().zip(&tokens) {
+        let n = tok.count(doc);
+        assert_eq!(n as i64, t.unwrap());
+        assert!(n <= cat.composite.token_budget, "{n} tokens");
+        let v: Value = serde_json::from_str(doc).unwrap();
+        assert_eq!(v["components"].as_object().unwrap().len(), 11);
+        assert_eq!(v["brain_view_contracts_hash"], json!(cat.hash));
+        for (_, c) in v["components"].as_object().unwrap() {
+            assert!(c.get("is_stale").is_some() && c.get("last_refresh_timestamp").is_some());
+        }
+    }
+    // The run log records the hash.
+    let runs = std::fs::read_dir(wh.join("logs/run_log")).unwrap();
+    for f in runs {
+        let t = Table::read_file(&f.unwrap().path());
+        assert_eq!(t.s("brain_view_contracts_hash"), vec![cat.hash.clone()]);
+    }
+}
+
+#[test]
+fn a_tight_budget_drops_the_oldest_detail_first_and_records_it() {
+    let (wh, _, _) = crate::build::built_for_report();
+    let mut cat = catalog();
+    cat.composite.token_budget = 1500;
+    let a = gtmos::views::assemble(&cat, &wh.join("published"), "2026-01-01T00:00:00Z", "b1").unwrap();
+    let tok = Tokenizer::new(&cat.tokenizer).unwrap();
+    let mut fitted = 0;
+    for c in &a.composites {
+        assert!(tok.count(&c.document) <= 1500, "{}: {} tokens", c.account_id, c.tokens);
+        let v: Value = serde_json::from_str(&c.document).unwrap();
+        let dropped = v["dropped"].as_array().unwrap();
+        assert_eq!(
+            dropped.iter().map(|d| d["rows"].as_u64().unwrap() as usize).sum::<usize>(),
+            c.dropped_rows
+        );
+        for d in dropped {
+            fitted += 1;
+            let name = d["component"].as_str().unwrap();
+            let view = cat.view(name).unwrap();
+            // What is kept is never older than what was dropped.
+            if let (Some(col), Some(through)) = (&view.time_column, d["through"].as_str()) {
+                for row in v["components"][name]["rows"].as_array().unwrap() {
+                    let kept = row[col].as_str().unwrap_or("9999");
+                    assert!(&kept[..10] >= through, "{name}: kept {kept} older than dropped {through}");
+                }
+            }
+        }
+    }
+    assert!(fitted > 10, "only {fitted} components needed fitting");
+}
+
+/// A snapshot with one account and one call at `call_ts`.
+fn call_snapshot(dir: &Path, call_ts: &str) -> PathBuf {
+    let snap = dir.join("snap");
+    let call = json!({"conv_id": "CV-1", "account_id": "A1", "owner_rep_id": "REP-1",
+        "call_ts": call_ts, "call_owner_role": "CSM", "duration_minutes": 30,
+        "attendee_contact_ids": [], "sentiment_score": 0.5, "talk_ratio": 0.4,
+        "next_step_committed": true, "competitors_mentioned": [], "objections": [],
+        "feature_inquiry": false, "summary": "QBR prep"});
+    mini_snapshot(
+        &snap,
+        "2026-01-01T00:00:00Z",
+        vec![
+            ("accounts", rows("accounts", &[account_row("A1", "SMB")])),
+            ("reps", rows("reps", &[rep_row()])),
+            ("conversations", rows("conversations", &[call])),
+        ],
+    );
+    snap
+}
+
+#[test]
+fn is_stale_flips_exactly_when_as_of_passes_refresh_plus_threshold() {
+    let threshold = catalog().view("conversations").unwrap().staleness_threshold_hours;
+    assert_eq!(threshold, 72.0);
+    let dir = tempdir();
+    // The last call 72 h before midnight on 2026-01-04.
+    let snap = call_snapshot(dir.path(), "2026-01-01T00:00:00Z");
+    let stale_at = |as_of: &str, wh: &str| -> bool {
+        let wh = dir.path().join(wh);
+        let (code, out, err) =
+            build(&snap, &wh, &["--select", "view_conversations", "--as-of", as_of]);
+        assert!(code == 0 || code == 1, "{out}\n{err}");
+        let t = Table::read(&wh.join("published"), "view_conversations");
+        assert_eq!(t.rows, 1, "{out}");
+        t.bool("is_stale")[0].unwrap()
+    };
+    assert!(!stale_at("2026-01-03T23:59:59Z", "wh1"));
+    assert!(!stale_at("2026-01-04T00:00:00Z", "wh2"), "exactly at the threshold: fresh");
+    assert!(stale_at("2026-01-04T00:00:01Z", "wh3"), "one second past: stale");
+}
+
+#[test]
+fn changing_a_view_contract_changes_the_hash() {
+    let dir = tempdir();
+    let copy = dir.path().join("pipelines");
+    copy_dir(&project_dir(), &copy);
+    let load = |d: &Path| gtmos::project::Project::load(d).unwrap().views.unwrap().hash;
+    let original = load(&project_dir());
+    assert_eq!(load(&copy), original, "same contract, same hash");
+    // Comments and key order are not the contract.
+    let file = copy.join("views/brain_views.yml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("# a new comment\n{text}")).unwrap();
+    assert_eq!(load(&copy), original);
+    // A threshold, a budget, a projection: each changes it.
+    for (from, to) in [
+        ("staleness_threshold_hours: 72", "staleness_threshold_hours: 73"),
+        ("token_budget: 8000", "token_budget: 7000"),
+        ("sentiment_score, next_step_committed", "next_step_committed"),
+    ] {
+        assert!(text.contains(from), "{from}");
+        std::fs::write(&file, text.replacen(from, to, 1)).unwrap();
+        assert_ne!(load(&copy), original, "{from} → {to}");
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let target = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &target);
+        } else {
+            std::fs::copy(&p, &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn views_list_and_show_print_the_catalog_and_one_composite() {
+    let (wh, _, _) = crate::build::built_for_report();
+    let w = wh.to_str().unwrap();
+    let (code, out, err) = gtmos(&["views", "list", "--warehouse", w, "--format", "json"], wh);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["views"].as_array().unwrap().len(), 21);
+    assert_eq!(v["brain_view_contracts_hash"], json!(catalog().hash));
+    let (code, out, _) = gtmos(&["views", "list", "--warehouse", w], wh);
+    assert_eq!(code, 0);
+    assert!(out.contains("account_composite") && out.contains("conversations"), "{out}");
+    let account = Table::read(&wh.join("published"), "account_composite").s("account_id")[0].clone();
+    let (code, out, err) =
+        gtmos(&["views", "show", &account, "--warehouse", w, "--format", "json"], wh);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["document"]["account_id"], json!(account));
+    assert!(v["tokens"].as_i64().unwrap() > 0);
+    let (code, _, err) = gtmos(&["views", "show", "NO-SUCH", "--warehouse", w], wh);
+    assert_eq!(code, 2);
+    assert!(err.contains("NO-SUCH"), "{err}");
+}
