@@ -686,10 +686,11 @@ fn run(
     }
     // 4b. Brain-ready views: the documents the brains read, from the views just published.
     if let Some(catalog) = &project.views
-        && catalog
-            .views
-            .iter()
-            .any(|v| report.published.contains(&crate::views::model_name(&v.name)))
+        && catalog.views.iter().any(|v| {
+            report
+                .published
+                .contains(&crate::views::model_name(&v.name))
+        })
     {
         let started = Instant::now();
         let summary = publish_views(catalog, warehouse, report, staging, &mut state)?;
@@ -771,9 +772,17 @@ fn publish_views(
 ) -> Result<ViewsSummary> {
     use crate::views::{CATALOG_TABLE, COMPOSITE_TABLE};
     let as_of = format_ts(report.as_of);
-    let a = crate::views::assemble(catalog, &warehouse.published_dir(), &as_of, &report.build_id)?;
+    let a = crate::views::assemble(
+        catalog,
+        &warehouse.published_dir(),
+        &as_of,
+        &report.build_id,
+    )?;
     let tables = [
-        (COMPOSITE_TABLE, crate::views::composite_batch(&a, &report.build_id)?),
+        (
+            COMPOSITE_TABLE,
+            crate::views::composite_batch(&a, &report.build_id)?,
+        ),
         (
             CATALOG_TABLE,
             crate::views::catalog_batch(&a, catalog, &report.build_id, report.as_of)?,
@@ -1186,7 +1195,10 @@ fn write_logs(warehouse: &Warehouse, r: &BuildReport, error: Option<&str>) -> Re
         c.steps,
         &serde_json::to_string(&r.steps).unwrap_or_default(),
     );
-    b.opt_str(c.brain_view_contracts_hash, r.brain_view_contracts_hash.as_deref());
+    b.opt_str(
+        c.brain_view_contracts_hash,
+        r.brain_view_contracts_hash.as_deref(),
+    );
     b.end_row();
     logs::append(root, &RUN_LOG, &r.run_id, &b.finish()?)?;
     Ok(())

@@ -70,9 +70,7 @@ pub enum ViewsCommand {
     /// Every view with its contract, staleness and token sizes (budget vs p50 / p95 / max).
     List,
     /// The per-account composite document of one account, as the account brain reads it.
-    Show {
-        account_id: String,
-    },
+    Show { account_id: String },
 }
 
 #[derive(Debug, Args)]

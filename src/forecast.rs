@@ -400,7 +400,10 @@ fn best_split(zs: &[f64], from: usize, min_seg: usize) -> Option<(usize, f64, f6
     if from >= k || k - from < 2 * min_seg {
         return None;
     }
-    let (s, q) = (&zs[from..], zs[from..].iter().map(|v| v * v).collect::<Vec<_>>());
+    let (s, q) = (
+        &zs[from..],
+        zs[from..].iter().map(|v| v * v).collect::<Vec<_>>(),
+    );
     let total: f64 = s.iter().sum();
     let total_q: f64 = q.iter().sum();
     let m = s.len();
@@ -460,7 +463,10 @@ pub fn forecast(input: &Input, p: &Params) -> Forecast {
     for (d, u) in &obs {
         z[(d - first) as usize] = log1p_pos(*u);
     }
-    let ts: Vec<f64> = (0..n).filter(|i| z[*i].is_finite()).map(|i| i as f64).collect();
+    let ts: Vec<f64> = (0..n)
+        .filter(|i| z[*i].is_finite())
+        .map(|i| i as f64)
+        .collect();
     let zs: Vec<f64> = ts.iter().map(|t| z[*t as usize]).collect();
     let ys: Vec<f64> = ts.iter().map(|t| z[*t as usize].exp_m1()).collect();
     let k = zs.len() as f64;
@@ -483,15 +489,14 @@ pub fn forecast(input: &Input, p: &Params) -> Forecast {
     let season = best_season(&z, p);
     let season_strength = season.as_ref().map(|s| s.corr);
     // The trend of the deseasonalised series.
-    let seasonal: Option<(usize, Vec<f64>, Line)> =
-        season.filter(|s| s.passes(p)).map(|s| {
-            let de: Vec<f64> = ts
-                .iter()
-                .zip(&zs)
-                .map(|(t, v)| v - s.phase[*t as usize % s.period])
-                .collect();
-            (s.period, s.phase, fit_line(&ts, &de))
-        });
+    let seasonal: Option<(usize, Vec<f64>, Line)> = season.filter(|s| s.passes(p)).map(|s| {
+        let de: Vec<f64> = ts
+            .iter()
+            .zip(&zs)
+            .map(|(t, v)| v - s.phase[*t as usize % s.period])
+            .collect();
+        (s.period, s.phase, fit_line(&ts, &de))
+    });
 
     // Cliffs: the best split, then any later one, each judged against the smooth models.
     let smooth_rss = rss_exp.min(rss_lin);
@@ -552,7 +557,8 @@ pub fn forecast(input: &Input, p: &Params) -> Forecast {
                 Pattern::Seasonal,
                 sigma,
                 Box::new(move |t: f64| {
-                    let se = (1.0 + 1.0 / kk + (t - line.t_mean).powi(2) / line.sxx.max(1e-9)).sqrt();
+                    let se =
+                        (1.0 + 1.0 / kk + (t - line.t_mean).powi(2) / line.sxx.max(1e-9)).sqrt();
                     (line.at(t) + phase[t as usize % period], se)
                 }),
             )
@@ -613,7 +619,11 @@ pub fn forecast(input: &Input, p: &Params) -> Forecast {
         .map(|h| {
             let t = (n + h) as f64;
             let (c, se) = model(t);
-            (c.exp_m1().max(0.0), (c - q * se).exp_m1().max(0.0), (c + q * se).exp_m1().max(0.0))
+            (
+                c.exp_m1().max(0.0),
+                (c - q * se).exp_m1().max(0.0),
+                (c + q * se).exp_m1().max(0.0),
+            )
         })
         .collect();
     let next_30d: f64 = daily.iter().take(30).map(|d| d.0).sum();
@@ -745,13 +755,21 @@ mod tests {
     fn recognises_linear_exponential_seasonal_cliff_and_flat_series() {
         let cases: [(&str, Pattern, Box<dyn Fn(f64) -> f64>); 5] = [
             ("linear", Pattern::Linear, Box::new(|t| 100.0 + 4.0 * t)),
-            ("exponential", Pattern::Exponential, Box::new(|t| 50.0 * (0.02 * t).exp())),
+            (
+                "exponential",
+                Pattern::Exponential,
+                Box::new(|t| 50.0 * (0.02 * t).exp()),
+            ),
             (
                 "seasonal",
                 Pattern::Seasonal,
                 Box::new(|t| 100.0 * (1.0 + 0.4 * (2.0 * std::f64::consts::PI * t / 28.0).sin())),
             ),
-            ("cliff", Pattern::Cliff, Box::new(|t| if t < 100.0 { 400.0 } else { 120.0 })),
+            (
+                "cliff",
+                Pattern::Cliff,
+                Box::new(|t| if t < 100.0 { 400.0 } else { 120.0 }),
+            ),
             ("flat", Pattern::Flat, Box::new(|_| 250.0)),
         ];
         for (name, want, f) in cases {
@@ -806,13 +824,20 @@ mod tests {
         };
         for (days, period) in [(150, 91.0), (50, 28.0), (40, 21.0), (181, 91.0)] {
             let fc = run(&series(days, 0.03, wave(period)), None);
-            assert!(!fc.seasonality_detected, "{days} days of a {period}-day cycle: {fc:?}");
+            assert!(
+                !fc.seasonality_detected,
+                "{days} days of a {period}-day cycle: {fc:?}"
+            );
             assert!(fc.season_period_days.is_none());
         }
         // With enough cycles the same waves are seasonal.
         for (days, period) in [(365, 91.0), (120, 28.0), (120, 21.0)] {
             let fc = run(&series(days, 0.03, wave(period)), None);
-            assert_eq!(fc.season_period_days, Some(period as usize), "{days}/{period}");
+            assert_eq!(
+                fc.season_period_days,
+                Some(period as usize),
+                "{days}/{period}"
+            );
         }
         // Pure noise over many candidate periods is never seasonal.
         for seed_days in 30..60 {
@@ -868,7 +893,10 @@ mod tests {
         let (mid, mid_factor) = width(70);
         let (long, long_factor) = width(180);
         assert!(short_factor > mid_factor && mid_factor > 1.0 && long_factor == 1.0);
-        assert!(short >= mid && mid >= long && short > long, "{short} {mid} {long}");
+        assert!(
+            short >= mid && mid >= long && short > long,
+            "{short} {mid} {long}"
+        );
     }
 
     #[test]

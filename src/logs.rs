@@ -184,7 +184,10 @@ pub fn read(warehouse: &Path, spec: &LogSpec) -> Result<Vec<RecordBatch>> {
 
 /// A log file's batch in the log's current schema. Log schemas only ever grow by appending
 /// columns: a file written before a column existed reads with nulls in it.
-fn conform(b: RecordBatch, spec: &LogSpec) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
+fn conform(
+    b: RecordBatch,
+    spec: &LogSpec,
+) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
     let schema = spec.schema();
     if b.num_columns() < schema.fields().len() {
         let mut cols = b.columns().to_vec();

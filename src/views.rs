@@ -177,7 +177,8 @@ impl Catalog {
                 ));
             }
         };
-        let text = std::fs::read_to_string(&file).map_err(|e| Error::io("cannot read", &file, e))?;
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| Error::io("cannot read", &file, e))?;
         let parsed: ViewsFile = serde_yaml_ng::from_str(&text)
             .map_err(|e| Error::pipeline(&file, format!("not a view contract file: {e}")))?;
         Catalog::new(file, parsed).map(Some)
@@ -206,7 +207,8 @@ impl Catalog {
             if v.projection.is_empty() || v.order_by.is_empty() {
                 return Err(ctx("projection and order_by must not be empty"));
             }
-            let outputs: Vec<Option<String>> = v.projection.iter().map(|p| output_name(p)).collect();
+            let outputs: Vec<Option<String>> =
+                v.projection.iter().map(|p| output_name(p)).collect();
             if let Some(i) = outputs.iter().position(Option::is_none) {
                 return Err(ctx(&format!(
                     "projection entry `{}` needs an alias (`… as name`)",
@@ -228,7 +230,9 @@ impl Catalog {
                 ));
             }
             if !v.source.starts_with("ref(") && !v.source.starts_with("source(") {
-                return Err(ctx("source must be ref('model') or source('snapshot', 'table')"));
+                return Err(ctx(
+                    "source must be ref('model') or source('snapshot', 'table')",
+                ));
             }
         }
         for c in &f.composite.components {
@@ -242,9 +246,10 @@ impl Catalog {
                 None => return Err(bad(format!("composite component `{c}` names no view"))),
             }
         }
-        let canonical = serde_json::to_vec(&serde_json::to_value(&f).map_err(|e| {
-            Error::Internal(format!("view contracts do not serialise: {e}"))
-        })?)
+        let canonical = serde_json::to_vec(
+            &serde_json::to_value(&f)
+                .map_err(|e| Error::Internal(format!("view contracts do not serialise: {e}")))?,
+        )
         .map_err(|e| Error::Internal(format!("view contracts do not serialise: {e}")))?;
         Ok(Catalog {
             file,
@@ -261,8 +266,8 @@ impl Catalog {
 
     /// sha256 of one view's canonical contract.
     pub fn contract_sha256(v: &ViewContract) -> String {
-        let bytes = serde_json::to_vec(&serde_json::to_value(v).unwrap_or(Value::Null))
-            .unwrap_or_default();
+        let bytes =
+            serde_json::to_vec(&serde_json::to_value(v).unwrap_or(Value::Null)).unwrap_or_default();
         crate::table_io::sha256_hex(&bytes)
     }
 
@@ -428,16 +433,14 @@ const METADATA: [&str; 6] = [
 
 fn day_of(v: &Value) -> Option<i32> {
     match v {
-        Value::String(s) if s.len() >= 10 => crate::calendar::Day::parse(&s[..10]).ok().map(|d| d.0),
+        Value::String(s) if s.len() >= 10 => {
+            crate::calendar::Day::parse(&s[..10]).ok().map(|d| d.0)
+        }
         _ => None,
     }
 }
 
-fn read_view(
-    path: &Path,
-    v: &ViewContract,
-    tok: &Tokenizer,
-) -> Result<ViewData> {
+fn read_view(path: &Path, v: &ViewContract, tok: &Tokenizer) -> Result<ViewData> {
     let rows = crate::table_io::json_rows(path)?;
     let mut data = ViewData {
         last_refresh: None,
@@ -457,7 +460,11 @@ fn read_view(
             r.remove(m);
         }
         r.remove("build_id");
-        let day = v.time_column.as_ref().and_then(|t| r.get(t)).and_then(day_of);
+        let day = v
+            .time_column
+            .as_ref()
+            .and_then(|t| r.get(t))
+            .and_then(day_of);
         let account = match v.kind {
             ViewKind::AccountComponent => r
                 .remove("account_id")
@@ -600,7 +607,8 @@ fn fit(
                 .iter()
                 .enumerate()
                 .filter_map(|(p, rows)| {
-                    oldest_index(rows).map(|i| (rows[i].day.unwrap_or(i32::MAX), -rows[i].rank, p, i))
+                    oldest_index(rows)
+                        .map(|i| (rows[i].day.unwrap_or(i32::MAX), -rows[i].rank, p, i))
                 })
                 .min();
             let Some((_, _, p, i)) = pick else { break };
@@ -654,14 +662,23 @@ pub fn assemble(
         h.insert("view".into(), json!(v.name));
         h.insert("view_version".into(), json!(v.version));
         h.insert("last_refresh_timestamp".into(), json!(d.last_refresh));
-        h.insert("staleness_threshold_hours".into(), json!(v.staleness_threshold_hours));
+        h.insert(
+            "staleness_threshold_hours".into(),
+            json!(v.staleness_threshold_hours),
+        );
         h.insert("is_stale".into(), json!(d.is_stale));
         h
     };
 
     // Cross-population views: one document each.
-    for v in catalog.views.iter().filter(|v| v.kind == ViewKind::CrossPopulation) {
-        let Some(d) = data.get_mut(&v.name) else { continue };
+    for v in catalog
+        .views
+        .iter()
+        .filter(|v| v.kind == ViewKind::CrossPopulation)
+    {
+        let Some(d) = data.get_mut(&v.name) else {
+            continue;
+        };
         sort_rows(&mut d.rows);
         let head = header(v, d);
         let agg = aggregates.get(&v.name).cloned();
@@ -742,7 +759,10 @@ pub fn assemble(
                 Value::Object(c).to_string()
             };
             let (_, tokens, dropped) = fit(&mut one, v.token_budget, &tok, &render);
-            component_tokens.entry(v.name.clone()).or_default().push(tokens);
+            component_tokens
+                .entry(v.name.clone())
+                .or_default()
+                .push(tokens);
             parts.push(one.remove(0));
             drops.push(dropped.into_iter().next().unwrap_or_default());
         }
@@ -751,7 +771,8 @@ pub fn assemble(
             .filter(|v| data[&v.name].is_stale)
             .map(|v| v.name.clone())
             .collect();
-        let heads: Vec<Map<String, Value>> = comps.iter().map(|v| header(v, &data[&v.name])).collect();
+        let heads: Vec<Map<String, Value>> =
+            comps.iter().map(|v| header(v, &data[&v.name])).collect();
         let component_drops = drops.clone();
         let render = |p: &[Vec<Row>], dr: &[Dropped]| -> String {
             let mut components = Map::new();
@@ -762,10 +783,15 @@ pub fn assemble(
                 c.insert("rows".into(), rows_json(&p[i]));
                 let total = Dropped {
                     rows: component_drops[i].rows + dr[i].rows,
-                    through: component_drops[i].through.clone().max(dr[i].through.clone()),
+                    through: component_drops[i]
+                        .through
+                        .clone()
+                        .max(dr[i].through.clone()),
                 };
                 if total.rows > 0 {
-                    dropped_list.push(json!({"component": v.name, "rows": total.rows, "through": total.through}));
+                    dropped_list.push(
+                        json!({"component": v.name, "rows": total.rows, "through": total.through}),
+                    );
                 }
                 components.insert(v.name.clone(), Value::Object(c));
             }
@@ -858,7 +884,9 @@ pub fn assemble(
             document: None,
         });
     }
-    catalog_rows.sort_by(|a, b| (a.kind.as_str(), a.view_name.as_str()).cmp(&(b.kind.as_str(), b.view_name.as_str())));
+    catalog_rows.sort_by(|a, b| {
+        (a.kind.as_str(), a.view_name.as_str()).cmp(&(b.kind.as_str(), b.view_name.as_str()))
+    });
     Ok(Assembled {
         composites,
         catalog: catalog_rows,
@@ -889,13 +917,21 @@ pub fn composite_batch(a: &Assembled, build_id: &str) -> Result<arrow::array::Re
         Field::new("build_id", DataType::Utf8, false),
     ]));
     let cols: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(c.iter().map(|x| x.account_id.as_str()))),
-        Arc::new(StringArray::from_iter_values(c.iter().map(|x| x.document.as_str()))),
-        Arc::new(Int64Array::from_iter_values(c.iter().map(|x| x.tokens as i64))),
+        Arc::new(StringArray::from_iter_values(
+            c.iter().map(|x| x.account_id.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            c.iter().map(|x| x.document.as_str()),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            c.iter().map(|x| x.tokens as i64),
+        )),
         Arc::new(StringArray::from_iter_values(
             c.iter().map(|x| json!(x.stale_components).to_string()),
         )),
-        Arc::new(Int64Array::from_iter_values(c.iter().map(|x| x.dropped_rows as i64))),
+        Arc::new(Int64Array::from_iter_values(
+            c.iter().map(|x| x.dropped_rows as i64),
+        )),
         Arc::new(StringArray::from_iter_values(c.iter().map(|_| build_id))),
     ];
     arrow::array::RecordBatch::try_new(schema, cols)
@@ -966,7 +1002,9 @@ pub fn catalog_batch(
         text(&|x| x.refresh.clone()),
         text(&|x| json!(x.used_by).to_string()),
         int(&|x| x.version as usize),
-        Arc::new(Float64Array::from_iter_values(r.iter().map(|x| x.staleness_threshold_hours))),
+        Arc::new(Float64Array::from_iter_values(
+            r.iter().map(|x| x.staleness_threshold_hours),
+        )),
         Arc::new(TimestampMicrosecondArray::from(refreshed).with_timezone("UTC")),
         Arc::new(BooleanArray::from_iter(r.iter().map(|x| Some(x.is_stale)))),
         int(&|x| x.token_budget),
@@ -979,8 +1017,13 @@ pub fn catalog_batch(
         text(&|x| x.contract_sha256.clone()),
         text(&|_| catalog.hash.clone()),
         text(&|_| catalog.tokenizer.clone()),
-        Arc::new(StringArray::from_iter(r.iter().map(|x| x.document.as_deref()))),
-        Arc::new(TimestampMicrosecondArray::from_iter_values(r.iter().map(|_| as_of)).with_timezone("UTC")),
+        Arc::new(StringArray::from_iter(
+            r.iter().map(|x| x.document.as_deref()),
+        )),
+        Arc::new(
+            TimestampMicrosecondArray::from_iter_values(r.iter().map(|_| as_of))
+                .with_timezone("UTC"),
+        ),
         text(&|_| build_id.to_string()),
     ];
     arrow::array::RecordBatch::try_new(schema, cols)
@@ -1006,7 +1049,10 @@ mod tests {
         assert_eq!(output_name("amount_usd").as_deref(), Some("amount_usd"));
         assert_eq!(output_name("count(*) as events").as_deref(), Some("events"));
         assert_eq!(output_name("sum(x)"), None);
-        assert_eq!(without_alias("case when a then 'x' end as grp"), "case when a then 'x' end");
+        assert_eq!(
+            without_alias("case when a then 'x' end as grp"),
+            "case when a then 'x' end"
+        );
         assert_eq!(without_alias("segment"), "segment");
     }
 

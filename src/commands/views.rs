@@ -32,10 +32,16 @@ pub fn run(a: ViewsArgs) -> Result<Outcome> {
                 Format::Json => {
                     for r in &mut rows {
                         if let Some(Value::String(u)) = r.get("used_by").cloned() {
-                            r.insert("used_by".into(), serde_json::from_str(&u).unwrap_or(json!(u)));
+                            r.insert(
+                                "used_by".into(),
+                                serde_json::from_str(&u).unwrap_or(json!(u)),
+                            );
                         }
                         if let Some(Value::String(d)) = r.get("document").cloned() {
-                            r.insert("document".into(), serde_json::from_str(&d).unwrap_or(json!(d)));
+                            r.insert(
+                                "document".into(),
+                                serde_json::from_str(&d).unwrap_or(json!(d)),
+                            );
                         }
                     }
                     let hash = rows

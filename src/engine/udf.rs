@@ -313,8 +313,7 @@ impl ScalarUDFImpl for ConsumptionForecast {
     }
 
     fn return_type(&self, args: &[DataType]) -> DfResult<DataType> {
-        const USAGE: &str =
-            "consumption_forecast(days list<date>, units list<number>, as_of date, commit_units, params json)";
+        const USAGE: &str = "consumption_forecast(days list<date>, units list<number>, as_of date, commit_units, params json)";
         if args.len() != 5 {
             return plan_err!("{USAGE} takes 5 arguments");
         }
@@ -335,13 +334,21 @@ impl ScalarUDFImpl for ConsumptionForecast {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
-        use arrow::array::{BooleanBuilder, Date32Builder, Float64Builder, Int32Builder, StringBuilder};
         use crate::forecast::{Input, Params, forecast};
+        use arrow::array::{
+            BooleanBuilder, Date32Builder, Float64Builder, Int32Builder, StringBuilder,
+        };
         let n = args.number_rows;
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let days = cast(&arrays[0], &DataType::List(Arc::new(Field::new("item", DataType::Date32, true))))?;
+        let days = cast(
+            &arrays[0],
+            &DataType::List(Arc::new(Field::new("item", DataType::Date32, true))),
+        )?;
         let days = days.as_list::<i32>();
-        let units = cast(&arrays[1], &DataType::List(Arc::new(Field::new("item", DataType::Float64, true))))?;
+        let units = cast(
+            &arrays[1],
+            &DataType::List(Arc::new(Field::new("item", DataType::Float64, true))),
+        )?;
         let units = units.as_list::<i32>();
         let as_of = arrays[2].as_primitive::<arrow::datatypes::Date32Type>();
         let commit = cast(&arrays[3], &DataType::Float64)?;
@@ -371,12 +378,17 @@ impl ScalarUDFImpl for ConsumptionForecast {
         let mut interpretation = StringBuilder::new();
         for i in 0..n {
             if days.is_null(i) || units.is_null(i) || as_of.is_null(i) || params.is_null(i) {
-                return exec_err!("consumption_forecast: days, units, as_of and params must not be null (row {i})");
+                return exec_err!(
+                    "consumption_forecast: days, units, as_of and params must not be null (row {i})"
+                );
             }
             let text = params.value(i);
             if parsed.as_ref().is_none_or(|(t, _)| t != text) {
-                let p: Params = serde_json::from_str(text)
-                    .map_err(|e| datafusion::error::DataFusionError::Execution(format!("consumption_forecast: params {text}: {e}")))?;
+                let p: Params = serde_json::from_str(text).map_err(|e| {
+                    datafusion::error::DataFusionError::Execution(format!(
+                        "consumption_forecast: params {text}: {e}"
+                    ))
+                })?;
                 if let Err(e) = p.validate() {
                     return exec_err!("consumption_forecast: {e}");
                 }
@@ -386,10 +398,22 @@ impl ScalarUDFImpl for ConsumptionForecast {
             let d = days.value(i);
             let u = units.value(i);
             if d.len() != u.len() {
-                return exec_err!("consumption_forecast: {} days but {} units (row {i})", d.len(), u.len());
+                return exec_err!(
+                    "consumption_forecast: {} days but {} units (row {i})",
+                    d.len(),
+                    u.len()
+                );
             }
-            let d: Vec<i32> = d.as_primitive::<arrow::datatypes::Date32Type>().iter().map(|v| v.unwrap_or(i32::MAX)).collect();
-            let u: Vec<f64> = u.as_primitive::<Float64Type>().iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+            let d: Vec<i32> = d
+                .as_primitive::<arrow::datatypes::Date32Type>()
+                .iter()
+                .map(|v| v.unwrap_or(i32::MAX))
+                .collect();
+            let u: Vec<f64> = u
+                .as_primitive::<Float64Type>()
+                .iter()
+                .map(|v| v.unwrap_or(f64::NAN))
+                .collect();
             let f = forecast(
                 &Input {
                     days: &d,
@@ -440,7 +464,11 @@ impl ScalarUDFImpl for ConsumptionForecast {
             Arc::new(widening.finish()),
             Arc::new(interpretation.finish()),
         ];
-        Ok(ColumnarValue::Array(Arc::new(StructArray::new(Self::fields(), columns, None))))
+        Ok(ColumnarValue::Array(Arc::new(StructArray::new(
+            Self::fields(),
+            columns,
+            None,
+        ))))
     }
 }
 

@@ -322,7 +322,13 @@ impl Project {
         let views = crate::views::Catalog::load(&path_of("view-paths", "views"))?;
         if let Some(c) = &views {
             for (name, sql, order_by, description) in c.models() {
-                models.push(generated_view_model(&c.file, name, &sql, order_by, description)?);
+                models.push(generated_view_model(
+                    &c.file,
+                    name,
+                    &sql,
+                    order_by,
+                    description,
+                )?);
             }
         }
         let tests = load_singular_tests(&path_of("test-paths", "tests"))?;
@@ -1139,7 +1145,10 @@ fn generated_view_model(
     description: String,
 ) -> Result<Model> {
     let pieces = template::parse(sql).map_err(|e| {
-        Error::pipeline(file, format!("view model `{name}`, line {}: {}", e.line, e.message))
+        Error::pipeline(
+            file,
+            format!("view model `{name}`, line {}: {}", e.line, e.message),
+        )
     })?;
     Ok(Model {
         refs: template::refs(&pieces),

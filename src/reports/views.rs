@@ -20,7 +20,11 @@ const SCORERS: &[(&str, &str, &str)] = &[
     ("Churn risk (AGT-502)", "churn_risk_log", "churn_risk_tier"),
     ("Expansion (AGT-503)", "expansion_log", "play_type"),
     ("Adoption (TOOL-008)", "adoption_pattern", "pattern"),
-    ("Consumption forecast (TOOL-004)", "consumption_forecast", "pattern"),
+    (
+        "Consumption forecast (TOOL-004)",
+        "consumption_forecast",
+        "pattern",
+    ),
     ("ICP (AGT-201)", "icp_score", "icp_tier"),
 ];
 
@@ -38,7 +42,8 @@ fn health_band(score: f64) -> &'static str {
 fn tiers(path: &Path, column: &str) -> Result<Vec<(String, String)>> {
     let (schema, batches) = read_parquet(path)?;
     let has_date = schema.field_with_name("score_date").is_ok();
-    let bad = |e: arrow::error::ArrowError| Error::arrow(format!("{}: {column}", path.display()), e);
+    let bad =
+        |e: arrow::error::ArrowError| Error::arrow(format!("{}: {column}", path.display()), e);
     let mut latest = i32::MIN;
     if has_date {
         for b in &batches {
@@ -75,7 +80,10 @@ fn tiers(path: &Path, column: &str) -> Result<Vec<(String, String)>> {
             None
         };
         for i in 0..b.num_rows() {
-            if dates.as_ref().is_some_and(|d| d.is_null(i) || d.value(i) != latest) {
+            if dates
+                .as_ref()
+                .is_some_and(|d| d.is_null(i) || d.value(i) != latest)
+            {
                 continue;
             }
             let tier = match &num {
@@ -131,11 +139,24 @@ pub fn views(warehouse: &Warehouse, snapshot_dir: &Path) -> Result<Option<Value>
         let mut counts: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
         let mut columns: BTreeSet<String> = BTreeSet::new();
         for (account, tier) in tiers(&path, column)? {
-            let a = archetype.get(&account).cloned().unwrap_or_else(|| "—".into());
+            let a = archetype
+                .get(&account)
+                .cloned()
+                .unwrap_or_else(|| "—".into());
             columns.insert(tier.clone());
             *counts.entry(a).or_default().entry(tier).or_default() += 1;
         }
-        let columns: Vec<String> = columns.into_iter().collect();
+        // Tiers in their natural order (worst first), anything else after, by name.
+        const ORDER: [&str; 11] = [
+            "Critical", "High", "Medium", "Low", "< 45", "45–62", "63–77", "≥ 78", "T1", "T2", "T3",
+        ];
+        let mut columns: Vec<String> = columns.into_iter().collect();
+        columns.sort_by_key(|t| {
+            (
+                ORDER.iter().position(|o| o == t).unwrap_or(ORDER.len()),
+                t.clone(),
+            )
+        });
         let table_rows: Vec<Value> = counts
             .iter()
             .map(|(a, c)| {

@@ -99,19 +99,6 @@ impl Table {
             .iter()
             .collect()
     }
-
-    pub fn list(&self, c: &str) -> Vec<Vec<String>> {
-        let l = self.col(c).as_list::<i32>();
-        (0..l.len())
-            .map(|i| {
-                l.value(i)
-                    .as_string::<i32>()
-                    .iter()
-                    .map(|v| v.unwrap_or_default().to_string())
-                    .collect()
-            })
-            .collect()
-    }
 }
 
 pub fn registry() -> &'static Registry {

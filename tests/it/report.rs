@@ -73,6 +73,7 @@ fn report_pages_link_up_and_use_no_external_assets() {
         "recognition.html",
         "reconciliation.html",
         "metrics.html",
+        "views.html",
         "decisions.html",
     ] {
         let html = std::fs::read_to_string(dir.join(page)).unwrap();
@@ -289,4 +290,35 @@ fn the_metrics_page_charts_every_metric_against_plan_and_marks_blocked_ones() {
     assert!(cohorts.contains(">NRR<") && cohorts.contains(">GRR<") && cohorts.contains("100.0"));
     let decisions = rendered_dom(&dir.join("decisions.html"));
     assert!(decisions.contains("channel.invest") && decisions.contains("icp.update"));
+}
+
+#[test]
+fn the_views_page_shows_the_catalog_and_tier_distributions_by_archetype() {
+    let dir = report_dir();
+    let dom = rendered_dom(&dir.join("views.html"));
+    // 20 views and the composite, each with its staleness and token sizes.
+    assert_eq!(
+        dom.matches("<tr class=\"view\">").count(),
+        21,
+        "catalog rows"
+    );
+    assert!(dom.contains("account_composite") && dom.contains("o200k_base"));
+    let hash = gtmos::project::Project::load(&project_dir())
+        .unwrap()
+        .views
+        .unwrap()
+        .hash;
+    assert!(dom.contains(&hash), "the contracts hash is shown");
+    // Each scorer's tiers by the corpus archetypes.
+    for title in [
+        "Churn risk (AGT-502)",
+        "ICP (AGT-201)",
+        "Consumption forecast (TOOL-004)",
+    ] {
+        assert!(dom.contains(title), "{title}");
+    }
+    for archetype in ["champion_loss_decliner", "seasonal", "ideal_power_user"] {
+        assert!(dom.contains(archetype), "{archetype}");
+    }
+    assert!(dom.contains("Critical") && dom.contains("T1"));
 }

@@ -810,7 +810,9 @@ fn scores_land_where_each_archetype_story_says() {
         .collect();
     let (mut tp, mut fp, mut fn_, mut right_period) = (0, 0, 0, 0);
     for i in 0..f_acc.len() {
-        let Some(pattern) = &f_pattern[i] else { continue };
+        let Some(pattern) = &f_pattern[i] else {
+            continue;
+        };
         let truth = archetype.get(&f_acc[i]).map(String::as_str) == Some("seasonal");
         match (truth, pattern == "seasonal") {
             (true, true) => {
@@ -830,7 +832,10 @@ fn scores_land_where_each_archetype_story_says() {
         "seasonal forecast: precision {precision:.3}, recall {recall:.3} ({tp} true, {fp} false positives, {fn_} missed; {right_period} with the oracle's period)"
     );
     assert!(tp + fn_ >= 50, "{} seasonal series", tp + fn_);
-    assert!(precision >= 0.9 && recall >= 0.9, "precision {precision}, recall {recall}");
+    assert!(
+        precision >= 0.9 && recall >= 0.9,
+        "precision {precision}, recall {recall}"
+    );
 }
 
 /// ICP (six dimensions, two of them data gaps, the rest rescaled) and priority (fit 40 /
@@ -879,7 +884,10 @@ fn icp_tiers_and_priority_with_intent_decay() {
                 ),
             ),
             ("reps", rows("reps", &[rep_row()])),
-            ("contacts", rows("contacts", &[contact("C1", "A1"), contact("C3", "A3")])),
+            (
+                "contacts",
+                rows("contacts", &[contact("C1", "A1"), contact("C3", "A3")]),
+            ),
             (
                 "cadence_events",
                 rows(
@@ -897,9 +905,11 @@ fn icp_tiers_and_priority_with_intent_decay() {
                 "opportunities",
                 rows(
                     "opportunities",
-                    &[json!({"opp_id": "O1", "account_id": "A1", "owner_rep_id": "REP-1", "opp_type": "new_logo",
+                    &[
+                        json!({"opp_id": "O1", "account_id": "A1", "owner_rep_id": "REP-1", "opp_type": "new_logo",
                         "stage": "proposal", "amount_usd": 50000.0, "created_date": "2025-11-01",
-                        "close_date": "2026-02-01", "forecast_category": "pipeline", "updated_at": "2025-12-01T00:00:00Z"})],
+                        "close_date": "2026-02-01", "forecast_category": "pipeline", "updated_at": "2025-12-01T00:00:00Z"}),
+                    ],
                 ),
             ),
         ],
@@ -914,10 +924,18 @@ fn icp_tiers_and_priority_with_intent_decay() {
         icp.s("icp_tier"),
         icp.s("data_gap_dimensions"),
     );
-    let want = [("A1", 100.0, "T1"), ("A2", 16.67, "T3"), ("A3", 55.83, "T2")];
+    let want = [
+        ("A1", 100.0, "T1"),
+        ("A2", 16.67, "T3"),
+        ("A3", 55.83, "T2"),
+    ];
     for (i, (id, s, t)) in want.iter().enumerate() {
         assert_eq!(ids[i], *id);
-        assert!((score[i].unwrap() - s).abs() < 0.006, "{id}: {:?}", score[i]);
+        assert!(
+            (score[i].unwrap() - s).abs() < 0.006,
+            "{id}: {:?}",
+            score[i]
+        );
         assert_eq!(tier[i], *t, "{id}");
     }
     assert_eq!(gaps[0], r#"["tech", "growth"]"#);
@@ -932,7 +950,11 @@ fn icp_tiers_and_priority_with_intent_decay() {
     let want = [("A1", 64.72, 1), ("A2", 6.67, 3), ("A3", 39.31, 2)];
     for (i, (id, s, r)) in want.iter().enumerate() {
         assert_eq!(ids[i], *id);
-        assert!((score[i].unwrap() - s).abs() < 0.006, "{id}: {:?}", score[i]);
+        assert!(
+            (score[i].unwrap() - s).abs() < 0.006,
+            "{id}: {:?}",
+            score[i]
+        );
         assert_eq!(rank[i], Some(*r), "{id}");
     }
     // Intent decays by e^(−hours/72): 72 h → e^(−1) of the meeting's full value.

@@ -55,7 +55,12 @@ fn every_view_is_materialised_with_its_metadata_and_every_composite_fits() {
     // The catalog: one row per view and one for the composite, the hash on every row.
     let catalog_rows = Table::read(&published, "view_catalog");
     assert_eq!(catalog_rows.rows, 21);
-    assert!(catalog_rows.s("brain_view_contracts_hash").iter().all(|h| *h == cat.hash));
+    assert!(
+        catalog_rows
+            .s("brain_view_contracts_hash")
+            .iter()
+            .all(|h| *h == cat.hash)
+    );
     // Every composite is within its budget by the tokenizer's own count, and says so.
     let tok = Tokenizer::new(&cat.tokenizer).unwrap();
     let composites = Table::read(&published, "account_composite");
@@ -85,15 +90,24 @@ fn a_tight_budget_drops_the_oldest_detail_first_and_records_it() {
     let (wh, _, _) = crate::build::built_for_report();
     let mut cat = catalog();
     cat.composite.token_budget = 1500;
-    let a = gtmos::views::assemble(&cat, &wh.join("published"), "2026-01-01T00:00:00Z", "b1").unwrap();
+    let a =
+        gtmos::views::assemble(&cat, &wh.join("published"), "2026-01-01T00:00:00Z", "b1").unwrap();
     let tok = Tokenizer::new(&cat.tokenizer).unwrap();
     let mut fitted = 0;
     for c in &a.composites {
-        assert!(tok.count(&c.document) <= 1500, "{}: {} tokens", c.account_id, c.tokens);
+        assert!(
+            tok.count(&c.document) <= 1500,
+            "{}: {} tokens",
+            c.account_id,
+            c.tokens
+        );
         let v: Value = serde_json::from_str(&c.document).unwrap();
         let dropped = v["dropped"].as_array().unwrap();
         assert_eq!(
-            dropped.iter().map(|d| d["rows"].as_u64().unwrap() as usize).sum::<usize>(),
+            dropped
+                .iter()
+                .map(|d| d["rows"].as_u64().unwrap() as usize)
+                .sum::<usize>(),
             c.dropped_rows
         );
         for d in dropped {
@@ -104,7 +118,10 @@ fn a_tight_budget_drops_the_oldest_detail_first_and_records_it() {
             if let (Some(col), Some(through)) = (&view.time_column, d["through"].as_str()) {
                 for row in v["components"][name]["rows"].as_array().unwrap() {
                     let kept = row[col].as_str().unwrap_or("9999");
-                    assert!(&kept[..10] >= through, "{name}: kept {kept} older than dropped {through}");
+                    assert!(
+                        &kept[..10] >= through,
+                        "{name}: kept {kept} older than dropped {through}"
+                    );
                 }
             }
         }
@@ -134,23 +151,35 @@ fn call_snapshot(dir: &Path, call_ts: &str) -> PathBuf {
 
 #[test]
 fn is_stale_flips_exactly_when_as_of_passes_refresh_plus_threshold() {
-    let threshold = catalog().view("conversations").unwrap().staleness_threshold_hours;
+    let threshold = catalog()
+        .view("conversations")
+        .unwrap()
+        .staleness_threshold_hours;
     assert_eq!(threshold, 72.0);
     let dir = tempdir();
     // The last call 72 h before midnight on 2026-01-04.
     let snap = call_snapshot(dir.path(), "2026-01-01T00:00:00Z");
     let stale_at = |as_of: &str, wh: &str| -> bool {
         let wh = dir.path().join(wh);
-        let (code, out, err) =
-            build(&snap, &wh, &["--select", "view_conversations", "--as-of", as_of]);
+        let (code, out, err) = build(
+            &snap,
+            &wh,
+            &["--select", "view_conversations", "--as-of", as_of],
+        );
         assert!(code == 0 || code == 1, "{out}\n{err}");
         let t = Table::read(&wh.join("published"), "view_conversations");
         assert_eq!(t.rows, 1, "{out}");
         t.bool("is_stale")[0].unwrap()
     };
     assert!(!stale_at("2026-01-03T23:59:59Z", "wh1"));
-    assert!(!stale_at("2026-01-04T00:00:00Z", "wh2"), "exactly at the threshold: fresh");
-    assert!(stale_at("2026-01-04T00:00:01Z", "wh3"), "one second past: stale");
+    assert!(
+        !stale_at("2026-01-04T00:00:00Z", "wh2"),
+        "exactly at the threshold: fresh"
+    );
+    assert!(
+        stale_at("2026-01-04T00:00:01Z", "wh3"),
+        "one second past: stale"
+    );
 }
 
 #[test]
@@ -158,7 +187,13 @@ fn changing_a_view_contract_changes_the_hash() {
     let dir = tempdir();
     let copy = dir.path().join("pipelines");
     copy_dir(&project_dir(), &copy);
-    let load = |d: &Path| gtmos::project::Project::load(d).unwrap().views.unwrap().hash;
+    let load = |d: &Path| {
+        gtmos::project::Project::load(d)
+            .unwrap()
+            .views
+            .unwrap()
+            .hash
+    };
     let original = load(&project_dir());
     assert_eq!(load(&copy), original, "same contract, same hash");
     // Comments and key order are not the contract.
@@ -168,9 +203,15 @@ fn changing_a_view_contract_changes_the_hash() {
     assert_eq!(load(&copy), original);
     // A threshold, a budget, a projection: each changes it.
     for (from, to) in [
-        ("staleness_threshold_hours: 72", "staleness_threshold_hours: 73"),
+        (
+            "staleness_threshold_hours: 72",
+            "staleness_threshold_hours: 73",
+        ),
         ("token_budget: 8000", "token_budget: 7000"),
-        ("sentiment_score, next_step_committed", "next_step_committed"),
+        (
+            "sentiment_score, next_step_committed",
+            "next_step_committed",
+        ),
     ] {
         assert!(text.contains(from), "{from}");
         std::fs::write(&file, text.replacen(from, to, 1)).unwrap();
@@ -202,10 +243,24 @@ fn views_list_and_show_print_the_catalog_and_one_composite() {
     assert_eq!(v["brain_view_contracts_hash"], json!(catalog().hash));
     let (code, out, _) = gtmos(&["views", "list", "--warehouse", w], wh);
     assert_eq!(code, 0);
-    assert!(out.contains("account_composite") && out.contains("conversations"), "{out}");
-    let account = Table::read(&wh.join("published"), "account_composite").s("account_id")[0].clone();
-    let (code, out, err) =
-        gtmos(&["views", "show", &account, "--warehouse", w, "--format", "json"], wh);
+    assert!(
+        out.contains("account_composite") && out.contains("conversations"),
+        "{out}"
+    );
+    let account =
+        Table::read(&wh.join("published"), "account_composite").s("account_id")[0].clone();
+    let (code, out, err) = gtmos(
+        &[
+            "views",
+            "show",
+            &account,
+            "--warehouse",
+            w,
+            "--format",
+            "json",
+        ],
+        wh,
+    );
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["document"]["account_id"], json!(account));
