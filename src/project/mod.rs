@@ -83,6 +83,9 @@ pub struct Model {
     pub definition_version: Option<String>,
     /// sha256 of the SQL file's text.
     pub text_sha256: String,
+    /// `config(sort_in_ranges=N)`: published sorted piece by piece, about N rows per range of
+    /// the first order_by column, instead of by one global sort (for the largest tables).
+    pub sort_in_ranges: Option<u64>,
 }
 
 /// A `tests/*.sql` file: a query that returns failing rows.
@@ -1106,7 +1109,20 @@ fn load_models(
             Some(ConfigValue::Num(n)) => Some(n.to_string()),
             _ => None,
         };
+        let sort_in_ranges = match cfg.get("sort_in_ranges") {
+            None => None,
+            Some(ConfigValue::Num(n)) if *n >= 1.0 && !order_by.is_empty() => Some(*n as u64),
+            Some(_) => {
+                return Err(Error::pipeline(
+                    &f,
+                    format!(
+                        "model `{name}`: sort_in_ranges must be a positive row count, with order_by"
+                    ),
+                ));
+            }
+        };
         models.push(Model {
+            sort_in_ranges,
             reads_last_good,
             definition_version,
             text_sha256: crate::table_io::sha256_hex(text.as_bytes()),
@@ -1160,6 +1176,7 @@ fn generated_view_model(
         freeze: None,
         contract: Vec::new(),
         reads_last_good: true,
+        sort_in_ranges: None,
         definition_version: None,
         text_sha256: crate::table_io::sha256_hex(sql.as_bytes()),
         file: file.to_path_buf(),

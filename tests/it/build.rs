@@ -553,3 +553,53 @@ fn freshness_slos_are_judged_from_the_log() {
             .any(|b| b == "metric_inputs_fresh")
     );
 }
+
+/// A model published piece by piece (`config(sort_in_ranges=N)`) holds exactly the rows, in
+/// exactly the order, of one global sort.
+#[test]
+fn sorting_in_ranges_gives_the_global_order() {
+    let (wh, _, _) = built();
+    let dir = tempdir();
+    let project = dir.path().join("pipelines");
+    copy_dir(&project_dir(), &project);
+    let model = project.join("models/staging/usage_billable.sql");
+    let sql = std::fs::read_to_string(&model).unwrap();
+    assert!(sql.contains("sort_in_ranges=4000000"));
+    std::fs::write(
+        &model,
+        sql.replace("sort_in_ranges=4000000", "sort_in_ranges=7000"),
+    )
+    .unwrap();
+    let wh2 = dir.path().join("wh");
+    let (code, out, err) = gtmos(
+        &[
+            "build",
+            "--project",
+            project.to_str().unwrap(),
+            "--snapshot",
+            corpus().to_str().unwrap(),
+            "--warehouse",
+            wh2.to_str().unwrap(),
+            "--select",
+            "usage_billable",
+            "--no-report",
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let rows = |w: &Path| {
+        let mut v =
+            gtmos::table_io::json_rows(&w.join("published/usage_billable.parquet")).unwrap();
+        for r in &mut v {
+            r.remove("build_id");
+        }
+        v
+    };
+    let (global, ranged) = (rows(wh), rows(&wh2));
+    assert!(
+        global.len() > 10 * 7000,
+        "{} rows: more than ten ranges",
+        global.len()
+    );
+    assert!(global == ranged, "same rows in the same order");
+}

@@ -328,3 +328,17 @@ pub fn seat_contract(
                "unit_price_usd": amount, "line_amount_usd": amount}),
     )
 }
+
+/// Copy a directory tree (e.g. the pipelines project, to edit a copy).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        let target = to.join(p.file_name().unwrap());
+        if p.is_dir() {
+            copy_dir(&p, &target);
+        } else {
+            std::fs::copy(&p, &target).unwrap();
+        }
+    }
+}

@@ -219,19 +219,6 @@ fn changing_a_view_contract_changes_the_hash() {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let p = e.unwrap().path();
-        let target = to.join(p.file_name().unwrap());
-        if p.is_dir() {
-            copy_dir(&p, &target);
-        } else {
-            std::fs::copy(&p, &target).unwrap();
-        }
-    }
-}
-
 #[test]
 fn views_list_and_show_print_the_catalog_and_one_composite() {
     let (wh, _, _) = crate::build::built_for_report();

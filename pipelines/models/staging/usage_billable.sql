@@ -1,6 +1,6 @@
 -- What recognition and billing may use: one row per account × SKU × source × metered period,
 -- the current version, disputed rows excluded (SPEC §6, §7).
-{{ config(order_by=['account_id', 'sku_id', 'period_start', 'source_system']) }}
+{{ config(order_by=['account_id', 'sku_id', 'period_start', 'source_system'], sort_in_ranges=4000000) }}
 
 with final as (
     select
