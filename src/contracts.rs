@@ -1034,9 +1034,11 @@ pub fn duckdb_script(project: &crate::project::Project, as_of: i64) -> Result<St
     Ok(s)
 }
 
-/// Rewrite gtmos' engine-specific SQL for DuckDB: timestamp literals, and `trailing_median`
-/// as DuckDB's windowed median over a RANGE frame ending just before the current row.
-fn duckdb_dialect(sql: &str, as_of: i64) -> String {
+/// Rewrite gtmos' engine-specific SQL for DuckDB (for the side-by-side benchmarks): timestamp
+/// literals, `arrow_cast` as `CAST`, `cardinality` of a list as `len`, and `trailing_median` as
+/// DuckDB's windowed median over a RANGE frame ending just before the current row. Run the
+/// result with `SET integer_division = true` (DataFusion divides integers as integers).
+pub fn duckdb_dialect(sql: &str, as_of: i64) -> String {
     let lit = crate::engine::timestamp_literal(as_of);
     let mut out = sql.replace(&lit, &format!("make_timestamp({as_of})::TIMESTAMPTZ"));
     // arrow_cast(x, 'Date32') → CAST(x AS DATE)
@@ -1059,7 +1061,17 @@ fn duckdb_dialect(sql: &str, as_of: i64) -> String {
         }
         let Some(close) = close else { break };
         let inner = &out[open + 1..close];
-        let Some(comma) = inner.rfind(',') else { break };
+        // The last comma outside quotes (type names like 'Timestamp(µs, "UTC")' hold commas).
+        let mut quoted = false;
+        let mut comma = None;
+        for (i, ch) in inner.char_indices() {
+            match ch {
+                '\'' => quoted = !quoted,
+                ',' if !quoted => comma = Some(i),
+                _ => {}
+            }
+        }
+        let Some(comma) = comma else { break };
         let (expr, ty) = (
             inner[..comma].trim(),
             inner[comma + 1..].trim().trim_matches('\''),
@@ -1068,12 +1080,15 @@ fn duckdb_dialect(sql: &str, as_of: i64) -> String {
             "Date32" => "DATE",
             "Int32" => "INTEGER",
             "Int64" => "BIGINT",
+            "Float64" => "DOUBLE",
+            "Boolean" => "BOOLEAN",
             t if t.starts_with("Timestamp") => "TIMESTAMPTZ",
             t if t.starts_with("Decimal128") => "DECIMAL(18,2)",
             _ => "VARCHAR",
         };
         out = format!("{}CAST({expr} AS {duck}){}", &out[..at], &out[close + 1..]);
     }
+    out = out.replace("cardinality(", "len(");
     while let Some(at) = out.find("trailing_median(") {
         let args_end = match out[at..].find(')') {
             Some(i) => at + i,
@@ -1139,6 +1154,17 @@ mod duckdb_tests {
         assert_eq!(
             d,
             "x <= make_timestamp(5)::TIMESTAMPTZ and u <= 10 * coalesce((CASE WHEN count(u) OVER (partition by a, b order by t range between interval '30 days' preceding AND INTERVAL 1 MICROSECOND PRECEDING) >= 7 THEN median(u) OVER (partition by a, b order by t range between interval '30 days' preceding AND INTERVAL 1 MICROSECOND PRECEDING) END), u)"
+        );
+    }
+    #[test]
+    fn dialect_rewrites_casts_with_commas_in_their_type_and_list_lengths() {
+        let d = duckdb_dialect(
+            "arrow_cast(d - interval '3 days', 'Timestamp(Microsecond, Some(\"UTC\"))') < t and cardinality(l) > arrow_cast(x, 'Float64')",
+            0,
+        );
+        assert_eq!(
+            d,
+            "CAST(d - interval '3 days' AS TIMESTAMPTZ) < t and len(l) > CAST(x AS DOUBLE)"
         );
     }
 }

@@ -177,7 +177,7 @@ pub fn build(
     let mut opts = gtmos::build::BuildOptions::new(&root().join("pipelines"), corpus, &wh);
     opts.threads = threads();
     opts.memory_limit = memory_limit();
-    opts.select = vec![select.to_string()];
+    opts.select = select.split(',').map(str::to_string).collect();
     opts.vars = vars
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
