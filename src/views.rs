@@ -414,12 +414,66 @@ struct Row {
     tokens: usize,
 }
 
-/// One view's rows (per account for components) and its metadata.
+/// One view's rows and its metadata. Account components keep their Arrow batches and
+/// where each account's rows are (the published view is sorted by account), and turn one
+/// account's rows into JSON only when its composite is assembled.
 struct ViewData {
+    path: PathBuf,
     last_refresh: Option<String>,
     is_stale: bool,
-    by_account: BTreeMap<String, Vec<Row>>,
+    batches: Vec<arrow::array::RecordBatch>,
+    /// account → (batch, offset, rows) runs.
+    by_account: BTreeMap<String, Vec<(usize, usize, usize)>>,
+    /// A cross-population view's rows.
     rows: Vec<Row>,
+}
+
+impl ViewData {
+    /// One account's rows of a component, in view order.
+    fn rows_of(&self, account: &str, v: &ViewContract, tok: &Tokenizer) -> Result<Vec<Row>> {
+        let Some(runs) = self.by_account.get(account) else {
+            return Ok(Vec::new());
+        };
+        let slices: Vec<arrow::array::RecordBatch> = runs
+            .iter()
+            .map(|(b, at, n)| self.batches[*b].slice(*at, *n))
+            .collect();
+        let mut rows = to_rows(
+            crate::table_io::batches_as_json(&slices, &self.path)?,
+            v,
+            tok,
+        );
+        sort_rows(&mut rows);
+        Ok(rows)
+    }
+}
+
+/// JSON rows of a view without the metadata columns (and account_id), dated and counted.
+fn to_rows(json: Vec<Map<String, Value>>, v: &ViewContract, tok: &Tokenizer) -> Vec<Row> {
+    json.into_iter()
+        .map(|mut r| {
+            let rank = r.get("view_rank").and_then(Value::as_i64).unwrap_or(0);
+            for m in METADATA {
+                r.remove(m);
+            }
+            r.remove("build_id");
+            if v.kind == ViewKind::AccountComponent {
+                r.remove("account_id");
+            }
+            let day = v
+                .time_column
+                .as_ref()
+                .and_then(|t| r.get(t))
+                .and_then(day_of);
+            let tokens = tok.count(&Value::Object(r.clone()).to_string());
+            Row {
+                json: r,
+                day,
+                rank,
+                tokens,
+            }
+        })
+        .collect()
 }
 
 const METADATA: [&str; 6] = [
@@ -441,46 +495,55 @@ fn day_of(v: &Value) -> Option<i32> {
 }
 
 fn read_view(path: &Path, v: &ViewContract, tok: &Tokenizer) -> Result<ViewData> {
-    let rows = crate::table_io::json_rows(path)?;
+    use arrow::array::AsArray;
+    let (_, batches) = crate::table_io::read_parquet(path)?;
     let mut data = ViewData {
+        path: path.to_path_buf(),
         last_refresh: None,
         is_stale: true,
+        batches: Vec::new(),
         by_account: BTreeMap::new(),
         rows: Vec::new(),
     };
-    // An empty view still knows its refresh: the source's, read from the catalog's metadata.
-    for mut r in rows {
-        data.last_refresh = r
+    // Every row carries the view's metadata; read it off the first.
+    if let Some(first) = batches.iter().find(|b| b.num_rows() > 0) {
+        let meta = crate::table_io::batches_as_json(&[first.slice(0, 1)], path)?;
+        data.last_refresh = meta[0]
             .get("last_refresh_timestamp")
             .and_then(Value::as_str)
             .map(str::to_string);
-        data.is_stale = r.get("is_stale").and_then(Value::as_bool).unwrap_or(true);
-        let rank = r.get("view_rank").and_then(Value::as_i64).unwrap_or(0);
-        for m in METADATA {
-            r.remove(m);
+        data.is_stale = meta[0]
+            .get("is_stale")
+            .and_then(Value::as_bool)
+            .unwrap_or(true);
+    }
+    match v.kind {
+        ViewKind::CrossPopulation => {
+            data.rows = to_rows(crate::table_io::batches_as_json(&batches, path)?, v, tok);
         }
-        r.remove("build_id");
-        let day = v
-            .time_column
-            .as_ref()
-            .and_then(|t| r.get(t))
-            .and_then(day_of);
-        let account = match v.kind {
-            ViewKind::AccountComponent => r
-                .remove("account_id")
-                .and_then(|a| a.as_str().map(str::to_string)),
-            ViewKind::CrossPopulation => None,
-        };
-        let tokens = tok.count(&Value::Object(r.clone()).to_string());
-        let row = Row {
-            json: r,
-            day,
-            rank,
-            tokens,
-        };
-        match account {
-            Some(a) => data.by_account.entry(a).or_default().push(row),
-            None => data.rows.push(row),
+        ViewKind::AccountComponent => {
+            for (bi, b) in batches.iter().enumerate() {
+                let col = b
+                    .column_by_name("account_id")
+                    .ok_or_else(|| Error::Internal(format!("{}: no account_id", path.display())))?;
+                let ids = arrow::compute::cast(col, &arrow::datatypes::DataType::Utf8)
+                    .map_err(|e| Error::arrow(path.display().to_string(), e))?;
+                let ids = ids.as_string::<i32>();
+                let mut i = 0;
+                while i < b.num_rows() {
+                    let id = ids.value(i);
+                    let mut j = i + 1;
+                    while j < b.num_rows() && ids.value(j) == id {
+                        j += 1;
+                    }
+                    data.by_account
+                        .entry(id.to_string())
+                        .or_default()
+                        .push((bi, i, j - i));
+                    i = j;
+                }
+            }
+            data.batches = batches;
         }
     }
     Ok(data)
@@ -738,17 +801,20 @@ pub fn assemble(
         .collect();
     accounts.sort();
     accounts.dedup();
-    let mut component_tokens: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-    let mut component_dropped: BTreeMap<String, usize> = BTreeMap::new();
-    let mut composites = Vec::new();
-    for account in &accounts {
+    let stale: Vec<String> = comps
+        .iter()
+        .filter(|v| data[&v.name].is_stale)
+        .map(|v| v.name.clone())
+        .collect();
+    let heads: Vec<Map<String, Value>> = comps.iter().map(|v| header(v, &data[&v.name])).collect();
+    // One account's composite: (composite, each component's tokens and rows dropped).
+    let one = |account: &String| -> Result<(Composite, Vec<(usize, usize)>)> {
         let mut parts: Vec<Vec<Row>> = Vec::new();
         let mut drops: Vec<Dropped> = Vec::new();
-        for v in &comps {
-            let d = data.get_mut(&v.name).expect("present");
-            let mut rows = d.by_account.remove(account).unwrap_or_default();
-            sort_rows(&mut rows);
-            let head = header(v, d);
+        let mut component_tokens = Vec::new();
+        for (i, v) in comps.iter().enumerate() {
+            let rows = data[&v.name].rows_of(account, v, &tok)?;
+            let head = &heads[i];
             let mut one = vec![rows];
             let render = |p: &[Vec<Row>], dr: &[Dropped]| -> String {
                 let mut c = head.clone();
@@ -759,20 +825,10 @@ pub fn assemble(
                 Value::Object(c).to_string()
             };
             let (_, tokens, dropped) = fit(&mut one, v.token_budget, &tok, &render);
-            component_tokens
-                .entry(v.name.clone())
-                .or_default()
-                .push(tokens);
+            component_tokens.push(tokens);
             parts.push(one.remove(0));
             drops.push(dropped.into_iter().next().unwrap_or_default());
         }
-        let stale: Vec<String> = comps
-            .iter()
-            .filter(|v| data[&v.name].is_stale)
-            .map(|v| v.name.clone())
-            .collect();
-        let heads: Vec<Map<String, Value>> =
-            comps.iter().map(|v| header(v, &data[&v.name])).collect();
         let component_drops = drops.clone();
         let render = |p: &[Vec<Row>], dr: &[Dropped]| -> String {
             let mut components = Map::new();
@@ -810,19 +866,38 @@ pub fn assemble(
             Value::Object(doc).to_string()
         };
         let (doc, tokens, dropped) = fit(&mut parts, catalog.composite.token_budget, &tok, &render);
-        let mut total_dropped = 0;
+        let per_component: Vec<(usize, usize)> = component_tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (*t, drops[i].rows + dropped[i].rows))
+            .collect();
+        Ok((
+            Composite {
+                account_id: account.clone(),
+                document: doc,
+                tokens,
+                stale_components: stale.clone(),
+                dropped_rows: per_component.iter().map(|c| c.1).sum(),
+            },
+            per_component,
+        ))
+    };
+    // Accounts are independent: assembled in parallel, collected in account order.
+    use rayon::prelude::*;
+    let built: Vec<(Composite, Vec<(usize, usize)>)> =
+        accounts.par_iter().map(one).collect::<Result<Vec<_>>>()?;
+    let mut component_tokens: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut component_dropped: BTreeMap<String, usize> = BTreeMap::new();
+    let mut composites = Vec::with_capacity(built.len());
+    for (c, per_component) in built {
         for (i, v) in comps.iter().enumerate() {
-            let n = drops[i].rows + dropped[i].rows;
-            *component_dropped.entry(v.name.clone()).or_default() += n;
-            total_dropped += n;
+            component_tokens
+                .entry(v.name.clone())
+                .or_default()
+                .push(per_component[i].0);
+            *component_dropped.entry(v.name.clone()).or_default() += per_component[i].1;
         }
-        composites.push(Composite {
-            account_id: account.clone(),
-            document: doc,
-            tokens,
-            stale_components: stale,
-            dropped_rows: total_dropped,
-        });
+        composites.push(c);
     }
     for v in &comps {
         let mut t = component_tokens.remove(&v.name).unwrap_or_default();
