@@ -16,9 +16,9 @@
 //!   with itself P days later. The series is seasonal when the best correlation reaches
 //!   `season_min_corr` and 4 ÷ √pairs (so a short series cannot pass on noise), and the cycle's
 //!   amplitude (standard deviation of the phase means) reaches `season_min_amplitude`.
-//!   Periods are judged where the correlation peaks, on at least a full cycle of pairs (so in
-//!   practice ~3 cycles of history); the shortest peak within 90 % of the best wins, so a
-//!   harmonic never does.
+//!   Periods are judged on at least a full cycle of pairs (so in practice ~3 cycles of
+//!   history); the best one wins unless a fraction of it (P ÷ k, ± 5 %) correlates within 90 %
+//!   of it — then that fundamental does, so a multiple of the cycle never does.
 //! - **Cliff.** The split that best separates two constant levels (each side ≥
 //!   `cliff_min_segment_days`); a cliff when the levels differ by ≥ `cliff_min_ratio` ×, the
 //!   step model leaves ≤ `cliff_max_rss_share` of the best smooth model's residual, and the step
@@ -67,7 +67,7 @@ impl Default for Params {
             cliff_min_ratio: 1.5,
             cliff_max_rss_share: 0.5,
             cliff_min_segment_days: 7,
-            flat_max_growth_30d: 0.05,
+            flat_max_growth_30d: 0.01,
             interval_z: 1.96,
             full_history_days: 90,
         }
@@ -357,20 +357,29 @@ fn best_season(z: &[f64], p: &Params) -> Option<Season> {
             scores.push((period, corr, pairs));
         }
     }
-    // Peaks of the correlation over the period, with a full cycle of pairs behind them (the
-    // moving mean costs half a period at each end, so this asks for ~3 cycles of history).
-    let peaks: Vec<(usize, f64, usize)> = (0..scores.len())
-        .filter(|&i| {
-            let (p, c, pairs) = scores[i];
-            pairs >= p
-                && (i == 0 || scores[i - 1].0 + 1 != p || scores[i - 1].1 <= c)
-                && (i + 1 == scores.len() || scores[i + 1].0 != p + 1 || scores[i + 1].1 <= c)
-        })
-        .map(|i| scores[i])
-        .collect();
-    let best = peaks.iter().map(|c| c.1).fold(f64::NEG_INFINITY, f64::max);
-    // The shortest period whose peak is near the best: a cycle's multiples peak as well.
-    let &(period, corr, pairs) = peaks.iter().find(|c| c.1 >= 0.9 * best.max(0.0))?;
+    // The best period with a full cycle of pairs behind it (the moving mean costs half a
+    // period at each end, so this asks for ~3 cycles of history) …
+    let usable: Vec<(usize, f64, usize)> =
+        scores.into_iter().filter(|(p, _, pairs)| pairs >= p).collect();
+    let &(best_p, best, _) = usable
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))?;
+    // … unless it is a multiple of a shorter cycle that correlates nearly as well: the
+    // fundamental is the shortest best_p / k (± 5 %) within 90 % of the best.
+    let fundamental = (2..=best_p / p.season_min_days.max(1))
+        .rev()
+        .find_map(|k| {
+            let target = best_p as f64 / k as f64;
+            let tol = (target * 0.05).max(1.0);
+            usable
+                .iter()
+                .filter(|c| (c.0 as f64 - target).abs() <= tol && c.1 >= 0.9 * best)
+                .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+                .copied()
+        });
+    let (period, corr, pairs) = fundamental.unwrap_or_else(|| {
+        *usable.iter().find(|c| c.0 == best_p).expect("the best is usable")
+    });
     prefix.detrend(z, period, &mut resid);
     let phase = phase_means(&resid, period);
     let amplitude = (phase.iter().map(|v| v * v).sum::<f64>() / period as f64).sqrt();
