@@ -836,6 +836,19 @@ fn scores_land_where_each_archetype_story_says() {
         precision >= 0.9 && recall >= 0.9,
         "precision {precision}, recall {recall}"
     );
+    // Expansion-ready usage grows: its forecast reads as real expansion, not steady.
+    let interpretation = fc.str("interpretation");
+    let (mut growing, mut series) = (0, 0);
+    for i in 0..f_acc.len() {
+        if archetype.get(&f_acc[i]).map(String::as_str) == Some("expansion_ready") {
+            series += 1;
+            growing += (interpretation[i].as_deref() == Some("real_expansion")) as usize;
+        }
+    }
+    assert!(
+        series >= 50 && growing as f64 >= 0.9 * series as f64,
+        "{growing} of {series} expansion-ready series read as real expansion"
+    );
 }
 
 /// ICP (six dimensions, two of them data gaps, the rest rescaled) and priority (fit 40 /
