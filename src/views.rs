@@ -598,11 +598,13 @@ fn sort_rows(rows: &mut [Row]) {
 
 /// The brain-ready documents of one build.
 pub struct Assembled {
-    /// (account_id, document, tokens, stale components, dropped rows, needed fitting)
+    /// One per account with rows in any component, in account order.
     pub composites: Vec<Composite>,
+    /// One row per view and one for the composite.
     pub catalog: Vec<CatalogRow>,
 }
 
+/// One account's composite document and what fitting it cost.
 pub struct Composite {
     pub account_id: String,
     pub document: String,
