@@ -649,19 +649,9 @@ fn run(
                     .get(&m.name)
                     .ok_or_else(|| Error::Internal(format!("model `{}` was not staged", m.name)))?;
                 warehouse.publish(path, &m.name)?;
-                state.tables.insert(
-                    m.name.clone(),
-                    TableState {
-                        build_id: Some(report.build_id.clone()),
-                        published_by_run: Some(report.run_id.clone()),
-                        snapshot_id: Some(report.snapshot_id.clone()),
-                        rows: w.rows,
-                        sha256: Some(w.sha256.clone()),
-                        stale: false,
-                        stale_reason: None,
-                        stale_since_run: None,
-                    },
-                );
+                state
+                    .tables
+                    .insert(m.name.clone(), published_state(report, w));
                 report.published.push(m.name.clone());
             }
             Some(why) => {
@@ -762,6 +752,20 @@ fn run(
     Ok(())
 }
 
+/// The publish state of a table this run wrote.
+fn published_state(report: &BuildReport, w: &crate::table_io::WrittenFile) -> TableState {
+    TableState {
+        build_id: Some(report.build_id.clone()),
+        published_by_run: Some(report.run_id.clone()),
+        snapshot_id: Some(report.snapshot_id.clone()),
+        rows: w.rows,
+        sha256: Some(w.sha256.clone()),
+        stale: false,
+        stale_reason: None,
+        stale_since_run: None,
+    }
+}
+
 /// Assemble the brain-ready documents and publish `account_composite` and `view_catalog`.
 fn publish_views(
     catalog: &crate::views::Catalog,
@@ -792,19 +796,9 @@ fn publish_views(
         let path = staging.join(format!("{name}.parquet"));
         let w = crate::table_io::write_table(&path, batch.schema(), &[], &[batch])?;
         warehouse.publish(&path, name)?;
-        state.tables.insert(
-            name.to_string(),
-            TableState {
-                build_id: Some(report.build_id.clone()),
-                published_by_run: Some(report.run_id.clone()),
-                snapshot_id: Some(report.snapshot_id.clone()),
-                rows: w.rows,
-                sha256: Some(w.sha256.clone()),
-                stale: false,
-                stale_reason: None,
-                stale_since_run: None,
-            },
-        );
+        state
+            .tables
+            .insert(name.to_string(), published_state(report, &w));
         report.published.push(name.to_string());
     }
     Ok(ViewsSummary {

@@ -359,26 +359,29 @@ fn best_season(z: &[f64], p: &Params) -> Option<Season> {
     }
     // The best period with a full cycle of pairs behind it (the moving mean costs half a
     // period at each end, so this asks for ~3 cycles of history) …
-    let usable: Vec<(usize, f64, usize)> =
-        scores.into_iter().filter(|(p, _, pairs)| pairs >= p).collect();
+    let usable: Vec<(usize, f64, usize)> = scores
+        .into_iter()
+        .filter(|(p, _, pairs)| pairs >= p)
+        .collect();
     let &(best_p, best, _) = usable
         .iter()
         .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))?;
     // … unless it is a multiple of a shorter cycle that correlates nearly as well: the
     // fundamental is the shortest best_p / k (± 5 %) within 90 % of the best.
-    let fundamental = (2..=best_p / p.season_min_days.max(1))
-        .rev()
-        .find_map(|k| {
-            let target = best_p as f64 / k as f64;
-            let tol = (target * 0.05).max(1.0);
-            usable
-                .iter()
-                .filter(|c| (c.0 as f64 - target).abs() <= tol && c.1 >= 0.9 * best)
-                .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
-                .copied()
-        });
+    let fundamental = (2..=best_p / p.season_min_days.max(1)).rev().find_map(|k| {
+        let target = best_p as f64 / k as f64;
+        let tol = (target * 0.05).max(1.0);
+        usable
+            .iter()
+            .filter(|c| (c.0 as f64 - target).abs() <= tol && c.1 >= 0.9 * best)
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+            .copied()
+    });
     let (period, corr, pairs) = fundamental.unwrap_or_else(|| {
-        *usable.iter().find(|c| c.0 == best_p).expect("the best is usable")
+        *usable
+            .iter()
+            .find(|c| c.0 == best_p)
+            .expect("the best is usable")
     });
     prefix.detrend(z, period, &mut resid);
     let phase = phase_means(&resid, period);
