@@ -647,6 +647,64 @@ fn percentile(sorted: &[usize], p: f64) -> usize {
     sorted[rank.min(sorted.len()) - 1]
 }
 
+/// Token counts of a view's documents.
+struct TokenStats {
+    documents: usize,
+    p50: usize,
+    p95: usize,
+    max: usize,
+}
+
+impl TokenStats {
+    fn of(mut tokens: Vec<usize>) -> TokenStats {
+        tokens.sort_unstable();
+        TokenStats {
+            documents: tokens.len(),
+            p50: percentile(&tokens, 50.0),
+            p95: percentile(&tokens, 95.0),
+            max: tokens.last().copied().unwrap_or(0),
+        }
+    }
+}
+
+/// The catalog row of a view: its contract, staleness and its documents' token counts.
+fn view_row(
+    v: &ViewContract,
+    d: &ViewData,
+    tokens: Vec<usize>,
+    rows: usize,
+    dropped_rows: usize,
+    document: Option<String>,
+) -> CatalogRow {
+    let stats = TokenStats::of(tokens);
+    CatalogRow {
+        view_name: v.name.clone(),
+        kind: match v.kind {
+            ViewKind::CrossPopulation => "cross_population",
+            ViewKind::AccountComponent => "account_component",
+        }
+        .into(),
+        pattern: v.pattern.clone(),
+        source: v.source.clone(),
+        owner: v.owner.clone(),
+        refresh: v.refresh.clone(),
+        used_by: v.used_by.clone(),
+        version: v.version,
+        staleness_threshold_hours: v.staleness_threshold_hours,
+        last_refresh_timestamp: d.last_refresh.clone(),
+        is_stale: d.is_stale,
+        token_budget: v.token_budget,
+        documents: stats.documents,
+        rows,
+        tokens_p50: stats.p50,
+        tokens_p95: stats.p95,
+        tokens_max: stats.max,
+        dropped_rows,
+        contract_sha256: Catalog::contract_sha256(v),
+        document,
+    }
+}
+
 /// Fit a document built by `render` from `parts` (each a list of rows) into `budget` tokens:
 /// drop the globally oldest row until the tokenizer's count of the whole document fits.
 /// Returns the document, its tokens and the drops per part.
@@ -765,28 +823,14 @@ pub fn assemble(
         };
         let (doc, tokens, dropped) = fit(&mut parts, v.token_budget, &tok, &render);
         d.rows = parts.remove(0);
-        catalog_rows.push(CatalogRow {
-            view_name: v.name.clone(),
-            kind: "cross_population".into(),
-            pattern: v.pattern.clone(),
-            source: v.source.clone(),
-            owner: v.owner.clone(),
-            refresh: v.refresh.clone(),
-            used_by: v.used_by.clone(),
-            version: v.version,
-            staleness_threshold_hours: v.staleness_threshold_hours,
-            last_refresh_timestamp: d.last_refresh.clone(),
-            is_stale: d.is_stale,
-            token_budget: v.token_budget,
-            documents: 1,
-            rows: d.rows.len(),
-            tokens_p50: tokens,
-            tokens_p95: tokens,
-            tokens_max: tokens,
-            dropped_rows: dropped[0].rows,
-            contract_sha256: Catalog::contract_sha256(v),
-            document: Some(doc),
-        });
+        catalog_rows.push(view_row(
+            v,
+            d,
+            vec![tokens],
+            d.rows.len(),
+            dropped[0].rows,
+            Some(doc),
+        ));
     }
 
     // Account components: each fits its own budget, then the composite fits its budget.
@@ -902,36 +946,19 @@ pub fn assemble(
         composites.push(c);
     }
     for v in &comps {
-        let mut t = component_tokens.remove(&v.name).unwrap_or_default();
-        t.sort_unstable();
         let d = &data[&v.name];
-        catalog_rows.push(CatalogRow {
-            view_name: v.name.clone(),
-            kind: "account_component".into(),
-            pattern: v.pattern.clone(),
-            source: v.source.clone(),
-            owner: v.owner.clone(),
-            refresh: v.refresh.clone(),
-            used_by: v.used_by.clone(),
-            version: v.version,
-            staleness_threshold_hours: v.staleness_threshold_hours,
-            last_refresh_timestamp: d.last_refresh.clone(),
-            is_stale: d.is_stale,
-            token_budget: v.token_budget,
-            documents: t.len(),
-            rows: 0,
-            tokens_p50: percentile(&t, 50.0),
-            tokens_p95: percentile(&t, 95.0),
-            tokens_max: t.last().copied().unwrap_or(0),
-            dropped_rows: component_dropped.get(&v.name).copied().unwrap_or(0),
-            contract_sha256: Catalog::contract_sha256(v),
-            document: None,
-        });
+        catalog_rows.push(view_row(
+            v,
+            d,
+            component_tokens.remove(&v.name).unwrap_or_default(),
+            0,
+            component_dropped.get(&v.name).copied().unwrap_or(0),
+            None,
+        ));
     }
     if !composites.is_empty() {
-        let mut t: Vec<usize> = composites.iter().map(|c| c.tokens).collect();
-        t.sort_unstable();
         let c = &catalog.composite;
+        let stats = TokenStats::of(composites.iter().map(|c| c.tokens).collect());
         catalog_rows.push(CatalogRow {
             view_name: c.name.clone(),
             kind: "composite".into(),
@@ -951,11 +978,11 @@ pub fn assemble(
                 .iter()
                 .any(|r| r.kind == "account_component" && r.is_stale),
             token_budget: c.token_budget,
-            documents: composites.len(),
+            documents: stats.documents,
             rows: 0,
-            tokens_p50: percentile(&t, 50.0),
-            tokens_p95: percentile(&t, 95.0),
-            tokens_max: t.last().copied().unwrap_or(0),
+            tokens_p50: stats.p50,
+            tokens_p95: stats.p95,
+            tokens_max: stats.max,
             dropped_rows: composites.iter().map(|c| c.dropped_rows).sum(),
             contract_sha256: catalog.hash.clone(),
             document: None,

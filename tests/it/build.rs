@@ -571,21 +571,7 @@ fn sorting_in_ranges_gives_the_global_order() {
     )
     .unwrap();
     let wh2 = dir.path().join("wh");
-    let (code, out, err) = gtmos(
-        &[
-            "build",
-            "--project",
-            project.to_str().unwrap(),
-            "--snapshot",
-            corpus().to_str().unwrap(),
-            "--warehouse",
-            wh2.to_str().unwrap(),
-            "--select",
-            "usage_billable",
-            "--no-report",
-        ],
-        dir.path(),
-    );
+    let (code, out, err) = build_project(&project, corpus(), &wh2, &["--select", "usage_billable"]);
     assert_eq!(code, 0, "{out}\n{err}");
     let rows = |w: &Path| {
         let mut v =

@@ -283,7 +283,16 @@ pub fn project_dir() -> PathBuf {
 
 /// Build `snapshot` into `warehouse` with the repository's project; returns (exit, stdout, stderr).
 pub fn build(snapshot: &Path, warehouse: &Path, extra: &[&str]) -> (i32, String, String) {
-    let project = project_dir();
+    build_project(&project_dir(), snapshot, warehouse, extra)
+}
+
+/// [`build`] with another pipelines project (e.g. an edited copy).
+pub fn build_project(
+    project: &Path,
+    snapshot: &Path,
+    warehouse: &Path,
+    extra: &[&str],
+) -> (i32, String, String) {
     let mut args = vec![
         "build",
         "--project",
