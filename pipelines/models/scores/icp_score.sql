@@ -68,6 +68,14 @@ points as (
     from fractions
 ),
 
+scored as (
+    select
+        *,
+        100.0 * (firmographic_points + vertical_points + coalesce(revenue_points, 0) + intent_points)
+            / weight_available as raw_score
+    from points
+),
+
 final as (
     select
         account_id,
@@ -86,17 +94,14 @@ final as (
             '"tech"',
             '"growth"'
         ) || ']' as data_gap_dimensions,
-        round(100.0 * (firmographic_points + vertical_points + coalesce(revenue_points, 0) + intent_points)
-            / weight_available, 2) as icp_score,
+        round(raw_score, 2) as icp_score,
         case
-            when 100.0 * (firmographic_points + vertical_points + coalesce(revenue_points, 0) + intent_points)
-                / weight_available >= {{ var('icp_tier1_min') }} then 'T1'
-            when 100.0 * (firmographic_points + vertical_points + coalesce(revenue_points, 0) + intent_points)
-                / weight_available >= {{ var('icp_tier2_min') }} then 'T2'
+            when raw_score >= {{ var('icp_tier1_min') }} then 'T1'
+            when raw_score >= {{ var('icp_tier2_min') }} then 'T2'
             else 'T3'
         end as icp_tier,
         {{ build_id }} as build_id
-    from points
+    from scored
 )
 
 select * from final
