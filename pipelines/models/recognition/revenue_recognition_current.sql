@@ -24,9 +24,9 @@ consumption as (
         s.account_id, s.order_line_id, s.sku_type, s.month,
         -- the committed units of the month, prorated when the term covers part of it
         s.quantity * (
-            arrow_cast(least(s.term_end, arrow_cast(s.month + interval '1 month', 'Date32')), 'Int32')
-            - arrow_cast(greatest(s.term_start, s.month), 'Int32')
-        ) / (arrow_cast(arrow_cast(s.month + interval '1 month', 'Date32'), 'Int32') - arrow_cast(s.month, 'Int32')) as commit_units,
+            day_number(least(s.term_end, arrow_cast(s.month + interval '1 month', 'Date32')))
+            - day_number(greatest(s.term_start, s.month))
+        ) / (day_number(arrow_cast(s.month + interval '1 month', 'Date32')) - day_number(s.month)) as commit_units,
         coalesce(u.units, 0) as units,
         s.overage_unit_price_usd,
         s.scheduled_usd

@@ -28,7 +28,7 @@ weeks as (
         feature_category,
         events,
         teams_active,
-        (arrow_cast({{ as_of_date }}, 'Int32') - arrow_cast(week_start, 'Int32') - 7) / 7 as week
+        (day_number({{ as_of_date }}) - day_number(week_start) - 7) / 7 as week
     from {{ source('snapshot', 'feature_engagement') }}
     where week_start + interval '7 days' <= {{ as_of_date }}
         and week_start + interval '7 days' > {{ as_of_date }}

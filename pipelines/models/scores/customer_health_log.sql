@@ -218,6 +218,9 @@ payments as (
     group by a.account_id, a.k
 ),
 
+-- Every input that is a sum or mean of floating-point values is rounded to 9 decimals: sums
+-- taken in a different order (another thread count, another engine) differ in the last bit,
+-- and a score rounded to cents must not flip on that.
 inputs as (
     select
         a.account_id,
@@ -228,23 +231,23 @@ inputs as (
         case when o.due > 0 then least(1.0, arrow_cast(o.completed, 'Float64') / o.due) else 1.0 end as onboarding_progress,
         case when u.recent_days >= {{ var('health_usage_min_days') }} and u.baseline_days >= {{ var('health_usage_min_days') }}
                 and u.baseline_norm > 0
-            then (u.recent_norm / u.recent_days) / (u.baseline_norm / u.baseline_days) end as usage_ratio,
-        case when u.seat_days > 0 then u.seat_sum / u.seat_days end as seat_utilization_pct,
+            then round((u.recent_norm / u.recent_days) / (u.baseline_norm / u.baseline_days), 9) end as usage_ratio,
+        case when u.seat_days > 0 then round(u.seat_sum / u.seat_days, 9) end as seat_utilization_pct,
         sp.champion_part,
         sp.buyer_part,
         coalesce(sp.sponsor_departure_flag, false) as sponsor_departure_flag,
-        n.mean_nps,
-        t.mean_csat,
-        coalesce(t.recent_weight, 0) as support_recent_weight,
-        coalesce(t.prior_weight, 0) as support_prior_weight,
-        arrow_cast(a.score_date, 'Int32')
-            - arrow_cast(greatest(c.last_call_date, q.last_qbr_date, o.last_milestone_date), 'Int32') as days_since_touch,
+        round(n.mean_nps, 9) as mean_nps,
+        round(t.mean_csat, 9) as mean_csat,
+        round(coalesce(t.recent_weight, 0), 9) as support_recent_weight,
+        round(coalesce(t.prior_weight, 0), 9) as support_prior_weight,
+        day_number(a.score_date)
+            - day_number(greatest(c.last_call_date, q.last_qbr_date, o.last_milestone_date)) as days_since_touch,
         c.calls_competitor_window,
         c.competitor_calls,
         coalesce(c.csm_calls, 0) as csm_calls,
-        c.csm_sentiment,
-        c.csm_listening_share,
-        c.csm_next_step_rate,
+        round(c.csm_sentiment, 9) as csm_sentiment,
+        round(c.csm_listening_share, 9) as csm_listening_share,
+        round(c.csm_next_step_rate, 9) as csm_next_step_rate,
         coalesce(p.severity, 0) as payment_severity
     from accounts a
     left join usage u on u.account_id = a.account_id and u.k = a.k

@@ -9,7 +9,7 @@
 with calendar as (
     select
         arrow_cast(k, 'Int32') as k,
-        arrow_cast(arrow_cast(arrow_cast({{ as_of_date }}, 'Int32') - 7 * k, 'Int32'), 'Date32') as score_date
+        date_of_day_number(day_number({{ as_of_date }}) - 7 * k) as score_date
     from (select unnest(generate_series(0, {{ var('score_history_weeks') }} - 1)) as k) t
 ),
 
@@ -45,9 +45,9 @@ final as (
         a.vertical,
         a.employee_count,
         f.first_term_start,
-        arrow_cast(c.score_date, 'Int32') - arrow_cast(f.first_term_start, 'Int32') as days_into_contract,
+        day_number(c.score_date) - day_number(f.first_term_start) as days_into_contract,
         c.renewal_date,
-        arrow_cast(c.renewal_date, 'Int32') - arrow_cast(c.score_date, 'Int32') as days_to_renewal
+        day_number(c.renewal_date) - day_number(c.score_date) as days_to_renewal
     from covering c
     join first_terms f on f.account_id = c.account_id
     left join {{ source('snapshot', 'accounts') }} a on a.account_id = c.account_id

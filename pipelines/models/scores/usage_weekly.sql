@@ -12,7 +12,7 @@ with days as (
         units_consumed,
         commit_units,
         seat_utilization_pct,
-        arrow_cast({{ as_of_date }}, 'Int32') - arrow_cast(arrow_cast(period_start, 'Date32'), 'Int32') - 1 as age_days
+        day_number({{ as_of_date }}) - day_number(arrow_cast(period_start, 'Date32')) - 1 as age_days
     from {{ ref('usage_billable') }}
     where period_start < {{ as_of }}
         and period_granularity = 'day'
