@@ -52,6 +52,61 @@ pub enum Command {
     Decisions(DecisionsArgs),
     /// The brain-ready views of the last build: the catalog, or one account's composite.
     Views(ViewsArgs),
+    /// Gate model promotions: golden-dataset scores, the brain eval harness, calibration probes.
+    ///
+    /// Exit 0 pass, 1 fail (the gate held the model), 2 bad input.
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The warehouse directory whose logs the run appends to [default: data/warehouse]
+    #[arg(long, value_name = "DIR", global = true)]
+    pub warehouse: Option<PathBuf>,
+    /// Where the HTML page is written [default: reports]
+    #[arg(long, value_name = "DIR", global = true)]
+    pub reports: Option<PathBuf>,
+    /// Do not write the HTML page
+    #[arg(long, global = true)]
+    pub no_report: bool,
+    /// Why the eval runs (recorded in eval_log): pre_launch, quarterly, prompt_change,
+    /// model_promotion, on_demand
+    #[arg(
+        long,
+        value_name = "TRIGGER",
+        default_value = "model_promotion",
+        global = true
+    )]
+    pub trigger: String,
+    #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
+    pub format: Format,
+    #[command(subcommand)]
+    pub command: EvalCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvalCommand {
+    /// Score a candidate's predictions on the golden datasets and judge the promotion gate.
+    ///
+    /// Per task: accuracy, per-class precision / recall / F1, macro / weighted / micro F1,
+    /// confusion matrix, Cohen's kappa (quadratic-weighted for ordinal tasks), Brier and
+    /// calibration error with confidences, percentile bootstrap intervals; with --baseline a
+    /// paired comparison (McNemar mid-p, paired bootstrap deltas). Fails on any critical miss
+    /// or a threshold not met by its interval's bound.
+    Golden {
+        /// Candidate predictions: JSONL or Parquet with id, prediction, confidence?, model_id
+        #[arg(long, value_name = "FILE")]
+        predictions: PathBuf,
+        /// The model in production, for the paired comparison
+        #[arg(long, value_name = "FILE")]
+        baseline: Option<PathBuf>,
+        /// The golden datasets (with manifest.json) [default: golden]
+        #[arg(long, value_name = "DIR", default_value = "golden")]
+        golden: PathBuf,
+        /// The gate's thresholds [default: <golden>/eval.yml]
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

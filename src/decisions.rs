@@ -128,7 +128,7 @@ fn micros(ts: &str) -> i64 {
 }
 
 /// Append rows to the log (one new file; concurrent appends never collide).
-fn append(warehouse: &Path, run_id: &str, rows: &[Entry]) -> Result<()> {
+pub fn append(warehouse: &Path, run_id: &str, rows: &[Entry]) -> Result<()> {
     if rows.is_empty() {
         return Ok(());
     }

@@ -23,6 +23,7 @@ pub mod contracts;
 pub mod decisions;
 pub mod engine;
 pub mod error;
+pub mod eval;
 pub mod forecast;
 pub mod freshness;
 pub mod logs;

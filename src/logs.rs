@@ -136,6 +136,59 @@ pub const DECISION_LOG: LogSpec = LogSpec {
     ],
 };
 
+/// One row per `gtmos eval` run (SPEC §11; the seed's BrainEvalLog fields): golden gates and
+/// brain harness runs alike, `kind` telling them apart.
+pub const EVAL_LOG: LogSpec = LogSpec {
+    name: "eval_log",
+    columns: &[
+        ("run_id", Varchar),
+        ("run_at", Timestamp),
+        ("kind", Varchar),
+        ("run_trigger", Varchar),
+        ("model_id", Varchar),
+        ("brain_under_test", Varchar),
+        ("system_prompt_hash", Varchar),
+        ("brain_view_contracts_hash", Varchar),
+        ("catalog_version", Varchar),
+        ("catalog_sha256", Varchar),
+        ("inputs_file", Varchar),
+        ("inputs_sha256", Varchar),
+        ("baseline_model_id", Varchar),
+        ("reviewer_user_id", Varchar),
+        ("reviewer_independence_verified", Boolean),
+        ("bootstrap_resamples", Bigint),
+        ("bootstrap_seed", Bigint),
+        ("aggregated_scores", Varchar),
+        ("hard_criteria_passed", Boolean),
+        ("decision", Varchar),
+        ("decision_rationale", Varchar),
+        ("calibration_notes", Varchar),
+        ("token_cost_usd", Double),
+        ("gtmos_version", Varchar),
+    ],
+};
+
+/// One row per golden example or brain question per eval run.
+pub const EVAL_QUESTION_SCORES: LogSpec = LogSpec {
+    name: "eval_question_scores",
+    columns: &[
+        ("run_id", Varchar),
+        ("kind", Varchar),
+        ("question_id", Varchar),
+        ("task", Varchar),
+        ("attempt", Bigint),
+        ("expected", Varchar),
+        ("actual", Varchar),
+        ("correct", Boolean),
+        ("critical", Boolean),
+        ("confidence", Double),
+        ("uses_stale_fixture", Boolean),
+        ("scores", Varchar),
+        ("validator_issues", Varchar),
+        ("reviewer_comments", Varchar),
+    ],
+};
+
 static APPENDS: AtomicU64 = AtomicU64::new(0);
 
 /// Append a batch to a log as a new file; returns its path. Never replaces an existing file.

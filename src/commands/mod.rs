@@ -4,6 +4,7 @@
 pub mod build;
 pub mod compile;
 pub mod decisions;
+pub mod eval;
 pub mod freshness;
 pub mod reconcile;
 pub mod snapshot;
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Snapshot(cmd) => snapshot::run(cmd),
         Command::Decisions(args) => decisions::run(args),
         Command::Views(args) => views::run(args),
+        Command::Eval(args) => eval::run(args),
     }
 }
 

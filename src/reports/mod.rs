@@ -57,6 +57,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "decisions.html",
         include_str!("../../reports/templates/decisions.html"),
     ),
+    (
+        "eval.html",
+        include_str!("../../reports/templates/eval.html"),
+    ),
 ];
 
 /// The pages of a build report: (file, title). The finance pages appear once their tables
@@ -289,6 +293,19 @@ pub fn render_build(r: &BuildReport, slos: &[SloAttainment], dir: &Path) -> Resu
         files.push((file.to_string(), html));
     }
     write_report(dir, &r.run_id, &files)
+}
+
+/// Render one standalone page (`template` with `ctx`, whose `run` object feeds the header)
+/// into `<dir>/<name>/` and `<dir>/latest/`. Returns the page's path.
+pub fn render_page(template: &str, mut ctx: Value, dir: &Path, name: &str) -> Result<PathBuf> {
+    let env = environment()?;
+    ctx["pages"] = json!([]);
+    ctx["current"] = json!(template);
+    let html = env
+        .get_template(template)
+        .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(&ctx))))
+        .map_err(|e| Error::Internal(format!("rendering {template}: {e:#}")))?;
+    Ok(write_report(dir, name, &[(template.to_string(), html)])?.join(template))
 }
 
 /// Write pages into `<dir>/<name>/` and `<dir>/latest/`, each via a temporary directory.

@@ -4,6 +4,7 @@ mod build;
 mod cli;
 mod common;
 mod decisions;
+mod eval;
 mod ingest_rules;
 mod metrics;
 mod recognition;

@@ -37,7 +37,7 @@ fn browser() -> PathBuf {
 }
 
 /// The DOM after Chromium loaded and rendered the page.
-fn rendered_dom(page: &Path) -> String {
+pub fn rendered_dom(page: &Path) -> String {
     let profile = tempdir();
     let out = Command::new(browser())
         .args([
