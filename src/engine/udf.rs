@@ -714,8 +714,8 @@ fn median(xs: &mut [f64], min_history: usize) -> Option<f64> {
 mod tests {
     use super::*;
 
-    /// Medians per row as SQL computes them over a frame of `days` days.
-    fn medians(rows: &[(&str, i32, f64)], days: i32, min_history: i32) -> Vec<Option<f64>> {
+    /// A one-thread engine spilling into a temporary directory (kept alive by the caller).
+    fn engine() -> (tempfile::TempDir, super::super::Engine) {
         let dir = tempfile::tempdir().unwrap();
         let e = super::super::Engine::new(
             &super::super::EngineConfig::default(),
@@ -724,6 +724,12 @@ mod tests {
             64 << 20,
         )
         .unwrap();
+        (dir, e)
+    }
+
+    /// Medians per row as SQL computes them over a frame of `days` days.
+    fn medians(rows: &[(&str, i32, f64)], days: i32, min_history: i32) -> Vec<Option<f64>> {
+        let (_dir, e) = engine();
         let values: Vec<String> = rows
             .iter()
             .enumerate()
@@ -848,14 +854,7 @@ mod tests {
 
     #[test]
     fn bad_arguments_are_plan_errors() {
-        let dir = tempfile::tempdir().unwrap();
-        let e = super::super::Engine::new(
-            &super::super::EngineConfig::default(),
-            1,
-            dir.path(),
-            64 << 20,
-        )
-        .unwrap();
+        let (_dir, e) = engine();
         for sql in [
             "select trailing_median('x', 1, 1) over () from (values (1)) t(a)",
             "select trailing_median(a, a, 30, 1) over () from (values (1)) t(a)",
@@ -868,14 +867,7 @@ mod tests {
 
     #[test]
     fn day_numbers_count_days_since_the_epoch_both_ways() {
-        let dir = tempfile::tempdir().unwrap();
-        let e = super::super::Engine::new(
-            &super::super::EngineConfig::default(),
-            1,
-            dir.path(),
-            64 << 20,
-        )
-        .unwrap();
+        let (_dir, e) = engine();
         // 2024-03-01 is day 19,783: 54 years of 365 days, 13 leap days (1972…2020), then
         // 31 + 29 days of 2024 before March.
         let b = e
