@@ -212,8 +212,6 @@ def predictions(sets, model, seed, skill, critical_misses, never_predict=None):
             right = r.random() < conf
             if e["critical"]:
                 right = e["id"] not in critical_misses
-            if e["label"] == never_predict and not right:
-                pass
             if right:
                 pred = e["label"]
             else:

@@ -1,3 +1,4 @@
+#![allow(dead_code)] // each bench uses a subset of these helpers
 //! What the side-by-side benchmarks share: the corpus under `target/bench-data/` (generated
 //! once per size) and running a DuckDB script through `benches/run_duckdb.py`.
 

@@ -74,7 +74,7 @@ pub fn run(a: EvalArgs) -> Result<Outcome> {
             eval::record(&warehouse, &run, &questions)?;
             let thresholds = serde_json::to_value(&cfg).unwrap_or(Value::Null);
             let decision_id =
-                eval::record_promotion(&warehouse, &run, &thresholds, &aggregated(&report))?;
+                eval::record_promotion(&warehouse, &run, &thresholds, &run.aggregated_scores)?;
             let page = if a.no_report {
                 None
             } else {

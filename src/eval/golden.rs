@@ -74,7 +74,9 @@ impl Golden {
         let mut examples = Vec::new();
         for (task, t) in &manifest.tasks {
             let path = dir.join(&t.file);
-            let sha = sha256_file(&path)?;
+            let bytes = std::fs::read(&path)
+                .map_err(|e| Error::io("cannot read a golden dataset", &path, e))?;
+            let sha = crate::table_io::sha256_hex(&bytes);
             if sha != t.sha256 {
                 return Err(bad(
                     &path,
@@ -85,17 +87,11 @@ impl Golden {
                     ),
                 ));
             }
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| Error::io("cannot read a golden dataset", &path, e))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|e| bad(&path, None, format!("not UTF-8 text: {e}")))?;
             let before = examples.len();
-            for (i, line) in text
-                .lines()
-                .enumerate()
-                .filter(|(_, l)| !l.trim().is_empty())
-            {
-                let line_no = Some(i as u64 + 1);
-                let e: Example = serde_json::from_str(line)
-                    .map_err(|e| bad(&path, line_no, format!("not a golden example: {e}")))?;
+            for (line, e) in jsonl::<Example>(&path, &text, "a golden example")? {
+                let line_no = Some(line);
                 if &e.task != task || !t.labels.contains(&e.label) || e.version != manifest.version
                 {
                     return Err(bad(
@@ -170,20 +166,33 @@ pub fn read_predictions(path: &Path) -> Result<Vec<Prediction>> {
     }
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::io("cannot read the predictions", path, e))?;
+    Ok(jsonl::<PredictionLine>(path, &text, "a prediction")?
+        .into_iter()
+        .map(|(line, p)| Prediction {
+            id: p.id,
+            prediction: p.prediction,
+            confidence: p.confidence,
+            model_id: p.model_id,
+            line,
+        })
+        .collect())
+}
+
+/// The objects of a JSONL text with their 1-based line numbers (blank lines skipped); the
+/// first line that is not a `what` is an error naming it.
+fn jsonl<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+    what: &str,
+) -> Result<Vec<(u64, T)>> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| {
             let line = i as u64 + 1;
-            let p: PredictionLine = serde_json::from_str(l)
-                .map_err(|e| bad(path, Some(line), format!("not a prediction: {e}")))?;
-            Ok(Prediction {
-                id: p.id,
-                prediction: p.prediction,
-                confidence: p.confidence,
-                model_id: p.model_id,
-                line,
-            })
+            serde_json::from_str(l)
+                .map(|v| (line, v))
+                .map_err(|e| bad(path, Some(line), format!("not {what}: {e}")))
         })
         .collect()
 }
@@ -278,50 +287,28 @@ fn polars_err(e: PolarsError) -> Error {
 /// examples without a prediction, ids predicted twice, labels outside the task, confidences
 /// outside [0, 1] or not numbers, more than one model in a file. Nothing is dropped.
 pub fn align(golden: &Golden, preds: &[Prediction], path: &Path) -> Result<Aligned> {
-    let g = DataFrame::new(
-        golden.examples.len(),
-        vec![
-            Column::new(
-                "id".into(),
-                golden
-                    .examples
-                    .iter()
-                    .map(|e| e.id.as_str())
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "task".into(),
-                golden
-                    .examples
-                    .iter()
-                    .map(|e| e.task.as_str())
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "g_row".into(),
-                (0..golden.examples.len() as u32).collect::<Vec<_>>(),
-            ),
-        ],
-    )
-    .map_err(polars_err)?;
-    let p = DataFrame::new(
-        preds.len(),
-        vec![
-            Column::new(
-                "id".into(),
-                preds.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
-            ),
-            Column::new(
-                "prediction".into(),
-                preds
-                    .iter()
-                    .map(|p| p.prediction.as_str())
-                    .collect::<Vec<_>>(),
-            ),
-            Column::new("p_row".into(), (0..preds.len() as u32).collect::<Vec<_>>()),
-        ],
-    )
-    .map_err(polars_err)?;
+    let text = |name: &str, v: Vec<&str>| Column::new(name.into(), v);
+    let index = |name: &str, n: usize| Column::new(name.into(), (0..n as u32).collect::<Vec<_>>());
+    let frame = |cols: Vec<Column>| DataFrame::new_infer_height(cols).map_err(polars_err);
+    let g = frame(vec![
+        text(
+            "id",
+            golden.examples.iter().map(|e| e.id.as_str()).collect(),
+        ),
+        text(
+            "task",
+            golden.examples.iter().map(|e| e.task.as_str()).collect(),
+        ),
+        index("g_row", golden.examples.len()),
+    ])?;
+    let p = frame(vec![
+        text("id", preds.iter().map(|p| p.id.as_str()).collect()),
+        text(
+            "prediction",
+            preds.iter().map(|p| p.prediction.as_str()).collect(),
+        ),
+        index("p_row", preds.len()),
+    ])?;
     let labels = {
         let (mut t, mut l) = (Vec::new(), Vec::new());
         for (task, m) in &golden.manifest.tasks {
@@ -330,14 +317,7 @@ pub fn align(golden: &Golden, preds: &[Prediction], path: &Path) -> Result<Align
                 l.push(label.as_str());
             }
         }
-        DataFrame::new(
-            t.len(),
-            vec![
-                Column::new("task".into(), t),
-                Column::new("prediction".into(), l),
-            ],
-        )
-        .map_err(polars_err)?
+        frame(vec![text("task", t), text("prediction", l)])?
     };
     let rows = |df: &DataFrame, col: &str| -> Result<Vec<u32>> {
         Ok(df
@@ -364,11 +344,16 @@ pub fn align(golden: &Golden, preds: &[Prediction], path: &Path) -> Result<Align
         .flatten()
         .map(str::to_string)
         .collect();
+    let mut lines_of: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+    if !dup_ids.is_empty() {
+        for (r, pr) in preds.iter().enumerate() {
+            if dup_ids.contains(&pr.id) {
+                lines_of.entry(pr.id.as_str()).or_default().push(r as u32);
+            }
+        }
+    }
     let mut dups: Vec<(u32, String)> = Vec::new();
-    for id in &dup_ids {
-        let lines: Vec<u32> = (0..preds.len() as u32)
-            .filter(|&r| &preds[r as usize].id == id)
-            .collect();
+    for (id, lines) in &lines_of {
         dups.push((
             lines[0],
             format!(
@@ -423,16 +408,14 @@ pub fn align(golden: &Golden, preds: &[Prediction], path: &Path) -> Result<Align
             None,
         )
         .map_err(polars_err)?;
-    let mut wl = rows(&wrong_label, "p_row")?;
+    let mut wl: Vec<(u32, u32)> = rows(&wrong_label, "p_row")?
+        .into_iter()
+        .zip(rows(&wrong_label, "g_row")?)
+        .collect();
     wl.sort_unstable();
-    for r in wl {
+    for (r, gr) in wl {
         let pr = &preds[r as usize];
-        let task = &golden
-            .examples
-            .iter()
-            .find(|e| e.id == pr.id)
-            .map(|e| e.task.clone())
-            .unwrap_or_default();
+        let task = &golden.examples[gr as usize].task;
         problems.push(format!(
             "{}: `{}` is not a label of task {task} (labels: {})",
             at(r),
@@ -442,7 +425,7 @@ pub fn align(golden: &Golden, preds: &[Prediction], path: &Path) -> Result<Align
     }
     for (i, pr) in preds.iter().enumerate() {
         if let Some(c) = pr.confidence {
-            if !(0.0..=1.0).contains(&c) || c.is_nan() {
+            if !(0.0..=1.0).contains(&c) {
                 problems.push(format!(
                     "{}: confidence {c} is outside [0, 1]",
                     at(i as u32)
@@ -530,7 +513,8 @@ pub struct Threshold {
     pub max: Option<f64>,
 }
 
-/// Metrics a threshold may name; `max` thresholds are for the lower-is-better ones.
+/// Metrics a threshold may name, in the order the statistics vector holds them (the six
+/// confusion metrics, then Brier and ECE); `max` thresholds are for the lower-is-better ones.
 pub const METRICS: [&str; 8] = [
     "accuracy",
     "macro_f1",
@@ -565,8 +549,8 @@ impl GateConfig {
                 "bootstrap.confidence must be in [0.5, 1) and calibration_bins positive".into(),
             );
         }
-        let mut known: Vec<&str> = METRICS.to_vec();
-        known.retain(|m| !matches!(*m, "brier" | "ece"));
+        // The paired deltas are of the six confusion metrics.
+        let known = &METRICS[..6];
         if !known.contains(&c.baseline.metric.as_str()) {
             return fail(format!(
                 "baseline.metric `{}` is not one of {known:?}",
@@ -692,17 +676,6 @@ struct Items {
     bins: usize,
 }
 
-/// Metric names in the order the statistics vector holds them.
-const STAT_NAMES: [&str; 7] = [
-    "accuracy",
-    "macro_f1",
-    "weighted_f1",
-    "micro_f1",
-    "cohen_kappa",
-    "quadratic_weighted_kappa",
-    "brier",
-];
-
 fn stats_of(c: &Confusion, ordinal: bool) -> [Option<f64>; 6] {
     let cls = metrics::per_class(c);
     [
@@ -735,13 +708,13 @@ impl Items {
         let s = stats_of(&c, self.ordinal);
         out[..6].copy_from_slice(&s);
         if let Some(conf) = &self.conf {
-            let cf: Vec<f64> = idx.iter().map(|&i| conf[i as usize]).collect();
-            let right: Vec<bool> = idx
-                .iter()
-                .map(|&i| self.truth[i as usize] == self.pred[i as usize])
-                .collect();
-            out[6] = metrics::brier(&cf, &right);
-            out[7] = metrics::calibration_error(&cf, &right, self.bins).0;
+            let mut cal = metrics::Calibration::new(self.bins);
+            for &i in idx {
+                let i = i as usize;
+                cal.add(conf[i], self.truth[i] == self.pred[i]);
+            }
+            out[6] = cal.brier();
+            out[7] = cal.errors().0;
         }
         if let Some(b) = b {
             let bs = stats_of(&b, self.ordinal);
@@ -767,6 +740,7 @@ pub fn evaluate(
         let ex: Vec<usize> = (0..golden.examples.len())
             .filter(|&i| &golden.examples[i].task == task)
             .collect();
+        let critical_examples = ex.iter().filter(|&&i| golden.examples[i].critical).count();
         let index = |l: &str| {
             tm.labels
                 .iter()
@@ -826,7 +800,7 @@ pub fn evaluate(
             }
         }
         let mut est = BTreeMap::new();
-        let names = STAT_NAMES.iter().copied().chain(["ece"]);
+        let names = METRICS.iter().copied();
         for (j, name) in names.enumerate() {
             if (name == "quadratic_weighted_kappa" && !tm.ordinal) || (j >= 6 && !has_conf) {
                 continue;
@@ -876,7 +850,7 @@ pub fn evaluate(
             detail: format!(
                 "{} of {} critical example(s) missed{}",
                 critical_misses.len(),
-                ex.iter().filter(|&&i| golden.examples[i].critical).count(),
+                critical_examples,
                 if critical_misses.is_empty() {
                     String::new()
                 } else {
@@ -937,7 +911,7 @@ pub fn evaluate(
                 co += u64::from(!br && cr);
             }
             let mut deltas = BTreeMap::new();
-            for (j, name) in STAT_NAMES[..6].iter().enumerate() {
+            for (j, name) in METRICS[..6].iter().enumerate() {
                 if *name == "quadratic_weighted_kappa" && !tm.ordinal {
                     continue;
                 }
@@ -949,7 +923,7 @@ pub fn evaluate(
                     },
                 );
             }
-            let j = STAT_NAMES
+            let j = METRICS
                 .iter()
                 .position(|m| *m == cfg.baseline.metric)
                 .expect("validated baseline metric");
@@ -1011,7 +985,7 @@ pub fn evaluate(
                 .collect(),
             undefined,
             metrics: est,
-            critical_examples: ex.iter().filter(|&&i| golden.examples[i].critical).count(),
+            critical_examples,
             critical_misses,
             baseline: paired,
             checks,

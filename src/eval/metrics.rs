@@ -128,45 +128,84 @@ pub fn kappa(c: &Confusion, quadratic: bool) -> Option<f64> {
     ratio(observed, expected).map(|r| 1.0 - r)
 }
 
-/// Brier score of the confidence in the predicted label: mean (confidence − correct)².
-pub fn brier(conf: &[f64], correct: &[bool]) -> Option<f64> {
-    let s: f64 = conf
-        .iter()
-        .zip(correct)
-        .map(|(p, &y)| (p - f64::from(u8::from(y))).powi(2))
-        .sum();
-    ratio(s, conf.len() as f64)
+/// Brier score and calibration error accumulated item by item (no per-item storage, so a
+/// bootstrap resample costs no allocation beyond its bins). Bins are equal-width:
+/// bin = min(⌊confidence · bins⌋, bins − 1).
+#[derive(Debug, Clone)]
+pub struct Calibration {
+    n: Vec<u64>,
+    conf: Vec<f64>,
+    right: Vec<u64>,
+    squared_error: f64,
 }
 
-/// Expected and maximum calibration error over `bins` equal-width confidence bins
-/// (bin = min(⌊confidence · bins⌋, bins − 1)); empty bins are skipped.
+impl Calibration {
+    pub fn new(bins: usize) -> Self {
+        Calibration {
+            n: vec![0; bins],
+            conf: vec![0.0; bins],
+            right: vec![0; bins],
+            squared_error: 0.0,
+        }
+    }
+
+    pub fn add(&mut self, p: f64, right: bool) {
+        let bins = self.n.len();
+        let b = ((p * bins as f64).floor() as usize).min(bins - 1);
+        self.n[b] += 1;
+        self.conf[b] += p;
+        self.right[b] += u64::from(right);
+        self.squared_error += (p - f64::from(u8::from(right))).powi(2);
+    }
+
+    fn total(&self) -> f64 {
+        self.n.iter().sum::<u64>() as f64
+    }
+
+    /// Mean (confidence − correct)².
+    pub fn brier(&self) -> Option<f64> {
+        ratio(self.squared_error, self.total())
+    }
+
+    /// Expected and maximum calibration error; empty bins are skipped.
+    pub fn errors(&self) -> (Option<f64>, Option<f64>) {
+        let total = self.total();
+        if total == 0.0 {
+            return (None, None);
+        }
+        let (mut ece, mut mce) = (0.0, 0.0f64);
+        for b in 0..self.n.len() {
+            if self.n[b] > 0 {
+                let n = self.n[b] as f64;
+                let gap = (self.right[b] as f64 / n - self.conf[b] / n).abs();
+                ece += n / total * gap;
+                mce = mce.max(gap);
+            }
+        }
+        (Some(ece), Some(mce))
+    }
+
+    fn of(conf: &[f64], correct: &[bool], bins: usize) -> Self {
+        let mut c = Calibration::new(bins);
+        for (&p, &y) in conf.iter().zip(correct) {
+            c.add(p, y);
+        }
+        c
+    }
+}
+
+/// Brier score of the confidence in the predicted label: mean (confidence − correct)².
+pub fn brier(conf: &[f64], correct: &[bool]) -> Option<f64> {
+    Calibration::of(conf, correct, 1).brier()
+}
+
+/// Expected and maximum calibration error over `bins` equal-width confidence bins.
 pub fn calibration_error(
     conf: &[f64],
     correct: &[bool],
     bins: usize,
 ) -> (Option<f64>, Option<f64>) {
-    let mut n = vec![0u64; bins];
-    let mut c_sum = vec![0.0; bins];
-    let mut right = vec![0u64; bins];
-    for (p, &y) in conf.iter().zip(correct) {
-        let b = ((p * bins as f64).floor() as usize).min(bins - 1);
-        n[b] += 1;
-        c_sum[b] += p;
-        right[b] += u64::from(y);
-    }
-    let total = conf.len() as f64;
-    if total == 0.0 {
-        return (None, None);
-    }
-    let (mut ece, mut mce) = (0.0, 0.0f64);
-    for b in 0..bins {
-        if n[b] > 0 {
-            let gap = (right[b] as f64 / n[b] as f64 - c_sum[b] / n[b] as f64).abs();
-            ece += n[b] as f64 / total * gap;
-            mce = mce.max(gap);
-        }
-    }
-    (Some(ece), Some(mce))
+    Calibration::of(conf, correct, bins).errors()
 }
 
 /// McNemar's test, mid-p version (Fagerland, Lydersen & Laake 2013), on the discordant pairs:
