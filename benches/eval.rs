@@ -73,8 +73,13 @@ fn main() {
         .arg(sk_resamples.to_string())
         .output();
     println!(
-        "eval golden: {n} predictions over 4 tasks, {resamples} bootstrap resamples, {} threads, release build",
-        common::threads()
+        "eval golden: {n} predictions over 4 tasks, {resamples} bootstrap resamples, {} threads, {} build",
+        common::threads(),
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
     );
     println!(
         "  gtmos: {gtmos_s:.2}s (of which reading, checking and aligning the files with Polars {read_s:.2}s); accuracy {}",
