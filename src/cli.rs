@@ -107,6 +107,33 @@ pub enum EvalCommand {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Score brain answers to the question catalog and compute the rubric's decision.
+    ///
+    /// Lines the outputs (BrainAnalysisLog JSONL, one line per question per run) and the
+    /// reviewer scores up with the catalog, runs every validator, and judges the rubric: hard
+    /// criteria (hallucination rate, staleness recognition, lever mapping) with the
+    /// Clopper–Pearson bound their sample supports, soft criteria (citation rate, diagnosis
+    /// accuracy, confidence calibration, coherence), per-question flakiness across runs.
+    /// Decision pass / pass_with_notes / conditional / fail, never overridden; exit 1 unless
+    /// pass or pass_with_notes, or when a reviewer tuned a brain under test.
+    Brain {
+        /// Brain answers: BrainAnalysisLog JSONL
+        #[arg(long, value_name = "FILE")]
+        outputs: PathBuf,
+        /// Reviewer scores: JSONL, one line per answer
+        #[arg(long, value_name = "FILE")]
+        scores: PathBuf,
+        /// Catalog, rubric and prompt-tuner registry [default: golden/brain_eval]
+        #[arg(long, value_name = "DIR", default_value = "golden/brain_eval")]
+        catalog: PathBuf,
+    },
+    /// Run the calibration probes: synthetic violating outputs every validator must catch,
+    /// and negative controls they must pass in silence. Exit 1 if any probe misbehaves.
+    Probes {
+        /// The rubric (taxonomies, levers, disclosure phrases) [default: golden/brain_eval]
+        #[arg(long, value_name = "DIR", default_value = "golden/brain_eval")]
+        catalog: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -5,9 +5,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::keys::match_keys;
 use super::metrics::{self, Confusion, Interval};
 use crate::error::{Error, Result};
 use crate::table_io::sha256_file;
@@ -51,7 +51,24 @@ pub struct Golden {
     pub examples: Vec<Example>,
 }
 
-fn bad(path: &Path, line: Option<u64>, message: impl Into<String>) -> Error {
+/// Every problem found in an input file, as one error (the first 50 listed), or Ok when none.
+pub(crate) fn refuse(path: &Path, what: &str, problems: Vec<String>) -> Result<()> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let n = problems.len();
+    let mut shown: Vec<String> = problems.into_iter().take(50).collect();
+    if n > 50 {
+        shown.push(format!("… and {} more", n - 50));
+    }
+    Err(bad(
+        path,
+        None,
+        format!("{n} problem(s) in {what}:\n  {}", shown.join("\n  ")),
+    ))
+}
+
+pub(crate) fn bad(path: &Path, line: Option<u64>, message: impl Into<String>) -> Error {
     let e = Error::data(message).with_path(path);
     match line {
         Some(l) => e.with_row(l),
@@ -180,7 +197,7 @@ pub fn read_predictions(path: &Path) -> Result<Vec<Prediction>> {
 
 /// The objects of a JSONL text with their 1-based line numbers (blank lines skipped); the
 /// first line that is not a `what` is an error naming it.
-fn jsonl<T: serde::de::DeserializeOwned>(
+pub(crate) fn jsonl<T: serde::de::DeserializeOwned>(
     path: &Path,
     text: &str,
     what: &str,
@@ -279,99 +296,31 @@ pub struct Aligned {
     pub row: Vec<usize>,
 }
 
-fn polars_err(e: PolarsError) -> Error {
-    Error::Internal(format!("polars: {e}"))
-}
-
 /// Line predictions up with the examples, or list every problem: ids not in the golden set,
 /// examples without a prediction, ids predicted twice, labels outside the task, confidences
 /// outside [0, 1] or not numbers, more than one model in a file. Nothing is dropped.
 pub fn align(golden: &Golden, preds: &[Prediction], path: &Path) -> Result<Aligned> {
-    let text = |name: &str, v: Vec<&str>| Column::new(name.into(), v);
-    let index = |name: &str, n: usize| Column::new(name.into(), (0..n as u32).collect::<Vec<_>>());
-    let frame = |cols: Vec<Column>| DataFrame::new_infer_height(cols).map_err(polars_err);
-    let g = frame(vec![
-        text(
-            "id",
-            golden.examples.iter().map(|e| e.id.as_str()).collect(),
-        ),
-        text(
-            "task",
-            golden.examples.iter().map(|e| e.task.as_str()).collect(),
-        ),
-        index("g_row", golden.examples.len()),
-    ])?;
-    let p = frame(vec![
-        text("id", preds.iter().map(|p| p.id.as_str()).collect()),
-        text(
-            "prediction",
-            preds.iter().map(|p| p.prediction.as_str()).collect(),
-        ),
-        index("p_row", preds.len()),
-    ])?;
-    let labels = {
-        let (mut t, mut l) = (Vec::new(), Vec::new());
-        for (task, m) in &golden.manifest.tasks {
-            for label in &m.labels {
-                t.push(task.as_str());
-                l.push(label.as_str());
-            }
-        }
-        frame(vec![text("task", t), text("prediction", l)])?
-    };
-    let rows = |df: &DataFrame, col: &str| -> Result<Vec<u32>> {
-        Ok(df
-            .column(col)
-            .and_then(|c| c.u32().cloned())
-            .map_err(polars_err)?
-            .into_no_null_iter()
-            .collect())
-    };
+    let m = match_keys(
+        &golden
+            .examples
+            .iter()
+            .map(|e| e.id.as_str())
+            .collect::<Vec<_>>(),
+        &preds.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+    )?;
     let mut problems: Vec<String> = Vec::new();
     let at = |r: u32| format!("line {}", preds[r as usize].line);
     // Ids predicted more than once.
-    let counts = p
-        .group_by(["id"])
-        .and_then(|g| g.select(["p_row"]).count())
-        .map_err(polars_err)?;
-    let n_col = counts.columns().last().expect("the count column").clone();
-    let repeated = n_col.as_materialized_series().gt(1).map_err(polars_err)?;
-    let dup_ids: std::collections::BTreeSet<String> = counts
-        .filter(&repeated)
-        .and_then(|d| d.column("id").and_then(|c| c.str().cloned()))
-        .map_err(polars_err)?
-        .iter()
-        .flatten()
-        .map(str::to_string)
-        .collect();
-    let mut lines_of: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
-    if !dup_ids.is_empty() {
-        for (r, pr) in preds.iter().enumerate() {
-            if dup_ids.contains(&pr.id) {
-                lines_of.entry(pr.id.as_str()).or_default().push(r as u32);
-            }
-        }
-    }
-    let mut dups: Vec<(u32, String)> = Vec::new();
-    for (id, lines) in &lines_of {
-        dups.push((
-            lines[0],
-            format!(
-                "id `{id}` predicted {} times ({})",
-                lines.len(),
-                lines.iter().map(|&r| at(r)).collect::<Vec<_>>().join(", ")
-            ),
+    for lines in &m.dup_right {
+        problems.push(format!(
+            "id `{}` predicted {} times ({})",
+            preds[lines[0] as usize].id,
+            lines.len(),
+            lines.iter().map(|&r| at(r)).collect::<Vec<_>>().join(", ")
         ));
     }
-    dups.sort();
-    problems.extend(dups.into_iter().map(|(_, m)| m));
     // Ids not in the golden set.
-    let unknown = p
-        .join(&g, ["id"], ["id"], JoinArgs::new(JoinType::Anti), None)
-        .map_err(polars_err)?;
-    let mut unknown_rows = rows(&unknown, "p_row")?;
-    unknown_rows.sort_unstable();
-    for r in unknown_rows {
+    for &r in &m.right_only {
         problems.push(format!(
             "{}: id `{}` is not in the golden set",
             at(r),
@@ -379,13 +328,9 @@ pub fn align(golden: &Golden, preds: &[Prediction], path: &Path) -> Result<Align
         ));
     }
     // Examples without a prediction.
-    let missing = g
-        .join(&p, ["id"], ["id"], JoinArgs::new(JoinType::Anti), None)
-        .map_err(polars_err)?;
-    let mut missing_rows = rows(&missing, "g_row")?;
-    missing_rows.sort_unstable();
-    if !missing_rows.is_empty() {
-        let ids: Vec<&str> = missing_rows
+    if !m.left_only.is_empty() {
+        let ids: Vec<&str> = m
+            .left_only
             .iter()
             .map(|&r| golden.examples[r as usize].id.as_str())
             .collect();
@@ -396,24 +341,19 @@ pub fn align(golden: &Golden, preds: &[Prediction], path: &Path) -> Result<Align
         ));
     }
     // Labels outside the example's task.
-    let joined = g
-        .join(&p, ["id"], ["id"], JoinArgs::new(JoinType::Inner), None)
-        .map_err(polars_err)?;
-    let wrong_label = joined
-        .join(
-            &labels,
-            ["task", "prediction"],
-            ["task", "prediction"],
-            JoinArgs::new(JoinType::Anti),
-            None,
-        )
-        .map_err(polars_err)?;
-    let mut wl: Vec<(u32, u32)> = rows(&wrong_label, "p_row")?
-        .into_iter()
-        .zip(rows(&wrong_label, "g_row")?)
+    let mut wrong: Vec<(u32, u32)> = m
+        .pairs
+        .iter()
+        .filter(|&&(g, p)| {
+            let task = &golden.examples[g as usize].task;
+            !golden.manifest.tasks[task]
+                .labels
+                .contains(&preds[p as usize].prediction)
+        })
+        .map(|&(g, p)| (p, g))
         .collect();
-    wl.sort_unstable();
-    for (r, gr) in wl {
+    wrong.sort_unstable();
+    for (r, gr) in wrong {
         let pr = &preds[r as usize];
         let task = &golden.examples[gr as usize].task;
         problems.push(format!(
@@ -450,27 +390,10 @@ pub fn align(golden: &Golden, preds: &[Prediction], path: &Path) -> Result<Align
             models
         ));
     }
-    if !problems.is_empty() {
-        let n = problems.len();
-        let mut shown: Vec<String> = problems.into_iter().take(50).collect();
-        if n > 50 {
-            shown.push(format!("… and {} more", n - 50));
-        }
-        return Err(bad(
-            path,
-            None,
-            format!(
-                "{n} problem(s) in the predictions:\n  {}",
-                shown.join("\n  ")
-            ),
-        ));
-    }
+    refuse(path, "the predictions", problems)?;
     let mut row = vec![0usize; golden.examples.len()];
-    for (gr, pr) in rows(&joined, "g_row")?
-        .into_iter()
-        .zip(rows(&joined, "p_row")?)
-    {
-        row[gr as usize] = pr as usize;
+    for &(g, p) in &m.pairs {
+        row[g as usize] = p as usize;
     }
     Ok(Aligned {
         model_id: models.into_iter().next().unwrap_or_default().to_string(),

@@ -3,7 +3,9 @@
 //! its calibration probes. Every run appends to `eval_log` and `eval_question_scores`, and a
 //! golden gate appends a `model.promotion` row to the decision log.
 
+pub mod brain;
 pub mod golden;
+pub mod keys;
 pub mod metrics;
 
 use std::path::Path;
@@ -193,7 +195,13 @@ pub fn record(warehouse: &Path, run: &EvalRun, questions: &[QuestionScore]) -> R
     Ok(())
 }
 
-/// The `model.promotion` decision of a golden gate: promote_to_canary when it passed, else
+/// Whether an eval decision lets the model on to canary traffic: a golden gate's `pass`, a
+/// brain rubric's `pass` or `pass_with_notes`.
+pub fn promotes(decision: &str) -> bool {
+    matches!(decision, "pass" | "pass_with_notes")
+}
+
+/// The `model.promotion` decision of an eval run: promote_to_canary when it passed, else
 /// hold, with the evidence and the thresholds in force.
 pub fn record_promotion(
     warehouse: &Path,
@@ -201,7 +209,7 @@ pub fn record_promotion(
     thresholds: &Value,
     evidence: &Value,
 ) -> Result<String> {
-    let action = if run.decision == "pass" {
+    let action = if promotes(&run.decision) {
         "promote_to_canary"
     } else {
         "hold"
@@ -229,9 +237,10 @@ pub fn record_promotion(
         status: "proposed".into(),
         owner: Some("eval owner".into()),
         approvers: Some(json!(["ML eval owner", "RevOps"]).to_string()),
-        changed_by: Some("gtmos eval golden".into()),
+        changed_by: Some(format!("gtmos eval {}", run.kind)),
         note: Some(run.decision_rationale.clone()),
-        risk_notes: None,
+        risk_notes: (run.decision == "conditional")
+            .then(|| "conditional: the brain may run in shadow mode only".to_string()),
         reversal_plan: Some("route all traffic back to the baseline model".into()),
         reversal_outcome: None,
         review_date: None,

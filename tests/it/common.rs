@@ -351,3 +351,17 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Every row of an append-only log of a warehouse, files in name (= run) order, as JSON.
+pub fn log_rows(warehouse: &Path, log: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let d = warehouse.join("logs").join(log);
+    let mut files: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .flat_map(|f| gtmos::table_io::json_rows(f).unwrap())
+        .collect()
+}

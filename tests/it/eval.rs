@@ -314,18 +314,7 @@ fn the_cli_gates_logs_and_reports() {
     );
 
     // Logs: two eval runs, 288 example rows each, two model.promotion decisions.
-    let rows = |log: &str| -> Vec<serde_json::Map<String, Value>> {
-        let d = wh.join("logs").join(log);
-        let mut files: Vec<_> = std::fs::read_dir(&d)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
-        files
-            .iter()
-            .flat_map(|f| gtmos::table_io::json_rows(f).unwrap())
-            .collect()
-    };
+    let rows = |log: &str| crate::common::log_rows(&wh, log);
     let runs = rows("eval_log");
     assert_eq!(runs.len(), 2);
     let decisions: Vec<&str> = runs

@@ -1,5 +1,6 @@
 //! The one integration-test binary (one link on 2 cores): CLI, snapshot and synth tests.
 
+mod brain_eval;
 mod build;
 mod cli;
 mod common;
