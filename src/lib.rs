@@ -17,6 +17,7 @@
 pub mod build;
 pub mod builder;
 pub mod calendar;
+pub mod canary;
 pub mod cli;
 pub mod commands;
 pub mod contracts;

@@ -2,6 +2,7 @@
 
 mod brain_eval;
 mod build;
+mod canary;
 mod cli;
 mod common;
 mod decisions;
