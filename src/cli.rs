@@ -329,8 +329,16 @@ pub struct SynthArgs {
     /// Weeks of the canary experiment (ending at --end), and of its pre-period before it.
     #[arg(long, default_value_t = 6)]
     pub canary_weeks: u32,
+    /// Share of enrolled accounts assigned to the variant (0.5 by design; e.g. 0.55 injects a
+    /// sample-ratio mismatch).
+    #[arg(long, default_value_t = 0.5)]
+    pub canary_variant_share: f64,
+    /// How much accounts differ in responsiveness (σ of a log-normal with mean 1, the same in
+    /// the pre-period and the experiment): larger makes the pre-period more informative.
+    #[arg(long, default_value_t = 0.5)]
+    pub canary_responsiveness_sigma: f64,
     /// Regenerate the corpus in DIR from its manifest and exit 1 if any file's bytes differ.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["seed", "accounts", "start", "end", "out", "mix", "fault_rate", "no_faults", "canary_effect"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["seed", "accounts", "start", "end", "out", "mix", "fault_rate", "no_faults", "canary_effect", "canary_variant_share", "canary_responsiveness_sigma"])]
     pub verify: Option<PathBuf>,
     /// Output format of the summary.
     #[arg(long, value_enum, default_value_t = Format::Text)]

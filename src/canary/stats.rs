@@ -231,7 +231,7 @@ pub fn mann_whitney(x: &[f64], y: &[f64]) -> MannWhitney {
 }
 
 /// A ratio of sums over clusters (accounts) and its delta-method variance:
-/// R = Σnum / Σden, Var(R) ≈ (s²_num − 2R·s_num,den + R²·s²_den) / (n · mean(den)²).
+/// R = Σnum / Σden, Var(R) ≈ s²(num − R·den) / (n · mean(den)²).
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 pub struct Ratio {
     pub value: f64,
@@ -240,22 +240,26 @@ pub struct Ratio {
 }
 
 pub fn ratio(num: &[f64], den: &[f64]) -> Ratio {
+    let (r, lin) = linearise(num, den);
     let n = num.len() as f64;
-    let (mx, my) = (num.iter().sum::<f64>() / n, den.iter().sum::<f64>() / n);
-    let r = mx / my;
-    let (mut sxx, mut syy, mut sxy) = (0.0, 0.0, 0.0);
-    for (x, y) in num.iter().zip(den) {
-        sxx += (x - mx).powi(2);
-        syy += (y - my).powi(2);
-        sxy += (x - mx) * (y - my);
-    }
-    let d = (n - 1.0).max(1.0);
-    let var = (sxx / d - 2.0 * r * sxy / d + r * r * syy / d) / (n * my * my);
     Ratio {
         value: r,
-        var,
+        var: Moments::of(&lin).var / n,
         clusters: n,
     }
+}
+
+/// The linearisation of a ratio of sums over clusters: R = Σnum / Σden and each cluster's
+/// (num − R·den) / mean(den), whose sample variance ÷ n is the delta-method variance of R.
+/// CUPED on a ratio metric adjusts these values (Deng et al., 2013).
+pub fn linearise(num: &[f64], den: &[f64]) -> (f64, Vec<f64>) {
+    let n = num.len() as f64;
+    let my = den.iter().sum::<f64>() / n;
+    let r = num.iter().sum::<f64>() / den.iter().sum::<f64>();
+    (
+        r,
+        num.iter().zip(den).map(|(x, y)| (x - r * y) / my).collect(),
+    )
 }
 
 /// Holm's step-down adjusted p-values (family-wise error control), in input order.

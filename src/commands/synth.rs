@@ -23,6 +23,8 @@ pub fn params(a: &SynthArgs) -> Result<SynthParams> {
     };
     p.canary.share = a.canary_share;
     p.canary.weeks = a.canary_weeks;
+    p.canary.variant_share = a.canary_variant_share;
+    p.canary.responsiveness_sigma = a.canary_responsiveness_sigma;
     if let Some(mix) = &a.mix {
         let names: Vec<&str> = Archetype::ALL.iter().map(|x| x.name()).collect();
         SynthParams::set_pairs(&mut p.mix, mix, "archetype", &names)?;

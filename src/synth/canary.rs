@@ -52,6 +52,84 @@ fn prob(p: &Resolved, arm: usize, step: &str) -> f64 {
     }
 }
 
+/// One outcome of a decision: (delay after the decision in µs, outcome type, pipeline in
+/// micro-dollars).
+pub type Outcome = (i64, &'static str, Option<i128>);
+
+/// Walk one decision through the funnel in arm `g` (0 control, 1 variant) for an account of
+/// this responsiveness and segment: every outcome it will have, in draw order.
+pub fn funnel(
+    p: &Resolved,
+    g: usize,
+    responsiveness: f64,
+    segment: usize,
+    r: &mut Rng,
+) -> Vec<Outcome> {
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let blocked = r.chance(prob(p, g, "trust_block"));
+    let mut executed = true;
+    if blocked {
+        outcomes.push((1_000_000, "trust_block", None));
+        let rejected = r.chance(prob(p, g, "human_rejected"));
+        let review = r.between(30, 48 * 60) * MICROS_PER_MINUTE;
+        outcomes.push((
+            review,
+            if rejected {
+                "human_rejected"
+            } else {
+                "human_approved"
+            },
+            None,
+        ));
+        executed = !rejected;
+    }
+    if executed {
+        if r.chance(prob(p, g, "duplicate_incident")) {
+            outcomes.push((
+                r.between(1, 120) * MICROS_PER_MINUTE,
+                "duplicate_incident",
+                None,
+            ));
+        }
+        if r.chance(prob(p, g, "cooldown_violation")) {
+            outcomes.push((
+                r.between(1, 120) * MICROS_PER_MINUTE,
+                "cooldown_violation",
+                None,
+            ));
+        }
+        if r.chance(prob(p, g, "bounce")) {
+            outcomes.push((r.between(1, 30) * MICROS_PER_MINUTE, "bounce", None));
+        } else {
+            if r.chance(prob(p, g, "unsubscribe")) {
+                outcomes.push((r.between(1, 72) * MICROS_PER_HOUR, "unsubscribe", None));
+            }
+            if r.chance((prob(p, g, "reply") * responsiveness).min(0.95)) {
+                let t_reply = r.between(1, 72) * MICROS_PER_HOUR;
+                outcomes.push((t_reply, "reply", None));
+                if r.chance(prob(p, g, "positive_reply")) {
+                    outcomes.push((t_reply + MICROS_PER_MINUTE, "positive_reply", None));
+                    if r.chance(prob(p, g, "meeting_booked")) {
+                        let t_meet = t_reply + r.between(2, 96) * MICROS_PER_HOUR;
+                        outcomes.push((t_meet, "meeting_booked", None));
+                        if r.chance(prob(p, g, "opportunity_created")) {
+                            let (lo, hi) =
+                                [(8_000, 40_000), (40_000, 200_000), (150_000, 900_000)][segment];
+                            let cents = r.between(lo / 100, hi / 100) as i128 * 10_000;
+                            outcomes.push((
+                                t_meet + r.between(1, 14) * MICROS_PER_DAY,
+                                "opportunity_created",
+                                Some(cents),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    outcomes
+}
+
 pub fn experiment_window(p: &Resolved) -> (Day, Day, Day) {
     let exp_start = p.as_of.plus(-(7 * p.canary.weeks as i32));
     let pre_start = exp_start.plus(-(7 * p.canary.weeks as i32));
@@ -60,9 +138,21 @@ pub fn experiment_window(p: &Resolved) -> (Day, Day, Day) {
 
 /// The account's arm, or None when it is not enrolled.
 pub fn arm(p: &Resolved, a: &AccountPlan) -> Option<usize> {
-    let mut r = Rng::stream(p.seed, "canary-assign", a.idx as u64, 0);
+    arm_of(p, a.idx as u64)
+}
+
+/// An account's responsiveness: log-normal with mean 1 and σ `responsiveness_sigma`, capped
+/// at 4; the same in the pre-period and the experiment.
+pub fn responsiveness(p: &Resolved, r: &mut Rng) -> f64 {
+    let s = p.canary.responsiveness_sigma;
+    r.lognormal(-s * s / 2.0, s).min(4.0)
+}
+
+/// The arm of the account with this index, or None when it is not enrolled.
+pub fn arm_of(p: &Resolved, idx: u64) -> Option<usize> {
+    let mut r = Rng::stream(p.seed, "canary-assign", idx, 0);
     let enrolled = r.chance(p.canary.share);
-    let variant = r.chance(0.5);
+    let variant = r.chance(p.canary.variant_share);
     enrolled.then_some(variant as usize)
 }
 
@@ -81,7 +171,7 @@ pub fn generate(
         s.canary_accounts[k] += 1;
     }
     // Accounts differ in how responsive they are; the same multiplier holds in both periods.
-    let responsiveness = r.lognormal(-0.125, 0.5).min(4.0);
+    let responsiveness = responsiveness(p, &mut r);
     let weekly = if a.is_customer() { 0.5 } else { 0.8 };
     let aid = account_id(a.idx);
     let mut k = 0;
@@ -135,70 +225,8 @@ pub fn generate(
             k += 1;
             id.clear();
             let _ = write!(id, "DEC-{:06}-{k:04}", a.idx + 1);
-            // Outcomes: (delay, type, pipeline cents).
-            let mut outcomes: Vec<(i64, &str, Option<i128>)> = Vec::new();
-            let blocked = r.chance(prob(p, g, "trust_block"));
-            let mut executed = true;
-            if blocked {
-                outcomes.push((1_000_000, "trust_block", None));
-                let rejected = r.chance(prob(p, g, "human_rejected"));
-                let review = r.between(30, 48 * 60) * MICROS_PER_MINUTE;
-                outcomes.push((
-                    review,
-                    if rejected {
-                        "human_rejected"
-                    } else {
-                        "human_approved"
-                    },
-                    None,
-                ));
-                executed = !rejected;
-            }
-            if executed {
-                if r.chance(prob(p, g, "duplicate_incident")) {
-                    outcomes.push((
-                        r.between(1, 120) * MICROS_PER_MINUTE,
-                        "duplicate_incident",
-                        None,
-                    ));
-                }
-                if r.chance(prob(p, g, "cooldown_violation")) {
-                    outcomes.push((
-                        r.between(1, 120) * MICROS_PER_MINUTE,
-                        "cooldown_violation",
-                        None,
-                    ));
-                }
-                if r.chance(prob(p, g, "bounce")) {
-                    outcomes.push((r.between(1, 30) * MICROS_PER_MINUTE, "bounce", None));
-                } else {
-                    if r.chance(prob(p, g, "unsubscribe")) {
-                        outcomes.push((r.between(1, 72) * MICROS_PER_HOUR, "unsubscribe", None));
-                    }
-                    if r.chance((prob(p, g, "reply") * responsiveness).min(0.95)) {
-                        let t_reply = r.between(1, 72) * MICROS_PER_HOUR;
-                        outcomes.push((t_reply, "reply", None));
-                        if r.chance(prob(p, g, "positive_reply")) {
-                            outcomes.push((t_reply + MICROS_PER_MINUTE, "positive_reply", None));
-                            if r.chance(prob(p, g, "meeting_booked")) {
-                                let t_meet = t_reply + r.between(2, 96) * MICROS_PER_HOUR;
-                                outcomes.push((t_meet, "meeting_booked", None));
-                                if r.chance(prob(p, g, "opportunity_created")) {
-                                    let (lo, hi) =
-                                        [(8_000, 40_000), (40_000, 200_000), (150_000, 900_000)]
-                                            [a.segment];
-                                    let cents = r.between(lo / 100, hi / 100) as i128 * 10_000;
-                                    outcomes.push((
-                                        t_meet + r.between(1, 14) * MICROS_PER_DAY,
-                                        "opportunity_created",
-                                        Some(cents),
-                                    ));
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+            let mut outcomes = funnel(p, g, responsiveness, a.segment, &mut r);
+            let blocked = outcomes.iter().any(|o| o.1 == "trust_block");
             let trust = if blocked {
                 r.uniform(0.30, 0.69)
             } else {
@@ -249,30 +277,34 @@ pub fn generate(
     arm
 }
 
+/// The expected per-decision rate of each outcome in arm `g` (before censoring at as_of;
+/// replies assume mean responsiveness 1).
+pub fn expected_rates(p: &Resolved, g: usize) -> serde_json::Value {
+    let tb = prob(p, g, "trust_block");
+    let executed = 1.0 - tb * prob(p, g, "human_rejected");
+    let delivered = executed * (1.0 - prob(p, g, "bounce"));
+    let reply = delivered * prob(p, g, "reply");
+    let positive = reply * prob(p, g, "positive_reply");
+    let meeting = positive * prob(p, g, "meeting_booked");
+    json!({
+        "trust_block": tb,
+        "human_rejected": tb * prob(p, g, "human_rejected"),
+        "duplicate_incident": executed * prob(p, g, "duplicate_incident"),
+        "cooldown_violation": executed * prob(p, g, "cooldown_violation"),
+        "bounce": executed * prob(p, g, "bounce"),
+        "unsubscribe": delivered * prob(p, g, "unsubscribe"),
+        "reply": reply,
+        "positive_reply": positive,
+        "meeting_booked": meeting,
+        "opportunity_created": meeting * prob(p, g, "opportunity_created"),
+    })
+}
+
 /// `oracle/canary.json`: the experiment, its true effects and the expected per-decision rate of
 /// each outcome per arm (before censoring at as_of; replies assume mean responsiveness 1).
 pub fn oracle_json(p: &Resolved, s: &Summary) -> serde_json::Value {
     let (pre_start, exp_start, end) = experiment_window(p);
-    let rates = |g: usize| {
-        let tb = prob(p, g, "trust_block");
-        let executed = 1.0 - tb * prob(p, g, "human_rejected");
-        let delivered = executed * (1.0 - prob(p, g, "bounce"));
-        let reply = delivered * prob(p, g, "reply");
-        let positive = reply * prob(p, g, "positive_reply");
-        let meeting = positive * prob(p, g, "meeting_booked");
-        json!({
-            "trust_block": tb,
-            "human_rejected": tb * prob(p, g, "human_rejected"),
-            "duplicate_incident": executed * prob(p, g, "duplicate_incident"),
-            "cooldown_violation": executed * prob(p, g, "cooldown_violation"),
-            "bounce": executed * prob(p, g, "bounce"),
-            "unsubscribe": delivered * prob(p, g, "unsubscribe"),
-            "reply": reply,
-            "positive_reply": positive,
-            "meeting_booked": meeting,
-            "opportunity_created": meeting * prob(p, g, "opportunity_created"),
-        })
-    };
+    let rates = |g: usize| expected_rates(p, g);
     json!({
         "experiment_id": p.canary.experiment_id,
         "control_model": p.canary.control_model,

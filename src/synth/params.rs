@@ -309,6 +309,23 @@ pub struct CanaryParams {
     /// Length of the experiment, ending at `end`, and of the pre-period before it.
     pub weeks: u32,
     pub effects: BTreeMap<String, f64>,
+    /// Share of enrolled accounts assigned to the variant (0.5 by design). Serialised only
+    /// when it differs, so corpora made before it existed keep their manifests.
+    #[serde(default = "half", skip_serializing_if = "is_half")]
+    pub variant_share: f64,
+    /// σ of the log-normal account responsiveness (mean 1) that multiplies the reply
+    /// probability in both periods: how much accounts differ, and so how much an account's
+    /// pre-period says about its experiment period. Serialised only when not 0.5.
+    #[serde(default = "half", skip_serializing_if = "is_half")]
+    pub responsiveness_sigma: f64,
+}
+
+fn half() -> f64 {
+    0.5
+}
+
+fn is_half(v: &f64) -> bool {
+    *v == 0.5
 }
 
 impl Default for SynthParams {
@@ -339,6 +356,8 @@ impl Default for SynthParams {
                     .iter()
                     .map(|o| (o.to_string(), default_canary_effect(o)))
                     .collect(),
+                variant_share: 0.5,
+                responsiveness_sigma: 0.5,
             },
         }
     }
@@ -436,6 +455,14 @@ impl SynthParams {
         let c = &self.canary;
         if !(0.0..=1.0).contains(&c.share) {
             return Err(Error::usage("--canary-share must be in [0, 1]"));
+        }
+        if !(c.variant_share > 0.0 && c.variant_share < 1.0) {
+            return Err(Error::usage("--canary-variant-share must be in (0, 1)"));
+        }
+        if !(0.0..=3.0).contains(&c.responsiveness_sigma) {
+            return Err(Error::usage(
+                "--canary-responsiveness-sigma must be in [0, 3]",
+            ));
         }
         if c.weeks == 0 || (c.weeks as i32) * 14 > end.minus(start) {
             return Err(Error::usage(

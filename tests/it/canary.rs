@@ -107,3 +107,279 @@ fn two_poisson_rates_are_compared_exactly() {
     let p = stats::poisson_rates_exact(3, 1000.0, 9, 1000.0);
     assert!((p - 598.0 / 4096.0).abs() < 1e-12, "{p}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Studies on simulated traffic (the synthetic corpus' experiment model, `canary::simulate`).
+
+use gtmos::canary::compare::{self, Account, Comparison, Config, Inference};
+use gtmos::canary::simulate::simulate;
+use gtmos::synth::params::{Resolved, SynthParams};
+use rayon::prelude::*;
+
+const SEEDS: u64 = 200;
+
+fn config() -> Config {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/canary.yml");
+    serde_yaml_ng::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// The experiment model with every account enrolled, these true effects (all others 0).
+fn model(seed: u64, accounts: u64, effects: &[(&str, f64)], variant_share: f64) -> Resolved {
+    model_sigma(seed, accounts, effects, variant_share, 0.5)
+}
+
+/// The same with account responsiveness of log-normal σ `sigma`.
+fn model_sigma(
+    seed: u64,
+    accounts: u64,
+    effects: &[(&str, f64)],
+    variant_share: f64,
+    sigma: f64,
+) -> Resolved {
+    let mut p = SynthParams::default();
+    p.canary.responsiveness_sigma = sigma;
+    p.seed = seed;
+    p.accounts = accounts;
+    p.canary.share = 1.0;
+    p.canary.variant_share = variant_share;
+    for v in p.canary.effects.values_mut() {
+        *v = 0.0;
+    }
+    for (k, v) in effects {
+        p.canary.effects.insert(k.to_string(), *v);
+    }
+    p.resolve().unwrap()
+}
+
+/// The default true effects of the synthetic corpus.
+fn default_effects() -> Vec<(String, f64)> {
+    SynthParams::default()
+        .canary
+        .effects
+        .into_iter()
+        .filter(|(_, v)| *v != 0.0)
+        .collect()
+}
+
+fn with(cfg: &Config, inference: Inference) -> Config {
+    let mut c = cfg.clone();
+    c.inference = inference;
+    c
+}
+
+fn metric<'a>(c: &'a Comparison, name: &str) -> &'a compare::MetricResult {
+    c.metrics.iter().find(|m| m.metric == name).unwrap()
+}
+
+/// Binomial slack: three standard errors of a rate `p` estimated from `n` replications.
+fn slack(p: f64, n: u64) -> f64 {
+    3.0 * (p * (1.0 - p) / n as f64).sqrt()
+}
+
+#[test]
+fn with_no_true_effect_false_promotions_and_rollbacks_stay_within_alpha() {
+    let cfg = config();
+    let runs: Vec<[String; 2]> = (0..SEEDS)
+        .into_par_iter()
+        .map(|seed| {
+            let accts = simulate(&model(seed, 1500, &[], 0.5), 28, &[60]).remove(0);
+            [Inference::Fixed, Inference::Sequential]
+                .map(|inf| compare::compare(&accts, &with(&cfg, inf), false).verdict)
+        })
+        .collect();
+    for (k, name) in ["fixed-horizon", "sequential"].iter().enumerate() {
+        let false_verdicts = runs
+            .iter()
+            .filter(|r| r[k] == "promote" || r[k] == "rollback")
+            .count();
+        let rate = false_verdicts as f64 / SEEDS as f64;
+        println!(
+            "no true effect, {SEEDS} seeds, {name}: {false_verdicts} promote-or-rollback verdicts ({:.1} %), alpha {}",
+            rate * 100.0,
+            cfg.alpha
+        );
+        assert!(
+            rate <= cfg.alpha + slack(cfg.alpha, SEEDS),
+            "{name}: {rate}"
+        );
+    }
+}
+
+#[test]
+fn the_default_effect_is_detected_at_the_power_the_sample_size_predicts() {
+    let cfg = with(&config(), Inference::Fixed);
+    let effects = default_effects();
+    let eff: Vec<(&str, f64)> = effects.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+    let runs: Vec<(f64, bool, bool)> = (0..SEEDS)
+        .into_par_iter()
+        .map(|seed| {
+            let accts = simulate(&model(1000 + seed, 4000, &eff, 0.5), 28, &[60]).remove(0);
+            let c = compare::compare(&accts, &cfg, false);
+            let m = metric(&c, "meeting_rate");
+            let up = m.delta.unwrap() > 0.0;
+            (
+                m.se.unwrap(),
+                m.p_fixed.unwrap() < cfg.alpha && up,
+                m.p_sequential.unwrap() < cfg.alpha && up,
+            )
+        })
+        .collect();
+    // The true difference in meeting rate, from the experiment model's expected rates.
+    let p = model(0, 1, &eff, 0.5);
+    let rate = |g: usize| {
+        gtmos::synth::canary::expected_rates(&p, g)["meeting_booked"]
+            .as_f64()
+            .unwrap()
+    };
+    let true_delta = rate(1) - rate(0);
+    let n = SEEDS as f64;
+    let mean_se = runs.iter().map(|r| r.0).sum::<f64>() / n;
+    let z = stats::z_crit(1.0 - cfg.alpha);
+    let normal = statrs::distribution::Normal::new(0.0, 1.0).unwrap();
+    use statrs::distribution::ContinuousCDF;
+    let predicted = normal.cdf(true_delta / mean_se - z) + normal.cdf(-true_delta / mean_se - z);
+    let detected = runs.iter().filter(|r| r.1).count() as f64 / n;
+    let sequential = runs.iter().filter(|r| r.2).count() as f64 / n;
+    println!(
+        "default effect: meeting rate {:.5} → {:.5} (Δ {true_delta:.5}); mean SE {mean_se:.5}; predicted power {predicted:.3}, detected by the fixed-horizon test in {detected:.3} of {SEEDS} seeds (by the sequential test, the price of peeking safety: {sequential:.3})",
+        rate(0),
+        rate(1)
+    );
+    assert!(
+        (detected - predicted).abs() <= slack(predicted, SEEDS) + 0.03,
+        "detected {detected}, predicted {predicted}"
+    );
+}
+
+#[test]
+fn cuped_reduces_the_variance_of_the_meeting_rate_and_stays_unbiased() {
+    // Accounts that differ strongly in responsiveness (σ 1.5), eight weeks: the pre-period
+    // says something about each account's experiment period.
+    let cfg = with(&config(), Inference::Fixed);
+    let runs: Vec<(f64, f64, f64, f64)> = (0..SEEDS)
+        .into_par_iter()
+        .map(|seed| {
+            let p = model_sigma(3000 + seed, 3000, &[("meeting_booked", 0.3)], 0.5, 1.5);
+            let accts = simulate(&p, 56, &[120]).remove(0);
+            let plain = metric(&compare::compare(&accts, &cfg, false), "meeting_rate").clone();
+            let cu = metric(&compare::compare(&accts, &cfg, true), "meeting_rate").clone();
+            let c = cu.cuped.unwrap();
+            (
+                plain.delta.unwrap(),
+                c.delta,
+                c.variance_reduction,
+                plain.se.unwrap(),
+            )
+        })
+        .collect();
+    let n = SEEDS as f64;
+    let mean = |f: &dyn Fn(&(f64, f64, f64, f64)) -> f64| runs.iter().map(f).sum::<f64>() / n;
+    let var = |f: &dyn Fn(&(f64, f64, f64, f64)) -> f64| {
+        let m = mean(f);
+        runs.iter().map(|r| (f(r) - m).powi(2)).sum::<f64>() / (n - 1.0)
+    };
+    let (m_plain, m_cuped) = (mean(&|r| r.0), mean(&|r| r.1));
+    let (v_plain, v_cuped) = (var(&|r| r.0), var(&|r| r.1));
+    let reported = mean(&|r| r.2);
+    // Unbiased: the unadjusted difference is unbiased, and the paired difference between the
+    // two estimates averages to zero within sampling error.
+    let diff_sd = var(&|r| r.1 - r.0).sqrt();
+    println!(
+        "CUPED on meeting rate, {SEEDS} seeds: mean Δ {m_cuped:.6} vs unadjusted {m_plain:.6} (paired difference {:.2e} ± {:.2e}); variance across seeds {v_cuped:.3e} vs {v_plain:.3e} ({:.1} % less); reduction reported per run {:.1} %",
+        m_cuped - m_plain,
+        3.0 * diff_sd / n.sqrt(),
+        (1.0 - v_cuped / v_plain) * 100.0,
+        reported * 100.0
+    );
+    assert!(
+        v_cuped < v_plain,
+        "CUPED must reduce the variance across seeds"
+    );
+    assert!(reported > 0.02, "reported reduction {reported}");
+    assert!((m_cuped - m_plain).abs() <= 3.0 * diff_sd / n.sqrt());
+}
+
+#[test]
+fn checking_daily_for_two_weeks_the_sequential_test_stays_within_alpha_where_the_naive_one_does_not()
+ {
+    let cfg = config();
+    let looks: Vec<i64> = (1..=14).collect();
+    let runs: Vec<(bool, bool)> = (0..SEEDS)
+        .into_par_iter()
+        .map(|seed| {
+            let days = simulate(&model(5000 + seed, 3000, &[], 0.5), 14, &looks);
+            let (mut naive, mut seq) = (false, false);
+            for accts in &days {
+                let c = compare::compare(accts, &cfg, false);
+                let m = metric(&c, "meeting_rate");
+                naive |= m.p_fixed.is_some_and(|p| p < cfg.alpha);
+                seq |= m.p_sequential.is_some_and(|p| p < cfg.alpha);
+            }
+            (naive, seq)
+        })
+        .collect();
+    let n = SEEDS as f64;
+    let naive = runs.iter().filter(|r| r.0).count() as f64 / n;
+    let seq = runs.iter().filter(|r| r.1).count() as f64 / n;
+    println!(
+        "no true effect, meeting rate checked after each of 14 days, {SEEDS} seeds: naive fixed-horizon test declares a difference in {:.1} %, the sequential test in {:.1} % (alpha {} %)",
+        naive * 100.0,
+        seq * 100.0,
+        cfg.alpha * 100.0
+    );
+    assert!(seq <= cfg.alpha + slack(cfg.alpha, SEEDS));
+    assert!(
+        naive > cfg.alpha,
+        "peeking should inflate the naive test: {naive}"
+    );
+}
+
+#[test]
+fn the_decision_rule_and_its_gate_order() {
+    let cfg = config();
+    let run = |seed: u64, accounts: u64, effects: &[(&str, f64)], share: f64| -> Comparison {
+        let accts: Vec<Account> =
+            simulate(&model(seed, accounts, effects, share), 28, &[60]).remove(0);
+        compare::compare(&accts, &cfg, false)
+    };
+    // A 45/55 split: sample-ratio mismatch, no verdict — even with a large true effect.
+    let c = run(7, 8000, &[("meeting_booked", 1.0)], 0.55);
+    assert!(!c.srm.passed, "{:?}", c.srm);
+    assert_eq!(c.verdict, "invalid", "{:?}", c.reasons);
+    // Too few accounts: insufficient data, whatever the effect.
+    let c = run(7, 120, &[("meeting_booked", 1.0)], 0.5);
+    assert_eq!(c.verdict, "insufficient_data", "{:?}", c.reasons);
+    // Business better, trust blocks far worse: keep testing.
+    let c = run(
+        8,
+        12000,
+        &[
+            ("meeting_booked", 1.0),
+            ("reply", 0.3),
+            ("trust_block", 1.5),
+        ],
+        0.5,
+    );
+    assert_eq!(metric(&c, "meeting_rate").verdict, "better");
+    assert_eq!(metric(&c, "trust_block_rate").verdict, "above_band");
+    assert_eq!(c.verdict, "keep_testing", "{:?}", c.reasons);
+    // Safety regression (duplicate incidents quadrupled) with business better: roll back.
+    let c = run(
+        9,
+        12000,
+        &[("meeting_booked", 1.0), ("duplicate_incident", 4.0)],
+        0.5,
+    );
+    assert_eq!(metric(&c, "duplicate_incident_rate").verdict, "worse");
+    assert_eq!(c.verdict, "rollback", "{:?}", c.reasons);
+    // Business regression (far fewer opportunities from the same meetings, so spend per
+    // meeting is unchanged): roll back.
+    let c = run(10, 20000, &[("opportunity_created", -0.95)], 0.5);
+    assert_eq!(metric(&c, "pipeline_per_decision").verdict, "worse");
+    assert_eq!(c.verdict, "rollback", "{:?}", c.reasons);
+    assert!(
+        c.reasons[0].starts_with("business regression"),
+        "{:?}",
+        c.reasons
+    );
+}

@@ -1,0 +1,858 @@
+//! Comparing the arms: per-account tallies in, per-metric statistics and the verdict out.
+//!
+//! The account is the randomisation unit, so every rate is a ratio of sums over accounts with
+//! a delta-method (cluster-robust) variance; Wilson intervals use the matching effective
+//! sample size. Rare counts are tested exactly; continuous measures by Welch's t (or
+//! Mann–Whitney) over account-level values. Each difference also gets an always-valid
+//! p-value and confidence sequence (mSPRT), optionally on CUPED-adjusted values.
+
+use serde::{Deserialize, Serialize};
+
+use super::stats::{self, Moments};
+
+/// One account's decisions and outcomes in one period (a decision counts once per outcome
+/// type).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counts {
+    pub decisions: f64,
+    pub reply: f64,
+    pub positive_reply: f64,
+    pub meeting: f64,
+    pub trust_block: f64,
+    pub human_rejected: f64,
+    pub duplicate: f64,
+    pub cooldown: f64,
+    pub cost: f64,
+    pub pipeline: f64,
+}
+
+/// An enrolled account: its arm's experiment-period counts and its pre-period counts (all on
+/// the control model, before randomisation) for CUPED.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Account {
+    pub variant: bool,
+    pub exp: Counts,
+    pub pre: Counts,
+}
+
+/// How a metric is measured and tested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Measure {
+    /// outcomes ÷ decisions: z-test on the delta-method difference, Wilson intervals; Fisher
+    /// when expected counts are small.
+    Proportion,
+    /// rare incidents per decision: the exact test of two Poisson rates when expected counts
+    /// are small.
+    Rare,
+    /// a per-account mean: Welch's t (or Mann–Whitney U) over accounts.
+    Continuous,
+    /// a ratio of sums (spend ÷ meetings): delta-method interval.
+    Ratio,
+}
+
+pub struct MetricDef {
+    pub name: &'static str,
+    pub measure: Measure,
+    pub num: fn(&Counts) -> f64,
+    pub den: fn(&Counts) -> f64,
+}
+
+/// Every measure of SPEC §12, per arm.
+#[rustfmt::skip]
+pub const METRICS: &[MetricDef] = &[
+    MetricDef { name: "reply_rate", measure: Measure::Proportion, num: |c| c.reply, den: |c| c.decisions },
+    MetricDef { name: "positive_reply_rate", measure: Measure::Proportion, num: |c| c.positive_reply, den: |c| c.decisions },
+    MetricDef { name: "meeting_rate", measure: Measure::Proportion, num: |c| c.meeting, den: |c| c.decisions },
+    MetricDef { name: "pipeline_per_decision", measure: Measure::Continuous, num: |c| c.pipeline, den: |c| c.decisions },
+    MetricDef { name: "trust_block_rate", measure: Measure::Proportion, num: |c| c.trust_block, den: |c| c.decisions },
+    MetricDef { name: "duplicate_incident_rate", measure: Measure::Rare, num: |c| c.duplicate, den: |c| c.decisions },
+    MetricDef { name: "cooldown_violation_rate", measure: Measure::Rare, num: |c| c.cooldown, den: |c| c.decisions },
+    MetricDef { name: "human_rejection_rate", measure: Measure::Proportion, num: |c| c.human_rejected, den: |c| c.trust_block },
+    MetricDef { name: "spend_per_meeting", measure: Measure::Ratio, num: |c| c.cost, den: |c| c.meeting },
+];
+
+pub fn metric(name: &str) -> Option<&'static MetricDef> {
+    METRICS.iter().find(|m| m.name == name)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Configuration (pipelines/canary.yml)
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Srm {
+    pub p_min: f64,
+    pub variant_share: f64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Minimum {
+    pub accounts_per_arm: u64,
+    pub decisions_per_arm: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sequential {
+    pub tau_relative: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Higher,
+    Lower,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Inference {
+    Sequential,
+    Fixed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Test {
+    Welch,
+    MannWhitney,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Primary {
+    pub metric: String,
+    pub direction: Direction,
+    #[serde(default)]
+    pub test: Option<Test>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Guardrail {
+    pub metric: String,
+    pub direction: Direction,
+    #[serde(default)]
+    pub margin: Option<f64>,
+    #[serde(default)]
+    pub margin_relative: Option<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Band {
+    pub metric: String,
+    pub relative_low: f64,
+    pub relative_high: f64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub alpha: f64,
+    pub srm: Srm,
+    pub minimum: Minimum,
+    pub exact_below_expected: f64,
+    pub inference: Inference,
+    pub sequential: Sequential,
+    pub primary: Vec<Primary>,
+    pub equivalence_relative: f64,
+    pub guardrails: Vec<Guardrail>,
+    pub trust_block_band: Band,
+}
+
+impl Config {
+    /// Every problem with the configuration: unknown metrics, a guardrail without exactly one
+    /// margin, values out of range.
+    pub fn problems(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        let names = self
+            .primary
+            .iter()
+            .map(|m| &m.metric)
+            .chain(self.guardrails.iter().map(|g| &g.metric))
+            .chain(std::iter::once(&self.trust_block_band.metric));
+        for n in names {
+            if metric(n).is_none() {
+                p.push(format!(
+                    "unknown metric `{n}` (known: {})",
+                    METRICS
+                        .iter()
+                        .map(|m| m.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        }
+        for g in &self.guardrails {
+            if g.margin.is_some() == g.margin_relative.is_some() {
+                p.push(format!(
+                    "guardrail `{}` needs exactly one of margin, margin_relative",
+                    g.metric
+                ));
+            }
+        }
+        if !(self.alpha > 0.0 && self.alpha < 0.5) {
+            p.push(format!("alpha {} is not in (0, 0.5)", self.alpha));
+        }
+        if !(self.srm.variant_share > 0.0 && self.srm.variant_share < 1.0) {
+            p.push("srm.variant_share must be in (0, 1)".into());
+        }
+        if self.sequential.tau_relative <= 0.0 {
+            p.push("sequential.tau_relative must be positive".into());
+        }
+        p
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results
+
+/// One arm's value of a metric with its interval.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct ArmValue {
+    pub value: Option<f64>,
+    pub low: Option<f64>,
+    pub high: Option<f64>,
+    pub numerator: f64,
+    pub denominator: f64,
+    pub accounts: usize,
+}
+
+/// CUPED's adjustment of a difference.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Cuped {
+    /// θ of the metric's own pre-period value (further covariates have their own).
+    pub theta: f64,
+    /// 1 − Var(adjusted difference) ÷ Var(unadjusted difference).
+    pub variance_reduction: f64,
+    pub delta: f64,
+    pub se: f64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct MetricResult {
+    pub metric: &'static str,
+    pub measure: Measure,
+    /// primary, guardrail, band, or reported.
+    pub role: &'static str,
+    pub direction: Option<Direction>,
+    pub control: ArmValue,
+    pub variant: ArmValue,
+    /// variant − control (CUPED-adjusted when CUPED applied).
+    pub delta: Option<f64>,
+    pub relative_delta: Option<f64>,
+    pub se: Option<f64>,
+    /// The fixed-horizon test and its two-sided p-value and interval of the difference.
+    pub test: &'static str,
+    pub p_fixed: Option<f64>,
+    pub ci_fixed: Option<(f64, f64)>,
+    /// Always-valid p-value and confidence sequence of the difference (mSPRT).
+    pub p_sequential: Option<f64>,
+    pub confidence_sequence: Option<(f64, f64)>,
+    /// Holm-adjusted p-value among the primaries (of the inference in force).
+    pub p_holm: Option<f64>,
+    pub cuped: Option<Cuped>,
+    /// better, worse, equivalent, inconclusive (primary); non_inferior, worse, not_shown
+    /// (guardrail); in_band, above_band, below_band, inconclusive (band); no_information.
+    pub verdict: String,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SrmCheck {
+    pub control_accounts: u64,
+    pub variant_accounts: u64,
+    pub expected_variant_share: f64,
+    pub chi_square: f64,
+    pub p: f64,
+    pub passed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Comparison {
+    pub srm: SrmCheck,
+    pub decisions: [f64; 2],
+    pub metrics: Vec<MetricResult>,
+    pub inference: Inference,
+    pub cuped: bool,
+    /// promote, keep_testing, rollback, insufficient_data, or invalid (SRM).
+    pub verdict: String,
+    pub reasons: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn arm_value(
+    def: &MetricDef,
+    accts: &[&Account],
+    confidence: f64,
+) -> (ArmValue, Option<f64>, Vec<f64>) {
+    let num: Vec<f64> = accts.iter().map(|a| (def.num)(&a.exp)).collect();
+    let den: Vec<f64> = accts.iter().map(|a| (def.den)(&a.exp)).collect();
+    let (sn, sd) = (num.iter().sum::<f64>(), den.iter().sum::<f64>());
+    let mut v = ArmValue {
+        value: None,
+        low: None,
+        high: None,
+        numerator: sn,
+        denominator: sd,
+        accounts: accts.len(),
+    };
+    if def.measure == Measure::Continuous {
+        let vals: Vec<f64> = num
+            .iter()
+            .zip(&den)
+            .filter(|(_, d)| **d > 0.0)
+            .map(|(n, d)| n / d)
+            .collect();
+        let m = Moments::of(&vals);
+        if m.n >= 2.0 {
+            let q = stats::z_crit(confidence);
+            let se = (m.var / m.n).sqrt();
+            v.value = Some(m.mean);
+            v.low = Some(m.mean - q * se);
+            v.high = Some(m.mean + q * se);
+            return (v, Some(se * se), vals);
+        }
+        return (v, None, vals);
+    }
+    if sd <= 0.0 || accts.is_empty() {
+        return (v, None, Vec::new());
+    }
+    let r = stats::ratio(&num, &den);
+    v.value = Some(r.value);
+    match def.measure {
+        Measure::Ratio => {
+            let h = stats::z_crit(confidence) * r.var.max(0.0).sqrt();
+            v.low = Some(r.value - h);
+            v.high = Some(r.value + h);
+        }
+        _ => {
+            // Wilson with the effective sample size whose binomial variance matches the
+            // cluster-robust one.
+            let n_eff = if r.var > 0.0 {
+                (r.value * (1.0 - r.value) / r.var).min(sd)
+            } else {
+                sd
+            };
+            let (lo, hi) = stats::wilson(r.value * n_eff, n_eff, confidence);
+            v.low = Some(lo);
+            v.high = Some(hi);
+        }
+    }
+    (v, Some(r.var), Vec::new())
+}
+
+/// The pre-period covariates CUPED regresses on: the metric's own pre-period value and the
+/// pre-period reply rate (the funnel's most frequent engagement outcome, which carries an
+/// account's responsiveness with far less noise than a rare outcome's own history).
+fn covariates(def: &'static MetricDef) -> Vec<&'static MetricDef> {
+    let mut v = vec![def];
+    if let Some(reply) = metric("reply_rate") {
+        if reply.name != def.name && def.measure == Measure::Proportion {
+            v.push(reply);
+        }
+    }
+    v
+}
+
+/// Solve the k×k system a·x = b (k ≤ 3) by Gaussian elimination with partial pivoting; None
+/// when singular.
+fn solve(mut a: Vec<Vec<f64>>, mut b: Vec<f64>) -> Option<Vec<f64>> {
+    let k = b.len();
+    for c in 0..k {
+        let piv = (c..k).max_by(|&i, &j| a[i][c].abs().total_cmp(&a[j][c].abs()))?;
+        if a[piv][c].abs() < 1e-300 {
+            return None;
+        }
+        a.swap(c, piv);
+        b.swap(c, piv);
+        for r in c + 1..k {
+            let f = a[r][c] / a[c][c];
+            for j in c..k {
+                a[r][j] -= f * a[c][j];
+            }
+            b[r] -= f * b[c];
+        }
+    }
+    let mut x = vec![0.0; k];
+    for c in (0..k).rev() {
+        let s: f64 = (c + 1..k).map(|j| a[c][j] * x[j]).sum();
+        x[c] = (b[c] - s) / a[c][c];
+    }
+    Some(x)
+}
+
+/// CUPED on a ratio metric (Deng et al., 2013): regress each arm's linearised values on the
+/// accounts' pre-period values of [`covariates`] — each linearised the same way around its
+/// pooled pre-period ratio; an account without pre-period decisions has 0 — with θ from the
+/// pooled within-arm covariances, and subtract θ·(x̄_variant − x̄_control) from the difference.
+/// Pre-period behaviour does not depend on the arm, so the estimate stays unbiased.
+fn cuped_delta(
+    def: &'static MetricDef,
+    arms: [&[&Account]; 2],
+    unadjusted_var: f64,
+) -> Option<Cuped> {
+    let mut lin: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut r = [0.0; 2];
+    for g in 0..2 {
+        let num: Vec<f64> = arms[g].iter().map(|a| (def.num)(&a.exp)).collect();
+        let den: Vec<f64> = arms[g].iter().map(|a| (def.den)(&a.exp)).collect();
+        let (rg, l) = stats::linearise(&num, &den);
+        r[g] = rg;
+        lin[g] = l;
+    }
+    let all: Vec<&Account> = arms.iter().flat_map(|a| a.iter().copied()).collect();
+    // x[g][c][i]: covariate c of account i in arm g.
+    let mut x: [Vec<Vec<f64>>; 2] = [Vec::new(), Vec::new()];
+    for cov in covariates(def) {
+        let (pn, pd) = all.iter().fold((0.0, 0.0), |(n, d), a| {
+            (n + (cov.num)(&a.pre), d + (cov.den)(&a.pre))
+        });
+        if pd <= 0.0 {
+            continue;
+        }
+        let (r_pre, mean_pre) = (pn / pd, pd / all.len() as f64);
+        for g in 0..2 {
+            x[g].push(
+                arms[g]
+                    .iter()
+                    .map(|a| ((cov.num)(&a.pre) - r_pre * (cov.den)(&a.pre)) / mean_pre)
+                    .collect(),
+            );
+        }
+    }
+    let k = x[0].len();
+    if k == 0 {
+        return None;
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    // Pooled within-arm (co)variances.
+    let (mut sxx, mut sxy) = (vec![vec![0.0; k]; k], vec![0.0; k]);
+    for g in 0..2 {
+        let ml = mean(&lin[g]);
+        let mx: Vec<f64> = x[g].iter().map(|c| mean(c)).collect();
+        for i in 0..lin[g].len() {
+            for a in 0..k {
+                let da = x[g][a][i] - mx[a];
+                sxy[a] += da * (lin[g][i] - ml);
+                for b in 0..k {
+                    sxx[a][b] += da * (x[g][b][i] - mx[b]);
+                }
+            }
+        }
+    }
+    let theta = solve(sxx, sxy)?;
+    let mut var = 0.0;
+    let mut shift = 0.0;
+    for g in 0..2 {
+        let adj: Vec<f64> = (0..lin[g].len())
+            .map(|i| lin[g][i] - (0..k).map(|c| theta[c] * x[g][c][i]).sum::<f64>())
+            .collect();
+        var += Moments::of(&adj).var / adj.len() as f64;
+        let sign = if g == 1 { 1.0 } else { -1.0 };
+        shift += sign * (0..k).map(|c| theta[c] * mean(&x[g][c])).sum::<f64>();
+    }
+    Some(Cuped {
+        theta: theta[0],
+        variance_reduction: if unadjusted_var > 0.0 {
+            1.0 - var / unadjusted_var
+        } else {
+            0.0
+        },
+        delta: r[1] - r[0] - shift,
+        se: var.sqrt(),
+    })
+}
+
+fn role_of<'a>(
+    cfg: &'a Config,
+    name: &str,
+) -> (
+    &'static str,
+    Option<Direction>,
+    Option<&'a Primary>,
+    Option<&'a Guardrail>,
+) {
+    if let Some(p) = cfg.primary.iter().find(|p| p.metric == name) {
+        return ("primary", Some(p.direction), Some(p), None);
+    }
+    if let Some(g) = cfg.guardrails.iter().find(|g| g.metric == name) {
+        return ("guardrail", Some(g.direction), None, Some(g));
+    }
+    if cfg.trust_block_band.metric == name {
+        return ("band", Some(Direction::Lower), None, None);
+    }
+    ("reported", None, None, None)
+}
+
+/// One metric's statistics (its verdict is set by [`compare`]).
+fn measure(
+    def: &'static MetricDef,
+    arms: [&[&Account]; 2],
+    cfg: &Config,
+    cuped: bool,
+) -> MetricResult {
+    let confidence = 1.0 - cfg.alpha;
+    let (role, direction, primary, _) = role_of(cfg, def.name);
+    let (c, cvar, cvals) = arm_value(def, arms[0], confidence);
+    let (v, vvar, vvals) = arm_value(def, arms[1], confidence);
+    let mut r = MetricResult {
+        metric: def.name,
+        measure: def.measure,
+        role,
+        direction,
+        control: c,
+        variant: v,
+        delta: None,
+        relative_delta: None,
+        se: None,
+        test: "",
+        p_fixed: None,
+        ci_fixed: None,
+        p_sequential: None,
+        confidence_sequence: None,
+        p_holm: None,
+        cuped: None,
+        verdict: "inconclusive".into(),
+        note: None,
+    };
+    let (Some(cv), Some(vv), Some(cvar), Some(vvar)) = (c.value, v.value, cvar, vvar) else {
+        r.verdict = "no_information".into();
+        r.note = Some("an arm has no denominator for this metric".into());
+        return r;
+    };
+    let mut delta = vv - cv;
+    let mut var = cvar + vvar;
+    let q = stats::z_crit(confidence);
+    match def.measure {
+        Measure::Continuous => {
+            let test = primary.and_then(|p| p.test).unwrap_or(Test::Welch);
+            let w = stats::welch(&Moments::of(&cvals), &Moments::of(&vvals), confidence);
+            match test {
+                Test::Welch => {
+                    r.test = "Welch t (account means)";
+                    r.p_fixed = Some(w.p);
+                    r.ci_fixed = Some((w.low, w.high));
+                }
+                Test::MannWhitney => {
+                    r.test = "Mann–Whitney U (account means, tie-corrected)";
+                    let m = stats::mann_whitney(&vvals, &cvals);
+                    r.p_fixed = m.p;
+                    r.ci_fixed = Some((w.low, w.high));
+                    if m.p.is_none() {
+                        r.delta = Some(delta);
+                        r.verdict = "no_information".into();
+                        r.note = Some("every value ties: the rank test has no information".into());
+                        return r;
+                    }
+                }
+            }
+        }
+        Measure::Rare | Measure::Proportion => {
+            let pooled = (c.numerator + v.numerator) / (c.denominator + v.denominator);
+            let min_expected = [c.denominator, v.denominator]
+                .iter()
+                .flat_map(|n| [pooled * n, (1.0 - pooled) * n])
+                .fold(f64::INFINITY, f64::min);
+            let exact = min_expected < cfg.exact_below_expected;
+            if exact && def.measure == Measure::Rare {
+                r.test = "exact test of two Poisson rates";
+                r.p_fixed = Some(stats::poisson_rates_exact(
+                    c.numerator as u64,
+                    c.denominator,
+                    v.numerator as u64,
+                    v.denominator,
+                ));
+            } else if exact {
+                r.test = "Fisher exact";
+                r.p_fixed = Some(stats::fisher_exact(
+                    c.numerator as u64,
+                    (c.denominator - c.numerator) as u64,
+                    v.numerator as u64,
+                    (v.denominator - v.numerator) as u64,
+                ));
+            } else {
+                r.test = "z (delta-method, by account)";
+                r.p_fixed = Some(stats::z_test(delta, var.sqrt()).p);
+            }
+            r.ci_fixed = Some((delta - q * var.sqrt(), delta + q * var.sqrt()));
+            if cuped && def.measure == Measure::Proportion {
+                if let Some(cu) = cuped_delta(def, arms, var) {
+                    delta = cu.delta;
+                    var = cu.se * cu.se;
+                    if !exact {
+                        r.p_fixed = Some(stats::z_test(delta, cu.se).p);
+                    }
+                    r.ci_fixed = Some((delta - q * cu.se, delta + q * cu.se));
+                    r.cuped = Some(cu);
+                }
+            }
+        }
+        Measure::Ratio => {
+            r.test = "z (delta-method ratio, by account)";
+            r.p_fixed = Some(stats::z_test(delta, var.sqrt()).p);
+            r.ci_fixed = Some((delta - q * var.sqrt(), delta + q * var.sqrt()));
+        }
+    }
+    r.delta = Some(delta);
+    r.relative_delta = (cv != 0.0).then(|| delta / cv);
+    r.se = Some(var.sqrt());
+    let tau = cfg.sequential.tau_relative * cv.abs().max(1e-12);
+    r.p_sequential = Some(stats::msprt_p(delta, var, tau * tau));
+    r.confidence_sequence = Some(stats::confidence_sequence(delta, var, tau * tau, cfg.alpha));
+    r
+}
+
+/// The interval the verdict is judged on.
+fn interval(r: &MetricResult, inf: Inference) -> Option<(f64, f64)> {
+    match inf {
+        Inference::Sequential => r.confidence_sequence,
+        Inference::Fixed => r.ci_fixed,
+    }
+}
+
+fn p_of(r: &MetricResult, inf: Inference) -> Option<f64> {
+    match inf {
+        Inference::Sequential => r.p_sequential,
+        Inference::Fixed => r.p_fixed,
+    }
+}
+
+/// Compare the arms of the enrolled accounts and apply the decision rule in its order:
+/// sample-ratio check → minimum sample → safety (guardrails, trust-block band) → business.
+pub fn compare(accounts: &[Account], cfg: &Config, cuped: bool) -> Comparison {
+    let arms: [Vec<&Account>; 2] = [
+        accounts.iter().filter(|a| !a.variant).collect(),
+        accounts.iter().filter(|a| a.variant).collect(),
+    ];
+    let counts = [arms[0].len() as u64, arms[1].len() as u64];
+    let share = cfg.srm.variant_share;
+    let (chi, _, p) = stats::chi_square_gof(&counts, &[1.0 - share, share]);
+    let srm = SrmCheck {
+        control_accounts: counts[0],
+        variant_accounts: counts[1],
+        expected_variant_share: share,
+        chi_square: chi,
+        p,
+        passed: p >= cfg.srm.p_min,
+    };
+    let decisions = [
+        arms[0].iter().map(|a| a.exp.decisions).sum::<f64>(),
+        arms[1].iter().map(|a| a.exp.decisions).sum::<f64>(),
+    ];
+    let inf = cfg.inference;
+    let mut metrics: Vec<MetricResult> = METRICS
+        .iter()
+        .map(|d| measure(d, [&arms[0], &arms[1]], cfg, cuped))
+        .collect();
+
+    // Holm across the primaries, on the p-values of the inference in force.
+    let prim: Vec<usize> = (0..metrics.len())
+        .filter(|&i| metrics[i].role == "primary" && p_of(&metrics[i], inf).is_some())
+        .collect();
+    let adj = stats::holm(
+        &prim
+            .iter()
+            .map(|&i| p_of(&metrics[i], inf).unwrap())
+            .collect::<Vec<_>>(),
+    );
+    for (k, &i) in prim.iter().enumerate() {
+        metrics[i].p_holm = Some(adj[k]);
+    }
+
+    // Per-metric verdicts.
+    let good = |d: Direction, x: f64| match d {
+        Direction::Higher => x > 0.0,
+        Direction::Lower => x < 0.0,
+    };
+    for m in metrics.iter_mut() {
+        if m.verdict == "no_information" {
+            continue;
+        }
+        let (Some(delta), Some((lo, hi)), Some(dir)) = (m.delta, interval(m, inf), m.direction)
+        else {
+            m.verdict = "reported".into();
+            continue;
+        };
+        let cv = m.control.value.unwrap_or(0.0).abs();
+        m.verdict = match m.role {
+            "primary" => {
+                let sig = m.p_holm.is_some_and(|p| p < cfg.alpha) && (lo > 0.0 || hi < 0.0);
+                let eq = cfg.equivalence_relative * cv;
+                if sig && good(dir, delta) {
+                    "better"
+                } else if sig {
+                    "worse"
+                } else if lo >= -eq && hi <= eq {
+                    "equivalent"
+                } else {
+                    "inconclusive"
+                }
+            }
+            "guardrail" => {
+                let g = cfg
+                    .guardrails
+                    .iter()
+                    .find(|g| g.metric == m.metric)
+                    .expect("role");
+                let margin = g
+                    .margin
+                    .unwrap_or_else(|| g.margin_relative.unwrap_or(0.0) * cv);
+                // Worse-direction bound of the difference, signed so that positive is worse.
+                let (worse_lo, worse_hi) = match dir {
+                    Direction::Lower => (lo, hi),
+                    Direction::Higher => (-hi, -lo),
+                };
+                // Inferior: worse by more than the margin across the whole interval (and, for
+                // an exactly tested count, significant by the exact test too).
+                let exact = m.test.starts_with("exact") || m.test.starts_with("Fisher");
+                let inferior =
+                    worse_lo > margin && (!exact || m.p_fixed.is_some_and(|p| p < cfg.alpha));
+                if inferior {
+                    "worse"
+                } else if worse_hi <= margin {
+                    "non_inferior"
+                } else {
+                    "not_shown"
+                }
+            }
+            "band" => {
+                let b = &cfg.trust_block_band;
+                let (low, high) = (b.relative_low * cv, b.relative_high * cv);
+                if lo > high {
+                    "above_band"
+                } else if hi < low {
+                    "below_band"
+                } else if lo >= low && hi <= high {
+                    "in_band"
+                } else {
+                    "inconclusive"
+                }
+            }
+            _ => "reported",
+        }
+        .into();
+    }
+
+    // The decision rule, in order.
+    let mut reasons = Vec::new();
+    let by = |role: &str, verdict: &str| -> Vec<&MetricResult> {
+        metrics
+            .iter()
+            .filter(|m| m.role == role && m.verdict == verdict)
+            .collect()
+    };
+    let list = |ms: &[&MetricResult]| {
+        ms.iter()
+            .map(|m| {
+                format!(
+                    "{} ({} → {}, Δ {})",
+                    m.metric,
+                    fmt(m.control.value),
+                    fmt(m.variant.value),
+                    fmt(m.delta)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let verdict = if !srm.passed {
+        reasons.push(format!(
+            "sample-ratio mismatch: {} control and {} variant accounts against a {:.0} % variant design (chi-square p = {:.2e} < {}); the randomisation is broken, no verdict",
+            counts[0], counts[1], share * 100.0, p, cfg.srm.p_min
+        ));
+        "invalid"
+    } else if counts.iter().any(|&n| n < cfg.minimum.accounts_per_arm)
+        || decisions
+            .iter()
+            .any(|&d| d < cfg.minimum.decisions_per_arm as f64)
+    {
+        reasons.push(format!(
+            "below the minimum sample per arm ({} accounts, {} decisions): control {} accounts / {} decisions, variant {} / {}",
+            cfg.minimum.accounts_per_arm, cfg.minimum.decisions_per_arm, counts[0], decisions[0], counts[1], decisions[1]
+        ));
+        "insufficient_data"
+    } else {
+        let g_worse = by("guardrail", "worse");
+        let p_worse = by("primary", "worse");
+        let band_out: Vec<&MetricResult> = metrics
+            .iter()
+            .filter(|m| {
+                m.role == "band" && (m.verdict == "above_band" || m.verdict == "below_band")
+            })
+            .collect();
+        let g_open: Vec<&MetricResult> = metrics
+            .iter()
+            .filter(|m| {
+                m.role == "guardrail" && m.verdict != "non_inferior" && m.verdict != "worse"
+            })
+            .collect();
+        let p_better = by("primary", "better");
+        let primaries = metrics.iter().filter(|m| m.role == "primary").count();
+        let p_equiv = by("primary", "equivalent");
+        if !g_worse.is_empty() {
+            reasons.push(format!("safety regression: {}", list(&g_worse)));
+            "rollback"
+        } else if !p_worse.is_empty() {
+            reasons.push(format!("business regression: {}", list(&p_worse)));
+            "rollback"
+        } else if !band_out.is_empty() {
+            reasons.push(format!(
+                "trust-block rate outside its band [{:+.0} %, {:+.0} %] of control: {}{}",
+                cfg.trust_block_band.relative_low * 100.0,
+                cfg.trust_block_band.relative_high * 100.0,
+                list(&band_out),
+                if p_better.is_empty() {
+                    String::new()
+                } else {
+                    format!("; business improves ({})", list(&p_better))
+                }
+            ));
+            "keep_testing"
+        } else if !g_open.is_empty() {
+            reasons.push(format!(
+                "guardrails not yet shown non-inferior: {}",
+                list(&g_open)
+            ));
+            "keep_testing"
+        } else if !p_better.is_empty() {
+            reasons.push(format!(
+                "better on {} with no safety regression",
+                list(&p_better)
+            ));
+            "promote"
+        } else if primaries > 0 && p_equiv.len() == primaries {
+            reasons.push(format!(
+                "safely equivalent: every primary within ±{:.0} % of control",
+                cfg.equivalence_relative * 100.0
+            ));
+            "promote"
+        } else {
+            reasons.push("no primary metric shown better or equivalent yet".into());
+            "keep_testing"
+        }
+    };
+    Comparison {
+        srm,
+        decisions,
+        metrics,
+        inference: inf,
+        cuped,
+        verdict: verdict.into(),
+        reasons,
+    }
+}
+
+fn fmt(v: Option<f64>) -> String {
+    v.map_or("—".into(), |v| {
+        if v.abs() >= 100.0 {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.4}")
+        }
+    })
+}
