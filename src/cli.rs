@@ -56,6 +56,46 @@ pub enum Command {
     ///
     /// Exit 0 pass, 1 fail (the gate held the model), 2 bad input.
     Eval(EvalArgs),
+    /// Compare a canary experiment's arms and decide: promote, keep_testing, rollback,
+    /// insufficient_data (or invalid on a sample-ratio mismatch).
+    ///
+    /// Reads agent_decisions + decision_outcomes of the snapshot; refuses a variant model with
+    /// no passing golden eval in eval_log. Per arm the rates and measures with intervals; the
+    /// differences with fixed-horizon and always-valid tests; the decision rule of
+    /// pipelines/canary.yml. Appends canary_results and a canary.rollout decision. Exit 0
+    /// promote, 1 anything else (or refused), 2 bad input.
+    Canary(CanaryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CanaryArgs {
+    /// The experiment to compare (agent_decisions.experiment_id)
+    #[arg(long, value_name = "ID")]
+    pub experiment: String,
+    /// Snapshot directory (with manifest.json) [default: data/snapshots/default]
+    #[arg(long, value_name = "DIR")]
+    pub snapshot: Option<PathBuf>,
+    /// Warehouse whose eval_log is checked and whose logs the run appends to [default: data/warehouse]
+    #[arg(long, value_name = "DIR")]
+    pub warehouse: Option<PathBuf>,
+    /// Metrics, margins and thresholds of the decision rule
+    #[arg(long, value_name = "FILE", default_value = "pipelines/canary.yml")]
+    pub config: PathBuf,
+    /// Reduce variance with each account's pre-experiment behaviour (CUPED)
+    #[arg(long)]
+    pub cuped: bool,
+    /// Judge the traffic as of this time (RFC 3339 or YYYY-MM-DD) instead of the snapshot's
+    /// as_of: only decisions and outcomes before it count, as on that day.
+    #[arg(long, value_name = "TS")]
+    pub as_of: Option<String>,
+    /// Where the HTML page is written [default: reports]
+    #[arg(long, value_name = "DIR")]
+    pub reports: Option<PathBuf>,
+    /// Do not write the HTML page
+    #[arg(long)]
+    pub no_report: bool,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 #[derive(Debug, Args)]

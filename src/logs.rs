@@ -189,6 +189,52 @@ pub const EVAL_QUESTION_SCORES: LogSpec = LogSpec {
     ],
 };
 
+/// One row per metric per `gtmos canary` run: both arms with their intervals, the difference,
+/// its fixed-horizon and always-valid tests, and the verdicts.
+pub const CANARY_RESULTS: LogSpec = LogSpec {
+    name: "canary_results",
+    columns: &[
+        ("run_id", Varchar),
+        ("run_at", Timestamp),
+        ("experiment_id", Varchar),
+        ("control_model", Varchar),
+        ("variant_model", Varchar),
+        ("snapshot_inputs_hash", Varchar),
+        ("as_of", Timestamp),
+        ("metric", Varchar),
+        ("role", Varchar),
+        ("measure", Varchar),
+        ("direction", Varchar),
+        ("control_accounts", Bigint),
+        ("control_numerator", Double),
+        ("control_denominator", Double),
+        ("control_value", Double),
+        ("control_low", Double),
+        ("control_high", Double),
+        ("variant_accounts", Bigint),
+        ("variant_numerator", Double),
+        ("variant_denominator", Double),
+        ("variant_value", Double),
+        ("variant_low", Double),
+        ("variant_high", Double),
+        ("delta", Double),
+        ("relative_delta", Double),
+        ("se", Double),
+        ("test", Varchar),
+        ("p_fixed", Double),
+        ("ci_low", Double),
+        ("ci_high", Double),
+        ("p_sequential", Double),
+        ("cs_low", Double),
+        ("cs_high", Double),
+        ("p_holm", Double),
+        ("cuped_variance_reduction", Double),
+        ("metric_verdict", Varchar),
+        ("inference", Varchar),
+        ("verdict", Varchar),
+    ],
+};
+
 static APPENDS: AtomicU64 = AtomicU64::new(0);
 
 /// Append a batch to a log as a new file; returns its path. Never replaces an existing file.

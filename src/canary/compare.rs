@@ -600,10 +600,26 @@ fn measure(
     }
     r.delta = Some(delta);
     r.relative_delta = (cv != 0.0).then(|| delta / cv);
+    if !(var > 0.0 && var.is_finite()) {
+        // Both arms constant (no meeting at all, say): nothing to test.
+        r.p_fixed = None;
+        r.ci_fixed = None;
+        r.verdict = "no_information".into();
+        r.note = Some("no variation in either arm".into());
+        return r;
+    }
     r.se = Some(var.sqrt());
-    let tau = cfg.sequential.tau_relative * cv.abs().max(1e-12);
-    r.p_sequential = Some(stats::msprt_p(delta, var, tau * tau));
-    r.confidence_sequence = Some(stats::confidence_sequence(delta, var, tau * tau, cfg.alpha));
+    // The mixture's scale: relative to the control value, or to the pooled value when the
+    // control arm's is zero.
+    let pooled = (c.numerator + v.numerator) / (c.denominator + v.denominator);
+    let scale = if cv != 0.0 { cv.abs() } else { pooled.abs().max(vv.abs()) };
+    let tau2 = (cfg.sequential.tau_relative * scale).powi(2);
+    if tau2 > 0.0 {
+        r.p_sequential = Some(stats::msprt_p(delta, var, tau2));
+        r.confidence_sequence = Some(stats::confidence_sequence(delta, var, tau2, cfg.alpha));
+    }
+    r.p_fixed = r.p_fixed.filter(|p| p.is_finite());
+    r.ci_fixed = r.ci_fixed.filter(|(a, b)| a.is_finite() && b.is_finite());
     r
 }
 

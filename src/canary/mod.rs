@@ -1,8 +1,263 @@
 //! `gtmos canary` (SPEC §12): after the golden gate, a candidate model gets a slice of live
-//! traffic against the current one, randomised by account; this module compares the arms.
-//! [`stats`] holds the statistics, each checked against scipy or by hand.
+//! traffic against the current one, randomised by account; this module compares the arms
+//! ([`compare`], with the statistics of [`stats`]) over the snapshot's traffic ([`traffic`]),
+//! checks the golden gate came first, and writes the result down: `canary_results`, a
+//! `canary.rollout` decision. [`simulate`] replays the corpus' experiment model for studies.
 
 pub mod compare;
 pub mod simulate;
 pub mod stats;
 pub mod traffic;
+
+use std::path::Path;
+
+use arrow::array::{Array, AsArray};
+use serde_json::{Value, json};
+
+use self::compare::{Comparison, Config, Direction, Inference};
+use self::traffic::Traffic;
+use crate::builder::TableBuilder;
+use crate::calendar::format_ts;
+use crate::decisions::{self, Entry};
+use crate::error::{Error, Result};
+use crate::logs::{self, CANARY_RESULTS, EVAL_LOG};
+
+/// The decision node a canary run writes.
+pub const ROLLOUT_NODE: &str = "canary.rollout";
+
+/// Load and check `pipelines/canary.yml` (or another file).
+pub fn load_config(path: &Path) -> Result<Config> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
+    let cfg: Config = serde_yaml_ng::from_str(&text).map_err(|e| {
+        let mut err = Error::data(format!("not a canary configuration: {e}")).with_path(path);
+        if let Some(l) = e.location() {
+            err = err.with_row(l.line() as u64);
+        }
+        err
+    })?;
+    let problems = cfg.problems();
+    if !problems.is_empty() {
+        return Err(Error::data(problems.join("; ")).with_path(path));
+    }
+    Ok(cfg)
+}
+
+/// The passing golden evals (`eval_log`, kind golden, decision pass) of a model version: their
+/// run ids, oldest first.
+pub fn passing_golden_evals(warehouse: &Path, model: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for b in logs::read(warehouse, &EVAL_LOG)? {
+        let col = |n: &str| b.column_by_name(n).map(|c| c.as_string::<i32>().clone());
+        let (Some(run), Some(kind), Some(m), Some(d)) =
+            (col("run_id"), col("kind"), col("model_id"), col("decision"))
+        else {
+            continue;
+        };
+        for i in 0..b.num_rows() {
+            if !kind.is_null(i)
+                && kind.value(i) == "golden"
+                && !m.is_null(i)
+                && m.value(i) == model
+                && !d.is_null(i)
+                && d.value(i) == "pass"
+            {
+                out.push(run.value(i).to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn dir_name(d: Option<Direction>) -> Option<&'static str> {
+    d.map(|d| match d {
+        Direction::Higher => "higher",
+        Direction::Lower => "lower",
+    })
+}
+
+pub fn inference_name(i: Inference) -> &'static str {
+    match i {
+        Inference::Sequential => "sequential",
+        Inference::Fixed => "fixed",
+    }
+}
+
+/// Append one `canary_results` row per metric.
+pub fn record_results(
+    warehouse: &Path,
+    run_id: &str,
+    t: &Traffic,
+    inputs_hash: &str,
+    c: &Comparison,
+) -> Result<()> {
+    let spec = &CANARY_RESULTS;
+    let mut b = TableBuilder::new(spec.name, spec.schema())?;
+    let s = |b: &TableBuilder, n: &str| b.str_col(n);
+    let f = |b: &TableBuilder, n: &str| b.f64_col(n);
+    let (rid, exp, cm, vm, hash, metric, role, measure, dir, test, mv, inf, verdict) = (
+        s(&b, "run_id")?,
+        s(&b, "experiment_id")?,
+        s(&b, "control_model")?,
+        s(&b, "variant_model")?,
+        s(&b, "snapshot_inputs_hash")?,
+        s(&b, "metric")?,
+        s(&b, "role")?,
+        s(&b, "measure")?,
+        s(&b, "direction")?,
+        s(&b, "test")?,
+        s(&b, "metric_verdict")?,
+        s(&b, "inference")?,
+        s(&b, "verdict")?,
+    );
+    let (run_at, as_of) = (b.ts_col("run_at")?, b.ts_col("as_of")?);
+    let (ca, va) = (
+        b.i64_col("control_accounts")?,
+        b.i64_col("variant_accounts")?,
+    );
+    let names = [
+        "control_numerator",
+        "control_denominator",
+        "control_value",
+        "control_low",
+        "control_high",
+        "variant_numerator",
+        "variant_denominator",
+        "variant_value",
+        "variant_low",
+        "variant_high",
+        "delta",
+        "relative_delta",
+        "se",
+        "p_fixed",
+        "ci_low",
+        "ci_high",
+        "p_sequential",
+        "cs_low",
+        "cs_high",
+        "p_holm",
+        "cuped_variance_reduction",
+    ];
+    let fcols = names.iter().map(|n| f(&b, n)).collect::<Result<Vec<_>>>()?;
+    let now = logs::now_micros();
+    for m in &c.metrics {
+        b.str(rid, run_id);
+        b.ts(run_at, now);
+        b.str(exp, &t.experiment_id);
+        b.str(cm, &t.control_models.join(","));
+        b.str(vm, &t.variant_models.join(","));
+        b.str(hash, inputs_hash);
+        b.ts(as_of, t.as_of);
+        b.str(metric, m.metric);
+        b.str(role, m.role);
+        b.str(
+            measure,
+            serde_json::to_value(m.measure)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .as_deref()
+                .unwrap_or(""),
+        );
+        b.opt_str(dir, dir_name(m.direction));
+        b.i64(ca, m.control.accounts as i64);
+        b.i64(va, m.variant.accounts as i64);
+        let values = [
+            Some(m.control.numerator),
+            Some(m.control.denominator),
+            m.control.value,
+            m.control.low,
+            m.control.high,
+            Some(m.variant.numerator),
+            Some(m.variant.denominator),
+            m.variant.value,
+            m.variant.low,
+            m.variant.high,
+            m.delta,
+            m.relative_delta,
+            m.se,
+            m.p_fixed,
+            m.ci_fixed.map(|x| x.0),
+            m.ci_fixed.map(|x| x.1),
+            m.p_sequential,
+            m.confidence_sequence.map(|x| x.0),
+            m.confidence_sequence.map(|x| x.1),
+            m.p_holm,
+            m.cuped.map(|x| x.variance_reduction),
+        ];
+        for (col, v) in fcols.iter().zip(values) {
+            b.opt_f64(*col, v.filter(|v| v.is_finite()));
+        }
+        b.str(test, m.test);
+        b.str(mv, &m.verdict);
+        b.str(inf, inference_name(c.inference));
+        b.str(verdict, &c.verdict);
+        b.end_row();
+    }
+    logs::append(warehouse, spec, run_id, &b.finish()?)?;
+    Ok(())
+}
+
+/// The evidence a `canary.rollout` decision carries: per metric the values the rule used.
+pub fn evidence(c: &Comparison) -> Value {
+    json!({
+        "srm": c.srm,
+        "decisions": {"control": c.decisions[0], "variant": c.decisions[1]},
+        "inference": inference_name(c.inference),
+        "cuped": c.cuped,
+        "metrics": c.metrics.iter().map(|m| (m.metric.to_string(), json!({
+            "role": m.role, "control": m.control.value, "variant": m.variant.value,
+            "delta": m.delta, "p_fixed": m.p_fixed, "p_sequential": m.p_sequential,
+            "p_holm": m.p_holm, "confidence_sequence": m.confidence_sequence,
+            "ci": m.ci_fixed, "verdict": m.verdict,
+        }))).collect::<serde_json::Map<_, _>>(),
+        "reasons": c.reasons,
+    })
+}
+
+/// Append the `canary.rollout` decision: the verdict as the chosen action, the evidence, the
+/// thresholds in force.
+pub fn record_decision(
+    warehouse: &Path,
+    run_id: &str,
+    t: &Traffic,
+    inputs_hash: &str,
+    cfg: &Config,
+    c: &Comparison,
+) -> Result<String> {
+    let variant = t.variant_models.join(",");
+    let id = decisions::decision_id(
+        ROLLOUT_NODE,
+        &t.experiment_id,
+        inputs_hash,
+        &variant,
+        &c.verdict,
+    );
+    let entry = Entry {
+        decision_id: id.clone(),
+        timestamp: format_ts(logs::now_micros()),
+        node: ROLLOUT_NODE.into(),
+        node_version: Some(t.experiment_id.clone()),
+        subject: Some(variant),
+        inputs_version: Some(format_ts(t.as_of)),
+        inputs_hash: Some(inputs_hash.to_string()),
+        build_id: None,
+        selected_thresholds: Some(serde_json::to_value(cfg).unwrap_or(Value::Null).to_string()),
+        evidence: Some(evidence(c).to_string()),
+        chosen_action: Some(c.verdict.clone()),
+        status: "proposed".into(),
+        owner: Some("eval owner".into()),
+        approvers: Some(json!(["ML eval owner", "RevOps"]).to_string()),
+        changed_by: Some("gtmos canary".into()),
+        note: Some(c.reasons.join("; ")),
+        risk_notes: (c.verdict == "keep_testing")
+            .then(|| "the variant keeps its slice of traffic; look again tomorrow (always-valid inference)".to_string()),
+        reversal_plan: Some(format!(
+            "route the experiment's traffic back to {}",
+            t.control_models.join(",")
+        )),
+        reversal_outcome: None,
+        review_date: None,
+        run_id: Some(run_id.to_string()),
+    };
+    decisions::append(warehouse, run_id, &[entry])?;
+    Ok(id)
+}

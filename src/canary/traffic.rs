@@ -99,7 +99,7 @@ pub fn read(snap: &Snapshot, id: &str, as_of: i64) -> Result<Traffic> {
         );
         for i in 0..b.num_rows() {
             row += 1;
-            if eid.is_null(i) {
+            if eid.is_null(i) || at.value(i) >= as_of {
                 continue;
             }
             if eid.value(i) != id {
@@ -153,7 +153,7 @@ pub fn read(snap: &Snapshot, id: &str, as_of: i64) -> Result<Traffic> {
         .with_table(t)
         .with_column("arm"));
     }
-    let pre_start = start - (as_of.max(end) - start);
+    let pre_start = start - (as_of - start);
 
     // Pass 2: the decisions of both periods as a frame.
     let (mut ids, mut accts, mut periods, mut arms, mut costs) =
@@ -176,6 +176,9 @@ pub fn read(snap: &Snapshot, id: &str, as_of: i64) -> Result<Traffic> {
             let Some(&g) = arm_of.get(acct.value(i)) else {
                 continue;
             };
+            if at.value(i) >= as_of {
+                continue;
+            }
             let period = if !eid.is_null(i) && eid.value(i) == id {
                 EXP
             } else if eid.is_null(i) && at.value(i) >= pre_start && at.value(i) < start {

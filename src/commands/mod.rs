@@ -2,6 +2,7 @@
 //! result (stdout for data, stderr for progress), returning the command's [`Outcome`].
 
 pub mod build;
+pub mod canary;
 pub mod compile;
 pub mod decisions;
 pub mod eval;
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Decisions(args) => decisions::run(args),
         Command::Views(args) => views::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Canary(args) => canary::run(args),
     }
 }
 

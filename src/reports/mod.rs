@@ -61,6 +61,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "eval.html",
         include_str!("../../reports/templates/eval.html"),
     ),
+    (
+        "canary.html",
+        include_str!("../../reports/templates/canary.html"),
+    ),
 ];
 
 /// The pages of a build report: (file, title). The finance pages appear once their tables

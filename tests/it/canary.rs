@@ -349,6 +349,19 @@ fn the_decision_rule_and_its_gate_order() {
     // Too few accounts: insufficient data, whatever the effect.
     let c = run(7, 120, &[("meeting_booked", 1.0)], 0.5);
     assert_eq!(c.verdict, "insufficient_data", "{:?}", c.reasons);
+    // Business better, every guardrail shown within its margin, trust blocks in band: promote.
+    let c = run(11, 40000, &[("meeting_booked", 0.6), ("reply", 0.2)], 0.5);
+    assert_eq!(metric(&c, "meeting_rate").verdict, "better");
+    assert_eq!(
+        c.verdict,
+        "promote",
+        "{:?} {:?}",
+        c.reasons,
+        c.metrics
+            .iter()
+            .map(|m| (m.metric, &m.verdict))
+            .collect::<Vec<_>>()
+    );
     // Business better, trust blocks far worse: keep testing.
     let c = run(
         8,
@@ -382,4 +395,188 @@ fn the_decision_rule_and_its_gate_order() {
         "{:?}",
         c.reasons
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command.
+
+fn agent_predictions(dir: &std::path::Path, model: &str) -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("golden/predictions/candidate_good.jsonl"))
+        .unwrap()
+        .replace("gtm-labeler-v4.2", model);
+    let p = dir.join("agent_predictions.jsonl");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn the_cli_refuses_without_a_golden_pass_then_compares_records_and_reports() {
+    let tmp = crate::common::tempdir();
+    let corpus = crate::common::corpus();
+    let wh = tmp.path().join("wh");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cfg = root.join("pipelines/canary.yml");
+    let canary = |extra: &[&str]| {
+        let mut args = vec![
+            "canary",
+            "--experiment",
+            "exp-agent-canary-1",
+            "--snapshot",
+            corpus.to_str().unwrap(),
+            "--warehouse",
+            wh.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+        ];
+        let reports = tmp.path().join("reports");
+        args.extend(["--reports", reports.to_str().unwrap()]);
+        args.extend(extra);
+        crate::common::gtmos(&args, tmp.path())
+    };
+    // golden → canary: refused until the variant has a passing golden eval.
+    let (code, _, err) = canary(&[]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("refused: the variant model gtm-agent-3.3-rc1 has no passing golden eval"),
+        "{err}"
+    );
+    assert!(!wh.join("logs/canary_results").exists());
+    let preds = agent_predictions(tmp.path(), "gtm-agent-3.3-rc1");
+    let (code, out, err) = crate::common::gtmos(
+        &[
+            "eval",
+            "--warehouse",
+            wh.to_str().unwrap(),
+            "--no-report",
+            "golden",
+            "--predictions",
+            preds.to_str().unwrap(),
+            "--golden",
+            root.join("golden").to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+
+    // 160 accounts: about 40 per arm, below the minimum — insufficient data, exit 1.
+    let (code, out, err) = canary(&["--cuped"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("INSUFFICIENT_DATA: below the minimum sample per arm"),
+        "{out}"
+    );
+    assert!(out.contains("sample ratio:"), "{out}");
+    let rows = crate::common::log_rows(&wh, "canary_results");
+    assert_eq!(rows.len(), compare::METRICS.len());
+    assert!(
+        rows.iter()
+            .all(|r| r["verdict"] == "insufficient_data"
+                && r["experiment_id"] == "exp-agent-canary-1")
+    );
+    let meeting = rows.iter().find(|r| r["metric"] == "meeting_rate").unwrap();
+    assert_eq!(meeting["role"], "primary");
+    let reply = rows.iter().find(|r| r["metric"] == "reply_rate").unwrap();
+    assert!(reply["control_value"].as_f64().is_some() && reply["cs_low"].as_f64().is_some());
+    let decisions: Vec<_> = crate::common::log_rows(&wh, "decision_log")
+        .into_iter()
+        .filter(|r| r["node"] == "canary.rollout")
+        .collect();
+    assert_eq!(decisions.len(), 1);
+    assert_eq!(decisions[0]["chosen_action"], "insufficient_data");
+    assert_eq!(decisions[0]["subject"], "gtm-agent-3.3-rc1");
+    let evidence: Value = serde_json::from_str(decisions[0]["evidence"].as_str().unwrap()).unwrap();
+    assert!(evidence["metrics"]["reply_rate"]["p_sequential"].is_number());
+
+    // JSON output and the page.
+    let (code, out, _) = canary(&["--format", "json"]);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["comparison"]["verdict"], "insufficient_data");
+    let page = tmp.path().join("reports/canary/latest/canary.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    for needle in [
+        "Canary exp-agent-canary-1",
+        "id=\"arms\"",
+        "confidence sequence",
+        "meeting_rate",
+    ] {
+        assert!(html.contains(needle), "page lacks {needle}");
+    }
+    let dom = crate::report::rendered_dom(&page);
+    assert!(dom.contains("id=\"verdict\"") && dom.contains("insufficient_data"));
+
+    // Bad input: an experiment that is not in the snapshot names the ones that are.
+    let (code, _, err) = crate::common::gtmos(
+        &[
+            "canary",
+            "--experiment",
+            "exp-nope",
+            "--snapshot",
+            corpus.to_str().unwrap(),
+            "--warehouse",
+            wh.to_str().unwrap(),
+            "--config",
+            cfg.to_str().unwrap(),
+            "--no-report",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no decision belongs to experiment `exp-nope`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_injected_split_imbalance_makes_the_canary_invalid() {
+    let tmp = crate::common::tempdir();
+    let mut p = SynthParams {
+        seed: 11,
+        accounts: 1200,
+        ..SynthParams::default()
+    };
+    for v in p.fault_rates.values_mut() {
+        *v = 0.0;
+    }
+    p.canary.variant_share = 0.6;
+    let snap = tmp.path().join("snap");
+    gtmos::synth::generate(&p, &snap, 2, false).unwrap();
+    let wh = tmp.path().join("wh");
+    let preds = agent_predictions(tmp.path(), "gtm-agent-3.3-rc1");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (code, ..) = crate::common::gtmos(
+        &[
+            "eval",
+            "--warehouse",
+            wh.to_str().unwrap(),
+            "--no-report",
+            "golden",
+            "--predictions",
+            preds.to_str().unwrap(),
+            "--golden",
+            root.join("golden").to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert_eq!(code, 0);
+    let (code, out, err) = crate::common::gtmos(
+        &[
+            "canary",
+            "--experiment",
+            "exp-agent-canary-1",
+            "--snapshot",
+            snap.to_str().unwrap(),
+            "--warehouse",
+            wh.to_str().unwrap(),
+            "--config",
+            root.join("pipelines/canary.yml").to_str().unwrap(),
+            "--no-report",
+        ],
+        tmp.path(),
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("MISMATCH"), "{out}");
+    assert!(out.contains("INVALID: sample-ratio mismatch"), "{out}");
 }

@@ -1,0 +1,185 @@
+//! `gtmos canary`: read the experiment, check the golden gate came first, compare, record,
+//! report.
+
+use std::fmt::Write as _;
+
+use serde_json::json;
+
+use crate::calendar::{format_ts, parse_ts};
+use crate::canary::{self, compare, traffic};
+use crate::cli::{CanaryArgs, Locations};
+use crate::error::{Error, Outcome, Result};
+use crate::printer::{self, Format};
+use crate::schema::Registry;
+use crate::settings::{Paths, reports_dir};
+use crate::snapshot::Snapshot;
+
+pub fn run(a: CanaryArgs) -> Result<Outcome> {
+    let paths = Paths::resolve(&Locations {
+        project: None,
+        snapshot: a.snapshot.clone(),
+        warehouse: a.warehouse.clone(),
+    });
+    let cfg = canary::load_config(&a.config)?;
+    let snap = Snapshot::open(&paths.snapshot, Registry::embedded()?)?;
+    let as_of = match &a.as_of {
+        Some(s) => parse_ts(s)?,
+        None => snap.manifest.as_of_micros()?,
+    };
+    let t = traffic::read(&snap, &a.experiment, as_of)?;
+    if t.variant_models.len() != 1 || t.control_models.len() != 1 {
+        return Err(Error::data(format!(
+            "experiment {} must run one model per arm; control: {:?}, variant: {:?}",
+            a.experiment, t.control_models, t.variant_models
+        ))
+        .with_table("agent_decisions")
+        .with_column("model_version"));
+    }
+    // golden → canary → promote: no canary verdict for a model the golden gate has not passed.
+    let variant = &t.variant_models[0];
+    let evals = canary::passing_golden_evals(&paths.warehouse, variant)?;
+    if evals.is_empty() {
+        eprintln!(
+            "refused: the variant model {variant} has no passing golden eval in {} (kind golden, decision pass). Run `gtmos eval golden --predictions …` for it first: golden → canary → promote. Nothing was logged.",
+            crate::logs::EVAL_LOG.dir(&paths.warehouse).display()
+        );
+        return Ok(Outcome::GateFailed);
+    }
+    let c = compare::compare(&t.accounts, &cfg, a.cuped);
+    let run_id = crate::logs::new_run_id();
+    let inputs_hash = snap.manifest.inputs_hash();
+    canary::record_results(&paths.warehouse, &run_id, &t, &inputs_hash, &c)?;
+    let decision_id =
+        canary::record_decision(&paths.warehouse, &run_id, &t, &inputs_hash, &cfg, &c)?;
+    let report = json!({
+        "experiment_id": t.experiment_id,
+        "control_model": t.control_models[0],
+        "variant_model": variant,
+        "golden_evals": evals,
+        "window": {"pre_start": format_ts(t.pre_start), "start": format_ts(t.start), "last_decision": format_ts(t.end), "as_of": format_ts(t.as_of)},
+        "decisions": t.decisions,
+        "outcomes": t.outcomes,
+        "unobserved_outcomes": t.unobserved_outcomes,
+        "comparison": c,
+        "run_id": run_id,
+        "decision_id": decision_id,
+    });
+    let page = if a.no_report {
+        None
+    } else {
+        let ctx = json!({
+            "run": {"run_id": run_id, "gtmos_version": env!("CARGO_PKG_VERSION"), "footer": format!("canary run {run_id}")},
+            "canary": report,
+            "alpha": cfg.alpha,
+        });
+        Some(crate::reports::render_page(
+            "canary.html",
+            ctx,
+            &reports_dir(&a.reports).join("canary"),
+            &run_id,
+        )?)
+    };
+    match a.format {
+        Format::Json => {
+            let mut v = report;
+            v["report"] = json!(page.as_ref().map(|p| p.display().to_string()));
+            printer::out_json(&v)?;
+        }
+        Format::Text => printer::out(&text(&t, &c, &run_id, &decision_id, page.as_deref()))?,
+    }
+    Ok(if c.verdict == "promote" {
+        Outcome::Success
+    } else {
+        Outcome::GateFailed
+    })
+}
+
+fn num(v: Option<f64>) -> String {
+    match v {
+        None => "—".into(),
+        Some(v) if v.abs() >= 100.0 => format!("{v:.1}"),
+        Some(v) => format!("{v:.4}"),
+    }
+}
+
+fn pval(v: Option<f64>) -> String {
+    match v {
+        None => "—".into(),
+        Some(p) if p < 1e-4 => format!("{p:.1e}"),
+        Some(p) => format!("{p:.4}"),
+    }
+}
+
+fn text(
+    t: &traffic::Traffic,
+    c: &compare::Comparison,
+    run_id: &str,
+    decision_id: &str,
+    page: Option<&std::path::Path>,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "canary {}: {} (control) vs {} (variant), {} decisions to {} ({} outcomes not yet observable); inference {}{}",
+        t.experiment_id,
+        t.control_models.join(","),
+        t.variant_models.join(","),
+        t.decisions,
+        format_ts(t.as_of),
+        t.unobserved_outcomes,
+        canary::inference_name(c.inference),
+        if c.cuped { ", CUPED" } else { "" }
+    );
+    let _ = writeln!(
+        s,
+        "sample ratio: {} control / {} variant accounts (design {:.0} % variant): chi-square {:.2}, p {} — {}",
+        c.srm.control_accounts,
+        c.srm.variant_accounts,
+        c.srm.expected_variant_share * 100.0,
+        c.srm.chi_square,
+        pval(Some(c.srm.p)),
+        if c.srm.passed { "ok" } else { "MISMATCH" }
+    );
+    let _ = writeln!(
+        s,
+        "\n  {:<24} {:<9} {:>22} {:>22} {:>10} {:>9} {:>9} {:>8}  verdict",
+        "metric",
+        "role",
+        "control [interval]",
+        "variant [interval]",
+        "Δ",
+        "p fixed",
+        "p always",
+        "CUPED"
+    );
+    for m in &c.metrics {
+        let arm =
+            |v: &compare::ArmValue| format!("{} [{}, {}]", num(v.value), num(v.low), num(v.high));
+        let _ = writeln!(
+            s,
+            "  {:<24} {:<9} {:>22} {:>22} {:>10} {:>9} {:>9} {:>8}  {}",
+            m.metric,
+            m.role,
+            arm(&m.control),
+            arm(&m.variant),
+            num(m.delta),
+            pval(m.p_fixed),
+            pval(m.p_sequential),
+            m.cuped.map_or("—".into(), |c| format!(
+                "{:.1} %",
+                c.variance_reduction * 100.0
+            )),
+            m.verdict
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\n{}: {} (canary run {run_id}; decision {decision_id})",
+        c.verdict.to_uppercase(),
+        c.reasons.join("; ")
+    );
+    if let Some(p) = page {
+        let _ = writeln!(s, "report: {}", p.display());
+    }
+    s
+}
