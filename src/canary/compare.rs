@@ -612,7 +612,11 @@ fn measure(
     // The mixture's scale: relative to the control value, or to the pooled value when the
     // control arm's is zero.
     let pooled = (c.numerator + v.numerator) / (c.denominator + v.denominator);
-    let scale = if cv != 0.0 { cv.abs() } else { pooled.abs().max(vv.abs()) };
+    let scale = if cv != 0.0 {
+        cv.abs()
+    } else {
+        pooled.abs().max(vv.abs())
+    };
     let tau2 = (cfg.sequential.tau_relative * scale).powi(2);
     if tau2 > 0.0 {
         r.p_sequential = Some(stats::msprt_p(delta, var, tau2));
@@ -638,9 +642,24 @@ fn p_of(r: &MetricResult, inf: Inference) -> Option<f64> {
     }
 }
 
+/// Earlier looks at the same experiment: per metric the smallest always-valid p-value and the
+/// intersection of the confidence sequences so far (both stay valid at every look, so the
+/// running minimum and the running intersection are too).
+pub type History = std::collections::BTreeMap<String, (f64, f64, f64)>;
+
 /// Compare the arms of the enrolled accounts and apply the decision rule in its order:
 /// sample-ratio check → minimum sample → safety (guardrails, trust-block band) → business.
 pub fn compare(accounts: &[Account], cfg: &Config, cuped: bool) -> Comparison {
+    compare_after(accounts, cfg, cuped, &History::new())
+}
+
+/// [`compare`], carrying the always-valid figures of earlier looks forward.
+pub fn compare_after(
+    accounts: &[Account],
+    cfg: &Config,
+    cuped: bool,
+    history: &History,
+) -> Comparison {
     let arms: [Vec<&Account>; 2] = [
         accounts.iter().filter(|a| !a.variant).collect(),
         accounts.iter().filter(|a| a.variant).collect(),
@@ -665,6 +684,15 @@ pub fn compare(accounts: &[Account], cfg: &Config, cuped: bool) -> Comparison {
         .iter()
         .map(|d| measure(d, [&arms[0], &arms[1]], cfg, cuped))
         .collect();
+
+    for m in metrics.iter_mut() {
+        if let (Some(&(p, lo, hi)), Some(mp), Some((mlo, mhi))) =
+            (history.get(m.metric), m.p_sequential, m.confidence_sequence)
+        {
+            m.p_sequential = Some(mp.min(p));
+            m.confidence_sequence = Some((mlo.max(lo), mhi.min(hi)));
+        }
+    }
 
     // Holm across the primaries, on the p-values of the inference in force.
     let prim: Vec<usize> = (0..metrics.len())

@@ -68,6 +68,44 @@ pub fn passing_golden_evals(warehouse: &Path, model: &str) -> Result<Vec<String>
     Ok(out)
 }
 
+/// The always-valid figures of earlier runs on this experiment and variant (`canary_results`):
+/// per metric the smallest p-value and the intersection of the confidence sequences.
+pub fn history(warehouse: &Path, experiment: &str, variant: &str) -> Result<compare::History> {
+    let mut h = compare::History::new();
+    for b in logs::read(warehouse, &CANARY_RESULTS)? {
+        let s = |n: &str| b.column_by_name(n).map(|c| c.as_string::<i32>().clone());
+        let f = |n: &str| {
+            b.column_by_name(n)
+                .map(|c| c.as_primitive::<arrow::datatypes::Float64Type>().clone())
+        };
+        let (Some(e), Some(v), Some(m), Some(p), Some(lo), Some(hi)) = (
+            s("experiment_id"),
+            s("variant_model"),
+            s("metric"),
+            f("p_sequential"),
+            f("cs_low"),
+            f("cs_high"),
+        ) else {
+            continue;
+        };
+        for i in 0..b.num_rows() {
+            if e.is_null(i) || e.value(i) != experiment || v.is_null(i) || v.value(i) != variant {
+                continue;
+            }
+            if p.is_null(i) || lo.is_null(i) || hi.is_null(i) {
+                continue;
+            }
+            let entry =
+                h.entry(m.value(i).to_string())
+                    .or_insert((1.0, f64::NEG_INFINITY, f64::INFINITY));
+            entry.0 = entry.0.min(p.value(i));
+            entry.1 = entry.1.max(lo.value(i));
+            entry.2 = entry.2.min(hi.value(i));
+        }
+    }
+    Ok(h)
+}
+
 fn dir_name(d: Option<Direction>) -> Option<&'static str> {
     d.map(|d| match d {
         Direction::Higher => "higher",

@@ -45,7 +45,9 @@ pub fn run(a: CanaryArgs) -> Result<Outcome> {
         );
         return Ok(Outcome::GateFailed);
     }
-    let c = compare::compare(&t.accounts, &cfg, a.cuped);
+    // Earlier looks carry forward: the always-valid p-value is the running minimum.
+    let hist = canary::history(&paths.warehouse, &t.experiment_id, variant)?;
+    let c = compare::compare_after(&t.accounts, &cfg, a.cuped, &hist);
     let run_id = crate::logs::new_run_id();
     let inputs_hash = snap.manifest.inputs_hash();
     canary::record_results(&paths.warehouse, &run_id, &t, &inputs_hash, &c)?;

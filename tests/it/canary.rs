@@ -580,3 +580,18 @@ fn an_injected_split_imbalance_makes_the_canary_invalid() {
     assert!(out.contains("MISMATCH"), "{out}");
     assert!(out.contains("INVALID: sample-ratio mismatch"), "{out}");
 }
+
+#[test]
+fn earlier_looks_carry_forward_the_running_minimum_and_intersection() {
+    let cfg = config();
+    let accts = simulate(&model(21, 3000, &[], 0.5), 28, &[60]).remove(0);
+    let fresh = compare::compare(&accts, &cfg, false);
+    let m = metric(&fresh, "meeting_rate");
+    let (lo, hi) = m.confidence_sequence.unwrap();
+    let mut history = compare::History::new();
+    history.insert("meeting_rate".into(), (0.01, lo + 0.001, hi + 1.0));
+    let later = compare::compare_after(&accts, &cfg, false, &history);
+    let m2 = metric(&later, "meeting_rate");
+    assert_eq!(m2.p_sequential, Some(0.01f64.min(m.p_sequential.unwrap())));
+    assert_eq!(m2.confidence_sequence, Some((lo + 0.001, hi)));
+}
