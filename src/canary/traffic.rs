@@ -76,10 +76,21 @@ fn times<'a>(
 const EXP: u32 = 1;
 const PRE: u32 = 0;
 
-/// Read the experiment `id` from a snapshot, counting outcomes observed before `as_of`.
+/// Read the experiment `id` from a snapshot, counting what happened before `as_of`.
 pub fn read(snap: &Snapshot, id: &str, as_of: i64) -> Result<Traffic> {
     let (_, dec) = snap.read("agent_decisions")?;
     let (_, out) = snap.read("decision_outcomes")?;
+    from_batches(&dec, &out, id, as_of).map_err(|e| e.with_path(&snap.dir))
+}
+
+/// The experiment `id` from the rows of `agent_decisions` and `decision_outcomes` (in the
+/// registry's types).
+pub fn from_batches(
+    dec: &[RecordBatch],
+    out: &[RecordBatch],
+    id: &str,
+    as_of: i64,
+) -> Result<Traffic> {
     let t = "agent_decisions";
 
     // Pass 1: the experiment's window and every account's arm.
@@ -89,7 +100,7 @@ pub fn read(snap: &Snapshot, id: &str, as_of: i64) -> Result<Traffic> {
     let mut models: [BTreeSet<String>; 2] = Default::default();
     let mut experiments: BTreeSet<String> = BTreeSet::new();
     let mut row = 0u64;
-    for b in &dec {
+    for b in dec {
         let (eid, arm, acct, at, model) = (
             strings(b, "experiment_id", t)?,
             strings(b, "arm", t)?,
@@ -140,7 +151,6 @@ pub fn read(snap: &Snapshot, id: &str, as_of: i64) -> Result<Traffic> {
                 experiments.into_iter().collect::<Vec<_>>().join(", ")
             }
         ))
-        .with_path(&snap.dir)
         .with_table(t)
         .with_column("experiment_id"));
     }
