@@ -59,9 +59,9 @@ pub enum Command {
     /// Compare a canary experiment's arms and decide: promote, keep_testing, rollback,
     /// insufficient_data (or invalid on a sample-ratio mismatch).
     ///
-    /// Reads agent_decisions + decision_outcomes of the snapshot; refuses a variant model with
-    /// no passing golden eval in eval_log. Per arm the rates and measures with intervals; the
-    /// differences with fixed-horizon and always-valid tests; the decision rule of
+    /// Reads agent_decisions + decision_outcomes of the snapshot; refuses a variant model
+    /// whose most recent golden eval in eval_log did not pass. Per arm the rates and measures
+    /// with intervals; the differences with fixed-horizon and always-valid tests; the decision rule of
     /// pipelines/canary.yml. Appends canary_results and a canary.rollout decision. Exit 0
     /// promote, 1 anything else (or refused), 2 bad input.
     Canary(CanaryArgs),

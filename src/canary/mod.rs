@@ -42,9 +42,9 @@ pub fn load_config(path: &Path) -> Result<Config> {
     Ok(cfg)
 }
 
-/// The passing golden evals (`eval_log`, kind golden, decision pass) of a model version: their
-/// run ids, oldest first.
-pub fn passing_golden_evals(warehouse: &Path, model: &str) -> Result<Vec<String>> {
+/// The golden evals (`eval_log`, kind golden) of a model version, oldest first: (run id,
+/// decision). The canary needs the most recent one to have passed.
+pub fn golden_evals(warehouse: &Path, model: &str) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for b in logs::read(warehouse, &EVAL_LOG)? {
         let col = |n: &str| b.column_by_name(n).map(|c| c.as_string::<i32>().clone());
@@ -59,9 +59,8 @@ pub fn passing_golden_evals(warehouse: &Path, model: &str) -> Result<Vec<String>
                 && !m.is_null(i)
                 && m.value(i) == model
                 && !d.is_null(i)
-                && d.value(i) == "pass"
             {
-                out.push(run.value(i).to_string());
+                out.push((run.value(i).to_string(), d.value(i).to_string()));
             }
         }
     }

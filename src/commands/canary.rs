@@ -37,13 +37,21 @@ pub fn run(a: CanaryArgs) -> Result<Outcome> {
     }
     // golden → canary → promote: no canary verdict for a model the golden gate has not passed.
     let variant = &t.variant_models[0];
-    let evals = canary::passing_golden_evals(&paths.warehouse, variant)?;
-    if evals.is_empty() {
-        eprintln!(
-            "refused: the variant model {variant} has no passing golden eval in {} (kind golden, decision pass). Run `gtmos eval golden --predictions …` for it first: golden → canary → promote. Nothing was logged.",
-            crate::logs::EVAL_LOG.dir(&paths.warehouse).display()
-        );
-        return Ok(Outcome::GateFailed);
+    let evals = canary::golden_evals(&paths.warehouse, variant)?;
+    match evals.last() {
+        Some((_, d)) if d == "pass" => {}
+        last => {
+            eprintln!(
+                "refused: the variant model {variant} {} in {} (kind golden). Run `gtmos eval golden --predictions …` for it first: golden → canary → promote. Nothing was logged.",
+                match last {
+                    None => "has no golden eval".to_string(),
+                    Some((run, d)) =>
+                        format!("did not pass its most recent golden eval (run {run}: {d})"),
+                },
+                crate::logs::EVAL_LOG.dir(&paths.warehouse).display()
+            );
+            return Ok(Outcome::GateFailed);
+        }
     }
     // Earlier looks carry forward: the always-valid p-value is the running minimum.
     let hist = canary::history(&paths.warehouse, &t.experiment_id, variant)?;
@@ -57,7 +65,7 @@ pub fn run(a: CanaryArgs) -> Result<Outcome> {
         "experiment_id": t.experiment_id,
         "control_model": t.control_models[0],
         "variant_model": variant,
-        "golden_evals": evals,
+        "golden_eval": evals.last().map(|(run, _)| run),
         "window": {"pre_start": format_ts(t.pre_start), "start": format_ts(t.start), "last_decision": format_ts(t.end), "as_of": format_ts(t.as_of)},
         "decisions": t.decisions,
         "outcomes": t.outcomes,

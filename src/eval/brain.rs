@@ -1489,7 +1489,6 @@ fn flakiness(answers: &[ScoredAnswer]) -> Vec<Flakiness> {
 }
 
 /// Score every answer, apply the rubric and compute the decision.
-#[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     catalog: &Catalog,
     answers: &[Answer],

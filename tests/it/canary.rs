@@ -438,7 +438,7 @@ fn the_cli_refuses_without_a_golden_pass_then_compares_records_and_reports() {
     let (code, _, err) = canary(&[]);
     assert_eq!(code, 1);
     assert!(
-        err.contains("refused: the variant model gtm-agent-3.3-rc1 has no passing golden eval"),
+        err.contains("refused: the variant model gtm-agent-3.3-rc1 has no golden eval"),
         "{err}"
     );
     assert!(!wh.join("logs/canary_results").exists());
@@ -458,6 +458,38 @@ fn the_cli_refuses_without_a_golden_pass_then_compares_records_and_reports() {
         tmp.path(),
     );
     assert_eq!(code, 0, "{out}{err}");
+
+    // A later golden eval of the same model that fails takes the pass back.
+    let regressed = root.join("golden/predictions/candidate_regressed.jsonl");
+    let text = std::fs::read_to_string(&regressed)
+        .unwrap()
+        .replace("gtm-labeler-v4.3-rc1", "gtm-agent-3.3-rc1");
+    let bad = tmp.path().join("regressed.jsonl");
+    std::fs::write(&bad, text).unwrap();
+    let eval = |p: &std::path::Path| {
+        crate::common::gtmos(
+            &[
+                "eval",
+                "--warehouse",
+                wh.to_str().unwrap(),
+                "--no-report",
+                "golden",
+                "--predictions",
+                p.to_str().unwrap(),
+                "--golden",
+                root.join("golden").to_str().unwrap(),
+            ],
+            tmp.path(),
+        )
+    };
+    assert_eq!(eval(&bad).0, 1);
+    let (code, _, err) = canary(&[]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("did not pass its most recent golden eval"),
+        "{err}"
+    );
+    assert_eq!(eval(&preds).0, 0);
 
     // 160 accounts: about 40 per arm, below the minimum — insufficient data, exit 1.
     let (code, out, err) = canary(&["--cuped"]);
