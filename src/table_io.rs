@@ -291,13 +291,26 @@ pub fn read_parquet_schema(path: &Path) -> Result<(SchemaRef, u64)> {
 
 /// Every batch of a Parquet file. Errors name the file.
 pub fn read_parquet(path: &Path) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    read_parquet_columns(path, None)
+}
+
+/// Every batch of a Parquet file, only the named (top-level) columns when given.
+pub fn read_parquet_columns(
+    path: &Path,
+    columns: Option<&[&str]>,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let f = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
-    let b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| corrupt(path, e))?;
-    let schema = b.schema().clone();
+    let mut b = ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| corrupt(path, e))?;
+    if let Some(cols) = columns {
+        let mask =
+            parquet::arrow::ProjectionMask::columns(b.parquet_schema(), cols.iter().copied());
+        b = b.with_projection(mask);
+    }
     let reader = b
         .with_batch_size(64 * 1024)
         .build()
         .map_err(|e| corrupt(path, e))?;
+    let schema = arrow::record_batch::RecordBatchReader::schema(&reader);
     let mut out = Vec::new();
     for batch in reader {
         out.push(batch.map_err(|e| corrupt(path, e))?);
