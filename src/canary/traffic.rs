@@ -136,7 +136,11 @@ pub fn from_batches(
     let mut models: [BTreeSet<String>; 2] = Default::default();
     let mut experiments: BTreeSet<String> = BTreeSet::new();
     let mut row = 0u64;
+    // Each row's account code when it is an experiment decision, else NONE.
+    const NONE: u32 = u32::MAX;
+    let mut exp_codes: Vec<Vec<u32>> = Vec::with_capacity(dec.len());
     for b in dec {
+        let mut codes = vec![NONE; b.num_rows()];
         let (eid, arms, acct, at, model) = (
             strings(b, "experiment_id", t)?,
             strings(b, "arm", t)?,
@@ -177,7 +181,9 @@ pub fn from_batches(
             } else if arm[code as usize] != g {
                 mixed.insert(acct.value(i).to_string());
             }
+            codes[i] = code;
         }
+        exp_codes.push(codes);
     }
     if arm.is_empty() {
         return Err(Error::data(format!(
@@ -202,16 +208,52 @@ pub fn from_batches(
     }
     let pre_start = start - (as_of - start);
 
-    // Pass 2: every decision id (to find outcomes without a decision), and the decisions of
-    // both periods by code.
-    const OUTSIDE: u32 = u32::MAX;
-    let rows: usize = dec.iter().map(|b| b.num_rows()).sum();
-    let mut dec_code: PlHashMap<&str, u32> =
-        PlHashMap::with_capacity_and_hasher(rows, Default::default());
+    // The outcomes first: every decision id they refer to gets a code (the smaller side of the
+    // join is the one hashed).
+    let to = "decision_outcomes";
+    let rows_out: usize = out.iter().map(|b| b.num_rows()).sum();
+    let mut ref_code: PlHashMap<&str, u32> =
+        PlHashMap::with_capacity_and_hasher(rows_out, Default::default());
+    // Per outcome: its reference, its kind (NONE when not counted or not yet observable).
+    let (mut o_ref, mut o_kind, mut o_pipe) = (
+        Vec::with_capacity(rows_out),
+        Vec::with_capacity(rows_out),
+        Vec::with_capacity(rows_out),
+    );
+    let mut unobserved = 0u64;
+    for b in out {
+        let (did, kind, at) = (
+            strings(b, "decision_id", to)?,
+            strings(b, "outcome_type", to)?,
+            times(b, "outcome_at", to)?,
+        );
+        let pipe = floats(b, "pipeline_usd", to)?;
+        for i in 0..b.num_rows() {
+            let next = ref_code.len() as u32;
+            o_ref.push(*ref_code.entry(did.value(i)).or_insert(next));
+            let k = if at.value(i) >= as_of {
+                unobserved += 1;
+                NONE
+            } else {
+                OUTCOME_TYPES
+                    .iter()
+                    .position(|k| *k == kind.value(i))
+                    .map_or(NONE, |k| k as u32)
+            };
+            o_kind.push(k);
+            o_pipe.push(if pipe.is_null(i) { 0.0 } else { pipe.value(i) });
+        }
+    }
+    let n_out = o_ref.len() as u64;
+
+    // Pass 2: the decisions of both periods, by code; each referenced decision found.
+    const UNSEEN: u32 = u32::MAX;
+    const OUTSIDE: u32 = u32::MAX - 1;
+    let mut target = vec![UNSEEN; ref_code.len()];
     let (mut d_acct, mut d_period, mut d_cost) = (Vec::new(), Vec::new(), Vec::new());
     let mut n_decisions = 0u64;
     let mut repeated: Vec<String> = Vec::new();
-    for b in dec {
+    for (b, codes) in dec.iter().zip(&exp_codes) {
         let (did, eid, acct, at) = (
             strings(b, "decision_id", t)?,
             strings(b, "experiment_id", t)?,
@@ -220,33 +262,28 @@ pub fn from_batches(
         );
         let cost = floats(b, "cost_usd", t)?;
         for i in 0..b.num_rows() {
-            let code = match acct_code.get(acct.value(i)) {
-                Some(&a) if at.value(i) < as_of => {
-                    let period = if !eid.is_null(i) && eid.value(i) == id {
-                        Some(EXP)
-                    } else if eid.is_null(i) && at.value(i) >= pre_start && at.value(i) < start {
-                        Some(PRE)
-                    } else {
-                        None
-                    };
-                    period.map(|p| {
-                        if p == EXP {
-                            n_decisions += 1;
-                        }
-                        d_acct.push(a);
-                        d_period.push(p);
-                        d_cost.push(cost.value(i));
-                        d_acct.len() as u32 - 1
-                    })
-                }
-                _ => None,
+            let (acct_of, period) = if codes[i] != NONE {
+                n_decisions += 1;
+                (Some(codes[i]), EXP)
+            } else if eid.is_null(i) && at.value(i) >= pre_start && at.value(i) < start {
+                (acct_code.get(acct.value(i)).copied(), PRE)
+            } else {
+                (None, PRE)
             };
-            if dec_code
-                .insert(did.value(i), code.unwrap_or(OUTSIDE))
-                .is_some()
-                && repeated.len() < 5
-            {
-                repeated.push(did.value(i).to_string());
+            let code = match acct_of {
+                Some(a) => {
+                    d_acct.push(a);
+                    d_period.push(period);
+                    d_cost.push(cost.value(i));
+                    d_acct.len() as u32 - 1
+                }
+                None => OUTSIDE,
+            };
+            if let Some(&r) = ref_code.get(did.value(i)) {
+                if target[r as usize] != UNSEEN && repeated.len() < 5 {
+                    repeated.push(did.value(i).to_string());
+                }
+                target[r as usize] = code;
             }
         }
     }
@@ -258,58 +295,40 @@ pub fn from_batches(
         .with_table(t)
         .with_column("decision_id"));
     }
-
-    // Outcomes: every one must belong to a decision; count those observed before as_of.
-    let t = "decision_outcomes";
-    let (mut o_dec, mut o_kind, mut o_pipe) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut n_out, mut unobserved) = (0u64, 0u64);
-    let (mut orphans, mut orphan_rows) = (0u64, Vec::new());
-    for b in out {
-        let (did, kind, at) = (
-            strings(b, "decision_id", t)?,
-            strings(b, "outcome_type", t)?,
-            times(b, "outcome_at", t)?,
-        );
-        let pipe = floats(b, "pipeline_usd", t)?;
-        for i in 0..b.num_rows() {
-            n_out += 1;
-            let Some(&code) = dec_code.get(did.value(i)) else {
-                orphans += 1;
-                if orphan_rows.len() < 5 {
-                    orphan_rows.push(format!("`{}` (row {n_out})", did.value(i)));
-                }
-                continue;
-            };
-            if at.value(i) >= as_of {
-                unobserved += 1;
-                continue;
-            }
-            let Some(k) = OUTCOME_TYPES.iter().position(|k| *k == kind.value(i)) else {
-                continue;
-            };
-            if code == OUTSIDE {
-                continue;
-            }
-            o_dec.push(code);
-            o_kind.push(k as u32);
-            o_pipe.push(if pipe.is_null(i) { 0.0 } else { pipe.value(i) });
-        }
-    }
-    if orphans > 0 {
+    let orphans: Vec<usize> = (0..o_ref.len())
+        .filter(|&i| target[o_ref[i] as usize] == UNSEEN)
+        .collect();
+    if !orphans.is_empty() {
+        let ids: std::collections::BTreeMap<u32, &str> = ref_code
+            .iter()
+            .map(|(k, v)| (*v, *k))
+            .filter(|(v, _)| target[*v as usize] == UNSEEN)
+            .take(5)
+            .collect();
         return Err(Error::data(format!(
-            "{orphans} outcome(s) refer to no decision, e.g. decision_id {}",
-            orphan_rows.join(", ")
+            "{} outcome(s) refer to no decision, e.g. decision_id {}",
+            orphans.len(),
+            orphans
+                .iter()
+                .take(5)
+                .map(|&i| format!(
+                    "`{}` (row {})",
+                    ids.get(&o_ref[i]).copied().unwrap_or("?"),
+                    i + 1
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
-        .with_table(t)
+        .with_table(to)
         .with_column("decision_id"));
     }
 
-    // Per-account tallies (Polars).
+    // Per-account tallies (Polars group-bys on one integer key each).
     let frame = |cols: Vec<Column>| DataFrame::new_infer_height(cols).map_err(polars_err);
-    let u32s = |df: &DataFrame, c: &str| -> Result<Vec<u32>> {
+    let u64s = |df: &DataFrame, c: &str| -> Result<Vec<u64>> {
         Ok(df
             .column(c)
-            .and_then(|c| c.u32().cloned())
+            .and_then(|c| c.u64().cloned())
             .map_err(polars_err)?
             .into_no_null_iter()
             .collect())
@@ -323,53 +342,56 @@ pub fn from_batches(
             .map(|v| v.unwrap_or(0.0))
             .collect())
     };
+    let slot = |d: u32| u64::from(d_acct[d as usize]) * 2 + u64::from(d_period[d as usize]);
     let n_dec = d_acct.len();
     let d = frame(vec![
-        Column::new("account".into(), d_acct.clone()),
-        Column::new("period".into(), d_period.clone()),
+        Column::new(
+            "slot".into(),
+            (0..n_dec as u32).map(slot).collect::<Vec<u64>>(),
+        ),
         Column::new("one".into(), vec![1.0f64; n_dec]),
         Column::new("cost".into(), d_cost),
     ])?;
     #[allow(deprecated)]
     let per_decision = d
-        .group_by(["account", "period"])
+        .group_by(["slot"])
         .and_then(|g| g.select(["one", "cost"]).sum())
         .map_err(polars_err)?;
     // One row per (decision, outcome type): a decision counts once per type.
+    let (mut keys, mut pipes) = (Vec::new(), Vec::new());
+    for i in 0..o_ref.len() {
+        let dcode = target[o_ref[i] as usize];
+        if o_kind[i] == NONE || dcode == OUTSIDE {
+            continue;
+        }
+        keys.push(u64::from(dcode) * 8 + u64::from(o_kind[i]));
+        pipes.push(o_pipe[i]);
+    }
     let o = frame(vec![
-        Column::new("decision".into(), o_dec),
-        Column::new("kind".into(), o_kind),
-        Column::new("pipeline".into(), o_pipe),
+        Column::new("key".into(), keys),
+        Column::new("pipeline".into(), pipes),
     ])?;
     #[allow(deprecated)]
     let once = o
-        .group_by(["decision", "kind"])
+        .group_by(["key"])
         .and_then(|g| g.select(["pipeline"]).sum())
         .map_err(polars_err)?;
-    let dcodes = u32s(&once, "decision")?;
-    let n_once = dcodes.len();
+    let once_keys = u64s(&once, "key")?;
+    let n_once = once_keys.len();
     let o2 = frame(vec![
         Column::new(
-            "account".into(),
-            dcodes
+            "key".into(),
+            once_keys
                 .iter()
-                .map(|&c| d_acct[c as usize])
-                .collect::<Vec<u32>>(),
+                .map(|k| slot((k / 8) as u32) * 8 + k % 8)
+                .collect::<Vec<u64>>(),
         ),
-        Column::new(
-            "period".into(),
-            dcodes
-                .iter()
-                .map(|&c| d_period[c as usize])
-                .collect::<Vec<u32>>(),
-        ),
-        once.column("kind").map_err(polars_err)?.clone(),
         Column::new("one".into(), vec![1.0f64; n_once]),
         once.column("pipeline_sum").map_err(polars_err)?.clone(),
     ])?;
     #[allow(deprecated)]
     let per_outcome = o2
-        .group_by(["account", "period", "kind"])
+        .group_by(["key"])
         .and_then(|g| g.select(["one", "pipeline_sum"]).sum())
         .map_err(polars_err)?;
 
@@ -382,15 +404,14 @@ pub fn from_batches(
         })
         .collect();
     {
-        let (a, p, n, c) = (
-            u32s(&per_decision, "account")?,
-            u32s(&per_decision, "period")?,
+        let (slots, n, c) = (
+            u64s(&per_decision, "slot")?,
             f64s(&per_decision, "one_sum")?,
             f64s(&per_decision, "cost_sum")?,
         );
-        for i in 0..a.len() {
-            let acc = &mut accounts[a[i] as usize];
-            let k = if p[i] == EXP {
+        for i in 0..slots.len() {
+            let acc = &mut accounts[(slots[i] / 2) as usize];
+            let k = if slots[i] % 2 == u64::from(EXP) {
                 &mut acc.exp
             } else {
                 &mut acc.pre
@@ -400,21 +421,20 @@ pub fn from_batches(
         }
     }
     {
-        let (a, p, kind, n, pipe) = (
-            u32s(&per_outcome, "account")?,
-            u32s(&per_outcome, "period")?,
-            u32s(&per_outcome, "kind")?,
+        let (keys, n, pipe) = (
+            u64s(&per_outcome, "key")?,
             f64s(&per_outcome, "one_sum")?,
             f64s(&per_outcome, "pipeline_sum_sum")?,
         );
-        for i in 0..a.len() {
-            let acc = &mut accounts[a[i] as usize];
-            let k: &mut Counts = if p[i] == EXP {
+        for i in 0..keys.len() {
+            let (slot, kind) = (keys[i] / 8, keys[i] % 8);
+            let acc = &mut accounts[(slot / 2) as usize];
+            let k: &mut Counts = if slot % 2 == u64::from(EXP) {
                 &mut acc.exp
             } else {
                 &mut acc.pre
             };
-            match OUTCOME_TYPES[kind[i] as usize] {
+            match OUTCOME_TYPES[kind as usize] {
                 "reply" => k.reply = n[i],
                 "positive_reply" => k.positive_reply = n[i],
                 "meeting_booked" => k.meeting = n[i],

@@ -627,3 +627,55 @@ fn earlier_looks_carry_forward_the_running_minimum_and_intersection() {
     assert_eq!(m2.p_sequential, Some(0.01f64.min(m.p_sequential.unwrap())));
     assert_eq!(m2.confidence_sequence, Some((lo + 0.001, hi)));
 }
+
+#[test]
+fn bad_traffic_is_named_precisely() {
+    use gtmos::canary::traffic;
+    use serde_json::json;
+    let dec = |id: &str, acct: &str, arm: &str| {
+        json!({"decision_id": id, "decided_at": "2025-12-01T10:00:00Z", "account_id": acct,
+               "lane": "tam", "action_type": "email_generation", "experiment_id": "exp-1", "arm": arm,
+               "model_version": if arm == "variant" { "m-new" } else { "m-old" }, "policy_version": "p",
+               "trust_score": 0.9, "gate_result": "pass", "cost_usd": 0.12})
+    };
+    let out = |id: &str, d: &str| {
+        json!({"outcome_id": id, "decision_id": d, "outcome_at": "2025-12-02T10:00:00Z",
+               "outcome_type": "reply", "pipeline_usd": null})
+    };
+    let as_of = gtmos::calendar::parse_ts("2026-01-01").unwrap();
+    let decisions = crate::common::rows(
+        "agent_decisions",
+        &[dec("D1", "A1", "control"), dec("D2", "A2", "variant")],
+    );
+    let outcomes = crate::common::rows(
+        "decision_outcomes",
+        &[out("O1", "D1"), out("O2", "D-missing")],
+    );
+    let err = traffic::from_batches(&[decisions.clone()], &[outcomes], "exp-1", as_of)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("1 outcome(s) refer to no decision, e.g. decision_id `D-missing` (row 2)"),
+        "{err}"
+    );
+    let mixed = crate::common::rows(
+        "agent_decisions",
+        &[dec("D1", "A1", "control"), dec("D2", "A1", "variant")],
+    );
+    let err = traffic::from_batches(&[mixed], &[], "exp-1", as_of)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("1 account(s) have decisions in both arms"),
+        "{err}"
+    );
+    let err = traffic::from_batches(&[decisions], &[], "exp-2", as_of)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "no decision belongs to experiment `exp-2`; experiments in this snapshot: exp-1"
+        ),
+        "{err}"
+    );
+}
