@@ -679,3 +679,34 @@ fn bad_traffic_is_named_precisely() {
         "{err}"
     );
 }
+
+#[test]
+fn a_rank_test_with_every_value_tied_reports_no_information_never_a_pass() {
+    let mut cfg = config();
+    for p in cfg.primary.iter_mut() {
+        if p.metric == "pipeline_per_decision" {
+            p.test = Some(compare::Test::MannWhitney);
+        }
+    }
+    // No opportunity in either arm: every account's pipeline per decision is 0.
+    let accts = simulate(
+        &model(31, 3000, &[("opportunity_created", -0.999)], 0.5),
+        28,
+        &[60],
+    )
+    .remove(0);
+    let accts: Vec<Account> = accts
+        .into_iter()
+        .map(|mut a| {
+            a.exp.pipeline = 0.0;
+            a
+        })
+        .collect();
+    let c = compare::compare(&accts, &cfg, false);
+    let m = metric(&c, "pipeline_per_decision");
+    assert_eq!(m.test, "Mann–Whitney U (account means, tie-corrected)");
+    assert_eq!(m.verdict, "no_information");
+    assert_eq!(m.p_fixed, None);
+    assert!(m.note.as_deref().unwrap().contains("no information"));
+    assert_ne!(c.verdict, "promote");
+}
