@@ -50,9 +50,20 @@ fn main() {
     let cfg = canary::load_config(&common::root().join("pipelines/canary.yml")).expect("config");
 
     let start = Instant::now();
-    let (_, dec) = table_io::read_parquet(&dir.join("agent_decisions.parquet")).expect("decisions");
-    let (_, out) =
-        table_io::read_parquet(&dir.join("decision_outcomes.parquet")).expect("outcomes");
+    // As `gtmos canary` reads a snapshot: only the columns the comparison needs, both tables
+    // at once.
+    let read = |f: &str, cols: &[&str]| {
+        table_io::read_parquet_columns(&dir.join(f), Some(cols))
+            .expect("read")
+            .1
+    };
+    let (dec, out) = std::thread::scope(|s| {
+        let d = s.spawn(|| read("agent_decisions.parquet", &traffic::DECISION_COLUMNS));
+        (
+            d.join().unwrap(),
+            read("decision_outcomes.parquet", &traffic::OUTCOME_COLUMNS),
+        )
+    });
     let read_s = start.elapsed().as_secs_f64();
     let t = traffic::from_batches(&dec, &out, "exp-bench", as_of).expect("traffic");
     let tally_s = start.elapsed().as_secs_f64() - read_s;

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, TimestampMicrosecondType};
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use super::compare::{Account, Counts};
 use crate::error::{Error, Result};
@@ -99,8 +100,13 @@ pub fn read(snap: &Snapshot, id: &str, as_of: i64) -> Result<Traffic> {
         }
         Ok(out)
     };
-    let dec = load("agent_decisions", &DECISION_COLUMNS)?;
-    let out = load("decision_outcomes", &OUTCOME_COLUMNS)?;
+    // The two tables are read at the same time.
+    let (dec, out) = std::thread::scope(|s| {
+        let d = s.spawn(|| load("agent_decisions", &DECISION_COLUMNS));
+        let o = load("decision_outcomes", &OUTCOME_COLUMNS);
+        (d.join().expect("the reading thread does not panic"), o)
+    });
+    let (dec, out) = (dec?, out?);
     from_batches(&dec, &out, id, as_of).map_err(|e| e.with_path(&snap.dir))
 }
 
@@ -246,46 +252,81 @@ pub fn from_batches(
     }
     let n_out = o_ref.len() as u64;
 
-    // Pass 2: the decisions of both periods, by code; each referenced decision found.
+    // Pass 2, one batch per task: the decisions of both periods by code, and which referenced
+    // decision each row is. Merged in batch order, so the result does not depend on threads.
     const UNSEEN: u32 = u32::MAX;
     const OUTSIDE: u32 = u32::MAX - 1;
+    struct Part {
+        acct: Vec<u32>,
+        period: Vec<u32>,
+        cost: Vec<f64>,
+        /// (referenced decision, index into this part or OUTSIDE, row)
+        refs: Vec<(u32, u32, usize)>,
+        experiment: u64,
+    }
+    let parts: Vec<Part> = dec
+        .par_iter()
+        .zip(&exp_codes)
+        .map(|(b, codes)| -> Result<Part> {
+            let (did, eid, acct, at) = (
+                strings(b, "decision_id", t)?,
+                strings(b, "experiment_id", t)?,
+                strings(b, "account_id", t)?,
+                times(b, "decided_at", t)?,
+            );
+            let cost = floats(b, "cost_usd", t)?;
+            let mut p = Part {
+                acct: Vec::new(),
+                period: Vec::new(),
+                cost: Vec::new(),
+                refs: Vec::new(),
+                experiment: 0,
+            };
+            for i in 0..b.num_rows() {
+                let (acct_of, period) = if codes[i] != NONE {
+                    p.experiment += 1;
+                    (Some(codes[i]), EXP)
+                } else if eid.is_null(i) && at.value(i) >= pre_start && at.value(i) < start {
+                    (acct_code.get(acct.value(i)).copied(), PRE)
+                } else {
+                    (None, PRE)
+                };
+                let code = match acct_of {
+                    Some(a) => {
+                        p.acct.push(a);
+                        p.period.push(period);
+                        p.cost.push(cost.value(i));
+                        p.acct.len() as u32 - 1
+                    }
+                    None => OUTSIDE,
+                };
+                if let Some(&r) = ref_code.get(did.value(i)) {
+                    p.refs.push((r, code, i));
+                }
+            }
+            Ok(p)
+        })
+        .collect::<Result<_>>()?;
     let mut target = vec![UNSEEN; ref_code.len()];
     let (mut d_acct, mut d_period, mut d_cost) = (Vec::new(), Vec::new(), Vec::new());
     let mut n_decisions = 0u64;
     let mut repeated: Vec<String> = Vec::new();
-    for (b, codes) in dec.iter().zip(&exp_codes) {
-        let (did, eid, acct, at) = (
-            strings(b, "decision_id", t)?,
-            strings(b, "experiment_id", t)?,
-            strings(b, "account_id", t)?,
-            times(b, "decided_at", t)?,
-        );
-        let cost = floats(b, "cost_usd", t)?;
-        for i in 0..b.num_rows() {
-            let (acct_of, period) = if codes[i] != NONE {
-                n_decisions += 1;
-                (Some(codes[i]), EXP)
-            } else if eid.is_null(i) && at.value(i) >= pre_start && at.value(i) < start {
-                (acct_code.get(acct.value(i)).copied(), PRE)
-            } else {
-                (None, PRE)
-            };
-            let code = match acct_of {
-                Some(a) => {
-                    d_acct.push(a);
-                    d_period.push(period);
-                    d_cost.push(cost.value(i));
-                    d_acct.len() as u32 - 1
-                }
-                None => OUTSIDE,
-            };
-            if let Some(&r) = ref_code.get(did.value(i)) {
-                if target[r as usize] != UNSEEN && repeated.len() < 5 {
-                    repeated.push(did.value(i).to_string());
-                }
-                target[r as usize] = code;
+    for (k, p) in parts.into_iter().enumerate() {
+        let offset = d_acct.len() as u32;
+        for (r, code, row) in p.refs {
+            if target[r as usize] != UNSEEN && repeated.len() < 5 {
+                repeated.push(strings(&dec[k], "decision_id", t)?.value(row).to_string());
             }
+            target[r as usize] = if code == OUTSIDE {
+                OUTSIDE
+            } else {
+                offset + code
+            };
         }
+        d_acct.extend(p.acct);
+        d_period.extend(p.period);
+        d_cost.extend(p.cost);
+        n_decisions += p.experiment;
     }
     if !repeated.is_empty() {
         return Err(Error::data(format!(
