@@ -1488,6 +1488,31 @@ fn flakiness(answers: &[ScoredAnswer]) -> Vec<Flakiness> {
         .collect()
 }
 
+/// A hard criterion on the share of answers that pass: ok of n at least `min`, with the
+/// evidence its sample supports. With no answer to judge it is met only when `none_is_met`.
+fn share_criterion(
+    name: &'static str,
+    description: &'static str,
+    (ok, n): (u64, u64),
+    min: f64,
+    none_is_met: bool,
+    ev: &Evidence,
+    unit: &str,
+) -> Criterion {
+    let value = ratio(ok, n);
+    Criterion {
+        name,
+        hard: true,
+        description,
+        threshold: format!("≥ {min}"),
+        value,
+        met: value.map_or(none_is_met, |v| v >= min),
+        shortfall_points: None,
+        detail: format!("{ok} of {n} {unit}"),
+        evidence: Some(sample_evidence(n - ok, n, 1.0 - min, ev, unit)),
+    }
+}
+
 /// Score every answer, apply the rubric and compute the decision.
 pub fn evaluate(
     catalog: &Catalog,
@@ -1509,8 +1534,6 @@ pub fn evaluate(
     let stale_ok = stale.iter().filter(|&&b| b).count() as u64;
     let levers: Vec<bool> = scored.iter().filter_map(|a| a.lever_correct).collect();
     let lever_ok = levers.iter().filter(|&&b| b).count() as u64;
-    let s_rate = ratio(stale_ok, stale.len() as u64);
-    let l_rate = ratio(lever_ok, levers.len() as u64);
     let issues = scored.iter().map(|a| a.issues.len()).sum::<usize>();
     let with_issues: Vec<String> = scored
         .iter()
@@ -1547,40 +1570,24 @@ pub fn evaluate(
                 "claims",
             )),
         },
-        Criterion {
-            name: "staleness_recognition",
-            hard: true,
-            description: "stale-fixture answers that read, flag and disclose the stale source, judged recognised by the reviewer",
-            threshold: format!("≥ {}", r.hard.staleness_recognition_min),
-            value: s_rate,
-            met: s_rate.is_some_and(|v| v >= r.hard.staleness_recognition_min),
-            shortfall_points: None,
-            detail: format!("{stale_ok} of {} stale-fixture answers", stale.len()),
-            evidence: Some(sample_evidence(
-                stale.len() as u64 - stale_ok,
-                stale.len() as u64,
-                1.0 - r.hard.staleness_recognition_min,
-                ev,
-                "stale-fixture answers",
-            )),
-        },
-        Criterion {
-            name: "lever_mapping",
-            hard: true,
-            description: "AGT-902 answers whose every action is in the taxonomy and names its mapped lever, with no reviewer-counted violation",
-            threshold: format!("≥ {}", r.hard.lever_mapping_min),
-            value: l_rate,
-            met: l_rate.is_none_or(|v| v >= r.hard.lever_mapping_min),
-            shortfall_points: None,
-            detail: format!("{lever_ok} of {} {DEFAULT_WRITER} answers", levers.len()),
-            evidence: Some(sample_evidence(
-                levers.len() as u64 - lever_ok,
-                levers.len() as u64,
-                1.0 - r.hard.lever_mapping_min,
-                ev,
-                "AGT-902 answers",
-            )),
-        },
+        share_criterion(
+            "staleness_recognition",
+            "stale-fixture answers that read, flag and disclose the stale source, judged recognised by the reviewer",
+            (stale_ok, stale.len() as u64),
+            r.hard.staleness_recognition_min,
+            false,
+            ev,
+            "stale-fixture answers",
+        ),
+        share_criterion(
+            "lever_mapping",
+            "AGT-902 answers whose every action is in the taxonomy and names its mapped lever, with no reviewer-counted violation",
+            (lever_ok, levers.len() as u64),
+            r.hard.lever_mapping_min,
+            true,
+            ev,
+            "AGT-902 answers",
+        ),
     ];
 
     // Soft criteria.
