@@ -410,6 +410,30 @@ fn agent_predictions(dir: &std::path::Path, model: &str) -> std::path::PathBuf {
     p
 }
 
+/// `gtmos eval golden` of a predictions file into a warehouse: (exit code, stdout + stderr).
+fn golden_eval(
+    cwd: &std::path::Path,
+    wh: &std::path::Path,
+    preds: &std::path::Path,
+) -> (i32, String) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (code, out, err) = crate::common::gtmos(
+        &[
+            "eval",
+            "--warehouse",
+            wh.to_str().unwrap(),
+            "--no-report",
+            "golden",
+            "--predictions",
+            preds.to_str().unwrap(),
+            "--golden",
+            root.join("golden").to_str().unwrap(),
+        ],
+        cwd,
+    );
+    (code, out + &err)
+}
+
 #[test]
 fn the_cli_refuses_without_a_golden_pass_then_compares_records_and_reports() {
     let tmp = crate::common::tempdir();
@@ -443,21 +467,8 @@ fn the_cli_refuses_without_a_golden_pass_then_compares_records_and_reports() {
     );
     assert!(!wh.join("logs/canary_results").exists());
     let preds = agent_predictions(tmp.path(), "gtm-agent-3.3-rc1");
-    let (code, out, err) = crate::common::gtmos(
-        &[
-            "eval",
-            "--warehouse",
-            wh.to_str().unwrap(),
-            "--no-report",
-            "golden",
-            "--predictions",
-            preds.to_str().unwrap(),
-            "--golden",
-            root.join("golden").to_str().unwrap(),
-        ],
-        tmp.path(),
-    );
-    assert_eq!(code, 0, "{out}{err}");
+    let (code, out) = golden_eval(tmp.path(), &wh, &preds);
+    assert_eq!(code, 0, "{out}");
 
     // A later golden eval of the same model that fails takes the pass back.
     let regressed = root.join("golden/predictions/candidate_regressed.jsonl");
@@ -466,22 +477,7 @@ fn the_cli_refuses_without_a_golden_pass_then_compares_records_and_reports() {
         .replace("gtm-labeler-v4.3-rc1", "gtm-agent-3.3-rc1");
     let bad = tmp.path().join("regressed.jsonl");
     std::fs::write(&bad, text).unwrap();
-    let eval = |p: &std::path::Path| {
-        crate::common::gtmos(
-            &[
-                "eval",
-                "--warehouse",
-                wh.to_str().unwrap(),
-                "--no-report",
-                "golden",
-                "--predictions",
-                p.to_str().unwrap(),
-                "--golden",
-                root.join("golden").to_str().unwrap(),
-            ],
-            tmp.path(),
-        )
-    };
+    let eval = |p: &std::path::Path| golden_eval(tmp.path(), &wh, p);
     assert_eq!(eval(&bad).0, 1);
     let (code, _, err) = canary(&[]);
     assert_eq!(code, 1);
@@ -578,21 +574,7 @@ fn an_injected_split_imbalance_makes_the_canary_invalid() {
     let wh = tmp.path().join("wh");
     let preds = agent_predictions(tmp.path(), "gtm-agent-3.3-rc1");
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (code, ..) = crate::common::gtmos(
-        &[
-            "eval",
-            "--warehouse",
-            wh.to_str().unwrap(),
-            "--no-report",
-            "golden",
-            "--predictions",
-            preds.to_str().unwrap(),
-            "--golden",
-            root.join("golden").to_str().unwrap(),
-        ],
-        tmp.path(),
-    );
-    assert_eq!(code, 0);
+    assert_eq!(golden_eval(tmp.path(), &wh, &preds).0, 0);
     let (code, out, err) = crate::common::gtmos(
         &[
             "canary",
