@@ -396,6 +396,9 @@ fn the_cli_logs_brain_runs_decides_promotion_and_reports() {
     ] {
         assert!(html.contains(needle), "page lacks {needle}");
     }
+    // The brain section is in the page body once, not in its title.
+    assert!(html.contains("<title>Eval · gtmos</title>"), "page title");
+    assert_eq!(html.matches("Brain eval: AGT-901 + AGT-902").count(), 1);
     let dom = crate::report::rendered_dom(&page);
     assert!(
         dom.contains("id=\"brain-decision\"") && dom.contains(">fail<"),
