@@ -305,6 +305,27 @@ fn key(question: &str, run: u32) -> String {
     format!("{question} run {run}")
 }
 
+/// One problem per key that occurs more than once: "Q04 run 1 answered 2 times (lines 4, 60)".
+fn repeated(
+    problems: &mut Vec<String>,
+    dups: &[Vec<u32>],
+    keys: &[String],
+    verb: &str,
+    line: impl Fn(usize) -> u64,
+) {
+    for rows in dups {
+        problems.push(format!(
+            "{} {verb} {} times (lines {})",
+            keys[rows[0] as usize],
+            rows.len(),
+            rows.iter()
+                .map(|&r| line(r as usize).to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+}
+
 /// An answer, the catalog question it answers and its reviewer score.
 #[derive(Debug, Clone, Copy)]
 pub struct Answer<'a> {
@@ -351,17 +372,9 @@ pub fn align<'a>(
         ));
     }
     let m = match_keys(&str_refs(&out_keys), &str_refs(&score_keys))?;
-    for rows in &m.dup_left {
-        problems.push(format!(
-            "{} answered {} times (lines {})",
-            out_keys[rows[0] as usize],
-            rows.len(),
-            rows.iter()
-                .map(|&r| outputs[r as usize].line.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
+    repeated(&mut problems, &m.dup_left, &out_keys, "answered", |r| {
+        outputs[r].line
+    });
     for &r in &m.left_only {
         let o = &outputs[r as usize];
         if catalog.question(&o.question_id).is_some() {
@@ -376,17 +389,9 @@ pub fn align<'a>(
     refuse(outputs_path, "the brain outputs", problems)?;
 
     let mut problems = Vec::new();
-    for rows in &m.dup_right {
-        problems.push(format!(
-            "{} scored {} times (lines {})",
-            score_keys[rows[0] as usize],
-            rows.len(),
-            rows.iter()
-                .map(|&r| scores[r as usize].line.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
+    repeated(&mut problems, &m.dup_right, &score_keys, "scored", |r| {
+        scores[r].line
+    });
     for &r in &m.right_only {
         let s = &scores[r as usize];
         problems.push(format!(
