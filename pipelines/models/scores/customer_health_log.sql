@@ -27,18 +27,30 @@
 {{ config(tags=['scores'], order_by=['account_id', 'score_date']) }}
 
 with accounts as (
-    select * from {{ ref('score_accounts') }}
+    -- each score date with the start of every window the dimensions look back over
+    select
+        *,
+        score_date - interval '{{ var('health_competitor_window_days') }} days' as competitor_from,
+        score_date - interval '{{ var('health_conv_window_days') }} days' as conv_from,
+        score_date - interval '{{ var('health_sponsor_champion_days') }} days' as champion_from,
+        score_date - interval '{{ var('health_sponsor_buyer_days') }} days' as buyer_from,
+        score_date - interval '{{ var('health_nps_window_days') }} days' as nps_from,
+        score_date - interval '{{ var('health_support_window_days') }} days' as support_from,
+        score_date - interval '{{ var('health_support_window_days') }} days' - interval '{{ var('health_support_window_days') }} days' as support_prior_from,
+        score_date - interval '{{ var('health_csat_window_days') }} days' as csat_from,
+        arrow_cast(score_date, 'Timestamp(Microsecond, Some("UTC"))') as score_ts
+    from {{ ref('score_accounts') }}
 ),
 
 usage as (
     select
         a.account_id,
         a.k,
-        sum(case when u.week < a.k + {{ var('health_usage_window_weeks') }} then u.usage_norm_sum end) as recent_norm,
+        sum(case when u.week < a.k + {{ var('health_usage_window_weeks') }} then u.usage_norm_e9 end) as recent_norm,
         sum(case when u.week < a.k + {{ var('health_usage_window_weeks') }} then u.usage_days end) as recent_days,
-        sum(case when u.week >= a.k + {{ var('health_usage_baseline_weeks_back') }} then u.usage_norm_sum end) as baseline_norm,
+        sum(case when u.week >= a.k + {{ var('health_usage_baseline_weeks_back') }} then u.usage_norm_e9 end) as baseline_norm,
         sum(case when u.week >= a.k + {{ var('health_usage_baseline_weeks_back') }} then u.usage_days end) as baseline_days,
-        sum(case when u.week < a.k + {{ var('health_usage_window_weeks') }} then u.seat_utilization_sum end) as seat_sum,
+        sum(case when u.week < a.k + {{ var('health_usage_window_weeks') }} then u.seat_utilization_e9 end) as seat_sum,
         sum(case when u.week < a.k + {{ var('health_usage_window_weeks') }} then u.seat_days end) as seat_days
     from accounts a
     join {{ ref('usage_weekly') }} u
@@ -69,21 +81,24 @@ call_stats as (
         a.account_id,
         a.k,
         max(c.call_date) as last_call_date,
-        sum(case when c.call_date >= a.score_date - interval '{{ var('health_competitor_window_days') }} days'
+        sum(case when c.call_date >= a.competitor_from
             then 1 else 0 end) as calls_competitor_window,
-        sum(case when c.call_date >= a.score_date - interval '{{ var('health_competitor_window_days') }} days'
+        sum(case when c.call_date >= a.competitor_from
             and c.names_competitor then 1 else 0 end) as competitor_calls,
         sum(case when c.call_owner_role = 'CSM'
-            and c.call_date >= a.score_date - interval '{{ var('health_conv_window_days') }} days'
+            and c.call_date >= a.conv_from
             then 1 else 0 end) as csm_calls,
+        sum(case when c.call_owner_role = 'CSM'
+            and c.call_date >= a.conv_from
+            then arrow_cast(round(c.sentiment_score * 1e9), 'Int64') end) as csm_sentiment_e9,
+        count(case when c.call_owner_role = 'CSM'
+            and c.call_date >= a.conv_from
+            then c.sentiment_score end) as csm_sentiment_calls,
         avg(case when c.call_owner_role = 'CSM'
-            and c.call_date >= a.score_date - interval '{{ var('health_conv_window_days') }} days'
-            then c.sentiment_score end) as csm_sentiment,
-        avg(case when c.call_owner_role = 'CSM'
-            and c.call_date >= a.score_date - interval '{{ var('health_conv_window_days') }} days'
+            and c.call_date >= a.conv_from
             then case when c.talk_ratio <= {{ var('health_conv_talk_max') }} then 1.0 else 0.0 end end) as csm_listening_share,
         avg(case when c.call_owner_role = 'CSM'
-            and c.call_date >= a.score_date - interval '{{ var('health_conv_window_days') }} days'
+            and c.call_date >= a.conv_from
             then case when c.next_step_committed then 1.0 else 0.0 end end) as csm_next_step_rate
     from accounts a
     join calls c on c.account_id = a.account_id and c.call_date < a.score_date
@@ -117,14 +132,12 @@ sponsor_seen as (
         s.persona,
         s.active_from < a.score_date and (s.active_to is null or s.active_to >= a.score_date) as present,
         s.active_to >= a.score_date - interval '7 days' and s.active_to < a.score_date as departed_this_week,
-        max(case when t.call_date >= a.score_date - case when s.persona = 'champion'
-                then interval '{{ var('health_sponsor_champion_days') }} days'
-                else interval '{{ var('health_sponsor_buyer_days') }} days' end
-            then 1 else 0 end) as seen
+        count(t.contact_id) > 0 as seen
     from accounts a
     join sponsors s on s.account_id = a.account_id
     left join attendance t
         on t.contact_id = s.contact_id and t.account_id = s.account_id and t.call_date < a.score_date
+        and t.call_date >= case when s.persona = 'champion' then a.champion_from else a.buyer_from end
     group by a.account_id, a.k, s.contact_id, s.persona, s.active_from, s.active_to, a.score_date
 ),
 
@@ -133,8 +146,8 @@ sponsor_points as (
         account_id,
         k,
         -- per persona: the best of its contacts (present and seen 1, present 0.5, else 0)
-        max(case when persona = 'champion' then case when present and seen = 1 then 1.0 when present then 0.5 else 0.0 end end) as champion_part,
-        max(case when persona = 'economic_buyer' then case when present and seen = 1 then 1.0 when present then 0.5 else 0.0 end end) as buyer_part,
+        max(case when persona = 'champion' then case when present and seen then 1.0 when present then 0.5 else 0.0 end end) as champion_part,
+        max(case when persona = 'economic_buyer' then case when present and seen then 1.0 when present then 0.5 else 0.0 end end) as buyer_part,
         max(case when departed_this_week then 1 else 0 end) = 1 as sponsor_departure_flag
     from sponsor_seen
     group by account_id, k
@@ -146,37 +159,40 @@ nps as (
     join {{ source('snapshot', 'nps_responses') }} n
         on n.account_id = a.account_id
         and n.response_date < a.score_date
-        and n.response_date >= a.score_date - interval '{{ var('health_nps_window_days') }} days'
+        and n.response_date >= a.nps_from
     group by a.account_id, a.k
+),
+
+ticket_days as (
+    select
+        account_id,
+        arrow_cast(opened_at, 'Date32') as opened_date,
+        arrow_cast(closed_at, 'Date32') as closed_date,
+        case severity
+            when 'P1' then {{ var('health_support_weight_p1') }}
+            when 'P2' then {{ var('health_support_weight_p2') }}
+            when 'P3' then {{ var('health_support_weight_p3') }}
+            else {{ var('health_support_weight_p4') }} end as weight,
+        csat_score
+    from {{ source('snapshot', 'support_tickets') }}
 ),
 
 tickets as (
     select
         a.account_id,
         a.k,
-        sum(case when t.opened_at >= arrow_cast(a.score_date - interval '{{ var('health_support_window_days') }} days', 'Timestamp(Microsecond, Some("UTC"))')
-            then case t.severity
-                when 'P1' then {{ var('health_support_weight_p1') }}
-                when 'P2' then {{ var('health_support_weight_p2') }}
-                when 'P3' then {{ var('health_support_weight_p3') }}
-                else {{ var('health_support_weight_p4') }} end
-            else 0 end) as recent_weight,
-        sum(case when t.opened_at < arrow_cast(a.score_date - interval '{{ var('health_support_window_days') }} days', 'Timestamp(Microsecond, Some("UTC"))')
-            then case t.severity
-                when 'P1' then {{ var('health_support_weight_p1') }}
-                when 'P2' then {{ var('health_support_weight_p2') }}
-                when 'P3' then {{ var('health_support_weight_p3') }}
-                else {{ var('health_support_weight_p4') }} end
-            else 0 end) as prior_weight,
-        avg(case when t.closed_at is not null
-                and t.closed_at < arrow_cast(a.score_date, 'Timestamp(Microsecond, Some("UTC"))')
-                and t.closed_at >= arrow_cast(a.score_date - interval '{{ var('health_csat_window_days') }} days', 'Timestamp(Microsecond, Some("UTC"))')
+        sum(case when t.opened_date >= a.support_from
+            then t.weight else 0 end) as recent_weight,
+        sum(case when t.opened_date < a.support_from
+            then t.weight else 0 end) as prior_weight,
+        avg(case when t.closed_date < a.score_date
+                and t.closed_date >= a.csat_from
             then t.csat_score end) as mean_csat
     from accounts a
-    join {{ source('snapshot', 'support_tickets') }} t
+    join ticket_days t
         on t.account_id = a.account_id
-        and t.opened_at < arrow_cast(a.score_date, 'Timestamp(Microsecond, Some("UTC"))')
-        and t.opened_at >= arrow_cast(a.score_date - interval '{{ var('health_support_window_days') }} days' - interval '{{ var('health_support_window_days') }} days', 'Timestamp(Microsecond, Some("UTC"))')
+        and t.opened_date < a.score_date
+        and t.opened_date >= a.support_prior_from
     group by a.account_id, a.k
 ),
 
@@ -193,14 +209,22 @@ onboarding as (
     group by a.account_id, a.k
 ),
 
-payment_intervals as (
-    select
-        account_id,
-        new_state,
-        event_ts,
-        lead(event_ts) over (partition by invoice_id order by event_ts, event_id) as next_event_ts
+payment_states as (
+    select event_id, invoice_id, account_id, new_state, event_ts
     from {{ source('snapshot', 'payment_events') }}
     where event_ts < {{ as_of }}
+),
+
+payment_intervals as (
+    -- each non-current state with the time the invoice's next event replaced it (events in
+    -- (event_ts, event_id) order); a self-join, as only those few states need it
+    select p.account_id, p.new_state, p.event_ts, min(n.event_ts) as next_event_ts
+    from payment_states p
+    left join payment_states n
+        on n.invoice_id = p.invoice_id
+        and (n.event_ts > p.event_ts or (n.event_ts = p.event_ts and n.event_id > p.event_id))
+    where p.new_state <> 'current'
+    group by p.event_id, p.account_id, p.new_state, p.event_ts
 ),
 
 payments as (
@@ -212,15 +236,15 @@ payments as (
     from accounts a
     join payment_intervals p
         on p.account_id = a.account_id
-        and p.new_state <> 'current'
-        and p.event_ts < arrow_cast(a.score_date, 'Timestamp(Microsecond, Some("UTC"))')
-        and (p.next_event_ts is null or p.next_event_ts >= arrow_cast(a.score_date, 'Timestamp(Microsecond, Some("UTC"))'))
+        and p.event_ts < a.score_ts
+        and (p.next_event_ts is null or p.next_event_ts >= a.score_ts)
     group by a.account_id, a.k
 ),
 
--- Every input that is a sum or mean of floating-point values is rounded to 9 decimals: sums
--- taken in a different order (another thread count, another engine) differ in the last bit,
--- and a score rounded to cents must not flip on that.
+-- Floating-point values are summed as integers of billionths (the _e9 sums): a float sum taken
+-- in another order (another thread count, another engine) differs in the last bit, and a ratio
+-- that lands exactly on a rounding midpoint (usage of 9/1024 over its baseline is 1.0087890625)
+-- would then round either way. Every input is rounded to 9 decimals.
 inputs as (
     select
         a.account_id,
@@ -231,8 +255,9 @@ inputs as (
         case when o.due > 0 then least(1.0, arrow_cast(o.completed, 'Float64') / o.due) else 1.0 end as onboarding_progress,
         case when u.recent_days >= {{ var('health_usage_min_days') }} and u.baseline_days >= {{ var('health_usage_min_days') }}
                 and u.baseline_norm > 0
-            then round((u.recent_norm / u.recent_days) / (u.baseline_norm / u.baseline_days), 9) end as usage_ratio,
-        case when u.seat_days > 0 then round(u.seat_sum / u.seat_days, 9) end as seat_utilization_pct,
+            then round((arrow_cast(u.recent_norm, 'Float64') / u.recent_days)
+                / (arrow_cast(u.baseline_norm, 'Float64') / u.baseline_days), 9) end as usage_ratio,
+        case when u.seat_days > 0 then round(arrow_cast(u.seat_sum, 'Float64') / 1e9 / u.seat_days, 9) end as seat_utilization_pct,
         sp.champion_part,
         sp.buyer_part,
         coalesce(sp.sponsor_departure_flag, false) as sponsor_departure_flag,
@@ -245,7 +270,7 @@ inputs as (
         c.calls_competitor_window,
         c.competitor_calls,
         coalesce(c.csm_calls, 0) as csm_calls,
-        round(c.csm_sentiment, 9) as csm_sentiment,
+        round(arrow_cast(c.csm_sentiment_e9, 'Float64') / 1e9 / c.csm_sentiment_calls, 9) as csm_sentiment,
         round(c.csm_listening_share, 9) as csm_listening_share,
         round(c.csm_next_step_rate, 9) as csm_next_step_rate,
         coalesce(p.severity, 0) as payment_severity

@@ -4,7 +4,7 @@
 -- score dated t sees only what happened before t. An account is a customer at t when an active
 -- order covers the day before t; its renewal is the earliest term end among those orders.
 -- bucket_base: the week index (0 = the 7 days before as_of) weekly inputs are aggregated by.
-{{ config(materialized='view', tags=['scores']) }}
+{{ config(tags=['scores'], order_by=['account_id', 'k']) }}
 
 with calendar as (
     select
