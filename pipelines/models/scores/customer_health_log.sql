@@ -76,11 +76,31 @@ calls as (
     where call_ts < {{ as_of }}
 ),
 
+-- the latest call before each score date: calls bucketed by week before as_of (as in
+-- usage_weekly; a call in week w is before the score date of every k <= w), the oldest weeks
+-- in one bucket
+call_weeks as (
+    select
+        account_id,
+        least((day_number({{ as_of_date }}) - day_number(call_date) - 1) / 7, {{ var('score_history_weeks') }}) as week,
+        max(call_date) as last_call_date
+    from calls
+    where call_date < {{ as_of_date }}
+    group by 1, 2
+),
+
+last_calls as (
+    select a.account_id, a.k, max(w.last_call_date) as last_call_date
+    from accounts a
+    join call_weeks w on w.account_id = a.account_id and w.week >= a.k
+    group by a.account_id, a.k
+),
+
+-- the calls inside the windows
 call_stats as (
     select
         a.account_id,
         a.k,
-        max(c.call_date) as last_call_date,
         sum(case when c.call_date >= a.competitor_from
             then 1 else 0 end) as calls_competitor_window,
         sum(case when c.call_date >= a.competitor_from
@@ -101,7 +121,10 @@ call_stats as (
             and c.call_date >= a.conv_from
             then case when c.next_step_committed then 1.0 else 0.0 end end) as csm_next_step_rate
     from accounts a
-    join calls c on c.account_id = a.account_id and c.call_date < a.score_date
+    join calls c
+        on c.account_id = a.account_id
+        and c.call_date < a.score_date
+        and c.call_date >= least(a.competitor_from, a.conv_from)
     group by a.account_id, a.k
 ),
 
@@ -266,7 +289,7 @@ inputs as (
         round(coalesce(t.recent_weight, 0), 9) as support_recent_weight,
         round(coalesce(t.prior_weight, 0), 9) as support_prior_weight,
         day_number(a.score_date)
-            - day_number(greatest(c.last_call_date, q.last_qbr_date, o.last_milestone_date)) as days_since_touch,
+            - day_number(greatest(lc.last_call_date, q.last_qbr_date, o.last_milestone_date)) as days_since_touch,
         c.calls_competitor_window,
         c.competitor_calls,
         coalesce(c.csm_calls, 0) as csm_calls,
@@ -277,6 +300,7 @@ inputs as (
     from accounts a
     left join usage u on u.account_id = a.account_id and u.k = a.k
     left join call_stats c on c.account_id = a.account_id and c.k = a.k
+    left join last_calls lc on lc.account_id = a.account_id and lc.k = a.k
     left join qbrs q on q.account_id = a.account_id and q.k = a.k
     left join sponsor_points sp on sp.account_id = a.account_id and sp.k = a.k
     left join nps n on n.account_id = a.account_id and n.k = a.k
