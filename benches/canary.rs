@@ -57,13 +57,10 @@ fn main() {
             .expect("read")
             .1
     };
-    let (dec, out) = std::thread::scope(|s| {
-        let d = s.spawn(|| read("agent_decisions.parquet", &traffic::DECISION_COLUMNS));
-        (
-            d.join().unwrap(),
-            read("decision_outcomes.parquet", &traffic::OUTCOME_COLUMNS),
-        )
-    });
+    let (dec, out) = rayon::join(
+        || read("agent_decisions.parquet", &traffic::DECISION_COLUMNS),
+        || read("decision_outcomes.parquet", &traffic::OUTCOME_COLUMNS),
+    );
     let read_s = start.elapsed().as_secs_f64();
     let t = traffic::from_batches(&dec, &out, "exp-bench", as_of).expect("traffic");
     let tally_s = start.elapsed().as_secs_f64() - read_s;

@@ -1,17 +1,18 @@
 //! Canary traffic from a snapshot: `agent_decisions` + `decision_outcomes` of one experiment
-//! turned into per-account tallies (Polars joins and group-bys): the experiment period per arm
-//! and, for CUPED, the pre-period of the same length before it.
+//! turned into per-account tallies: the experiment period per arm and, for CUPED, the
+//! pre-period of the same length before it. Accounts and decisions get dense integer codes,
+//! so the join of outcomes to decisions is one hash probe per row and the tallies index
+//! arrays (a Polars group-by on those codes was half of the time at 10 M decisions).
 
 use std::collections::BTreeSet;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float64Type, TimestampMicrosecondType};
-use polars::prelude::*;
+use polars::prelude::PlHashMap;
 use rayon::prelude::*;
 
 use super::compare::{Account, Counts};
 use crate::error::{Error, Result};
-use crate::eval::keys::polars_err;
 use crate::snapshot::Snapshot;
 
 /// What was read: the enrolled accounts and the experiment's facts.
@@ -100,12 +101,11 @@ pub fn read(snap: &Snapshot, id: &str, as_of: i64) -> Result<Traffic> {
         }
         Ok(out)
     };
-    // The two tables are read at the same time.
-    let (dec, out) = std::thread::scope(|s| {
-        let d = s.spawn(|| load("agent_decisions", &DECISION_COLUMNS));
-        let o = load("decision_outcomes", &OUTCOME_COLUMNS);
-        (d.join().expect("the reading thread does not panic"), o)
-    });
+    // The two tables are read at the same time (and each by row groups in parallel).
+    let (dec, out) = rayon::join(
+        || load("agent_decisions", &DECISION_COLUMNS),
+        || load("decision_outcomes", &OUTCOME_COLUMNS),
+    );
     let (dec, out) = (dec?, out?);
     from_batches(&dec, &out, id, as_of).map_err(|e| e.with_path(&snap.dir))
 }
@@ -122,29 +122,54 @@ const OUTCOME_TYPES: [&str; 8] = [
     "opportunity_created",
 ];
 
-/// The experiment `id` from the rows of `agent_decisions` and `decision_outcomes` (at least
-/// the columns of [`DECISION_COLUMNS`] and [`OUTCOME_COLUMNS`], in the registry's types).
-///
-/// Accounts and decisions get integer codes on the way in (one hash lookup per row), so the
-/// Polars group-bys run on integers, not strings.
-pub fn from_batches(
-    dec: &[RecordBatch],
-    out: &[RecordBatch],
-    id: &str,
-    as_of: i64,
-) -> Result<Traffic> {
+/// An account's counts of one period: slot = account code × 2 + period.
+fn counts_of(accounts: &mut [Account], slot: u32) -> &mut Counts {
+    let a = &mut accounts[(slot / 2) as usize];
+    if slot % 2 == EXP { &mut a.exp } else { &mut a.pre }
+}
+
+/// The count an outcome type adds to (the pipeline of `opportunity_created` is summed instead).
+fn count_of(c: &mut Counts, kind: u32) -> Option<&mut f64> {
+    Some(match OUTCOME_TYPES[kind as usize] {
+        "reply" => &mut c.reply,
+        "positive_reply" => &mut c.positive_reply,
+        "meeting_booked" => &mut c.meeting,
+        "trust_block" => &mut c.trust_block,
+        "human_rejected" => &mut c.human_rejected,
+        "duplicate_incident" => &mut c.duplicate,
+        "cooldown_violation" => &mut c.cooldown,
+        _ => return None,
+    })
+}
+
+/// Not an experiment decision / not a counted outcome.
+const NONE: u32 = u32::MAX;
+
+/// Pass 1 over the decisions: the experiment's window and every enrolled account's code and
+/// arm (codes in order of each account's first experiment decision).
+struct Enrolment<'a> {
+    start: i64,
+    end: i64,
+    code: PlHashMap<&'a str, u32>,
+    variant: Vec<bool>,
+    models: [BTreeSet<String>; 2],
+    /// Per batch, each row's account code when it is an experiment decision, else NONE.
+    rows: Vec<Vec<u32>>,
+}
+
+fn enrol<'a>(dec: &'a [RecordBatch], id: &str, as_of: i64) -> Result<Enrolment<'a>> {
     let t = "agent_decisions";
-    // Pass 1: the experiment's window and every account's arm.
-    let (mut start, mut end) = (i64::MAX, i64::MIN);
-    let mut acct_code: PlHashMap<&str, u32> = PlHashMap::default();
-    let mut arm: Vec<u32> = Vec::new();
+    let mut e = Enrolment {
+        start: i64::MAX,
+        end: i64::MIN,
+        code: PlHashMap::default(),
+        variant: Vec::new(),
+        models: Default::default(),
+        rows: Vec::with_capacity(dec.len()),
+    };
     let mut mixed: BTreeSet<String> = BTreeSet::new();
-    let mut models: [BTreeSet<String>; 2] = Default::default();
     let mut experiments: BTreeSet<String> = BTreeSet::new();
     let mut row = 0u64;
-    // Each row's account code when it is an experiment decision, else NONE.
-    const NONE: u32 = u32::MAX;
-    let mut exp_codes: Vec<Vec<u32>> = Vec::with_capacity(dec.len());
     for b in dec {
         let mut codes = vec![NONE; b.num_rows()];
         let (eid, arms, acct, at, model) = (
@@ -163,9 +188,9 @@ pub fn from_batches(
                 experiments.insert(eid.value(i).to_string());
                 continue;
             }
-            let g = match (!arms.is_null(i)).then(|| arms.value(i)) {
-                Some("control") => 0,
-                Some("variant") => 1,
+            let variant = match (!arms.is_null(i)).then(|| arms.value(i)) {
+                Some("control") => false,
+                Some("variant") => true,
                 other => {
                     return Err(Error::data(format!(
                         "decision of experiment {id} has arm {other:?}; must be control or variant"
@@ -175,23 +200,24 @@ pub fn from_batches(
                     .with_row(row));
                 }
             };
-            start = start.min(at.value(i));
-            end = end.max(at.value(i));
-            if !models[g as usize].contains(model.value(i)) {
-                models[g as usize].insert(model.value(i).to_string());
+            e.start = e.start.min(at.value(i));
+            e.end = e.end.max(at.value(i));
+            let models = &mut e.models[usize::from(variant)];
+            if !models.contains(model.value(i)) {
+                models.insert(model.value(i).to_string());
             }
-            let next = arm.len() as u32;
-            let code = *acct_code.entry(acct.value(i)).or_insert(next);
+            let next = e.variant.len() as u32;
+            let code = *e.code.entry(acct.value(i)).or_insert(next);
             if code == next {
-                arm.push(g);
-            } else if arm[code as usize] != g {
+                e.variant.push(variant);
+            } else if e.variant[code as usize] != variant {
                 mixed.insert(acct.value(i).to_string());
             }
             codes[i] = code;
         }
-        exp_codes.push(codes);
+        e.rows.push(codes);
     }
-    if arm.is_empty() {
+    if e.variant.is_empty() {
         return Err(Error::data(format!(
             "no decision belongs to experiment `{id}`; experiments in this snapshot: {}",
             if experiments.is_empty() {
@@ -212,21 +238,30 @@ pub fn from_batches(
         .with_table(t)
         .with_column("arm"));
     }
-    let pre_start = start - (as_of - start);
+    Ok(e)
+}
 
-    // The outcomes first: every decision id they refer to gets a code (the smaller side of the
-    // join is the one hashed).
+/// The outcomes, coded: every decision id they refer to gets a code (the smaller side of the
+/// join is the one hashed); per outcome its reference, its kind (NONE when not counted or not
+/// yet observable) and its pipeline amount.
+struct Outcomes<'a> {
+    code: PlHashMap<&'a str, u32>,
+    reference: Vec<u32>,
+    kind: Vec<u32>,
+    pipeline: Vec<f64>,
+    unobserved: u64,
+}
+
+fn code_outcomes<'a>(out: &'a [RecordBatch], as_of: i64) -> Result<Outcomes<'a>> {
     let to = "decision_outcomes";
-    let rows_out: usize = out.iter().map(|b| b.num_rows()).sum();
-    let mut ref_code: PlHashMap<&str, u32> =
-        PlHashMap::with_capacity_and_hasher(rows_out, Default::default());
-    // Per outcome: its reference, its kind (NONE when not counted or not yet observable).
-    let (mut o_ref, mut o_kind, mut o_pipe) = (
-        Vec::with_capacity(rows_out),
-        Vec::with_capacity(rows_out),
-        Vec::with_capacity(rows_out),
-    );
-    let mut unobserved = 0u64;
+    let rows: usize = out.iter().map(|b| b.num_rows()).sum();
+    let mut o = Outcomes {
+        code: PlHashMap::with_capacity_and_hasher(rows, Default::default()),
+        reference: Vec::with_capacity(rows),
+        kind: Vec::with_capacity(rows),
+        pipeline: Vec::with_capacity(rows),
+        unobserved: 0,
+    };
     for b in out {
         let (did, kind, at) = (
             strings(b, "decision_id", to)?,
@@ -235,10 +270,10 @@ pub fn from_batches(
         );
         let pipe = floats(b, "pipeline_usd", to)?;
         for i in 0..b.num_rows() {
-            let next = ref_code.len() as u32;
-            o_ref.push(*ref_code.entry(did.value(i)).or_insert(next));
+            let next = o.code.len() as u32;
+            o.reference.push(*o.code.entry(did.value(i)).or_insert(next));
             let k = if at.value(i) >= as_of {
-                unobserved += 1;
+                o.unobserved += 1;
                 NONE
             } else {
                 OUTCOME_TYPES
@@ -246,27 +281,45 @@ pub fn from_batches(
                     .position(|k| *k == kind.value(i))
                     .map_or(NONE, |k| k as u32)
             };
-            o_kind.push(k);
-            o_pipe.push(if pipe.is_null(i) { 0.0 } else { pipe.value(i) });
+            o.kind.push(k);
+            o.pipeline.push(if pipe.is_null(i) { 0.0 } else { pipe.value(i) });
         }
     }
-    let n_out = o_ref.len() as u64;
+    Ok(o)
+}
 
-    // Pass 2, one batch per task: the decisions of both periods by code, and which referenced
-    // decision each row is. Merged in batch order, so the result does not depend on threads.
+/// The experiment `id` from the rows of `agent_decisions` and `decision_outcomes` (at least
+/// the columns of [`DECISION_COLUMNS`] and [`OUTCOME_COLUMNS`], in the registry's types).
+///
+/// Accounts and referenced decisions get dense integer codes on the way in (one hash lookup
+/// per row), so the per-account tallies index arrays instead of grouping by key. Pass 1 and
+/// the coding of the outcomes run side by side; pass 2 classifies the decisions one batch
+/// per task. Everything is merged in row order, so the result does not depend on threads.
+pub fn from_batches(
+    dec: &[RecordBatch],
+    out: &[RecordBatch],
+    id: &str,
+    as_of: i64,
+) -> Result<Traffic> {
+    let t = "agent_decisions";
+    let (e, o) = rayon::join(|| enrol(dec, id, as_of), || code_outcomes(out, as_of));
+    let (e, o) = (e?, o?);
+    let (start, end) = (e.start, e.end);
+    let pre_start = start - (as_of - start);
+
+    // Pass 2, one batch per task: each decision of either period of an enrolled account as
+    // (account code × 2 + period, cost), and which referenced decision each row is.
     const UNSEEN: u32 = u32::MAX;
     const OUTSIDE: u32 = u32::MAX - 1;
     struct Part {
-        acct: Vec<u32>,
-        period: Vec<u32>,
-        cost: Vec<f64>,
-        /// (referenced decision, index into this part or OUTSIDE, row)
+        decisions: Vec<(u32, f64)>,
+        /// (referenced decision, its slot or OUTSIDE, row)
         refs: Vec<(u32, u32, usize)>,
         experiment: u64,
     }
     let parts: Vec<Part> = dec
         .par_iter()
-        .zip(&exp_codes)
+        .zip(&e.rows)
         .map(|(b, codes)| -> Result<Part> {
             let (did, eid, acct, at) = (
                 strings(b, "decision_id", t)?,
@@ -276,56 +329,53 @@ pub fn from_batches(
             );
             let cost = floats(b, "cost_usd", t)?;
             let mut p = Part {
-                acct: Vec::new(),
-                period: Vec::new(),
-                cost: Vec::new(),
+                decisions: Vec::new(),
                 refs: Vec::new(),
                 experiment: 0,
             };
             for i in 0..b.num_rows() {
-                let (acct_of, period) = if codes[i] != NONE {
+                let slot = if codes[i] != NONE {
                     p.experiment += 1;
-                    (Some(codes[i]), EXP)
+                    Some(codes[i] * 2 + EXP)
                 } else if eid.is_null(i) && at.value(i) >= pre_start && at.value(i) < start {
-                    (acct_code.get(acct.value(i)).copied(), PRE)
+                    e.code.get(acct.value(i)).map(|a| a * 2 + PRE)
                 } else {
-                    (None, PRE)
+                    None
                 };
-                let code = match acct_of {
-                    Some(a) => {
-                        p.acct.push(a);
-                        p.period.push(period);
-                        p.cost.push(cost.value(i));
-                        p.acct.len() as u32 - 1
-                    }
-                    None => OUTSIDE,
-                };
-                if let Some(&r) = ref_code.get(did.value(i)) {
-                    p.refs.push((r, code, i));
+                if let Some(s) = slot {
+                    p.decisions.push((s, cost.value(i)));
+                }
+                if let Some(&r) = o.code.get(did.value(i)) {
+                    p.refs.push((r, slot.unwrap_or(OUTSIDE), i));
                 }
             }
             Ok(p)
         })
         .collect::<Result<_>>()?;
-    let mut target = vec![UNSEEN; ref_code.len()];
-    let (mut d_acct, mut d_period, mut d_cost) = (Vec::new(), Vec::new(), Vec::new());
+
+    let mut accounts: Vec<Account> = e
+        .variant
+        .iter()
+        .map(|&variant| Account {
+            variant,
+            ..Default::default()
+        })
+        .collect();
+    let mut target = vec![UNSEEN; o.code.len()];
     let mut n_decisions = 0u64;
     let mut repeated: Vec<String> = Vec::new();
     for (k, p) in parts.into_iter().enumerate() {
-        let offset = d_acct.len() as u32;
-        for (r, code, row) in p.refs {
+        for (slot, cost) in p.decisions {
+            let c = counts_of(&mut accounts, slot);
+            c.decisions += 1.0;
+            c.cost += cost;
+        }
+        for (r, slot, row) in p.refs {
             if target[r as usize] != UNSEEN && repeated.len() < 5 {
                 repeated.push(strings(&dec[k], "decision_id", t)?.value(row).to_string());
             }
-            target[r as usize] = if code == OUTSIDE {
-                OUTSIDE
-            } else {
-                offset + code
-            };
+            target[r as usize] = slot;
         }
-        d_acct.extend(p.acct);
-        d_period.extend(p.period);
-        d_cost.extend(p.cost);
         n_decisions += p.experiment;
     }
     if !repeated.is_empty() {
@@ -336,11 +386,13 @@ pub fn from_batches(
         .with_table(t)
         .with_column("decision_id"));
     }
-    let orphans: Vec<usize> = (0..o_ref.len())
-        .filter(|&i| target[o_ref[i] as usize] == UNSEEN)
+    let to = "decision_outcomes";
+    let orphans: Vec<usize> = (0..o.reference.len())
+        .filter(|&i| target[o.reference[i] as usize] == UNSEEN)
         .collect();
     if !orphans.is_empty() {
-        let ids: std::collections::BTreeMap<u32, &str> = ref_code
+        let ids: std::collections::BTreeMap<u32, &str> = o
+            .code
             .iter()
             .map(|(k, v)| (*v, *k))
             .filter(|(v, _)| target[*v as usize] == UNSEEN)
@@ -354,7 +406,7 @@ pub fn from_batches(
                 .take(5)
                 .map(|&i| format!(
                     "`{}` (row {})",
-                    ids.get(&o_ref[i]).copied().unwrap_or("?"),
+                    ids.get(&o.reference[i]).copied().unwrap_or("?"),
                     i + 1
                 ))
                 .collect::<Vec<_>>()
@@ -364,140 +416,36 @@ pub fn from_batches(
         .with_column("decision_id"));
     }
 
-    // Per-account tallies (Polars group-bys on one integer key each).
-    let frame = |cols: Vec<Column>| DataFrame::new_infer_height(cols).map_err(polars_err);
-    let u64s = |df: &DataFrame, c: &str| -> Result<Vec<u64>> {
-        Ok(df
-            .column(c)
-            .and_then(|c| c.u64().cloned())
-            .map_err(polars_err)?
-            .into_no_null_iter()
-            .collect())
-    };
-    let f64s = |df: &DataFrame, c: &str| -> Result<Vec<f64>> {
-        Ok(df
-            .column(c)
-            .and_then(|c| c.f64().cloned())
-            .map_err(polars_err)?
-            .iter()
-            .map(|v| v.unwrap_or(0.0))
-            .collect())
-    };
-    let slot = |d: u32| u64::from(d_acct[d as usize]) * 2 + u64::from(d_period[d as usize]);
-    let n_dec = d_acct.len();
-    let d = frame(vec![
-        Column::new(
-            "slot".into(),
-            (0..n_dec as u32).map(slot).collect::<Vec<u64>>(),
-        ),
-        Column::new("one".into(), vec![1.0f64; n_dec]),
-        Column::new("cost".into(), d_cost),
-    ])?;
-    #[allow(deprecated)]
-    let per_decision = d
-        .group_by(["slot"])
-        .and_then(|g| g.select(["one", "cost"]).sum())
-        .map_err(polars_err)?;
-    // One row per (decision, outcome type): a decision counts once per type.
-    let (mut keys, mut pipes) = (Vec::new(), Vec::new());
-    for i in 0..o_ref.len() {
-        let dcode = target[o_ref[i] as usize];
-        if o_kind[i] == NONE || dcode == OUTSIDE {
+    // The outcomes: a decision counts once per outcome type (one bit per type and decision);
+    // pipeline sums every opportunity's amount.
+    let mut seen = vec![0u8; o.code.len()];
+    for i in 0..o.reference.len() {
+        let (r, kind) = (o.reference[i] as usize, o.kind[i]);
+        if kind == NONE || target[r] == OUTSIDE {
             continue;
         }
-        keys.push(u64::from(dcode) * 8 + u64::from(o_kind[i]));
-        pipes.push(o_pipe[i]);
-    }
-    let o = frame(vec![
-        Column::new("key".into(), keys),
-        Column::new("pipeline".into(), pipes),
-    ])?;
-    #[allow(deprecated)]
-    let once = o
-        .group_by(["key"])
-        .and_then(|g| g.select(["pipeline"]).sum())
-        .map_err(polars_err)?;
-    let once_keys = u64s(&once, "key")?;
-    let n_once = once_keys.len();
-    let o2 = frame(vec![
-        Column::new(
-            "key".into(),
-            once_keys
-                .iter()
-                .map(|k| slot((k / 8) as u32) * 8 + k % 8)
-                .collect::<Vec<u64>>(),
-        ),
-        Column::new("one".into(), vec![1.0f64; n_once]),
-        once.column("pipeline_sum").map_err(polars_err)?.clone(),
-    ])?;
-    #[allow(deprecated)]
-    let per_outcome = o2
-        .group_by(["key"])
-        .and_then(|g| g.select(["one", "pipeline_sum"]).sum())
-        .map_err(polars_err)?;
-
-    // Assemble the accounts, in order of their first experiment decision.
-    let mut accounts: Vec<Account> = arm
-        .iter()
-        .map(|&g| Account {
-            variant: g == 1,
-            ..Default::default()
-        })
-        .collect();
-    {
-        let (slots, n, c) = (
-            u64s(&per_decision, "slot")?,
-            f64s(&per_decision, "one_sum")?,
-            f64s(&per_decision, "cost_sum")?,
-        );
-        for i in 0..slots.len() {
-            let acc = &mut accounts[(slots[i] / 2) as usize];
-            let k = if slots[i] % 2 == u64::from(EXP) {
-                &mut acc.exp
-            } else {
-                &mut acc.pre
-            };
-            k.decisions = n[i];
-            k.cost = c[i];
-        }
-    }
-    {
-        let (keys, n, pipe) = (
-            u64s(&per_outcome, "key")?,
-            f64s(&per_outcome, "one_sum")?,
-            f64s(&per_outcome, "pipeline_sum_sum")?,
-        );
-        for i in 0..keys.len() {
-            let (slot, kind) = (keys[i] / 8, keys[i] % 8);
-            let acc = &mut accounts[(slot / 2) as usize];
-            let k: &mut Counts = if slot % 2 == u64::from(EXP) {
-                &mut acc.exp
-            } else {
-                &mut acc.pre
-            };
-            match OUTCOME_TYPES[kind as usize] {
-                "reply" => k.reply = n[i],
-                "positive_reply" => k.positive_reply = n[i],
-                "meeting_booked" => k.meeting = n[i],
-                "trust_block" => k.trust_block = n[i],
-                "human_rejected" => k.human_rejected = n[i],
-                "duplicate_incident" => k.duplicate = n[i],
-                "cooldown_violation" => k.cooldown = n[i],
-                _ => k.pipeline = pipe[i],
+        let c = counts_of(&mut accounts, target[r]);
+        match count_of(c, kind) {
+            Some(n) => {
+                if seen[r] & (1 << kind) == 0 {
+                    seen[r] |= 1 << kind;
+                    *n += 1.0;
+                }
             }
+            None => c.pipeline += o.pipeline[i],
         }
     }
     Ok(Traffic {
         experiment_id: id.to_string(),
         accounts,
-        control_models: models[0].iter().cloned().collect(),
-        variant_models: models[1].iter().cloned().collect(),
+        control_models: e.models[0].iter().cloned().collect(),
+        variant_models: e.models[1].iter().cloned().collect(),
         start,
         end,
         pre_start,
         as_of,
         decisions: n_decisions,
-        outcomes: n_out,
-        unobserved_outcomes: unobserved,
+        outcomes: o.reference.len() as u64,
+        unobserved_outcomes: o.unobserved,
     })
 }
