@@ -1,6 +1,6 @@
 //! `gtmos canary` at scale: 10,000,000 decisions (half in a pre-period, half in the
 //! experiment, one million accounts randomised by account) with their outcomes, read from
-//! Parquet, tallied per account (Polars) and compared (every metric's per-arm rates and
+//! Parquet, tallied per account and compared (every metric's per-arm rates and
 //! intervals, fixed-horizon and always-valid tests, Holm, the verdict) — side by side with
 //! pandas + scipy computing the same per-arm statistics on the same files
 //! (`benches/canary_pandas.py`).
@@ -94,7 +94,7 @@ fn main() {
         }
     );
     println!(
-        "  gtmos: {gtmos_s:.2}s (reading Parquet {read_s:.2}s, per-account tallies with Polars {tally_s:.2}s, statistics and verdict {:.3}s; CUPED adds {cuped_s:.3}s); peak memory {peak:.0} MiB; verdict {}",
+        "  gtmos: {gtmos_s:.2}s (reading Parquet {read_s:.2}s, per-account tallies {tally_s:.2}s, statistics and verdict {:.3}s; CUPED adds {cuped_s:.3}s); peak memory {peak:.0} MiB; verdict {}",
         gtmos_s - read_s - tally_s,
         c.verdict
     );

@@ -900,3 +900,41 @@ fn fmt(v: Option<f64>) -> String {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuped_by_hand() {
+        // One decision per account and period; pipeline per decision. Pre-period x: control
+        // (1, 3), variant (2, 4); experiment y = 2x in control, 2x + 5 in variant. The naive
+        // difference 11 − 4 = 7 carries the variant's higher pre-period values. Linearised:
+        // y − R per arm = (−2, 2) in both; x − 2.5 = control (−1.5, 0.5), variant (−0.5, 1.5).
+        // Pooled within-arm: Sxy = 4 + 4, Sxx = 2 + 2 → θ = 2. Adjusted values are constant
+        // (control 1, 1; variant −1, −1): no variance left. Shift θ·(0.5 − (−0.5)) = 2, so
+        // the CUPED difference is 7 − 2 = 5, the true effect.
+        let account = |variant: bool, x: f64, y: f64| Account {
+            variant,
+            exp: Counts {
+                decisions: 1.0,
+                pipeline: y,
+                ..Default::default()
+            },
+            pre: Counts {
+                decisions: 1.0,
+                pipeline: x,
+                ..Default::default()
+            },
+        };
+        let control = [account(false, 1.0, 2.0), account(false, 3.0, 6.0)];
+        let variant = [account(true, 2.0, 9.0), account(true, 4.0, 13.0)];
+        let c: Vec<&Account> = control.iter().collect();
+        let v: Vec<&Account> = variant.iter().collect();
+        let def = metric("pipeline_per_decision").unwrap();
+        let cu = cuped_delta(def, [&c, &v], 1.0).unwrap();
+        assert!((cu.theta - 2.0).abs() < 1e-12, "{cu:?}");
+        assert!((cu.delta - 5.0).abs() < 1e-12, "{cu:?}");
+        assert!(cu.se.abs() < 1e-12 && (cu.variance_reduction - 1.0).abs() < 1e-12);
+    }
+}

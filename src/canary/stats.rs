@@ -296,24 +296,6 @@ pub fn confidence_sequence(estimate: f64, var: f64, tau2: f64, alpha: f64) -> (f
     (estimate - half, estimate + half)
 }
 
-/// CUPED (Deng et al., 2013): y − θ (x − mean x) with θ = cov(x, y) / var(x) from the pooled
-/// units, where x is a pre-experiment covariate. Returns θ and the adjusted values; the mean
-/// is unchanged.
-pub fn cuped(y: &[f64], x: &[f64]) -> (f64, Vec<f64>) {
-    let n = y.len() as f64;
-    let (my, mx) = (y.iter().sum::<f64>() / n, x.iter().sum::<f64>() / n);
-    let (mut sxy, mut sxx) = (0.0, 0.0);
-    for (a, b) in y.iter().zip(x) {
-        sxy += (a - my) * (b - mx);
-        sxx += (b - mx).powi(2);
-    }
-    let theta = if sxx > 0.0 { sxy / sxx } else { 0.0 };
-    (
-        theta,
-        y.iter().zip(x).map(|(a, b)| a - theta * (b - mx)).collect(),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,16 +328,6 @@ mod tests {
         let m = mann_whitney(&[0.0; 5], &[0.0; 7]);
         assert_eq!(m.p, None);
         assert_eq!(m.u, 17.5);
-    }
-
-    #[test]
-    fn cuped_keeps_the_mean_and_removes_the_covariate() {
-        // y = 2x + noise-free offset: θ = 2 and the adjusted values are constant.
-        let x = [1.0, 2.0, 3.0, 4.0];
-        let y = [3.0, 5.0, 7.0, 9.0];
-        let (theta, adj) = cuped(&y, &x);
-        assert!((theta - 2.0).abs() < 1e-12);
-        assert!(adj.iter().all(|v| (v - 6.0).abs() < 1e-12));
     }
 
     #[test]

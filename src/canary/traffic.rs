@@ -125,7 +125,11 @@ const OUTCOME_TYPES: [&str; 8] = [
 /// An account's counts of one period: slot = account code × 2 + period.
 fn counts_of(accounts: &mut [Account], slot: u32) -> &mut Counts {
     let a = &mut accounts[(slot / 2) as usize];
-    if slot % 2 == EXP { &mut a.exp } else { &mut a.pre }
+    if slot % 2 == EXP {
+        &mut a.exp
+    } else {
+        &mut a.pre
+    }
 }
 
 /// The count an outcome type adds to (the pipeline of `opportunity_created` is summed instead).
@@ -271,7 +275,8 @@ fn code_outcomes<'a>(out: &'a [RecordBatch], as_of: i64) -> Result<Outcomes<'a>>
         let pipe = floats(b, "pipeline_usd", to)?;
         for i in 0..b.num_rows() {
             let next = o.code.len() as u32;
-            o.reference.push(*o.code.entry(did.value(i)).or_insert(next));
+            o.reference
+                .push(*o.code.entry(did.value(i)).or_insert(next));
             let k = if at.value(i) >= as_of {
                 o.unobserved += 1;
                 NONE
@@ -282,7 +287,8 @@ fn code_outcomes<'a>(out: &'a [RecordBatch], as_of: i64) -> Result<Outcomes<'a>>
                     .map_or(NONE, |k| k as u32)
             };
             o.kind.push(k);
-            o.pipeline.push(if pipe.is_null(i) { 0.0 } else { pipe.value(i) });
+            o.pipeline
+                .push(if pipe.is_null(i) { 0.0 } else { pipe.value(i) });
         }
     }
     Ok(o)
