@@ -116,25 +116,30 @@ pub struct Catalog {
     pub tuners: Vec<Tuner>,
 }
 
-fn yaml<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
+/// A YAML file parsed, with the sha256 of the very bytes parsed.
+fn yaml<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<(T, String)> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
-    serde_yaml_ng::from_str(&text).map_err(|e| {
-        bad(
-            path,
-            e.location().map(|l| l.line() as u64),
-            format!("not {what}: {e}"),
-        )
-    })
+    let sha = crate::table_io::sha256_hex(text.as_bytes());
+    serde_yaml_ng::from_str(&text)
+        .map(|v| (v, sha))
+        .map_err(|e| {
+            bad(
+                path,
+                e.location().map(|l| l.line() as u64),
+                format!("not {what}: {e}"),
+            )
+        })
 }
 
 impl Catalog {
     pub fn load(dir: &Path) -> Result<Catalog> {
         let path = dir.join("catalog.yml");
-        let file: CatalogFile = yaml(&path, "a brain eval catalog")?;
+        let (file, sha256): (CatalogFile, _) = yaml(&path, "a brain eval catalog")?;
         let rpath = dir.join("rubric.yml");
-        let rubric: Rubric = yaml(&rpath, "a brain eval rubric")?;
-        let tuners =
-            yaml::<Registry>(&dir.join("prompt_tuners.yml"), "a prompt-tuner registry")?.tuners;
+        let (rubric, _): (Rubric, _) = yaml(&rpath, "a brain eval rubric")?;
+        let tuners = yaml::<Registry>(&dir.join("prompt_tuners.yml"), "a prompt-tuner registry")?
+            .0
+            .tuners;
         let mut problems = Vec::new();
         let mut seen = BTreeSet::new();
         for q in &file.questions {
@@ -176,7 +181,7 @@ impl Catalog {
         Ok(Catalog {
             dir: dir.to_path_buf(),
             version: file.version,
-            sha256: sha256_file(&path)?,
+            sha256,
             questions: file.questions,
             rubric,
             tuners,
