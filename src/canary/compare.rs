@@ -6,6 +6,7 @@
 //! Mann–Whitney) over account-level values. Each difference also gets an always-valid
 //! p-value and confidence sequence (mSPRT), optionally on CUPED-adjusted values.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::stats::{self, Moments};
@@ -680,8 +681,9 @@ pub fn compare_after(
         arms[1].iter().map(|a| a.exp.decisions).sum::<f64>(),
     ];
     let inf = cfg.inference;
+    // Each metric on its own task; collected in METRICS order.
     let mut metrics: Vec<MetricResult> = METRICS
-        .iter()
+        .par_iter()
         .map(|d| measure(d, [&arms[0], &arms[1]], cfg, cuped))
         .collect();
 
