@@ -305,25 +305,23 @@ pub fn read_parquet_columns(
     let open = || File::open(path).map_err(|e| Error::io("cannot open", path, e));
     let meta = ArrowReaderMetadata::load(&open()?, ArrowReaderOptions::default())
         .map_err(|e| corrupt(path, e))?;
-    let reader = |groups: Option<Vec<usize>>| -> Result<_> {
+    let reader = |groups: Vec<usize>| -> Result<_> {
         let mut b = ParquetRecordBatchReaderBuilder::new_with_metadata(open()?, meta.clone());
         if let Some(cols) = columns {
             let mask =
                 parquet::arrow::ProjectionMask::columns(b.parquet_schema(), cols.iter().copied());
             b = b.with_projection(mask);
         }
-        if let Some(g) = groups {
-            b = b.with_row_groups(g);
-        }
-        b.with_batch_size(64 * 1024)
+        b.with_row_groups(groups)
+            .with_batch_size(64 * 1024)
             .build()
             .map_err(|e| corrupt(path, e))
     };
-    let schema = arrow::record_batch::RecordBatchReader::schema(&reader(Some(Vec::new()))?);
+    let schema = arrow::record_batch::RecordBatchReader::schema(&reader(Vec::new())?);
     let parts: Vec<Vec<RecordBatch>> = (0..meta.metadata().num_row_groups())
         .into_par_iter()
         .map(|g| -> Result<Vec<RecordBatch>> {
-            reader(Some(vec![g]))?
+            reader(vec![g])?
                 .map(|b| b.map_err(|e| corrupt(path, e)))
                 .collect()
         })
