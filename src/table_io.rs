@@ -300,11 +300,39 @@ pub fn read_parquet_columns(
     path: &Path,
     columns: Option<&[&str]>,
 ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    read_parquet_columns_as(path, columns, &|_| None)
+}
+
+/// [`read_parquet_columns`], some columns decoded to another Arrow type than the file's own
+/// (`retype` names it, or `None` to keep it): e.g. few-valued text as a dictionary array, so
+/// a dictionary-encoded column chunk is not expanded into one string per row, or a decimal
+/// stored in 64 bits as `Decimal64`.
+pub fn read_parquet_columns_as(
+    path: &Path,
+    columns: Option<&[&str]>,
+    retype: &dyn Fn(&arrow::datatypes::Field) -> Option<arrow::datatypes::DataType>,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    use arrow::datatypes::{Field, Schema};
     use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
     use rayon::prelude::*;
     let open = || File::open(path).map_err(|e| Error::io("cannot open", path, e));
-    let meta = ArrowReaderMetadata::load(&open()?, ArrowReaderOptions::default())
+    let mut meta = ArrowReaderMetadata::load(&open()?, ArrowReaderOptions::default())
         .map_err(|e| corrupt(path, e))?;
+    let fields = meta.schema().fields();
+    if fields.iter().any(|f| retype(f).is_some()) {
+        let hint: Vec<Field> = fields
+            .iter()
+            .map(|f| match retype(f) {
+                Some(t) => f.as_ref().clone().with_data_type(t),
+                None => f.as_ref().clone(),
+            })
+            .collect();
+        let options = ArrowReaderOptions::new().with_schema(std::sync::Arc::new(
+            Schema::new_with_metadata(hint, meta.schema().metadata().clone()),
+        ));
+        meta = ArrowReaderMetadata::try_new(meta.metadata().clone(), options)
+            .map_err(|e| corrupt(path, e))?;
+    }
     let reader = |groups: Vec<usize>| -> Result<_> {
         let mut b = ParquetRecordBatchReaderBuilder::new_with_metadata(open()?, meta.clone());
         if let Some(cols) = columns {
