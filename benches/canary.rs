@@ -18,7 +18,7 @@ use arrow::array::{
 };
 use gtmos::canary::{self, compare, traffic};
 use gtmos::schema::Registry;
-use gtmos::table_io::{self, TableWriter};
+use gtmos::table_io::TableWriter;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
 
@@ -52,11 +52,7 @@ fn main() {
     let start = Instant::now();
     // As `gtmos canary` reads a snapshot: only the columns the comparison needs, both tables
     // at once.
-    let read = |f: &str, cols: &[&str]| {
-        table_io::read_parquet_columns(&dir.join(f), Some(cols))
-            .expect("read")
-            .1
-    };
+    let read = |f: &str, cols: &[&str]| traffic::read_table(&dir.join(f), cols).expect("read");
     let (dec, out) = rayon::join(
         || read("agent_decisions.parquet", &traffic::DECISION_COLUMNS),
         || read("decision_outcomes.parquet", &traffic::OUTCOME_COLUMNS),

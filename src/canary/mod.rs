@@ -5,6 +5,7 @@
 //! `canary.rollout` decision. [`simulate`] replays the corpus' experiment model for studies.
 
 pub mod compare;
+mod ids;
 pub mod simulate;
 pub mod stats;
 pub mod traffic;

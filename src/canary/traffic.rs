@@ -1,17 +1,21 @@
 //! Canary traffic from a snapshot: `agent_decisions` + `decision_outcomes` of one experiment
 //! turned into per-account tallies: the experiment period per arm and, for CUPED, the
-//! pre-period of the same length before it. Accounts and decisions get dense integer codes,
-//! so the join of outcomes to decisions is one hash probe per row and the tallies index
-//! arrays (a Polars group-by on those codes was half of the time at 10 M decisions).
+//! pre-period of the same length before it. Accounts and decisions get dense integer codes
+//! ([`super::ids`]), so the join of outcomes to decisions is one prefetched hash probe per row
+//! and the tallies index arrays (a Polars group-by on those codes was half of the time at
+//! 10 M decisions). The columns are read compactly ([`read_table`]).
 
 use std::collections::BTreeSet;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Float64Type, TimestampMicrosecondType};
-use polars::prelude::PlHashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int32Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Float64Type, Int32Type, TimestampMicrosecondType};
 use rayon::prelude::*;
 
 use super::compare::{Account, Counts};
+use super::ids::Ids;
 use crate::error::{Error, Result};
 use crate::snapshot::Snapshot;
 
@@ -33,18 +37,83 @@ pub struct Traffic {
     pub unobserved_outcomes: u64,
 }
 
-fn strings<'a>(
-    b: &'a RecordBatch,
-    name: &str,
-    table: &str,
-) -> Result<&'a arrow::array::StringArray> {
-    b.column_by_name(name)
-        .and_then(|c| c.as_string_opt::<i32>())
-        .ok_or_else(|| {
-            Error::data("column is missing or not text")
-                .with_table(table)
-                .with_column(name)
-        })
+/// A text column as read: plain, or dictionary-encoded (as [`read_table`] reads the
+/// few-valued ones).
+#[derive(Clone, Copy)]
+enum Text<'a> {
+    Plain(&'a StringArray),
+    Dict {
+        keys: &'a Int32Array,
+        values: &'a StringArray,
+        dict: &'a ArrayRef,
+    },
+}
+
+impl<'a> Text<'a> {
+    fn is_null(self, i: usize) -> bool {
+        match self {
+            Text::Plain(a) => a.is_null(i),
+            Text::Dict { keys, .. } => keys.is_null(i),
+        }
+    }
+
+    fn value(self, i: usize) -> &'a str {
+        match self {
+            Text::Plain(a) => a.value(i),
+            Text::Dict { keys, values, .. } => values.value(keys.value(i) as usize),
+        }
+    }
+}
+
+fn text<'a>(b: &'a RecordBatch, name: &str, table: &str) -> Result<Text<'a>> {
+    let c = b.column_by_name(name);
+    if let Some(a) = c.and_then(|c| c.as_string_opt::<i32>()) {
+        return Ok(Text::Plain(a));
+    }
+    if let Some(d) = c.and_then(|c| c.as_dictionary_opt::<Int32Type>())
+        && let Some(values) = d.values().as_string_opt::<i32>()
+    {
+        return Ok(Text::Dict {
+            keys: d.keys(),
+            values,
+            dict: d.values(),
+        });
+    }
+    Err(Error::data("column is missing or not text")
+        .with_table(table)
+        .with_column(name))
+}
+
+/// Not yet looked up (in a [`Memo`]).
+const UNKNOWN: u32 = u32::MAX - 1;
+
+/// The code of each row's value of a few-valued text column: of a dictionary-encoded batch,
+/// found once per dictionary entry instead of once per row.
+#[derive(Default)]
+struct Memo {
+    dict: Option<ArrayRef>,
+    codes: Vec<u32>,
+}
+
+impl Memo {
+    /// Row `i`'s code, `find` giving the code of a value (never [`UNKNOWN`]).
+    fn code<'a>(&mut self, col: Text<'a>, i: usize, mut find: impl FnMut(&'a str) -> u32) -> u32 {
+        match col {
+            Text::Plain(a) => find(a.value(i)),
+            Text::Dict { keys, values, dict } => {
+                if !self.dict.as_ref().is_some_and(|d| Arc::ptr_eq(d, dict)) {
+                    self.dict = Some(dict.clone());
+                    self.codes.clear();
+                    self.codes.resize(values.len(), UNKNOWN);
+                }
+                let k = keys.value(i) as usize;
+                if self.codes[k] == UNKNOWN {
+                    self.codes[k] = find(values.value(k));
+                }
+                self.codes[k]
+            }
+        }
+    }
 }
 
 fn floats(b: &RecordBatch, name: &str, table: &str) -> Result<arrow::array::Float64Array> {
@@ -91,13 +160,33 @@ pub const DECISION_COLUMNS: [&str; 7] = [
 pub const OUTCOME_COLUMNS: [&str; 4] =
     ["decision_id", "outcome_at", "outcome_type", "pipeline_usd"];
 
+/// One Parquet file of `agent_decisions` or `decision_outcomes` as the comparison reads it:
+/// only `columns`; the text columns whose values repeat (account, experiment, arm, model,
+/// outcome type) as dictionaries, so a dictionary-encoded column chunk is not expanded into a
+/// string per row (and the few-valued ones are coded once per entry, see [`Memo`]); decimals
+/// stored in 64 bits as `Decimal64`. Any other types work too, e.g. the registry's own.
+pub fn read_table(file: &Path, columns: &[&str]) -> Result<Vec<RecordBatch>> {
+    let retype = |f: &arrow::datatypes::Field| match (f.name().as_str(), f.data_type()) {
+        (
+            "account_id" | "experiment_id" | "arm" | "model_version" | "outcome_type",
+            DataType::Utf8,
+        ) => Some(DataType::Dictionary(
+            Box::new(DataType::Int32),
+            Box::new(DataType::Utf8),
+        )),
+        (_, DataType::Decimal128(p, s)) if *p <= 18 => Some(DataType::Decimal64(*p, *s)),
+        _ => None,
+    };
+    Ok(crate::table_io::read_parquet_columns_as(file, Some(columns), &retype)?.1)
+}
+
 /// Read the experiment `id` from a snapshot (only the columns it needs; the snapshot's
 /// schema was checked when it was opened), counting what happened before `as_of`.
 pub fn read(snap: &Snapshot, id: &str, as_of: i64) -> Result<Traffic> {
     let load = |table: &str, cols: &[&str]| -> Result<Vec<RecordBatch>> {
         let mut out = Vec::new();
         for f in crate::snapshot::parquet_files(&snap.table_path(table)?)? {
-            out.extend(crate::table_io::read_parquet_columns(&f, Some(cols))?.1);
+            out.extend(read_table(&f, cols)?);
         }
         Ok(out)
     };
@@ -132,16 +221,17 @@ fn counts_of(accounts: &mut [Account], slot: u32) -> &mut Counts {
     }
 }
 
-/// The count an outcome type adds to (the pipeline of `opportunity_created` is summed instead).
+/// The count an outcome type adds to, by its code in [`OUTCOME_TYPES`] (the pipeline of
+/// `opportunity_created` is summed instead).
 fn count_of(c: &mut Counts, kind: u32) -> Option<&mut f64> {
-    Some(match OUTCOME_TYPES[kind as usize] {
-        "reply" => &mut c.reply,
-        "positive_reply" => &mut c.positive_reply,
-        "meeting_booked" => &mut c.meeting,
-        "trust_block" => &mut c.trust_block,
-        "human_rejected" => &mut c.human_rejected,
-        "duplicate_incident" => &mut c.duplicate,
-        "cooldown_violation" => &mut c.cooldown,
+    Some(match kind {
+        0 => &mut c.reply,
+        1 => &mut c.positive_reply,
+        2 => &mut c.meeting,
+        3 => &mut c.trust_block,
+        4 => &mut c.human_rejected,
+        5 => &mut c.duplicate,
+        6 => &mut c.cooldown,
         _ => return None,
     })
 }
@@ -154,7 +244,7 @@ const NONE: u32 = u32::MAX;
 struct Enrolment<'a> {
     start: i64,
     end: i64,
-    code: PlHashMap<&'a str, u32>,
+    code: Ids<'a>,
     variant: Vec<bool>,
     models: [BTreeSet<String>; 2],
     /// Per batch, each row's account code when it is an experiment decision, else NONE.
@@ -166,60 +256,102 @@ fn enrol<'a>(dec: &'a [RecordBatch], id: &str, as_of: i64) -> Result<Enrolment<'
     let mut e = Enrolment {
         start: i64::MAX,
         end: i64::MIN,
-        code: PlHashMap::default(),
+        code: Ids::with_capacity(1 << 16),
         variant: Vec::new(),
         models: Default::default(),
         rows: Vec::with_capacity(dec.len()),
     };
     let mut mixed: BTreeSet<String> = BTreeSet::new();
     let mut experiments: BTreeSet<String> = BTreeSet::new();
+    // The few-valued columns are coded once per dictionary entry: whether an experiment id is
+    // this one (1) or not (0), the arm (0 control, 1 variant, NONE neither), the model (its
+    // index in `names`, and which arms used it).
+    let (mut experiment, mut arm, mut model): (Memo, Memo, Memo) = Default::default();
+    let mut names: Vec<&str> = Vec::new();
+    let mut used: Vec<[bool; 2]> = Vec::new();
     let mut row = 0u64;
+    // Per batch, the experiment's decisions and their arms; their accounts are coded after.
+    let mut enrolled: Vec<(u32, bool)> = Vec::new();
     for b in dec {
         let mut codes = vec![NONE; b.num_rows()];
-        let (eid, arms, acct, at, model) = (
-            strings(b, "experiment_id", t)?,
-            strings(b, "arm", t)?,
-            strings(b, "account_id", t)?,
+        enrolled.clear();
+        let (eid, arms, acct, at, models) = (
+            text(b, "experiment_id", t)?,
+            text(b, "arm", t)?,
+            text(b, "account_id", t)?,
             times(b, "decided_at", t)?,
-            strings(b, "model_version", t)?,
+            text(b, "model_version", t)?,
         );
         for i in 0..b.num_rows() {
-            row += 1;
             if eid.is_null(i) || at.value(i) >= as_of {
                 continue;
             }
-            if eid.value(i) != id {
-                experiments.insert(eid.value(i).to_string());
+            let this = experiment.code(eid, i, |v| {
+                if v == id {
+                    return 1;
+                }
+                if !experiments.contains(v) {
+                    experiments.insert(v.to_string());
+                }
+                0
+            });
+            if this == 0 {
                 continue;
             }
-            let variant = match (!arms.is_null(i)).then(|| arms.value(i)) {
-                Some("control") => false,
-                Some("variant") => true,
-                other => {
-                    return Err(Error::data(format!(
-                        "decision of experiment {id} has arm {other:?}; must be control or variant"
-                    ))
-                    .with_table(t)
-                    .with_column("arm")
-                    .with_row(row));
-                }
+            let a = if arms.is_null(i) {
+                NONE
+            } else {
+                arm.code(arms, i, |v| match v {
+                    "control" => 0,
+                    "variant" => 1,
+                    _ => NONE,
+                })
             };
+            if a == NONE {
+                let other = (!arms.is_null(i)).then(|| arms.value(i));
+                return Err(Error::data(format!(
+                    "decision of experiment {id} has arm {other:?}; must be control or variant"
+                ))
+                .with_table(t)
+                .with_column("arm")
+                .with_row(row + i as u64 + 1));
+            }
+            let variant = a == 1;
             e.start = e.start.min(at.value(i));
             e.end = e.end.max(at.value(i));
-            let models = &mut e.models[usize::from(variant)];
-            if !models.contains(model.value(i)) {
-                models.insert(model.value(i).to_string());
-            }
-            let next = e.variant.len() as u32;
-            let code = *e.code.entry(acct.value(i)).or_insert(next);
-            if code == next {
-                e.variant.push(variant);
-            } else if e.variant[code as usize] != variant {
-                mixed.insert(acct.value(i).to_string());
-            }
-            codes[i] = code;
+            let m = model.code(models, i, |v| {
+                names.iter().position(|n| *n == v).unwrap_or_else(|| {
+                    names.push(v);
+                    used.push([false; 2]);
+                    names.len() - 1
+                }) as u32
+            });
+            used[m as usize][a as usize] = true;
+            enrolled.push((i as u32, variant));
         }
+        let arms = &mut e.variant;
+        e.code.code_each(
+            enrolled.len(),
+            |j| acct.value(enrolled[j].0 as usize),
+            |j, code| {
+                let (i, variant) = enrolled[j];
+                if code as usize == arms.len() {
+                    arms.push(variant);
+                } else if arms[code as usize] != variant {
+                    mixed.insert(acct.value(i as usize).to_string());
+                }
+                codes[i as usize] = code;
+            },
+        );
+        row += b.num_rows() as u64;
         e.rows.push(codes);
+    }
+    for (name, used) in names.iter().zip(&used) {
+        for (models, used) in e.models.iter_mut().zip(used) {
+            if *used {
+                models.insert(name.to_string());
+            }
+        }
     }
     if e.variant.is_empty() {
         return Err(Error::data(format!(
@@ -249,7 +381,7 @@ fn enrol<'a>(dec: &'a [RecordBatch], id: &str, as_of: i64) -> Result<Enrolment<'
 /// join is the one hashed); per outcome its reference, its kind (NONE when not counted or not
 /// yet observable) and its pipeline amount.
 struct Outcomes<'a> {
-    code: PlHashMap<&'a str, u32>,
+    code: Ids<'a>,
     reference: Vec<u32>,
     kind: Vec<u32>,
     pipeline: Vec<f64>,
@@ -260,31 +392,34 @@ fn code_outcomes<'a>(out: &'a [RecordBatch], as_of: i64) -> Result<Outcomes<'a>>
     let to = "decision_outcomes";
     let rows: usize = out.iter().map(|b| b.num_rows()).sum();
     let mut o = Outcomes {
-        code: PlHashMap::with_capacity_and_hasher(rows, Default::default()),
+        code: Ids::with_capacity(rows),
         reference: Vec::with_capacity(rows),
         kind: Vec::with_capacity(rows),
         pipeline: Vec::with_capacity(rows),
         unobserved: 0,
     };
+    let mut kinds = Memo::default();
     for b in out {
         let (did, kind, at) = (
-            strings(b, "decision_id", to)?,
-            strings(b, "outcome_type", to)?,
+            text(b, "decision_id", to)?,
+            text(b, "outcome_type", to)?,
             times(b, "outcome_at", to)?,
         );
         let pipe = floats(b, "pipeline_usd", to)?;
+        let reference = &mut o.reference;
+        o.code
+            .code_each(b.num_rows(), |i| did.value(i), |_, r| reference.push(r));
         for i in 0..b.num_rows() {
-            let next = o.code.len() as u32;
-            o.reference
-                .push(*o.code.entry(did.value(i)).or_insert(next));
             let k = if at.value(i) >= as_of {
                 o.unobserved += 1;
                 NONE
             } else {
-                OUTCOME_TYPES
-                    .iter()
-                    .position(|k| *k == kind.value(i))
-                    .map_or(NONE, |k| k as u32)
+                kinds.code(kind, i, |v| {
+                    OUTCOME_TYPES
+                        .iter()
+                        .position(|k| *k == v)
+                        .map_or(NONE, |k| k as u32)
+                })
             };
             o.kind.push(k);
             o.pipeline
@@ -294,13 +429,97 @@ fn code_outcomes<'a>(out: &'a [RecordBatch], as_of: i64) -> Result<Outcomes<'a>>
     Ok(o)
 }
 
+/// Where each decision's counts go, and the accounts they go to.
+struct Slots {
+    start: i64,
+    end: i64,
+    pre_start: i64,
+    models: [BTreeSet<String>; 2],
+    /// Per batch, each row's slot (account code × 2 + period) when it is a decision of either
+    /// period of an enrolled account, else NONE.
+    rows: Vec<Vec<u32>>,
+    /// The enrolled accounts, by code, with nothing counted yet.
+    accounts: Vec<Account>,
+}
+
+/// Enrol the accounts (pass 1), then set every row's slot in parallel: the pre-period's
+/// decisions are only known once every account is.
+fn assign(dec: &[RecordBatch], id: &str, as_of: i64) -> Result<Slots> {
+    let t = "agent_decisions";
+    let Enrolment {
+        start,
+        end,
+        code,
+        variant,
+        models,
+        mut rows,
+    } = enrol(dec, id, as_of)?;
+    let pre_start = start - (as_of - start);
+    rows.par_iter_mut()
+        .zip(dec)
+        .try_for_each(|(slots, b)| -> Result<()> {
+            let (eid, acct, at) = (
+                text(b, "experiment_id", t)?,
+                text(b, "account_id", t)?,
+                times(b, "decided_at", t)?,
+            );
+            let mut pre = Vec::new();
+            for (i, s) in slots.iter_mut().enumerate() {
+                if *s != NONE {
+                    *s = *s * 2 + EXP;
+                } else if eid.is_null(i) && at.value(i) >= pre_start && at.value(i) < start {
+                    pre.push(i);
+                }
+            }
+            code.find_each(
+                pre.len(),
+                |j| acct.value(pre[j]),
+                |j, a| slots[pre[j]] = a * 2 + PRE,
+            );
+            Ok(())
+        })?;
+    let accounts = variant
+        .iter()
+        .map(|&variant| Account {
+            variant,
+            ..Default::default()
+        })
+        .collect();
+    Ok(Slots {
+        start,
+        end,
+        pre_start,
+        models,
+        rows,
+        accounts,
+    })
+}
+
+/// Per batch of decisions, (referenced decision, row) for every decision an outcome refers to.
+fn probe(dec: &[RecordBatch], o: &Outcomes) -> Result<Vec<Vec<(u32, u32)>>> {
+    dec.par_iter()
+        .map(|b| {
+            let did = text(b, "decision_id", "agent_decisions")?;
+            let mut refs = Vec::new();
+            o.code.find_each(
+                b.num_rows(),
+                |i| did.value(i),
+                |i, r| refs.push((r, i as u32)),
+            );
+            Ok(refs)
+        })
+        .collect()
+}
+
 /// The experiment `id` from the rows of `agent_decisions` and `decision_outcomes` (at least
-/// the columns of [`DECISION_COLUMNS`] and [`OUTCOME_COLUMNS`], in the registry's types).
+/// the columns of [`DECISION_COLUMNS`] and [`OUTCOME_COLUMNS`], in the registry's types or as [`read_table`] reads them).
 ///
 /// Accounts and referenced decisions get dense integer codes on the way in (one hash lookup
-/// per row), so the per-account tallies index arrays instead of grouping by key. Pass 1 and
-/// the coding of the outcomes run side by side; pass 2 classifies the decisions one batch
-/// per task. Everything is merged in row order, so the result does not depend on threads.
+/// per row), so the per-account tallies index arrays instead of grouping by key. Two things
+/// run side by side: enrolling the accounts (codes in order of first experiment decision, so
+/// one pass) and then setting each decision's slot; coding the outcomes and then finding
+/// which decision each refers to. The counts are then summed in row order, so the result
+/// does not depend on threads.
 pub fn from_batches(
     dec: &[RecordBatch],
     out: &[RecordBatch],
@@ -308,81 +527,43 @@ pub fn from_batches(
     as_of: i64,
 ) -> Result<Traffic> {
     let t = "agent_decisions";
-    let (e, o) = rayon::join(|| enrol(dec, id, as_of), || code_outcomes(out, as_of));
-    let (e, o) = (e?, o?);
-    let (start, end) = (e.start, e.end);
-    let pre_start = start - (as_of - start);
-
-    // Pass 2, one batch per task: each decision of either period of an enrolled account as
-    // (account code × 2 + period, cost), and which referenced decision each row is.
+    let (s, o) = rayon::join(
+        || assign(dec, id, as_of),
+        || code_outcomes(out, as_of).and_then(|o| Ok((probe(dec, &o)?, o))),
+    );
+    let (
+        Slots {
+            start,
+            end,
+            pre_start,
+            models,
+            rows: slots,
+            mut accounts,
+        },
+        (refs, o),
+    ) = (s?, o?);
     const UNSEEN: u32 = u32::MAX;
     const OUTSIDE: u32 = u32::MAX - 1;
-    struct Part {
-        decisions: Vec<(u32, f64)>,
-        /// (referenced decision, its slot or OUTSIDE, row)
-        refs: Vec<(u32, u32, usize)>,
-        experiment: u64,
-    }
-    let parts: Vec<Part> = dec
-        .par_iter()
-        .zip(&e.rows)
-        .map(|(b, codes)| -> Result<Part> {
-            let (did, eid, acct, at) = (
-                strings(b, "decision_id", t)?,
-                strings(b, "experiment_id", t)?,
-                strings(b, "account_id", t)?,
-                times(b, "decided_at", t)?,
-            );
-            let cost = floats(b, "cost_usd", t)?;
-            let mut p = Part {
-                decisions: Vec::new(),
-                refs: Vec::new(),
-                experiment: 0,
-            };
-            for i in 0..b.num_rows() {
-                let slot = if codes[i] != NONE {
-                    p.experiment += 1;
-                    Some(codes[i] * 2 + EXP)
-                } else if eid.is_null(i) && at.value(i) >= pre_start && at.value(i) < start {
-                    e.code.get(acct.value(i)).map(|a| a * 2 + PRE)
-                } else {
-                    None
-                };
-                if let Some(s) = slot {
-                    p.decisions.push((s, cost.value(i)));
-                }
-                if let Some(&r) = o.code.get(did.value(i)) {
-                    p.refs.push((r, slot.unwrap_or(OUTSIDE), i));
-                }
-            }
-            Ok(p)
-        })
-        .collect::<Result<_>>()?;
-
-    let mut accounts: Vec<Account> = e
-        .variant
-        .iter()
-        .map(|&variant| Account {
-            variant,
-            ..Default::default()
-        })
-        .collect();
     let mut target = vec![UNSEEN; o.code.len()];
     let mut n_decisions = 0u64;
     let mut repeated: Vec<String> = Vec::new();
-    for (k, p) in parts.into_iter().enumerate() {
-        for (slot, cost) in p.decisions {
-            let c = counts_of(&mut accounts, slot);
-            c.decisions += 1.0;
-            c.cost += cost;
-        }
-        for (r, slot, row) in p.refs {
-            if target[r as usize] != UNSEEN && repeated.len() < 5 {
-                repeated.push(strings(&dec[k], "decision_id", t)?.value(row).to_string());
+    for ((b, slots), refs) in dec.iter().zip(&slots).zip(&refs) {
+        let cost = floats(b, "cost_usd", t)?;
+        for (i, &s) in slots.iter().enumerate() {
+            if s != NONE {
+                n_decisions += u64::from(s % 2 == EXP);
+                let c = counts_of(&mut accounts, s);
+                c.decisions += 1.0;
+                c.cost += cost.value(i);
             }
-            target[r as usize] = slot;
         }
-        n_decisions += p.experiment;
+        for &(r, i) in refs {
+            if target[r as usize] != UNSEEN && repeated.len() < 5 {
+                repeated.push(text(b, "decision_id", t)?.value(i as usize).to_string());
+            }
+            let s = slots[i as usize];
+            target[r as usize] = if s == NONE { OUTSIDE } else { s };
+        }
     }
     if !repeated.is_empty() {
         return Err(Error::data(format!(
@@ -397,24 +578,13 @@ pub fn from_batches(
         .filter(|&i| target[o.reference[i] as usize] == UNSEEN)
         .collect();
     if !orphans.is_empty() {
-        let ids: std::collections::BTreeMap<u32, &str> = o
-            .code
-            .iter()
-            .map(|(k, v)| (*v, *k))
-            .filter(|(v, _)| target[*v as usize] == UNSEEN)
-            .take(5)
-            .collect();
         return Err(Error::data(format!(
             "{} outcome(s) refer to no decision, e.g. decision_id {}",
             orphans.len(),
             orphans
                 .iter()
                 .take(5)
-                .map(|&i| format!(
-                    "`{}` (row {})",
-                    ids.get(&o.reference[i]).copied().unwrap_or("?"),
-                    i + 1
-                ))
+                .map(|&i| format!("`{}` (row {})", o.code.key(o.reference[i]), i + 1))
                 .collect::<Vec<_>>()
                 .join(", ")
         ))
@@ -444,8 +614,8 @@ pub fn from_batches(
     Ok(Traffic {
         experiment_id: id.to_string(),
         accounts,
-        control_models: e.models[0].iter().cloned().collect(),
-        variant_models: e.models[1].iter().cloned().collect(),
+        control_models: models[0].iter().cloned().collect(),
+        variant_models: models[1].iter().cloned().collect(),
         start,
         end,
         pre_start,

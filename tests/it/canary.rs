@@ -660,6 +660,88 @@ fn bad_traffic_is_named_precisely() {
         ),
         "{err}"
     );
+    let twice = crate::common::rows(
+        "agent_decisions",
+        &[dec("D1", "A1", "control"), dec("D1", "A2", "variant")],
+    );
+    let outcomes = crate::common::rows("decision_outcomes", &[out("O1", "D1")]);
+    let err = traffic::from_batches(&[twice], &[outcomes], "exp-1", as_of)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("decision_id repeated, e.g. D1"), "{err}");
+    let odd_arm = crate::common::rows(
+        "agent_decisions",
+        &[dec("D1", "A1", "control"), dec("D2", "A2", "treatment")],
+    );
+    let err = traffic::from_batches(&[odd_arm], &[], "exp-1", as_of)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("has arm Some(\"treatment\"); must be control or variant")
+            && err.contains("row 2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_compact_read_tallies_exactly_what_the_registry_types_tally() {
+    use arrow::datatypes::DataType;
+    use gtmos::canary::traffic;
+    let snap = gtmos::snapshot::Snapshot::open(
+        crate::common::corpus(),
+        gtmos::schema::Registry::embedded().unwrap(),
+    )
+    .unwrap();
+    let as_of = snap.manifest.as_of_micros().unwrap();
+    let id = "exp-agent-canary-1";
+    // As `gtmos canary` reads: few-valued text as dictionaries, 64-bit decimals as Decimal64.
+    let compact = traffic::read(&snap, id, as_of).unwrap();
+    let files = gtmos::snapshot::parquet_files(&snap.table_path("agent_decisions").unwrap());
+    let batches = traffic::read_table(&files.unwrap()[0], &traffic::DECISION_COLUMNS).unwrap();
+    let b = &batches[0];
+    assert!(matches!(
+        b.column_by_name("account_id").unwrap().data_type(),
+        DataType::Dictionary(..)
+    ));
+    assert!(matches!(
+        b.column_by_name("cost_usd").unwrap().data_type(),
+        DataType::Decimal64(..)
+    ));
+    assert!(matches!(
+        b.column_by_name("decision_id").unwrap().data_type(),
+        DataType::Utf8
+    ));
+    // The same rows in the registry's own types (plain text, Decimal128).
+    let plain = traffic::from_batches(
+        &snap.read("agent_decisions").unwrap().1,
+        &snap.read("decision_outcomes").unwrap().1,
+        id,
+        as_of,
+    )
+    .unwrap();
+    assert!(compact.accounts.len() > 50, "{}", compact.accounts.len());
+    assert_eq!(compact.accounts, plain.accounts);
+    assert_eq!(
+        (
+            compact.start,
+            compact.end,
+            compact.pre_start,
+            compact.decisions,
+            compact.outcomes
+        ),
+        (
+            plain.start,
+            plain.end,
+            plain.pre_start,
+            plain.decisions,
+            plain.outcomes
+        )
+    );
+    assert_eq!(compact.unobserved_outcomes, plain.unobserved_outcomes);
+    assert_eq!(
+        (&compact.control_models, &compact.variant_models),
+        (&plain.control_models, &plain.variant_models)
+    );
 }
 
 #[test]
