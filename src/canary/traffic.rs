@@ -512,7 +512,8 @@ fn probe(dec: &[RecordBatch], o: &Outcomes) -> Result<Vec<Vec<(u32, u32)>>> {
 }
 
 /// The experiment `id` from the rows of `agent_decisions` and `decision_outcomes` (at least
-/// the columns of [`DECISION_COLUMNS`] and [`OUTCOME_COLUMNS`], in the registry's types or as [`read_table`] reads them).
+/// the columns of [`DECISION_COLUMNS`] and [`OUTCOME_COLUMNS`], in the registry's types or as
+/// [`read_table`] reads them).
 ///
 /// Accounts and referenced decisions get dense integer codes on the way in (one hash lookup
 /// per row), so the per-account tallies index arrays instead of grouping by key. Two things
