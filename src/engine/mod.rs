@@ -5,7 +5,12 @@
 //! Determinism: `target_partitions` is pinned by configuration, never derived from the thread
 //! count, so plans — and the order partial results combine in — do not depend on `--threads`.
 //! Threads only size the Tokio runtime that executes the plans.
+//!
+//! One optimizer rule is added to DataFusion's ([`dates::FastDates`]): casts of UTC timestamps
+//! to dates, and dates plus or minus whole days, run as integer arithmetic instead of Arrow's
+//! per-value calendar conversions.
 
+pub mod dates;
 pub mod udf;
 
 use std::path::Path;
@@ -116,6 +121,10 @@ impl Engine {
                 .map_err(df_err(format!("cannot create schema {schema}")))?;
         }
         udf::register(&ctx);
+        ctx.register_udf(datafusion::logical_expr::ScalarUDF::from(
+            dates::UtcDate::default(),
+        ));
+        ctx.add_optimizer_rule(Arc::new(dates::FastDates));
         Ok(Engine { ctx, runtime })
     }
 
