@@ -35,6 +35,12 @@ use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use datafusion::prelude::{cast, lit};
 
+/// Register [`UtcDate`] (so plans naming it resolve) and the [`FastDates`] rule on a session.
+pub fn register(ctx: &datafusion::prelude::SessionContext) {
+    ctx.register_udf(ScalarUDF::from(UtcDate::default()));
+    ctx.add_optimizer_rule(Arc::new(FastDates));
+}
+
 /// `utc_date(ts)`: the date of a timestamp without a time zone or in UTC.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct UtcDate {
@@ -71,7 +77,8 @@ fn dates(a: &dyn Array) -> DfResult<arrow::array::Date32Array> {
         return exec_err!("utc_date takes a timestamp, not {}", a.data_type());
     };
     let per_day = units_per_day(*unit);
-    // i64 epoch counts divided by a day fit an i32 for every unit but seconds.
+    // i64 epoch counts of microseconds or nanoseconds divided by a day always fit an i32;
+    // seconds and milliseconds can exceed it, and are checked.
     let day = |x: i64| -> DfResult<i32> {
         i32::try_from(x.div_euclid(per_day)).or_else(|_| {
             exec_err!("utc_date: timestamp {x} ({unit:?}) is beyond the dates Date32 holds")
@@ -81,7 +88,7 @@ fn dates(a: &dyn Array) -> DfResult<arrow::array::Date32Array> {
         TimeUnit::Second => a.as_primitive::<TimestampSecondType>().try_unary(day)?,
         TimeUnit::Millisecond => a
             .as_primitive::<TimestampMillisecondType>()
-            .unary::<_, Date32Type>(|x| x.div_euclid(per_day) as i32),
+            .try_unary(day)?,
         TimeUnit::Microsecond => a
             .as_primitive::<TimestampMicrosecondType>()
             .unary::<_, Date32Type>(|x| x.div_euclid(per_day) as i32),
@@ -393,5 +400,30 @@ mod tests {
             vec![Some(19_781 + 29)],
             "2024-02-28 + 1 month = 2024-03-28"
         );
+    }
+
+    #[test]
+    fn a_timestamp_beyond_date32_is_an_error_not_a_wrapped_date() {
+        use arrow::array::{TimestampMillisecondArray, TimestampSecondArray};
+        let dir = tempfile::tempdir().unwrap();
+        let e = Engine::new(&EngineConfig::default(), 1, dir.path(), 64 << 20).unwrap();
+        for far in [
+            Arc::new(TimestampSecondArray::from(vec![i64::MAX / 2])) as ArrayRef,
+            Arc::new(TimestampMillisecondArray::from(vec![i64::MAX / 2])) as ArrayRef,
+        ] {
+            let schema = Arc::new(Schema::new(vec![Field::new(
+                "ts",
+                far.data_type().clone(),
+                true,
+            )]));
+            let batch = RecordBatch::try_new(schema.clone(), vec![far]).unwrap();
+            e.register_batches(SCRATCH, "t", schema, vec![batch])
+                .unwrap();
+            let err = e
+                .query("select cast(ts as date) from scratch.t", "test")
+                .unwrap_err();
+            let err = format!("{err:?}");
+            assert!(err.contains("beyond the dates Date32 holds"), "{err}");
+        }
     }
 }

@@ -121,10 +121,7 @@ impl Engine {
                 .map_err(df_err(format!("cannot create schema {schema}")))?;
         }
         udf::register(&ctx);
-        ctx.register_udf(datafusion::logical_expr::ScalarUDF::from(
-            dates::UtcDate::default(),
-        ));
-        ctx.add_optimizer_rule(Arc::new(dates::FastDates));
+        dates::register(&ctx);
         Ok(Engine { ctx, runtime })
     }
 
