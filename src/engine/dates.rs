@@ -17,9 +17,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray};
+use arrow::array::{Array, AsArray, Date32Array};
 use arrow::datatypes::{
-    DataType, Date32Type, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
+    ArrowTimestampType, DataType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
     TimestampNanosecondType, TimestampSecondType,
 };
 use datafusion::common::tree_node::{Transformed, TreeNode};
@@ -71,31 +71,30 @@ fn units_per_day(unit: TimeUnit) -> i64 {
     }
 }
 
-/// The dates of a UTC timestamp array (nulls stay null).
-fn dates(a: &dyn Array) -> DfResult<arrow::array::Date32Array> {
-    let DataType::Timestamp(unit, _) = a.data_type() else {
-        return exec_err!("utc_date takes a timestamp, not {}", a.data_type());
-    };
-    let per_day = units_per_day(*unit);
-    // i64 epoch counts of microseconds or nanoseconds divided by a day always fit an i32;
-    // seconds and milliseconds can exceed it, and are checked.
-    let day = |x: i64| -> DfResult<i32> {
-        i32::try_from(x.div_euclid(per_day)).or_else(|_| {
-            exec_err!("utc_date: timestamp {x} ({unit:?}) is beyond the dates Date32 holds")
+/// The dates of a UTC timestamp array (nulls stay null). A day count beyond `Date32` (possible
+/// from seconds and milliseconds) is an error, as in Arrow's cast.
+fn dates(a: &dyn Array) -> DfResult<Date32Array> {
+    fn by_unit<T: ArrowTimestampType>(a: &dyn Array, unit: TimeUnit) -> DfResult<Date32Array> {
+        let per_day = units_per_day(unit);
+        a.as_primitive::<T>().try_unary(|x| {
+            i32::try_from(x.div_euclid(per_day)).or_else(|_| {
+                exec_err!("utc_date: timestamp {x} ({unit:?}) is beyond the dates Date32 holds")
+            })
         })
-    };
-    Ok(match unit {
-        TimeUnit::Second => a.as_primitive::<TimestampSecondType>().try_unary(day)?,
-        TimeUnit::Millisecond => a
-            .as_primitive::<TimestampMillisecondType>()
-            .try_unary(day)?,
-        TimeUnit::Microsecond => a
-            .as_primitive::<TimestampMicrosecondType>()
-            .unary::<_, Date32Type>(|x| x.div_euclid(per_day) as i32),
-        TimeUnit::Nanosecond => a
-            .as_primitive::<TimestampNanosecondType>()
-            .unary::<_, Date32Type>(|x| x.div_euclid(per_day) as i32),
-    })
+    }
+    match a.data_type() {
+        DataType::Timestamp(u @ TimeUnit::Second, _) => by_unit::<TimestampSecondType>(a, *u),
+        DataType::Timestamp(u @ TimeUnit::Millisecond, _) => {
+            by_unit::<TimestampMillisecondType>(a, *u)
+        }
+        DataType::Timestamp(u @ TimeUnit::Microsecond, _) => {
+            by_unit::<TimestampMicrosecondType>(a, *u)
+        }
+        DataType::Timestamp(u @ TimeUnit::Nanosecond, _) => {
+            by_unit::<TimestampNanosecondType>(a, *u)
+        }
+        t => exec_err!("utc_date takes a timestamp, not {t}"),
+    }
 }
 
 impl ScalarUDFImpl for UtcDate {
@@ -185,12 +184,11 @@ impl OptimizerRule for FastDates {
                 }
                 Expr::BinaryExpr(BinaryExpr { left, op, right })
                     if matches!(op, Operator::Plus | Operator::Minus)
-                        && whole_days(&right).is_some()
-                        && type_of(&left) == Some(DataType::Date32) =>
+                        && type_of(&left) == Some(DataType::Date32)
+                        && let Some(days) = whole_days(&right) =>
                 {
                     // Int64 day counts, cast back to Date32: a result beyond Date32 is an
                     // error, as in Arrow's calendar arithmetic.
-                    let days = whole_days(&right).unwrap_or_default();
                     let day_count = Expr::BinaryExpr(BinaryExpr::new(
                         Box::new(cast(*left, DataType::Int64)),
                         op,
@@ -211,7 +209,7 @@ impl OptimizerRule for FastDates {
 #[cfg(test)]
 mod tests {
     use arrow::array::{ArrayRef, RecordBatch, TimestampMicrosecondArray};
-    use arrow::datatypes::{Field, Schema};
+    use arrow::datatypes::{Date32Type, Field, Schema};
 
     use super::*;
     use crate::engine::{Engine, EngineConfig, SCRATCH};
@@ -229,29 +227,32 @@ mod tests {
         -8_210_298_412_800_000_000,
     ];
 
-    /// An engine with `scratch.t(ts)`: the edges as microseconds in zone `tz`, and a null.
-    fn engine_with(tz: Option<&str>) -> (Engine, tempfile::TempDir, ArrayRef) {
+    /// An engine with `scratch.t` holding one column.
+    fn engine_with_column(name: &str, column: ArrayRef) -> (Engine, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let e = Engine::new(&EngineConfig::default(), 1, dir.path(), 64 << 20).unwrap();
-        let ts: ArrayRef = Arc::new(
-            TimestampMicrosecondArray::from(
-                EDGES
-                    .iter()
-                    .map(|&x| Some(x))
-                    .chain([None])
-                    .collect::<Vec<_>>(),
-            )
-            .with_timezone_opt(tz),
-        );
         let schema = Arc::new(Schema::new(vec![Field::new(
-            "ts",
-            ts.data_type().clone(),
+            name,
+            column.data_type().clone(),
             true,
         )]));
-        let batch = RecordBatch::try_new(schema.clone(), vec![ts.clone()]).unwrap();
+        let batch = RecordBatch::try_new(schema.clone(), vec![column]).unwrap();
         e.register_batches(SCRATCH, "t", schema, vec![batch])
             .unwrap();
-        (e, dir, ts)
+        (e, dir)
+    }
+
+    /// `scratch.t(ts)`: the edges as microseconds in zone `tz`, and a null.
+    fn engine_with(tz: Option<&str>) -> (Engine, tempfile::TempDir) {
+        let ts = TimestampMicrosecondArray::from(
+            EDGES
+                .iter()
+                .map(|&x| Some(x))
+                .chain([None])
+                .collect::<Vec<_>>(),
+        )
+        .with_timezone_opt(tz);
+        engine_with_column("ts", Arc::new(ts))
     }
 
     fn plan_of(e: &Engine, sql: &str) -> String {
@@ -272,7 +273,7 @@ mod tests {
     #[test]
     fn the_rewritten_cast_gives_arrows_dates_for_every_unit_and_utc_spelling() {
         for tz in [None, Some("UTC"), Some("+00:00")] {
-            let (e, _dir, _) = engine_with(tz);
+            let (e, _dir) = engine_with(tz);
             let zone = tz.map_or("None".to_string(), |z| format!("Some(\"{z}\")"));
             for (unit, time_unit, per_second) in [
                 ("Second", TimeUnit::Second, 1e-6),
@@ -324,7 +325,7 @@ mod tests {
 
     #[test]
     fn a_timestamp_in_another_zone_keeps_arrows_local_date() {
-        let (e, _dir, _) = engine_with(Some("America/New_York"));
+        let (e, _dir) = engine_with(Some("America/New_York"));
         // The UTC midnight of 2 January 1970 is still 1 January in New York.
         let sql =
             "select cast(ts as date) from scratch.t where arrow_cast(ts, 'Int64') = 86400000000";
@@ -335,7 +336,7 @@ mod tests {
 
     #[test]
     fn output_names_and_group_keys_survive_the_rewrite() {
-        let (e, _dir, _) = engine_with(None);
+        let (e, _dir) = engine_with(None);
         let out = e
             .query(
                 "select cast(ts as date), count(*) as n from scratch.t \
@@ -356,8 +357,6 @@ mod tests {
     fn dates_plus_or_minus_whole_days_are_arrows_dates() {
         use arrow::array::{Date32Array, IntervalMonthDayNanoArray};
         use arrow::datatypes::IntervalMonthDayNano;
-        let dir = tempfile::tempdir().unwrap();
-        let e = Engine::new(&EngineConfig::default(), 1, dir.path(), 64 << 20).unwrap();
         // The epoch, a day before it, leap days (2024-02-28, 2023-02-28), the far past, null.
         let days = Date32Array::from(vec![
             Some(0),
@@ -367,11 +366,7 @@ mod tests {
             Some(-95_000_000),
             None,
         ]);
-        let schema = Arc::new(Schema::new(vec![Field::new("d", DataType::Date32, true)]));
-        let batch =
-            RecordBatch::try_new(schema.clone(), vec![Arc::new(days.clone()) as ArrayRef]).unwrap();
-        e.register_batches(SCRATCH, "t", schema, vec![batch])
-            .unwrap();
+        let (e, _dir) = engine_with_column("d", Arc::new(days.clone()));
         for (sql_op, n) in [("+", 1), ("-", 1), ("+", 7), ("-", 30), ("+", 366)] {
             let interval =
                 IntervalMonthDayNanoArray::new_scalar(IntervalMonthDayNano::new(0, n, 0));
@@ -405,20 +400,11 @@ mod tests {
     #[test]
     fn a_timestamp_beyond_date32_is_an_error_not_a_wrapped_date() {
         use arrow::array::{TimestampMillisecondArray, TimestampSecondArray};
-        let dir = tempfile::tempdir().unwrap();
-        let e = Engine::new(&EngineConfig::default(), 1, dir.path(), 64 << 20).unwrap();
         for far in [
             Arc::new(TimestampSecondArray::from(vec![i64::MAX / 2])) as ArrayRef,
             Arc::new(TimestampMillisecondArray::from(vec![i64::MAX / 2])) as ArrayRef,
         ] {
-            let schema = Arc::new(Schema::new(vec![Field::new(
-                "ts",
-                far.data_type().clone(),
-                true,
-            )]));
-            let batch = RecordBatch::try_new(schema.clone(), vec![far]).unwrap();
-            e.register_batches(SCRATCH, "t", schema, vec![batch])
-                .unwrap();
+            let (e, _dir) = engine_with_column("ts", far);
             let err = e
                 .query("select cast(ts as date) from scratch.t", "test")
                 .unwrap_err();
