@@ -28,7 +28,7 @@ use crate::logs::{self, CONTRACT_RESULTS, FRESHNESS_LOG, RUN_LOG};
 use crate::project::template::{InputState, Ref};
 use crate::project::{Materialized, Model, Project, Renderer};
 use crate::snapshot::Snapshot;
-use crate::table_io::{TableWriter, sha256_hex};
+use crate::table_io::{TableWriter, WrittenFile, sha256_hex};
 use crate::warehouse::{TableState, Warehouse};
 
 #[derive(Debug, Clone)]
@@ -831,11 +831,12 @@ fn sort_in_ranges(
     rows_per_range: u64,
     path: &Path,
     what: &str,
-) -> Result<crate::table_io::WrittenFile> {
+) -> Result<WrittenFile> {
     let unsorted = path.with_extension("unsorted.parquet");
     let df = engine.sql(unsorted_sql, what)?;
     let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
-    let mut w = TableWriter::create(&unsorted, schema.clone(), &[])?;
+    let mut w =
+        TableWriter::create(&unsorted, schema.clone(), &[])?.encode_threads(engine.threads());
     engine.for_each_batch(df, what, |b| w.write(&b))?;
     w.finish()?;
     let staged = format!("{}__unsorted", model.name);
@@ -905,7 +906,7 @@ fn sort_in_ranges(
             _ => format!("{k} >= {lo}"),
         });
     }
-    let mut w = TableWriter::create(path, schema, &[])?;
+    let mut w = TableWriter::create(path, schema, &[])?.encode_threads(engine.threads());
     for piece in pieces {
         let df = engine.sql(
             &format!(
@@ -1200,7 +1201,7 @@ fn materialize(
             );
             let df = engine.sql(&final_sql, &what)?;
             let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
-            let mut w = TableWriter::create(&path, schema, &[])?;
+            let mut w = TableWriter::create(&path, schema, &[])?.encode_threads(engine.threads());
             engine.for_each_batch(df, &what, |b| w.write(&b))?;
             w.finish()?
         }

@@ -248,7 +248,8 @@ fn register_raw(
         return Ok(false);
     }
     let typed_path = cx.staging.join("raw").join(format!("{}.parquet", t.name));
-    let mut typed = TableWriter::create(&typed_path, t.arrow_schema(), &t.plain_columns())?;
+    let mut typed = TableWriter::create(&typed_path, t.arrow_schema(), &t.plain_columns())?
+        .encode_threads(cx.engine.threads());
     let mut dead = DeadLetter::new(cx, &t.name, &contract.contract_version);
     let mut row0 = 0u64;
     for f in &files {
@@ -567,7 +568,8 @@ fn ingest(
         .staging
         .join("sources")
         .join(format!("{}.parquet", t.name));
-    let mut accepted = TableWriter::create(&accepted_path, t.arrow_schema(), &t.plain_columns())?;
+    let mut accepted = TableWriter::create(&accepted_path, t.arrow_schema(), &t.plain_columns())?
+        .encode_threads(cx.engine.threads());
     let q_schema = quarantine_schema(t);
     let mut per_test = vec![0u64; removing.len()];
     let mut samples: Vec<Vec<serde_json::Value>> = vec![Vec::new(); removing.len()];

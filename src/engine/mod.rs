@@ -61,6 +61,7 @@ impl Default for EngineConfig {
 pub struct Engine {
     ctx: SessionContext,
     runtime: tokio::runtime::Runtime,
+    threads: usize,
 }
 
 /// Wrap a DataFusion error with what gtmos was doing.
@@ -122,7 +123,16 @@ impl Engine {
         }
         udf::register(&ctx);
         dates::register(&ctx);
-        Ok(Engine { ctx, runtime })
+        Ok(Engine {
+            ctx,
+            runtime,
+            threads: threads.max(1),
+        })
+    }
+
+    /// The worker threads it was started with (`--threads`); table writers encode on as many.
+    pub fn threads(&self) -> usize {
+        self.threads
     }
 
     pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
