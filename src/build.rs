@@ -1216,7 +1216,13 @@ fn materialize(
             &what,
         )?,
     };
-    engine.register_parquet(MODELS, &model.name, &path.to_string_lossy(), None)?;
+    engine.register_parquet_with(
+        MODELS,
+        &model.name,
+        &path.to_string_lossy(),
+        None,
+        model.pushdown_filters,
+    )?;
     Ok(Some(written))
 }
 

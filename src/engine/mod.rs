@@ -147,16 +147,39 @@ impl Engine {
         location: &str,
         table_schema: Option<SchemaRef>,
     ) -> Result<()> {
+        self.register_parquet_with(schema, name, location, table_schema, false)
+    }
+
+    /// [`Engine::register_parquet`]; with `pushdown_filters`, queries evaluate their filters
+    /// on this table while decoding it (late materialization: the other columns are decoded
+    /// only for the rows that pass). That pays on a large table of which readers keep a small
+    /// part, and costs a little on the rest, so it is a per-table choice (a model's
+    /// `config(pushdown_filters=true)`), not a session setting.
+    pub fn register_parquet_with(
+        &self,
+        schema: &str,
+        name: &str,
+        location: &str,
+        table_schema: Option<SchemaRef>,
+        pushdown_filters: bool,
+    ) -> Result<()> {
+        use datafusion::datasource::file_format::options::ReadOptions;
         let qualified = format!("{schema}.{name}");
         let _ = self.ctx.deregister_table(qualified.as_str());
         let opts = ParquetReadOptions {
             schema: table_schema.as_deref(),
             ..Default::default()
         };
-        self.block_on(
-            self.ctx
-                .register_parquet(qualified.as_str(), location, opts),
-        )
+        let mut table_options = self.ctx.copied_table_options();
+        table_options.parquet.global.pushdown_filters = pushdown_filters;
+        let listing = opts.to_listing_options(&self.ctx.copied_config(), table_options);
+        self.block_on(self.ctx.register_listing_table(
+            qualified.as_str(),
+            location,
+            listing,
+            table_schema,
+            None,
+        ))
         .map_err(df_err(format!("cannot register {location} as {qualified}")))
     }
 
@@ -268,6 +291,49 @@ mod tests {
     fn engine() -> Engine {
         let dir = tempfile::tempdir().unwrap();
         Engine::new(&EngineConfig::default(), 2, dir.path(), 256 << 20).unwrap()
+    }
+
+    #[test]
+    fn pushdown_filters_is_a_per_table_choice_with_the_same_rows() {
+        use arrow::array::{AsArray, Int64Array};
+        let e = engine();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new("x", arrow::datatypes::DataType::Int64, true),
+        ]));
+        let b = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(Int64Array::from_iter_values(0..100))],
+        )
+        .unwrap();
+        crate::table_io::write_table(&path, schema, &[], &[b]).unwrap();
+        let at = path.to_string_lossy();
+        e.register_parquet_with(MODELS, "late", &at, None, true)
+            .unwrap();
+        e.register_parquet(MODELS, "plain", &at, None).unwrap();
+        for (table, late) in [("late", true), ("plain", false)] {
+            let q = format!("select sum(x) from {MODELS}.{table} where x >= 90");
+            let sum = e.query(&q, "test").unwrap()[0]
+                .column(0)
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .value(0);
+            assert_eq!(sum, (90..100).sum::<i64>());
+            let plan = e.query(&format!("explain analyze {q}"), "test").unwrap();
+            let text: String = plan
+                .iter()
+                .flat_map(|b| {
+                    let c = b.column(1).as_string::<i32>();
+                    (0..b.num_rows()).map(move |i| c.value(i).to_string())
+                })
+                .collect();
+            // Late materialization drops rows while decoding; without it the filter runs after.
+            assert_eq!(
+                text.contains("pushdown_rows_pruned=90"),
+                late,
+                "{table}: {text}"
+            );
+        }
     }
 
     #[test]

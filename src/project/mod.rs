@@ -86,6 +86,9 @@ pub struct Model {
     /// `config(sort_in_ranges=N)`: published sorted piece by piece, about N rows per range of
     /// the first order_by column, instead of by one global sort (for the largest tables).
     pub sort_in_ranges: Option<u64>,
+    /// `config(pushdown_filters=true)`: models reading this table evaluate their filters while
+    /// decoding it (see [`crate::engine::Engine::register_parquet_with`]).
+    pub pushdown_filters: bool,
 }
 
 /// A `tests/*.sql` file: a query that returns failing rows.
@@ -1121,8 +1124,19 @@ fn load_models(
                 ));
             }
         };
+        let pushdown_filters = match cfg.get("pushdown_filters") {
+            None => false,
+            Some(ConfigValue::Bool(b)) => *b,
+            Some(_) => {
+                return Err(Error::pipeline(
+                    &f,
+                    format!("model `{name}`: pushdown_filters must be true or false"),
+                ));
+            }
+        };
         models.push(Model {
             sort_in_ranges,
+            pushdown_filters,
             reads_last_good,
             definition_version,
             text_sha256: crate::table_io::sha256_hex(text.as_bytes()),
@@ -1177,6 +1191,7 @@ fn generated_view_model(
         contract: Vec::new(),
         reads_last_good: true,
         sort_in_ranges: None,
+        pushdown_filters: false,
         definition_version: None,
         text_sha256: crate::table_io::sha256_hex(sql.as_bytes()),
         file: file.to_path_buf(),
