@@ -44,8 +44,7 @@ with accounts as (
 
 usage as (
     select
-        a.account_id,
-        a.k,
+        a.score_id,
         sum(case when u.week < a.k + {{ var('health_usage_window_weeks') }} then u.usage_norm_e9 end) as recent_norm,
         sum(case when u.week < a.k + {{ var('health_usage_window_weeks') }} then u.usage_days end) as recent_days,
         sum(case when u.week >= a.k + {{ var('health_usage_baseline_weeks_back') }} then u.usage_norm_e9 end) as baseline_norm,
@@ -59,7 +58,7 @@ usage as (
         and u.week < a.k + {{ var('health_usage_baseline_weeks_back') }} + {{ var('health_usage_window_weeks') }}
     where u.week < a.k + {{ var('health_usage_window_weeks') }}
         or u.week >= a.k + {{ var('health_usage_baseline_weeks_back') }}
-    group by a.account_id, a.k
+    group by a.score_id
 ),
 
 calls as (
@@ -90,17 +89,16 @@ call_weeks as (
 ),
 
 last_calls as (
-    select a.account_id, a.k, max(w.last_call_date) as last_call_date
+    select a.score_id, max(w.last_call_date) as last_call_date
     from accounts a
     join call_weeks w on w.account_id = a.account_id and w.week >= a.k
-    group by a.account_id, a.k
+    group by a.score_id
 ),
 
 -- the calls inside the windows
 call_stats as (
     select
-        a.account_id,
-        a.k,
+        a.score_id,
         sum(case when c.call_date >= a.competitor_from
             then 1 else 0 end) as calls_competitor_window,
         sum(case when c.call_date >= a.competitor_from
@@ -125,15 +123,15 @@ call_stats as (
         on c.account_id = a.account_id
         and c.call_date < a.score_date
         and c.call_date >= least(a.competitor_from, a.conv_from)
-    group by a.account_id, a.k
+    group by a.score_id
 ),
 
 qbrs as (
-    select a.account_id, a.k, max(q.held_date) as last_qbr_date
+    select a.score_id, max(q.held_date) as last_qbr_date
     from accounts a
     join {{ source('snapshot', 'qbr_log') }} q
         on q.account_id = a.account_id and q.status = 'held' and q.held_date < a.score_date
-    group by a.account_id, a.k
+    group by a.score_id
 ),
 
 sponsors as (
@@ -142,48 +140,50 @@ sponsors as (
     where persona in ('economic_buyer', 'champion')
 ),
 
-attendance as (
-    select account_id, call_date, unnest(attendee_contact_ids) as contact_id
-    from calls
-),
-
-sponsor_seen as (
-    select
-        a.account_id,
-        a.k,
-        s.contact_id,
-        s.persona,
-        s.active_from < a.score_date and (s.active_to is null or s.active_to >= a.score_date) as present,
-        s.active_to >= a.score_date - interval '7 days' and s.active_to < a.score_date as departed_this_week,
-        count(t.contact_id) > 0 as seen
-    from accounts a
-    join sponsors s on s.account_id = a.account_id
-    left join attendance t
-        on t.contact_id = s.contact_id and t.account_id = s.account_id and t.call_date < a.score_date
-        and t.call_date >= case when s.persona = 'champion' then a.champion_from else a.buyer_from end
-    group by a.account_id, a.k, s.contact_id, s.persona, s.active_from, s.active_to, a.score_date
-),
-
-sponsor_points as (
+-- each contact's latest attended call per week before as_of, bucketed as call_weeks: a
+-- sponsor attended a call within its window before the score date when the latest call it
+-- attended before that date is inside the window
+attendance_weeks as (
     select
         account_id,
-        k,
-        -- per persona: the best of its contacts (present and seen 1, present 0.5, else 0)
-        max(case when persona = 'champion' then case when present and seen then 1.0 when present then 0.5 else 0.0 end end) as champion_part,
-        max(case when persona = 'economic_buyer' then case when present and seen then 1.0 when present then 0.5 else 0.0 end end) as buyer_part,
-        max(case when departed_this_week then 1 else 0 end) = 1 as sponsor_departure_flag
-    from sponsor_seen
-    group by account_id, k
+        contact_id,
+        least((day_number({{ as_of_date }}) - day_number(call_date) - 1) / 7, {{ var('score_history_weeks') }}) as week,
+        max(call_date) as last_seen_date
+    from (select account_id, call_date, unnest(attendee_contact_ids) as contact_id from calls) t
+    where call_date < {{ as_of_date }}
+    group by 1, 2, 3
+),
+
+-- per persona the best of its contacts: present and seen 1, present 0.5, else 0 (a contact is
+-- seen when the latest call it attended before the score date is inside the persona's window)
+sponsor_points as (
+    select
+        a.score_id,
+        max(case when s.persona = 'champion' then
+            case when s.active_from < a.score_date and (s.active_to is null or s.active_to >= a.score_date)
+                then case when w.last_seen_date >= a.champion_from then 1.0 else 0.5 end
+                else 0.0 end end) as champion_part,
+        max(case when s.persona = 'economic_buyer' then
+            case when s.active_from < a.score_date and (s.active_to is null or s.active_to >= a.score_date)
+                then case when w.last_seen_date >= a.buyer_from then 1.0 else 0.5 end
+                else 0.0 end end) as buyer_part,
+        max(case when s.active_to >= a.score_date - interval '7 days' and s.active_to < a.score_date
+            then 1 else 0 end) = 1 as sponsor_departure_flag
+    from accounts a
+    join sponsors s on s.account_id = a.account_id
+    left join attendance_weeks w
+        on w.contact_id = s.contact_id and w.account_id = s.account_id and w.week >= a.k
+    group by a.score_id
 ),
 
 nps as (
-    select a.account_id, a.k, avg(arrow_cast(n.score, 'Float64')) as mean_nps, count(*) as responses
+    select a.score_id, avg(arrow_cast(n.score, 'Float64')) as mean_nps, count(*) as responses
     from accounts a
     join {{ source('snapshot', 'nps_responses') }} n
         on n.account_id = a.account_id
         and n.response_date < a.score_date
         and n.response_date >= a.nps_from
-    group by a.account_id, a.k
+    group by a.score_id
 ),
 
 ticket_days as (
@@ -202,8 +202,7 @@ ticket_days as (
 
 tickets as (
     select
-        a.account_id,
-        a.k,
+        a.score_id,
         sum(case when t.opened_date >= a.support_from
             then t.weight else 0 end) as recent_weight,
         sum(case when t.opened_date < a.support_from
@@ -216,20 +215,19 @@ tickets as (
         on t.account_id = a.account_id
         and t.opened_date < a.score_date
         and t.opened_date >= a.support_prior_from
-    group by a.account_id, a.k
+    group by a.score_id
 ),
 
 onboarding as (
     select
-        a.account_id,
-        a.k,
+        a.score_id,
         sum(case when o.completed_date < a.score_date then 1 else 0 end) as completed,
         sum(case when o.planned_date + interval '{{ var('onboarding_grace_days') }} days' < a.score_date then 1 else 0 end) as due,
         count(*) as milestones,
         max(case when o.completed_date < a.score_date then o.completed_date end) as last_milestone_date
     from accounts a
     join {{ source('snapshot', 'onboarding_log') }} o on o.account_id = a.account_id
-    group by a.account_id, a.k
+    group by a.score_id
 ),
 
 payment_states as (
@@ -253,15 +251,14 @@ payment_intervals as (
 payments as (
     -- the account's worst invoice state at the score date (the latest event of each invoice)
     select
-        a.account_id,
-        a.k,
+        a.score_id,
         max(case p.new_state when 'suspended' then 3 when 'failed' then 2 when 'overdue' then 1 else 0 end) as severity
     from accounts a
     join payment_intervals p
         on p.account_id = a.account_id
         and p.event_ts < a.score_ts
         and (p.next_event_ts is null or p.next_event_ts >= a.score_ts)
-    group by a.account_id, a.k
+    group by a.score_id
 ),
 
 -- Floating-point values are summed as integers of billionths (the _e9 sums): a float sum taken
@@ -298,15 +295,15 @@ inputs as (
         round(c.csm_next_step_rate, 9) as csm_next_step_rate,
         coalesce(p.severity, 0) as payment_severity
     from accounts a
-    left join usage u on u.account_id = a.account_id and u.k = a.k
-    left join call_stats c on c.account_id = a.account_id and c.k = a.k
-    left join last_calls lc on lc.account_id = a.account_id and lc.k = a.k
-    left join qbrs q on q.account_id = a.account_id and q.k = a.k
-    left join sponsor_points sp on sp.account_id = a.account_id and sp.k = a.k
-    left join nps n on n.account_id = a.account_id and n.k = a.k
-    left join tickets t on t.account_id = a.account_id and t.k = a.k
-    left join onboarding o on o.account_id = a.account_id and o.k = a.k
-    left join payments p on p.account_id = a.account_id and p.k = a.k
+    left join usage u on u.score_id = a.score_id
+    left join call_stats c on c.score_id = a.score_id
+    left join last_calls lc on lc.score_id = a.score_id
+    left join qbrs q on q.score_id = a.score_id
+    left join sponsor_points sp on sp.score_id = a.score_id
+    left join nps n on n.score_id = a.score_id
+    left join tickets t on t.score_id = a.score_id
+    left join onboarding o on o.score_id = a.score_id
+    left join payments p on p.score_id = a.score_id
 ),
 
 points as (
