@@ -961,7 +961,7 @@ pub fn duckdb_script(project: &crate::project::Project, as_of: i64) -> Result<St
          -- The ingest + contracts stage of `gtmos build`, as DuckDB SQL over the same Parquet files.\n",
     );
     s.push_str(DUCKDB_PRELUDE);
-    let copy = "(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)";
+    let copy = DUCKDB_COPY_OPTIONS;
     for c in &project.sources {
         let t = project.registry.expect_table(&c.table)?;
         let name = ident(&t.name);
@@ -1019,20 +1019,44 @@ pub fn duckdb_script(project: &crate::project::Project, as_of: i64) -> Result<St
             .filter(|x| !x.on_fail.removes_rows())
             .cloned()
             .collect();
-        if !checks.is_empty() {
-            let (c, _) = check_sql(&t.name, &format!("src_{}", t.name), &checks, &rel, &render)?;
-            let local = |sql: &str| sql.replace(&format!("{SCRATCH}."), "scratch_");
-            for (table, sql) in &c.materialize {
-                s.push_str(&format!(
-                    "CREATE OR REPLACE TEMP TABLE {} AS {};\n",
-                    local(table),
-                    local(sql)
-                ));
-            }
-            s.push_str(&local(&c.sql));
-            s.push_str(";\n");
-        }
+        s.push_str(&duckdb_checks(
+            &t.name,
+            &format!("src_{}", t.name),
+            &checks,
+            &rel,
+            &render,
+        )?);
     }
+    Ok(s)
+}
+
+/// How the side-by-side DuckDB scripts write Parquet: zstd level 1, as gtmos does.
+pub const DUCKDB_COPY_OPTIONS: &str = "(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)";
+
+/// The data tests `tests` of `relation` as DuckDB statements (the scratch tables they compute
+/// first, then the one query counting each test's failures): what [`run_checks`] runs.
+pub fn duckdb_checks(
+    node: &str,
+    relation: &str,
+    tests: &[TestSpec],
+    rel: &dyn Fn(&str) -> String,
+    render: &dyn Fn(&str) -> Result<String>,
+) -> Result<String> {
+    if tests.is_empty() {
+        return Ok(String::new());
+    }
+    let (c, _) = check_sql(node, relation, tests, rel, render)?;
+    let local = |sql: &str| sql.replace(&format!("{SCRATCH}."), "scratch_");
+    let mut s = String::new();
+    for (table, sql) in &c.materialize {
+        s.push_str(&format!(
+            "CREATE OR REPLACE TEMP TABLE {} AS {};\n",
+            local(table),
+            local(sql)
+        ));
+    }
+    s.push_str(&local(&c.sql));
+    s.push_str(";\n");
     Ok(s)
 }
 
@@ -1045,48 +1069,22 @@ CREATE MACRO date_of_day_number(n) AS DATE '1970-01-01' + CAST(n AS INTEGER);
 ";
 
 /// Rewrite gtmos' engine-specific SQL for DuckDB (for the side-by-side benchmarks): timestamp
-/// literals, `arrow_cast` as `CAST`, `cardinality` of a list as `len`, and `trailing_median` as
-/// DuckDB's windowed median over a RANGE frame ending just before the current row. Run the
-/// result after [`DUCKDB_PRELUDE`].
+/// literals, `arrow_cast` as `CAST`, `round(x, d)` as DataFusion rounds a double (scaled by
+/// 10^d, rounded half away from zero, scaled back — DuckDB 2 rounds the double's exact binary
+/// value instead, so 5.595, stored just below it, went to 5.59 there and 5.60 here),
+/// `cardinality` of a list as `len`, and `trailing_median` as DuckDB's windowed median over a
+/// RANGE frame ending just before the current row. Run the result after [`DUCKDB_PRELUDE`].
 pub fn duckdb_dialect(sql: &str, as_of: i64) -> String {
     let lit = crate::engine::timestamp_literal(as_of);
     let mut out = sql.replace(&lit, &format!("make_timestamp({as_of})::TIMESTAMPTZ"));
     // arrow_cast(x, 'Date32') → CAST(x AS DATE)
-    while let Some(at) = out.find("arrow_cast(") {
-        let open = at + "arrow_cast".len();
-        let mut depth = 0;
-        let mut close = None;
-        for (i, ch) in out[open..].char_indices() {
-            match ch {
-                '(' => depth += 1,
-                ')' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        close = Some(open + i);
-                        break;
-                    }
-                }
-                _ => {}
-            }
-        }
-        let Some(close) = close else { break };
-        let inner = &out[open + 1..close];
-        // The last comma outside quotes (type names like 'Timestamp(µs, "UTC")' hold commas).
-        let mut quoted = false;
-        let mut comma = None;
-        for (i, ch) in inner.char_indices() {
-            match ch {
-                '\'' => quoted = !quoted,
-                ',' if !quoted => comma = Some(i),
-                _ => {}
-            }
-        }
-        let Some(comma) = comma else { break };
-        let (expr, ty) = (
-            inner[..comma].trim(),
-            inner[comma + 1..].trim().trim_matches('\''),
-        );
-        let duck = match ty {
+    let mut from = 0;
+    while let Some((at, args, close)) = next_call(&out, "arrow_cast", from) {
+        let [expr, ty] = args.as_slice() else {
+            from = at + "arrow_cast(".len();
+            continue;
+        };
+        let duck = match ty.trim_matches('\'') {
             "Date32" => "DATE",
             "Int32" => "INTEGER",
             "Int64" => "BIGINT",
@@ -1096,45 +1094,41 @@ pub fn duckdb_dialect(sql: &str, as_of: i64) -> String {
             t if t.starts_with("Decimal128") => "DECIMAL(18,2)",
             _ => "VARCHAR",
         };
-        out = format!("{}CAST({expr} AS {duck}){}", &out[..at], &out[close + 1..]);
+        let cast = format!("CAST({expr} AS {duck})");
+        out = format!("{}{cast}{}", &out[..at], &out[close + 1..]);
+        from = at + "CAST(".len();
+    }
+    // round(x, d) → (round((x) * 1ed) / 1ed), inner calls next
+    let mut from = 0;
+    while let Some((at, args, close)) = next_call(&out, "round", from) {
+        let [expr, digits] = args.as_slice() else {
+            from = at + "round(".len();
+            continue;
+        };
+        let Ok(d) = digits.parse::<u32>() else {
+            from = at + "round(".len();
+            continue;
+        };
+        let scaled = format!("(round(({expr}) * 1e{d}) / 1e{d})");
+        out = format!("{}{scaled}{}", &out[..at], &out[close + 1..]);
+        from = at + "(round((".len();
     }
     out = out.replace("cardinality(", "len(");
-    while let Some(at) = out.find("trailing_median(") {
-        let args_end = match out[at..].find(')') {
-            Some(i) => at + i,
-            None => break,
-        };
-        let args: Vec<String> = out[at + "trailing_median(".len()..args_end]
-            .split(',')
-            .map(|a| a.trim().to_string())
-            .collect();
-        let rest = &out[args_end + 1..];
+    let mut from = 0;
+    while let Some((at, args, close)) = next_call(&out, "trailing_median", from) {
+        from = close;
+        let rest = &out[close + 1..];
         let Some(over_at) = rest.to_ascii_lowercase().find("over") else {
             break;
         };
-        let Some(open) = rest[over_at..].find('(') else {
+        let Some(open) = rest[over_at..].find('(').map(|i| over_at + i) else {
             break;
         };
-        let mut depth = 0;
-        let mut close = None;
-        for (i, ch) in rest[over_at + open..].char_indices() {
-            match ch {
-                '(' => depth += 1,
-                ')' => {
-                    depth -= 1;
-                    if depth == 0 {
-                        close = Some(over_at + open + i);
-                        break;
-                    }
-                }
-                _ => {}
-            }
-        }
-        let (Some(close), [value, _ts, min]) = (close, args.as_slice()) else {
+        let (Some(end), [value, _ts, min]) = (closing_paren(rest, open), args.as_slice()) else {
             break;
         };
         // The same frame, ending just before the current row's time instead of at its peers.
-        let window = rest[over_at + open + 1..close].trim();
+        let window = rest[open + 1..end].trim();
         let Some(current) = window.to_ascii_lowercase().rfind("and current row") else {
             break;
         };
@@ -1145,9 +1139,70 @@ pub fn duckdb_dialect(sql: &str, as_of: i64) -> String {
         let replacement = format!(
             "(CASE WHEN count({value}) OVER {frame} >= {min} THEN median({value}) OVER {frame} END)"
         );
-        out = format!("{}{}{}", &out[..at], replacement, &rest[close + 1..]);
+        out = format!("{}{replacement}{}", &out[..at], &rest[end + 1..]);
+        from = at + replacement.len();
     }
     out
+}
+
+/// The first call of `name(…)` in `sql` at or after byte `from` (the name not part of a
+/// longer identifier; any case): where it starts, its top-level arguments, and where its
+/// closing parenthesis is.
+fn next_call<'a>(sql: &'a str, name: &str, from: usize) -> Option<(usize, Vec<&'a str>, usize)> {
+    let lower = sql.to_ascii_lowercase();
+    let pattern = format!("{}(", name.to_ascii_lowercase());
+    let mut search = from;
+    loop {
+        let at = search + lower.get(search..)?.find(&pattern)?;
+        search = at + pattern.len();
+        let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        if sql[..at].chars().next_back().is_some_and(word) {
+            continue;
+        }
+        let open = at + name.len();
+        let close = closing_paren(sql, open)?;
+        return Some((at, split_args(&sql[open + 1..close]), close));
+    }
+}
+
+/// Where the parenthesis opened at byte `open` closes (parentheses in quotes do not count).
+fn closing_paren(sql: &str, open: usize) -> Option<usize> {
+    let (mut depth, mut quoted) = (0usize, false);
+    for (i, ch) in sql[open..].char_indices() {
+        match ch {
+            '\'' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return Some(open + i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The top-level, trimmed arguments of a call's inside: commas in quotes or parentheses do
+/// not split (type names like 'Timestamp(µs, "UTC")' hold commas).
+fn split_args(inner: &str) -> Vec<&str> {
+    let (mut depth, mut quoted, mut start) = (0usize, false, 0);
+    let mut args = Vec::new();
+    for (i, ch) in inner.char_indices() {
+        match ch {
+            '\'' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => depth = depth.saturating_sub(1),
+            ',' if !quoted && depth == 0 => {
+                args.push(inner[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    args.push(inner[start..].trim());
+    args
 }
 
 #[cfg(test)]
@@ -1166,6 +1221,38 @@ mod duckdb_tests {
             "x <= make_timestamp(5)::TIMESTAMPTZ and u <= 10 * coalesce((CASE WHEN count(u) OVER (partition by a, b order by t range between interval '30 days' preceding AND INTERVAL 1 MICROSECOND PRECEDING) >= 7 THEN median(u) OVER (partition by a, b order by t range between interval '30 days' preceding AND INTERVAL 1 MICROSECOND PRECEDING) END), u)"
         );
     }
+    #[test]
+    fn dialect_rounds_doubles_as_datafusion_does() {
+        assert_eq!(
+            duckdb_dialect(
+                "round(a.x * 2, 2) + myround(y, 2) + round(z) + round(w, d)",
+                0
+            ),
+            "(round((a.x * 2) * 1e2) / 1e2) + myround(y, 2) + round(z) + round(w, d)"
+        );
+        assert_eq!(
+            duckdb_dialect("ROUND(round(arrow_cast(x, 'Float64'), 9) / 3, 2)", 0),
+            "(round(((round((CAST(x AS DOUBLE)) * 1e9) / 1e9) / 3) * 1e2) / 1e2)"
+        );
+        // What the rewrite mirrors: DataFusion scales, rounds half away from zero and scales
+        // back, so 12 × 0.46625 (= 5.595, stored as 5.59499999…) rounds to 5.6; rounding the
+        // double's exact value (DuckDB 2, Python) gives 5.59. An upgrade that changes this
+        // must change the rewrite.
+        let dir = tempfile::tempdir().unwrap();
+        let e = crate::engine::Engine::new(&Default::default(), 1, dir.path(), 64 << 20).unwrap();
+        let b = e
+            .query(
+                "select round(12 * (0.5 * 0.4325 + 0.25 * 0.5 + 0.25 * 0.5), 2) as r",
+                "t",
+            )
+            .unwrap();
+        let r = b[0]
+            .column(0)
+            .as_primitive::<arrow::datatypes::Float64Type>()
+            .value(0);
+        assert_eq!(r, 5.6);
+    }
+
     #[test]
     fn dialect_rewrites_casts_with_commas_in_their_type_and_list_lengths() {
         let d = duckdb_dialect(
