@@ -438,7 +438,7 @@ fn run(
             Ref::Source(_) => None,
         })
         .collect();
-    let mut staged: BTreeMap<String, (PathBuf, crate::table_io::WrittenFile)> = BTreeMap::new();
+    let mut staged: BTreeMap<String, (PathBuf, WrittenFile)> = BTreeMap::new();
     for model in project
         .models
         .iter()
@@ -501,33 +501,11 @@ fn run(
             };
             let sql = renderer.model(project, model, &relation, &|m| inputs.get(m).cloned())?;
             result.read_last_good = inputs.keys().cloned().collect();
-            let written = materialize(&engine, model, &sql, &report.build_id, staging)?;
+            let (written, tests) = build_model(&cx, project, model, &sql, &report.build_id)?;
             if let Some(w) = &written {
                 result.rows = w.rows;
                 result.sha256 = Some(w.sha256.clone());
                 staged.insert(model.name.clone(), (w.path.clone(), w.clone()));
-            }
-            let rel_of = |to: &str| {
-                if project.model(to).is_some() {
-                    format!("{MODELS}.{}", ident(to))
-                } else {
-                    format!("{SOURCES}.{}", ident(to))
-                }
-            };
-            let mut tests = contracts::run_checks(
-                &cx,
-                &model.name,
-                "model",
-                &format!("{MODELS}.{}", ident(&model.name)),
-                &model.tests,
-                &rel_of,
-            )
-            .map_err(|e| wrap_model(model, e))?;
-            for t in &mut tests {
-                t.declared_in = model.file.display().to_string();
-                if t.status == crate::project::tests::Status::Fail {
-                    t.action = "blocked";
-                }
             }
             if let Some(t) = tests.iter().find(|t| t.spec.blocks(t.status)) {
                 result.blocked = Some(format!(
@@ -753,7 +731,7 @@ fn run(
 }
 
 /// The publish state of a table this run wrote.
-fn published_state(report: &BuildReport, w: &crate::table_io::WrittenFile) -> TableState {
+fn published_state(report: &BuildReport, w: &WrittenFile) -> TableState {
     TableState {
         build_id: Some(report.build_id.clone()),
         published_by_run: Some(report.run_id.clone()),
@@ -1089,6 +1067,60 @@ fn wrap_model(model: &Model, e: Error) -> Error {
     }
 }
 
+/// One model as a build runs it: planned from its rendered `sql`, written sorted and stamped
+/// with `build_id` into the staging directory (or registered as a view), registered as
+/// `models.<name>`, then its data tests run over what was written (a failing test marked as
+/// blocking its publication). Public for the benchmarks, which time exactly this.
+pub fn build_model(
+    cx: &contracts::Context,
+    project: &Project,
+    model: &Model,
+    sql: &str,
+    build_id: &str,
+) -> Result<(Option<WrittenFile>, Vec<TestResult>)> {
+    let written = materialize(cx.engine, model, sql, build_id, cx.staging)?;
+    let rel_of = |to: &str| {
+        if project.model(to).is_some() {
+            format!("{MODELS}.{}", ident(to))
+        } else {
+            format!("{SOURCES}.{}", ident(to))
+        }
+    };
+    let mut tests = contracts::run_checks(
+        cx,
+        &model.name,
+        "model",
+        &format!("{MODELS}.{}", ident(&model.name)),
+        &model.tests,
+        &rel_of,
+    )
+    .map_err(|e| wrap_model(model, e))?;
+    for t in &mut tests {
+        t.declared_in = model.file.display().to_string();
+        if t.status == crate::project::tests::Status::Fail {
+            t.action = "blocked";
+        }
+    }
+    Ok((written, tests))
+}
+
+/// The order a model's table is written in, a total one: its declared `order_by`, then every
+/// other sortable column of its output `columns`.
+pub fn total_order(model: &Model, columns: &[(String, arrow::datatypes::DataType)]) -> Vec<String> {
+    let mut order: Vec<String> = model.order_by.clone();
+    for (n, t) in columns {
+        if !order.contains(n)
+            && !matches!(
+                t,
+                arrow::datatypes::DataType::List(_) | arrow::datatypes::DataType::Struct(_)
+            )
+        {
+            order.push(n.clone());
+        }
+    }
+    order
+}
+
 /// Plan a model, then write it (tables) sorted with its build_id, or register it as a view.
 fn materialize(
     engine: &Engine,
@@ -1096,7 +1128,7 @@ fn materialize(
     sql: &str,
     build_id: &str,
     staging: &Path,
-) -> Result<Option<crate::table_io::WrittenFile>> {
+) -> Result<Option<WrittenFile>> {
     let what = format!("{}: model `{}`", model.file.display(), model.name);
     let qualified = format!("{MODELS}.{}", ident(&model.name));
     if model.materialized == Materialized::View {
@@ -1124,18 +1156,7 @@ fn materialize(
             ));
         }
     }
-    // A total order: the declared columns, then every other sortable column.
-    let mut order: Vec<String> = model.order_by.clone();
-    for (n, t) in &columns {
-        if !order.contains(n)
-            && !matches!(
-                t,
-                arrow::datatypes::DataType::List(_) | arrow::datatypes::DataType::Struct(_)
-            )
-        {
-            order.push(n.clone());
-        }
-    }
+    let order = total_order(model, &columns);
     let has_build_id = columns.iter().any(|(n, _)| n == "build_id");
     let select = if !model.contract.is_empty() {
         // A model contract: exactly the declared columns, in declared order, cast to their types.

@@ -50,10 +50,31 @@ pub fn corpus(accounts: u64) -> PathBuf {
     corpus
 }
 
-/// DuckDB's output of `run_duckdb.py`: seconds, then any comparison lines.
+/// DuckDB's output of `run_duckdb.py`: seconds, then per-phase seconds and comparison lines.
 pub struct DuckRun {
     pub seconds: f64,
     pub lines: Vec<String>,
+}
+
+impl DuckRun {
+    /// Seconds of the statements marked `-- phase NAME`.
+    pub fn phase(&self, name: &str) -> Option<f64> {
+        self.lines.iter().find_map(|l| {
+            l.strip_prefix("phase ")?
+                .strip_prefix(name)?
+                .trim()
+                .parse()
+                .ok()
+        })
+    }
+
+    /// The comparison lines (`TABLE rows differing: N`).
+    pub fn compared(&self) -> impl Iterator<Item = &str> {
+        self.lines
+            .iter()
+            .filter(|l| !l.starts_with("phase "))
+            .map(String::as_str)
+    }
 }
 
 /// Run `script` with `${OUT}` = `out` and the given substitutions; None when DuckDB is missing.
@@ -208,7 +229,7 @@ pub fn print_comparison(gtmos_s: f64, duck: &Option<DuckRun>) {
         ),
         None => println!("{gtmos_s:>12.2} {:>12} {:>8}", "-", "-"),
     }
-    for line in duck.iter().flat_map(|d| &d.lines) {
+    for line in duck.iter().flat_map(|d| d.compared()) {
         println!("  {line}");
     }
 }
