@@ -1116,7 +1116,6 @@ pub fn duckdb_dialect(sql: &str, as_of: i64) -> String {
     out = out.replace("cardinality(", "len(");
     let mut from = 0;
     while let Some((at, args, close)) = next_call(&out, "trailing_median", from) {
-        from = close;
         let rest = &out[close + 1..];
         let Some(over_at) = rest.to_ascii_lowercase().find("over") else {
             break;

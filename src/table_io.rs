@@ -646,9 +646,12 @@ mod tests {
             from += rows;
         }
         let mut reference = Vec::new();
-        let mut w =
-            ArrowWriter::try_new(&mut reference, schema.clone(), Some(writer_properties(&["u"])))
-                .unwrap();
+        let mut w = ArrowWriter::try_new(
+            &mut reference,
+            schema.clone(),
+            Some(writer_properties(&["u"])),
+        )
+        .unwrap();
         for b in &batches {
             w.write(b).unwrap();
         }
