@@ -411,7 +411,6 @@ struct Row {
     /// The time column's day, for dropping the oldest first (None: undated).
     day: Option<i32>,
     rank: i64,
-    tokens: usize,
 }
 
 /// One view's rows and its metadata. Account components keep their Arrow batches and
@@ -430,7 +429,7 @@ struct ViewData {
 
 impl ViewData {
     /// One account's rows of a component, in view order.
-    fn rows_of(&self, account: &str, v: &ViewContract, tok: &Tokenizer) -> Result<Vec<Row>> {
+    fn rows_of(&self, account: &str, v: &ViewContract) -> Result<Vec<Row>> {
         let Some(runs) = self.by_account.get(account) else {
             return Ok(Vec::new());
         };
@@ -438,18 +437,14 @@ impl ViewData {
             .iter()
             .map(|(b, at, n)| self.batches[*b].slice(*at, *n))
             .collect();
-        let mut rows = to_rows(
-            crate::table_io::batches_as_json(&slices, &self.path)?,
-            v,
-            tok,
-        );
+        let mut rows = to_rows(crate::table_io::batches_as_json(&slices, &self.path)?, v);
         sort_rows(&mut rows);
         Ok(rows)
     }
 }
 
-/// JSON rows of a view without the metadata columns (and account_id), dated and counted.
-fn to_rows(json: Vec<Map<String, Value>>, v: &ViewContract, tok: &Tokenizer) -> Vec<Row> {
+/// JSON rows of a view without the metadata columns (and account_id), dated.
+fn to_rows(json: Vec<Map<String, Value>>, v: &ViewContract) -> Vec<Row> {
     json.into_iter()
         .map(|mut r| {
             let rank = r.get("view_rank").and_then(Value::as_i64).unwrap_or(0);
@@ -465,13 +460,7 @@ fn to_rows(json: Vec<Map<String, Value>>, v: &ViewContract, tok: &Tokenizer) -> 
                 .as_ref()
                 .and_then(|t| r.get(t))
                 .and_then(day_of);
-            let tokens = tok.count(&Value::Object(r.clone()).to_string());
-            Row {
-                json: r,
-                day,
-                rank,
-                tokens,
-            }
+            Row { json: r, day, rank }
         })
         .collect()
 }
@@ -494,7 +483,7 @@ fn day_of(v: &Value) -> Option<i32> {
     }
 }
 
-fn read_view(path: &Path, v: &ViewContract, tok: &Tokenizer) -> Result<ViewData> {
+fn read_view(path: &Path, v: &ViewContract) -> Result<ViewData> {
     use arrow::array::AsArray;
     let (_, batches) = crate::table_io::read_parquet(path)?;
     let mut data = ViewData {
@@ -519,7 +508,7 @@ fn read_view(path: &Path, v: &ViewContract, tok: &Tokenizer) -> Result<ViewData>
     }
     match v.kind {
         ViewKind::CrossPopulation => {
-            data.rows = to_rows(crate::table_io::batches_as_json(&batches, path)?, v, tok);
+            data.rows = to_rows(crate::table_io::batches_as_json(&batches, path)?, v);
         }
         ViewKind::AccountComponent => {
             for (bi, b) in batches.iter().enumerate() {
@@ -721,7 +710,8 @@ fn fit(
         if tokens <= budget {
             return (doc, tokens, dropped);
         }
-        // Estimate how many rows must go from the rows' own counts, then count again.
+        // Estimate how many rows must go from the dropped rows' own counts (only rows that go
+        // are counted alone: most documents fit at once), then count the document again.
         let mut excess = tokens - budget;
         let mut progressed = false;
         while excess > 0 {
@@ -737,7 +727,8 @@ fn fit(
             let Some((_, _, p, i)) = pick else { break };
             let r = parts[p].remove(i);
             dropped[p].add(&r);
-            excess = excess.saturating_sub(r.tokens.max(1));
+            let row_tokens = tok.count(&Value::Object(r.json.clone()).to_string());
+            excess = excess.saturating_sub(row_tokens.max(1));
             progressed = true;
         }
         if !progressed {
@@ -767,7 +758,7 @@ pub fn assemble(
         if !path.exists() {
             continue;
         }
-        data.insert(v.name.clone(), read_view(&path, v, &tok)?);
+        data.insert(v.name.clone(), read_view(&path, v)?);
         let agg = published.join(format!("{}.parquet", aggregate_model_name(&v.name)));
         if v.aggregate.is_some() && agg.exists() {
             let mut rows = crate::table_io::json_rows(&agg)?;
@@ -859,7 +850,7 @@ pub fn assemble(
         let mut drops: Vec<Dropped> = Vec::new();
         let mut component_tokens = Vec::new();
         for (i, v) in comps.iter().enumerate() {
-            let rows = data[&v.name].rows_of(account, v, &tok)?;
+            let rows = data[&v.name].rows_of(account, v)?;
             let head = &heads[i];
             let mut one = vec![rows];
             let render = |p: &[Vec<Row>], dr: &[Dropped]| -> String {
@@ -1160,20 +1151,19 @@ mod tests {
         assert_eq!(without_alias("segment"), "segment");
     }
 
-    fn row(day: Option<i32>, rank: i64, tokens: usize) -> Row {
+    fn row(day: Option<i32>, rank: i64) -> Row {
         Row {
             json: Map::new(),
             day,
             rank,
-            tokens,
         }
     }
 
     #[test]
     fn the_oldest_dated_row_goes_first_then_the_lowest_ranked() {
-        let rows = vec![row(Some(10), 1, 5), row(Some(3), 2, 5), row(Some(7), 3, 5)];
+        let rows = vec![row(Some(10), 1), row(Some(3), 2), row(Some(7), 3)];
         assert_eq!(oldest_index(&rows), Some(1));
-        let undated = vec![row(None, 1, 5), row(None, 3, 5), row(None, 2, 5)];
+        let undated = vec![row(None, 1), row(None, 3), row(None, 2)];
         assert_eq!(oldest_index(&undated), Some(1));
         assert_eq!(oldest_index(&[]), None);
     }
