@@ -15,11 +15,13 @@
 //!   fewer than `min_history` rows are in it. Used by the usage anomaly rule (SPEC §6: units
 //!   more than 10× the trailing 30-day median). It runs in bounded memory: the engine streams
 //!   each partition and keeps only the frame.
-//! - `consumption_forecast(days, units, as_of, commit_units, params)`: the TOOL-004 core
-//!   ([`crate::forecast`]) over one account × SKU's daily usage (`days` a list of dates,
-//!   `units` a list of numbers, as from `array_agg`), against the current monthly commit;
-//!   `params` is a JSON object of [`crate::forecast::Params`] (a constant). Returns a struct
-//!   of the forecast's fields.
+//! - `consumption_forecast(usage, as_of, commit_units, params)`: the TOOL-004 core
+//!   ([`crate::forecast`]) over one account × SKU's daily usage (`usage` a list of
+//!   `struct<day date, units number>` in any order, as from `array_agg(named_struct('day', d,
+//!   'units', u))` — an aggregate DataFusion runs column-wise, where an ordered `array_agg`
+//!   keeps each value as a scalar), against the current monthly commit; `params` is a JSON
+//!   object of [`crate::forecast::Params`] (a constant). Returns a struct of the forecast's
+//!   fields.
 //! - `day_number(date)`: days since 1970-01-01 as an `int`, and `date_of_day_number(n)` back:
 //!   day arithmetic in one portable spelling (the DuckDB benchmark scripts define both as
 //!   macros, see [`crate::contracts::DUCKDB_PRELUDE`]).
@@ -338,8 +340,22 @@ pub struct ConsumptionForecast {
 impl ConsumptionForecast {
     pub fn new() -> Self {
         ConsumptionForecast {
-            signature: Signature::new(TypeSignature::Any(5), Volatility::Immutable),
+            signature: Signature::new(TypeSignature::Any(4), Volatility::Immutable),
         }
+    }
+
+    /// The `day` (date) and `units` (number) columns of the usage list's struct, as typed.
+    fn usage_fields(t: &DataType) -> Option<(usize, usize)> {
+        let (DataType::List(item) | DataType::LargeList(item)) = t else {
+            return None;
+        };
+        let DataType::Struct(fields) = item.data_type() else {
+            return None;
+        };
+        let day = fields.find("day")?;
+        let units = fields.find("units")?;
+        (day.1.data_type() == &DataType::Date32 && units.1.data_type().is_numeric())
+            .then_some((day.0, units.0))
     }
 
     fn fields() -> Fields {
@@ -384,21 +400,17 @@ impl ScalarUDFImpl for ConsumptionForecast {
     }
 
     fn return_type(&self, args: &[DataType]) -> DfResult<DataType> {
-        const USAGE: &str = "consumption_forecast(days list<date>, units list<number>, as_of date, commit_units, params json)";
-        if args.len() != 5 {
-            return plan_err!("{USAGE} takes 5 arguments");
+        const USAGE: &str = "consumption_forecast(usage list<struct<day date, units number>>, as_of date, commit_units, params json)";
+        if args.len() != 4 {
+            return plan_err!("{USAGE} takes 4 arguments");
         }
-        let list_of = |t: &DataType| match t {
-            DataType::List(f) | DataType::LargeList(f) => Some(f.data_type().clone()),
-            _ => None,
-        };
-        if list_of(&args[0]) != Some(DataType::Date32) {
-            return plan_err!("{USAGE}: days must be a list of dates, not {}", args[0]);
+        if Self::usage_fields(&args[0]).is_none() {
+            return plan_err!(
+                "{USAGE}: usage must be a list of struct<day date, units number>, not {}",
+                args[0]
+            );
         }
-        if !list_of(&args[1]).is_some_and(|t| t.is_numeric()) {
-            return plan_err!("{USAGE}: units must be a list of numbers, not {}", args[1]);
-        }
-        if args[2] != DataType::Date32 || !args[3].is_numeric() {
+        if args[1] != DataType::Date32 || !args[2].is_numeric() {
             return plan_err!("{USAGE}: as_of must be a date and commit_units a number");
         }
         Ok(DataType::Struct(Self::fields()))
@@ -411,20 +423,24 @@ impl ScalarUDFImpl for ConsumptionForecast {
         };
         let n = args.number_rows;
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let days = cast(
-            &arrays[0],
-            &DataType::List(Arc::new(Field::new("item", DataType::Date32, true))),
-        )?;
-        let days = days.as_list::<i32>();
-        let units = cast(
-            &arrays[1],
-            &DataType::List(Arc::new(Field::new("item", DataType::Float64, true))),
-        )?;
-        let units = units.as_list::<i32>();
-        let as_of = arrays[2].as_primitive::<arrow::datatypes::Date32Type>();
-        let commit = cast(&arrays[3], &DataType::Float64)?;
+        let (Some((day_at, units_at)), DataType::List(item) | DataType::LargeList(item)) = (
+            Self::usage_fields(arrays[0].data_type()),
+            arrays[0].data_type(),
+        ) else {
+            return exec_err!("consumption_forecast: usage is {}", arrays[0].data_type());
+        };
+        let usage = cast(&arrays[0], &DataType::List(item.clone()))?;
+        let usage = usage.as_list::<i32>();
+        let entries = usage.values().as_struct();
+        let all_days = entries
+            .column(day_at)
+            .as_primitive::<arrow::datatypes::Date32Type>();
+        let all_units = cast(entries.column(units_at), &DataType::Float64)?;
+        let all_units = all_units.as_primitive::<Float64Type>();
+        let as_of = arrays[1].as_primitive::<arrow::datatypes::Date32Type>();
+        let commit = cast(&arrays[2], &DataType::Float64)?;
         let commit = commit.as_primitive::<Float64Type>();
-        let params = cast(&arrays[4], &DataType::Utf8)?;
+        let params = cast(&arrays[3], &DataType::Utf8)?;
         let params = params.as_string::<i32>();
         let mut parsed: Option<(String, Params)> = None;
 
@@ -448,9 +464,9 @@ impl ScalarUDFImpl for ConsumptionForecast {
         let mut widening = Float64Builder::with_capacity(n);
         let mut interpretation = StringBuilder::new();
         for i in 0..n {
-            if days.is_null(i) || units.is_null(i) || as_of.is_null(i) || params.is_null(i) {
+            if usage.is_null(i) || as_of.is_null(i) || params.is_null(i) {
                 return exec_err!(
-                    "consumption_forecast: days, units, as_of and params must not be null (row {i})"
+                    "consumption_forecast: usage, as_of and params must not be null (row {i})"
                 );
             }
             let text = params.value(i);
@@ -466,24 +482,31 @@ impl ScalarUDFImpl for ConsumptionForecast {
                 parsed = Some((text.to_string(), p));
             }
             let p = &parsed.as_ref().expect("parsed above").1;
-            let d = days.value(i);
-            let u = units.value(i);
-            if d.len() != u.len() {
-                return exec_err!(
-                    "consumption_forecast: {} days but {} units (row {i})",
-                    d.len(),
-                    u.len()
-                );
-            }
-            let d: Vec<i32> = d
-                .as_primitive::<arrow::datatypes::Date32Type>()
-                .iter()
-                .map(|v| v.unwrap_or(i32::MAX))
+            // One row's entries; a null entry, day or units is not usage (missing, not zero).
+            let (start, end) = (
+                usage.value_offsets()[i] as usize,
+                usage.value_offsets()[i + 1] as usize,
+            );
+            let present = |j: &usize| entries.is_valid(*j);
+            let d: Vec<i32> = (start..end)
+                .filter(present)
+                .map(|j| {
+                    if all_days.is_valid(j) {
+                        all_days.value(j)
+                    } else {
+                        i32::MAX
+                    }
+                })
                 .collect();
-            let u: Vec<f64> = u
-                .as_primitive::<Float64Type>()
-                .iter()
-                .map(|v| v.unwrap_or(f64::NAN))
+            let u: Vec<f64> = (start..end)
+                .filter(present)
+                .map(|j| {
+                    if all_units.is_valid(j) {
+                        all_units.value(j)
+                    } else {
+                        f64::NAN
+                    }
+                })
                 .collect();
             let f = forecast(
                 &Input {
@@ -895,6 +918,100 @@ mod tests {
                 ["19783", "28", "2024-03-01", "1970-01-01"],
                 ["19783", "", "", "1970-01-01"],
             ]
+        );
+    }
+
+    /// `Params::default()` as the JSON the pipeline passes.
+    fn default_params_json() -> String {
+        let p = crate::forecast::Params::default();
+        format!(
+            r#"{{"min_history_days": {}, "horizon_days": {}, "season_min_days": {},
+            "season_max_days": {}, "season_min_corr": {}, "season_min_amplitude": {},
+            "cliff_min_ratio": {}, "cliff_max_rss_share": {}, "cliff_min_segment_days": {},
+            "flat_max_growth_30d": {}, "interval_z": {}, "full_history_days": {}}}"#,
+            p.min_history_days,
+            p.horizon_days,
+            p.season_min_days,
+            p.season_max_days,
+            p.season_min_corr,
+            p.season_min_amplitude,
+            p.cliff_min_ratio,
+            p.cliff_max_rss_share,
+            p.cliff_min_segment_days,
+            p.flat_max_growth_30d,
+            p.interval_z,
+            p.full_history_days
+        )
+    }
+
+    #[test]
+    fn the_forecast_takes_each_series_days_in_any_order() {
+        use crate::forecast::{Input, Params, forecast};
+        let (_dir, e) = engine();
+        // Series a: 60 days of linear growth, listed newest first, plus a day without units
+        // (missing, not zero); series b: 10 days, too short to forecast.
+        let mut values: Vec<String> = (0..60)
+            .rev()
+            .map(|d| format!("('a', {d}, {})", 100 + 2 * d))
+            .collect();
+        values.push("('a', 61, NULL)".into());
+        values.extend((0..10).map(|d| format!("('b', {d}, 5)")));
+        let sql = format!(
+            "select k, f['observed_days'], f['pattern'], f['refusal_reason'], \
+             f['forecast_next_30d_units'] from (select k, consumption_forecast(\
+             array_agg(named_struct('day', arrow_cast(d, 'Date32'), 'units', u)), \
+             arrow_cast(62, 'Date32'), 1000.0, '{}') f \
+             from (values {}) t(k, d, u) group by k) order by k",
+            default_params_json(),
+            values.join(", ")
+        );
+        let batches = e.query(&sql, "test").unwrap();
+        let b = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+        let days: Vec<i32> = (0..60).collect();
+        let units: Vec<f64> = (0..60).map(|d| f64::from(100 + 2 * d)).collect();
+        let expected = forecast(
+            &Input {
+                days: &days,
+                units: &units,
+                as_of: 62,
+                commit_units: Some(1000.0),
+            },
+            &Params::default(),
+        );
+        let observed = b.column(1).as_primitive::<arrow::datatypes::Int32Type>();
+        let pattern = b.column(2).as_string::<i32>();
+        let refusal = b.column(3).as_string::<i32>();
+        let next_30d = b.column(4).as_primitive::<Float64Type>();
+        assert_eq!(observed.values().to_vec(), vec![60, 10]);
+        assert_eq!(pattern.value(0), expected.pattern.unwrap().name());
+        assert_eq!(pattern.value(0), "linear");
+        assert!(refusal.is_null(0));
+        // The same figure to the last bit as the sorted series gives.
+        assert_eq!(next_30d.value(0), expected.next_30d_units.unwrap());
+        assert!(pattern.is_null(1));
+        assert_eq!(
+            refusal.value(1),
+            "10 days of usage history, fewer than the 30 required"
+        );
+    }
+
+    #[test]
+    fn the_forecast_names_the_usage_it_needs() {
+        let (_dir, e) = engine();
+        let err = e
+            .query(
+                &format!(
+                    "select consumption_forecast(array_agg(arrow_cast(d, 'Date32')), \
+                     arrow_cast(10, 'Date32'), 1.0, '{}') from (values (1), (2)) t(d)",
+                    default_params_json()
+                ),
+                "test",
+            )
+            .unwrap_err();
+        let err = format!("{err:?}");
+        assert!(
+            err.contains("usage must be a list of struct<day date, units number>"),
+            "{err}"
         );
     }
 }

@@ -27,12 +27,13 @@ daily as (
     group by u.account_id, u.sku_id, arrow_cast(u.period_start, 'Date32')
 ),
 
+-- Each series' days in any order (the forecast sorts them): an unordered array_agg of one
+-- struct per day keeps day and units together and aggregates column-wise.
 series as (
     select
         account_id,
         sku_id,
-        array_agg(day order by day) as days,
-        array_agg(units order by day) as units,
+        array_agg(named_struct('day', day, 'units', units)) as usage,
         last_value(commit_units order by day) as commit_units
     from daily
     group by account_id, sku_id
@@ -43,7 +44,7 @@ forecast as (
         account_id,
         sku_id,
         commit_units,
-        consumption_forecast(days, units, {{ as_of_date }}, commit_units, '{
+        consumption_forecast(usage, {{ as_of_date }}, commit_units, '{
             "min_history_days": {{ var('forecast_min_history_days') }},
             "horizon_days": {{ var('forecast_horizon_days') }},
             "season_min_days": {{ var('forecast_season_min_days') }},
