@@ -294,16 +294,28 @@ inputs as (
         round(c.csm_listening_share, 9) as csm_listening_share,
         round(c.csm_next_step_rate, 9) as csm_next_step_rate,
         coalesce(p.severity, 0) as payment_severity
-    from accounts a
-    left join usage u on u.score_id = a.score_id
-    left join call_stats c on c.score_id = a.score_id
-    left join last_calls lc on lc.score_id = a.score_id
-    left join qbrs q on q.score_id = a.score_id
-    left join sponsor_points sp on sp.score_id = a.score_id
-    left join nps n on n.score_id = a.score_id
-    left join tickets t on t.score_id = a.score_id
-    left join onboarding o on o.score_id = a.score_id
-    left join payments p on p.score_id = a.score_id
+    -- Every score date with whatever each dimension found for it, as right joins: the engine
+    -- builds its hash table on the left side, so each (narrow) dimension is the one hashed and
+    -- the score dates, their row growing join by join, stream through once.
+    from payments p
+    right join (onboarding o
+    right join (tickets t
+    right join (nps n
+    right join (sponsor_points sp
+    right join (qbrs q
+    right join (last_calls lc
+    right join (call_stats c
+    right join (usage u
+    right join accounts a
+        on u.score_id = a.score_id)
+        on c.score_id = a.score_id)
+        on lc.score_id = a.score_id)
+        on q.score_id = a.score_id)
+        on sp.score_id = a.score_id)
+        on n.score_id = a.score_id)
+        on t.score_id = a.score_id)
+        on o.score_id = a.score_id)
+        on p.score_id = a.score_id
 ),
 
 points as (
