@@ -26,6 +26,7 @@ use crate::engine::{CLOSED, Engine, LAST_GOOD, MODELS, SOURCES, ident, quote};
 use crate::error::{Error, Result};
 use crate::logs::{self, CONTRACT_RESULTS, FRESHNESS_LOG, RUN_LOG};
 use crate::project::template::{InputState, Ref};
+use crate::project::tests::TestKind;
 use crate::project::{Materialized, Model, Project, Renderer};
 use crate::snapshot::Snapshot;
 use crate::table_io::{TableWriter, WrittenFile, sha256_hex};
@@ -520,7 +521,7 @@ fn run(
             // Computed anyway, never tested or published, so that a model reading last good
             // versions can still show a blocked input that has none (its rows, values withheld).
             // Failure here is not the build's: the input is blocked already.
-            let _ = materialize(&engine, model, &sql, &report.build_id, staging);
+            let _ = materialize(&engine, model, &sql, &report.build_id, staging, false);
         }
         result.seconds = started.elapsed().as_secs_f64();
         if let Some(why) = &result.blocked {
@@ -1078,7 +1079,8 @@ pub fn build_model(
     sql: &str,
     build_id: &str,
 ) -> Result<(Option<WrittenFile>, Vec<TestResult>)> {
-    let written = materialize(cx.engine, model, sql, build_id, cx.staging)?;
+    let key = key_test(model);
+    let mut written = materialize(cx.engine, model, sql, build_id, cx.staging, key.is_some())?;
     let rel_of = |to: &str| {
         if project.model(to).is_some() {
             format!("{MODELS}.{}", ident(to))
@@ -1095,6 +1097,11 @@ pub fn build_model(
         &rel_of,
     )
     .map_err(|e| wrap_model(model, e))?;
+    if key.is_some_and(|k| tests[k].failures > 0) {
+        // The key has duplicates, so `order_by` alone left ties: written again in the total
+        // order, for the same bytes on every run (the tests saw the same rows).
+        written = materialize(cx.engine, model, sql, build_id, cx.staging, false)?;
+    }
     for t in &mut tests {
         t.declared_in = model.file.display().to_string();
         if t.status == crate::project::tests::Status::Fail {
@@ -1104,9 +1111,35 @@ pub fn build_model(
     Ok((written, tests))
 }
 
+/// The data test, by its index in the model's tests, that proves the declared `order_by` a
+/// key: a `unique_combination_of_columns` over some of those columns, on every row (it counts
+/// NULLs as equal). When it passes, `order_by` alone orders the table totally.
+pub fn key_test(model: &Model) -> Option<usize> {
+    model.tests.iter().position(|t| {
+        t.where_.is_none()
+            && matches!(&t.kind, TestKind::UniqueCombination(cols)
+                if !cols.is_empty() && cols.iter().all(|c| model.order_by.contains(c)))
+    })
+}
+
+/// The order a model's table is written in: its declared `order_by` when a key test proves it
+/// total ([`key_test`]; `keyed`), else [`total_order`]. Sorting on the key alone gives the
+/// same rows in the same order, without comparing the trailing columns.
+pub fn write_order(
+    model: &Model,
+    columns: &[(String, arrow::datatypes::DataType)],
+    keyed: bool,
+) -> Vec<String> {
+    if keyed {
+        model.order_by.clone()
+    } else {
+        total_order(model, columns)
+    }
+}
+
 /// The order a model's table is written in, a total one: its declared `order_by`, then every
 /// other sortable column of its output `columns`.
-pub fn total_order(model: &Model, columns: &[(String, arrow::datatypes::DataType)]) -> Vec<String> {
+fn total_order(model: &Model, columns: &[(String, arrow::datatypes::DataType)]) -> Vec<String> {
     let mut order: Vec<String> = model.order_by.clone();
     for (n, t) in columns {
         if !order.contains(n)
@@ -1122,12 +1155,14 @@ pub fn total_order(model: &Model, columns: &[(String, arrow::datatypes::DataType
 }
 
 /// Plan a model, then write it (tables) sorted with its build_id, or register it as a view.
+/// `keyed`: sorted on the declared `order_by` alone (see [`write_order`]).
 fn materialize(
     engine: &Engine,
     model: &Model,
     sql: &str,
     build_id: &str,
     staging: &Path,
+    keyed: bool,
 ) -> Result<Option<WrittenFile>> {
     let what = format!("{}: model `{}`", model.file.display(), model.name);
     let qualified = format!("{MODELS}.{}", ident(&model.name));
@@ -1156,7 +1191,7 @@ fn materialize(
             ));
         }
     }
-    let order = total_order(model, &columns);
+    let order = write_order(model, &columns, keyed);
     let has_build_id = columns.iter().any(|(n, _)| n == "build_id");
     let select = if !model.contract.is_empty() {
         // A model contract: exactly the declared columns, in declared order, cast to their types.
@@ -1393,4 +1428,104 @@ pub fn warned_sources(r: &BuildReport) -> BTreeSet<String> {
         })
         .map(|s| s.table.clone())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A project of one model `t`: its SQL and the data tests of its schema entry (YAML).
+    fn project(dir: &Path, sql: &str, data_tests: &str) -> Project {
+        let root = dir.join("pipelines");
+        for d in ["models", "sources", "tests"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        std::fs::write(
+            root.join("gtmos_project.yml"),
+            "name: t\nversion: 1.0.0\nmodel-paths: [models]\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("models/t.sql"), sql).unwrap();
+        std::fs::write(
+            root.join("models/schema.yml"),
+            format!("version: 2\nmodels:\n  - name: t\n    data_tests:\n{data_tests}"),
+        )
+        .unwrap();
+        Project::load(&root).unwrap()
+    }
+
+    const KEYED: &str = "{{ config(order_by=['a', 'b']) }}\nselect 1 as a, 2 as b, 3 as c\n";
+
+    #[test]
+    fn only_a_uniqueness_test_over_order_by_columns_on_every_row_is_a_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = |tests: &str| key_test(project(dir.path(), KEYED, tests).model("t").unwrap());
+        let combo = |cols: &str| {
+            format!("      - unique_combination_of_columns: {{ columns: [{cols}] }}\n")
+        };
+        assert_eq!(key(&combo("a, b")), Some(0));
+        assert_eq!(key(&combo("b")), Some(0));
+        let not_null = "      - expression_is_true: { rule: r, expression: a is not null }\n";
+        assert_eq!(key(&format!("{not_null}{}", combo("a, b"))), Some(1));
+        assert_eq!(key(&combo("a, c")), None, "c is not in order_by");
+        assert_eq!(
+            key("      - unique_combination_of_columns: { columns: [a, b], where: c > 0 }\n"),
+            None,
+            "a test of some rows proves nothing of the others"
+        );
+        assert_eq!(key(not_null), None);
+    }
+
+    #[test]
+    fn a_key_with_duplicates_is_written_in_the_total_order() {
+        let dir = tempfile::tempdir().unwrap();
+        // 40 rows of one key, listed with b descending, and one row of another key.
+        let rows: Vec<String> = (0..40)
+            .rev()
+            .map(|b| format!("('k', {b})"))
+            .chain(["('j', 7)".to_string()])
+            .collect();
+        let sql = format!(
+            "{{{{ config(order_by=['a']) }}}}\nselect * from (values {}) v(a, b)\n",
+            rows.join(", ")
+        );
+        let p = project(
+            dir.path(),
+            &sql,
+            "      - unique_combination_of_columns: { columns: [a] }\n",
+        );
+        let model = p.model("t").unwrap();
+        assert_eq!(key_test(model), Some(0));
+        let engine = Engine::new(&p.engine, 2, &dir.path().join("spill"), 64 << 20).unwrap();
+        let renderer = Renderer::new(&p, Some(0), Some("b1"));
+        let sql = renderer
+            .model(&p, model, &Renderer::relation, &|_| None)
+            .unwrap();
+        let render = |t: &str| renderer.text(t);
+        let staging = dir.path().join("staging");
+        let warehouse = Warehouse::new(&dir.path().join("wh"));
+        let cx = contracts::Context {
+            engine: &engine,
+            warehouse: &warehouse,
+            staging: &staging,
+            run_id: "r1",
+            as_of: 0,
+            render: &render,
+        };
+        let (written, tests) = build_model(&cx, &p, model, &sql, "b1").unwrap();
+        assert_eq!(tests[0].failures, 40, "the 40 rows of key k are duplicates");
+        let rows = crate::table_io::json_rows(&written.unwrap().path).unwrap();
+        let order: Vec<(String, i64)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r["a"].as_str().unwrap().to_string(),
+                    r["b"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        let mut expected = vec![("j".to_string(), 7)];
+        expected.extend((0..40).map(|b| ("k".to_string(), b)));
+        assert_eq!(order, expected, "ties broken by b, the next column");
+    }
 }
