@@ -487,27 +487,24 @@ impl ScalarUDFImpl for ConsumptionForecast {
                 usage.value_offsets()[i] as usize,
                 usage.value_offsets()[i + 1] as usize,
             );
-            let present = |j: &usize| entries.is_valid(*j);
-            let d: Vec<i32> = (start..end)
-                .filter(present)
-                .map(|j| {
-                    if all_days.is_valid(j) {
-                        all_days.value(j)
-                    } else {
-                        i32::MAX
-                    }
-                })
-                .collect();
-            let u: Vec<f64> = (start..end)
-                .filter(present)
-                .map(|j| {
-                    if all_units.is_valid(j) {
-                        all_units.value(j)
-                    } else {
-                        f64::NAN
-                    }
-                })
-                .collect();
+            let (mut d, mut u) = (
+                Vec::with_capacity(end - start),
+                Vec::with_capacity(end - start),
+            );
+            for j in (start..end).filter(|j| entries.is_valid(*j)) {
+                d.push(
+                    all_days
+                        .is_valid(j)
+                        .then(|| all_days.value(j))
+                        .unwrap_or(i32::MAX),
+                );
+                u.push(
+                    all_units
+                        .is_valid(j)
+                        .then(|| all_units.value(j))
+                        .unwrap_or(f64::NAN),
+                );
+            }
             let f = forecast(
                 &Input {
                     days: &d,
