@@ -492,18 +492,16 @@ impl ScalarUDFImpl for ConsumptionForecast {
                 Vec::with_capacity(end - start),
             );
             for j in (start..end).filter(|j| entries.is_valid(*j)) {
-                d.push(
-                    all_days
-                        .is_valid(j)
-                        .then(|| all_days.value(j))
-                        .unwrap_or(i32::MAX),
-                );
-                u.push(
-                    all_units
-                        .is_valid(j)
-                        .then(|| all_units.value(j))
-                        .unwrap_or(f64::NAN),
-                );
+                d.push(if all_days.is_valid(j) {
+                    all_days.value(j)
+                } else {
+                    i32::MAX
+                });
+                u.push(if all_units.is_valid(j) {
+                    all_units.value(j)
+                } else {
+                    f64::NAN
+                });
             }
             let f = forecast(
                 &Input {
