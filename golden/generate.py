@@ -255,6 +255,9 @@ def main():
     crit = sorted(e["id"] for exs in sets.values() for e in exs if e["critical"])
     write_jsonl(os.path.join(ROOT, "predictions/baseline.jsonl"), predictions(sets, "gtm-labeler-v4.1", 1, 0.86, set()))
     write_jsonl(os.path.join(ROOT, "predictions/candidate_good.jsonl"), predictions(sets, "gtm-labeler-v4.2", 2, 0.93, set()))
+    # The canary variant of the default corpus (`gtmos synth`): its golden eval must pass
+    # before `gtmos canary --experiment exp-agent-canary-1` compares it on live traffic.
+    write_jsonl(os.path.join(ROOT, "predictions/canary_variant.jsonl"), predictions(sets, "gtm-agent-3.3-rc1", 5, 0.95, set()))
     misses = {c for c in crit if c.startswith(("buyer_persona", "next_action"))}
     misses = set(sorted(misses)[:2] + [c for c in crit if c.startswith("next_action")][:1])
     write_jsonl(os.path.join(ROOT, "predictions/candidate_regressed.jsonl"),

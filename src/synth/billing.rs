@@ -525,7 +525,9 @@ fn payments(
     let mut ev: Vec<(i64, &'static str, i32, &'static str, &'static str)> = Vec::new();
     match trouble {
         Trouble::None => {
-            let ts = at(date.plus(r.between(0, 25) as i32), r);
+            // Paid any day of the payment terms, the due date included: invoices dated on
+            // the first of a month are paid through its last day, not only until the 26th.
+            let ts = at(date.plus(r.between(0, due.minus(date) as i64) as i32), r);
             ev.push((ts, "attempt", 1, "current", "current"));
             ev.push((
                 ts + r.between(1, 120) * MICROS_PER_MINUTE,

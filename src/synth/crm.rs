@@ -516,10 +516,13 @@ pub fn cadence(
     let mut starts: Vec<Day> = Vec::new();
     match lc {
         None => {
-            for _ in 0..r.between(1, 3) {
-                starts.push(Day(
-                    r.between(p.start.0 as i64, p.end.plus(-10).0 as i64) as i32
-                ));
+            // A prospect is worked continuously: a new sequence every 60–120 days, so outreach
+            // reaches as_of at any corpus size (a few sequences per prospect left the newest
+            // cadence event of a 200-account corpus a week before as_of).
+            let mut start = p.start.plus(r.between(0, 120) as i32);
+            while start < p.end {
+                starts.push(start);
+                start = start.plus(r.between(60, 120) as i32);
             }
         }
         Some(l) => {

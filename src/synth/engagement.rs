@@ -450,11 +450,15 @@ pub fn support_tickets(p: &Resolved, a: &AccountPlan, lc: &Lifecycle, t: &mut Ta
 pub fn nps(p: &Resolved, a: &AccountPlan, lc: &Lifecycle, people: &People, t: &mut Tables) {
     let mut r = Rng::stream(p.seed, "nps", a.idx as u64, 0);
     let aid = account_id(a.idx);
-    // Survey waves in the second month of each quarter.
-    let mut wave = p.start.first_of_quarter().add_months(1);
+    // Relationship NPS on a rolling schedule: each account is surveyed once a quarter on its
+    // own day of the quarter, so responses arrive every week (a survey program run in
+    // quarterly waves left the newest response six weeks before as_of, and the voice-of-
+    // customer view, refreshed weekly, stale).
+    let offset = r.between(0, 88) as i32;
+    let mut wave = p.start.first_of_quarter();
     let mut k = 0;
     while wave < p.as_of {
-        let day = wave.plus(r.between(0, 20) as i32);
+        let day = wave.plus(offset + r.between(0, 2) as i32);
         if lc.is_active(day) && day.minus(lc.first_start) >= 45 && day < p.as_of {
             for c in people.contacts.iter().filter(|c| c.active(day)) {
                 if !r.chance(0.35) {

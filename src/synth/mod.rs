@@ -257,7 +257,7 @@ fn generate_into(
         .step_by(CHUNK_ACCOUNTS as usize)
         .map(|from| (from, (from + CHUNK_ACCOUNTS).min(p.accounts as u32)))
         .collect();
-    let mut bar = Progress::with_enabled("synth", p.accounts, show);
+    let bar = Progress::with_enabled("synth", p.accounts, show);
     let window = (threads.max(1) * 2).max(2);
     let mut failed = None;
     'outer: for group in chunks.chunks(window) {
