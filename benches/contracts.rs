@@ -48,6 +48,7 @@ fn main() {
         staging: &staging,
         run_id: "bench",
         as_of,
+        point_in_time: false,
         render: &render,
     };
     let t = Instant::now();

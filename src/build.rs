@@ -25,6 +25,7 @@ use crate::contracts::{self, FreshnessResult, SourceResult, TestResult};
 use crate::engine::{CLOSED, Engine, LAST_GOOD, MODELS, SOURCES, ident, quote};
 use crate::error::{Error, Result};
 use crate::logs::{self, CONTRACT_RESULTS, FRESHNESS_LOG, RUN_LOG};
+use crate::printer::Progress;
 use crate::project::template::{InputState, Ref};
 use crate::project::tests::TestKind;
 use crate::project::{Materialized, Model, Project, Renderer};
@@ -34,6 +35,9 @@ use crate::warehouse::{TableState, Warehouse};
 
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
+    /// The command that runs the build (`build`, `recognize`, `reconcile`): recorded in the
+    /// run log, named in the report's headline.
+    pub command: &'static str,
     pub project: PathBuf,
     pub snapshot: PathBuf,
     pub warehouse: PathBuf,
@@ -57,6 +61,7 @@ pub struct BuildOptions {
 impl BuildOptions {
     pub fn new(project: &Path, snapshot: &Path, warehouse: &Path) -> BuildOptions {
         BuildOptions {
+            command: "build",
             project: project.to_path_buf(),
             snapshot: snapshot.to_path_buf(),
             warehouse: warehouse.to_path_buf(),
@@ -162,6 +167,9 @@ pub struct ModelResult {
 /// Everything a run did, for the summary, the logs and the report.
 #[derive(Debug, Clone)]
 pub struct BuildReport {
+    /// The command that ran (see [`BuildOptions::command`]) and its `--select`ors.
+    pub command: &'static str,
+    pub select: Vec<String>,
     pub run_id: String,
     pub build_id: String,
     pub snapshot_id: String,
@@ -205,6 +213,27 @@ pub struct ViewsSummary {
 }
 
 impl BuildReport {
+    /// A full nightly build: `gtmos build` of every model. Only it refreshes `reports/latest`.
+    pub fn is_full(&self) -> bool {
+        self.command == "build" && self.select.is_empty()
+    }
+
+    /// The command as a user would have typed it, for headlines: `build`,
+    /// `build --select tag:metrics`, `recognize`, `reconcile`.
+    pub fn command_line(&self) -> String {
+        // recognize and reconcile add their own tag first; only the user's selectors count.
+        let own = match self.command {
+            "recognize" | "reconcile" => 1,
+            _ => 0,
+        };
+        let user: Vec<&str> = self.select.iter().skip(own).map(String::as_str).collect();
+        if user.is_empty() {
+            self.command.to_string()
+        } else {
+            format!("{} --select {}", self.command, user.join(","))
+        }
+    }
+
     pub fn outcome(&self) -> &'static str {
         if self.blocked.is_empty() {
             "success"
@@ -312,6 +341,8 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
     let build_id = build_id(&inputs_hash, &project.hash, &effective_config);
     let warehouse = Warehouse::new(&opts.warehouse);
     let mut report = BuildReport {
+        command: opts.command,
+        select: opts.select.clone(),
         run_id: run_id.clone(),
         build_id,
         snapshot_id: snapshot.manifest.snapshot_id.clone(),
@@ -339,16 +370,29 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         views: None,
     };
     let staging = warehouse.staging(&run_id);
-    let outcome = run(opts, &project, &snapshot, &warehouse, &staging, &mut report);
+    let progress = Progress::new(opts.command, 0);
+    let outcome = run(
+        opts,
+        &project,
+        &snapshot,
+        &warehouse,
+        &staging,
+        &mut report,
+        &progress,
+    );
     let _ = std::fs::remove_dir_all(&staging);
     report.seconds = started.elapsed().as_secs_f64();
     match outcome {
         Ok(()) => {
+            progress.step("logs");
             write_logs(&warehouse, &report, None)?;
             if let Some(dir) = &opts.reports {
+                progress.step("report");
                 let slos = crate::freshness::attainment(&opts.warehouse, &project.slos)?;
                 report.report_dir = Some(crate::reports::render_build(&report, &slos, dir)?);
             }
+            progress.advance(1);
+            progress.finish();
             Ok(report)
         }
         Err(e) => {
@@ -366,10 +410,15 @@ fn run(
     warehouse: &Warehouse,
     staging: &Path,
     report: &mut BuildReport,
+    progress: &Progress,
 ) -> Result<()> {
     std::fs::create_dir_all(staging)
         .map_err(|e| Error::io("cannot create staging directory", staging, e))?;
     let selection = Selection::resolve(project, &opts.select)?;
+    // One unit per contract, model and singular test, then publishing, views and the report.
+    progress.set_total(
+        (selection.sources.len() + selection.models.len() + project.tests.len() + 3) as u64,
+    );
     let engine = Engine::new(
         &project.engine,
         opts.threads,
@@ -384,7 +433,8 @@ fn run(
         .transpose()?;
     let renderer = Renderer::new(project, Some(report.as_of), Some(&report.build_id))
         .with_frozen_through(frozen_through)
-        .with_snapshot(&report.snapshot_id, &report.inputs_hash);
+        .with_snapshot(&report.snapshot_id, &report.inputs_hash)
+        .with_snapshot_as_of(snapshot.manifest.as_of_micros()?);
     let render = |text: &str| renderer.text(text);
     let cx = contracts::Context {
         engine: &engine,
@@ -392,12 +442,13 @@ fn run(
         staging,
         run_id: &report.run_id,
         as_of: report.as_of,
+        point_in_time: report.as_of < snapshot.manifest.as_of_micros()?,
         render: &render,
     };
 
     // 1. Source contracts.
     let mut blocked_sources: BTreeMap<String, String> = BTreeMap::new();
-    for r in run_contracts_of(&cx, project, snapshot, &selection.sources)? {
+    for r in run_contracts_of(&cx, project, snapshot, &selection.sources, progress)? {
         report.steps.push(Step {
             step: format!("source.{}", r.table),
             kind: "source",
@@ -445,6 +496,7 @@ fn run(
         .iter()
         .filter(|m| selection.models.contains(&m.name))
     {
+        progress.step(&format!("model {}", model.name));
         let started = Instant::now();
         let upstream_block = model.refs.iter().find_map(|r| match r {
             Ref::Source(t) => blocked_sources
@@ -541,6 +593,7 @@ fn run(
             },
         });
         report.models.push(result);
+        progress.advance(1);
     }
 
     // 3. Singular tests over what was built; a failure blocks the models it reads.
@@ -556,6 +609,7 @@ fn run(
         if !in_scope || unavailable {
             continue;
         }
+        progress.step(&format!("test {}", t.name));
         let started = Instant::now();
         let sql = renderer.file(&t.file, &t.pieces)?;
         let mut r = contracts::run_singular(&cx, &t.name, &t.file, &sql, &t.spec())?;
@@ -579,7 +633,10 @@ fn run(
             status: r.status.name().into(),
         });
         report.singular.push(r);
+        progress.advance(1);
     }
+    // Singular tests out of scope count as done.
+    progress.advance((project.tests.len() - report.singular.len()) as u64);
     // Whatever reads a blocked model is blocked too.
     for model in project
         .models
@@ -617,6 +674,7 @@ fn run(
     }
 
     // 4. Publish.
+    progress.step("publish");
     let mut state = warehouse.state()?;
     for m in &report.models {
         if m.materialized != Materialized::Table {
@@ -653,6 +711,7 @@ fn run(
             }
         }
     }
+    progress.advance(1);
     // 4b. Brain-ready views: the documents the brains read, from the views just published.
     if let Some(catalog) = &project.views
         && catalog.views.iter().any(|v| {
@@ -661,6 +720,7 @@ fn run(
                 .contains(&crate::views::model_name(&v.name))
         })
     {
+        progress.step("views: documents and token counts");
         let started = Instant::now();
         let summary = publish_views(catalog, warehouse, report, staging, &mut state)?;
         report.steps.push(Step {
@@ -675,6 +735,7 @@ fn run(
         report.views = Some(summary);
     }
     warehouse.write_state(&state)?;
+    progress.advance(1);
 
     // 5. The close: freeze the newly closed months of every freezing model, or hold the close.
     if let Some(target) = opts.close_through {
@@ -1031,6 +1092,7 @@ pub fn run_contracts_of(
     project: &Project,
     snapshot: &Snapshot,
     sources: &BTreeSet<String>,
+    progress: &Progress,
 ) -> Result<Vec<SourceResult>> {
     let mut out = Vec::new();
     for contract in project
@@ -1038,8 +1100,10 @@ pub fn run_contracts_of(
         .iter()
         .filter(|c| sources.contains(&c.table))
     {
+        progress.step(&format!("contract {}", contract.table));
         let t = project.registry.expect_table(&contract.table)?;
         out.push(contracts::run_source(cx, contract, t, snapshot)?);
+        progress.advance(1);
     }
     Ok(out)
 }
@@ -1051,7 +1115,7 @@ pub fn run_contracts(
     snapshot: &Snapshot,
 ) -> Result<Vec<SourceResult>> {
     let all = project.sources.iter().map(|c| c.table.clone()).collect();
-    run_contracts_of(cx, project, snapshot, &all)
+    run_contracts_of(cx, project, snapshot, &all, &Progress::hidden())
 }
 
 fn wrap_model(model: &Model, e: Error) -> Error {
@@ -1343,7 +1407,7 @@ fn write_logs(warehouse: &Warehouse, r: &BuildReport, error: Option<&str>) -> Re
     let mut b = TableBuilder::new(RUN_LOG.name, RUN_LOG.schema())?;
     let c = RunCols::new(&b)?;
     b.str(c.run_id, &r.run_id);
-    b.str(c.command, "build");
+    b.str(c.command, r.command);
     b.ts(c.started_at, r.started_at);
     b.ts(c.finished_at, logs::now_micros());
     b.str(c.snapshot_id, &r.snapshot_id);
@@ -1510,6 +1574,7 @@ mod tests {
             staging: &staging,
             run_id: "r1",
             as_of: 0,
+            point_in_time: false,
             render: &render,
         };
         let (written, tests) = build_model(&cx, &p, model, &sql, "b1").unwrap();

@@ -16,9 +16,13 @@ use crate::printer::Format;
     name = "gtmos",
     version,
     propagate_version = true,
-    disable_help_subcommand = true
+    disable_help_subcommand = true,
+    after_help = "Documentation: README.md (start here) and docs/ — one page per command and per stage (docs/README.md lists them)."
 )]
 pub struct Cli {
+    /// Draw no progress bars (they go to stderr, and only when it is a terminal).
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -166,6 +170,11 @@ pub enum EvalCommand {
         /// Catalog, rubric and prompt-tuner registry [default: golden/brain_eval]
         #[arg(long, value_name = "DIR", default_value = "golden/brain_eval")]
         catalog: PathBuf,
+        /// Score the outputs even when the view contracts they were answered on
+        /// (brain_view_contracts_hash) differ from the warehouse's published ones, or cannot be
+        /// compared; the mismatch is recorded in eval_log (view_contracts_check).
+        #[arg(long)]
+        allow_contracts_mismatch: bool,
     },
     /// Run the calibration probes: synthetic violating outputs every validator must catch,
     /// and negative controls they must pass in silence. Exit 1 if any probe misbehaves.
@@ -200,6 +209,9 @@ pub struct DecisionsArgs {
     /// The warehouse directory [default: data/warehouse]
     #[arg(long, value_name = "DIR", global = true)]
     pub warehouse: Option<PathBuf>,
+    /// The pipelines project whose decision_roster says who holds which role [default: pipelines]
+    #[arg(long, value_name = "DIR", global = true)]
+    pub project: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
     pub format: Format,
     #[command(subcommand)]
@@ -210,7 +222,8 @@ pub struct DecisionsArgs {
 pub enum DecisionsCommand {
     /// Every decision at its current status, oldest proposal first.
     List {
-        /// Only decisions with this status (proposed, approved, rejected, executed, reverted).
+        /// Only decisions with this status (proposed, partially_approved, approved, rejected,
+        /// executed, reverted).
         #[arg(long)]
         status: Option<String>,
         /// Only decisions of this node (e.g. channel.invest).
@@ -219,16 +232,17 @@ pub enum DecisionsCommand {
     },
     /// One decision: its current state and every row of its history.
     Show { id: String },
-    /// Approve a proposed decision.
+    /// Approve a proposed decision as one of its approvers; it is approved once all have.
     Approve {
         id: String,
-        /// Who approves (recorded).
+        /// Who approves: one of the decision's approver roles, or a person of the project's
+        /// decision_roster holding one (recorded with the role acted as).
         #[arg(long)]
         by: String,
         #[arg(long)]
         note: Option<String>,
     },
-    /// Reject a proposed decision.
+    /// Reject a proposed (or partially approved) decision, as one of its approvers.
     Reject {
         id: String,
         #[arg(long)]
@@ -236,7 +250,17 @@ pub enum DecisionsCommand {
         #[arg(long)]
         note: Option<String>,
     },
-    /// Revert an approved (or executed) decision, recording what the reversal did.
+    /// Record that an approved decision was carried out (by its owner or an approver).
+    Execute {
+        id: String,
+        #[arg(long)]
+        by: String,
+        /// What was done, e.g. "budget split applied in the ads console".
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Revert an approved (or executed) decision, recording what the reversal did (by its
+    /// owner or an approver).
     Revert {
         id: String,
         #[arg(long)]

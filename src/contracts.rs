@@ -74,6 +74,9 @@ pub struct SourceResult {
     pub rows_accepted: u64,
     pub quarantined: BTreeMap<String, u64>,
     pub dead_lettered: u64,
+    /// Rows of an append-only source loaded after the build's as_of, left out of a
+    /// point-in-time build (not faults: they were not known yet).
+    pub not_yet_loaded: u64,
     pub tests: Vec<TestResult>,
     /// Why publishing downstream is blocked, when it is.
     pub blocked: Option<String>,
@@ -88,6 +91,9 @@ pub struct Context<'a> {
     pub staging: &'a Path,
     pub run_id: &'a str,
     pub as_of: i64,
+    /// Set when the build's as_of is before the snapshot's (`--as-of`): append-only sources
+    /// are read as they were known then, without the rows loaded after it.
+    pub point_in_time: bool,
     /// Renders templates (`{{ as_of }}`, `{{ var() }}`) in test expressions.
     pub render: &'a dyn Fn(&str) -> Result<String>,
 }
@@ -108,6 +114,7 @@ pub fn run_source(
         rows_accepted: 0,
         quarantined: BTreeMap::new(),
         dead_lettered: 0,
+        not_yet_loaded: 0,
         tests: Vec::new(),
         blocked: None,
         freshness: None,
@@ -124,12 +131,16 @@ pub fn run_source(
     }
     let location = snapshot.table_path(&t.name)?;
     let typed = register_raw(cx, contract, t, &location, &mut result)?;
+    let cut = match (&t.loaded_at_field, t.append_only && cx.point_in_time) {
+        (Some(field), true) => cut_to_as_of(cx, t, field, &mut result)?,
+        _ => false,
+    };
     let removing: Vec<&TestSpec> = contract
         .tests
         .iter()
         .filter(|s| s.on_fail.removes_rows())
         .collect();
-    if removing.is_empty() && !typed {
+    if removing.is_empty() && !typed && !cut {
         // Nothing to take out: the raw table is the checked table.
         cx.engine.register_parquet(
             SOURCES,
@@ -179,6 +190,38 @@ pub fn run_source(
     }
     result.seconds = started.elapsed().as_secs_f64();
     Ok(result)
+}
+
+/// A point-in-time read of an append-only source: `raw.<table>` becomes the rows loaded by
+/// as_of (a null load time stays, for the contract to judge). Returns whether any row was
+/// left out.
+fn cut_to_as_of(
+    cx: &Context,
+    t: &TableSchema,
+    field: &str,
+    result: &mut SourceResult,
+) -> Result<bool> {
+    let relation = format!("{RAW}.{}", ident(&t.name));
+    let at = crate::engine::timestamp_literal(cx.as_of);
+    let later = count(
+        cx.engine,
+        &format!("{relation} WHERE {} > {at}", ident(field)),
+        &t.name,
+    )?;
+    if later == 0 {
+        return Ok(false);
+    }
+    cx.engine.register_view(
+        RAW,
+        &t.name,
+        &format!(
+            "SELECT * FROM {relation} WHERE {f} IS NULL OR {f} <= {at}",
+            f = ident(field)
+        ),
+        &format!("reading `{}` as known at as_of", t.name),
+    )?;
+    result.not_yet_loaded = later;
+    Ok(true)
 }
 
 /// Relationships read the checked version of another source, or the raw table itself.
@@ -910,11 +953,15 @@ pub fn run_singular(
 }
 
 /// Freshness of a checked source against as_of.
+/// The newest load time at or before as_of, and its age. A row stamped after as_of (a clock
+/// ahead, or a current-state table's later update) cannot make a source look fresher than
+/// as_of: ages are never negative.
 fn freshness(cx: &Context, table: &str, f: &Freshness) -> Result<FreshnessResult> {
     let sql = format!(
-        "SELECT MAX({}) FROM {SOURCES}.{}",
-        ident(&f.loaded_at_field),
-        ident(table)
+        "SELECT MAX({c}) FROM {SOURCES}.{t} WHERE {c} <= {at}",
+        c = ident(&f.loaded_at_field),
+        t = ident(table),
+        at = crate::engine::timestamp_literal(cx.as_of),
     );
     let b = cx.engine.query(&sql, &format!("freshness of `{table}`"))?;
     let max = b.first().and_then(|b| {

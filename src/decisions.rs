@@ -5,8 +5,14 @@
 //! proposed: stale or blocked inputs, thresholds not met) and `evidence`. After publishing,
 //! every proposal is appended to `logs/decision_log` as a `proposed` row. Its id is derived
 //! from (node, node version, inputs hash, subject, action), so rebuilding the same snapshot
-//! proposes nothing twice. Status changes (`gtmos decisions approve|reject|revert`) are new
-//! rows, never updates; the current state of a decision is its latest row.
+//! proposes nothing twice. Status changes (`gtmos decisions approve|reject|execute|revert`)
+//! are new rows, never updates; the current state of a decision is its latest row.
+//!
+//! The workflow is an approval chain: a decision is `approved` only once every approver role
+//! the node lists has approved (`partially_approved` until then), then `executed`, and may be
+//! `reverted` after either. Who may act is checked: `--by` is one of the decision's roles (its
+//! owner or an approver) or a person of the project's `decision_roster` holding one, and each
+//! row records the role it acted as (`acted_as`). An out-of-order change is refused (exit 2).
 
 use std::path::Path;
 
@@ -19,6 +25,11 @@ use crate::error::{Error, Result};
 use crate::logs::{self, DECISION_LOG};
 use crate::project::DecisionNode;
 use crate::table_io::sha256_hex;
+
+/// The owner and approvers of the model decisions (`model.promotion` of `gtmos eval`,
+/// `canary.rollout` of `gtmos canary`), which no project node declares.
+pub const MODEL_OWNER: &str = "ML eval owner";
+pub const MODEL_APPROVERS: [&str; 2] = ["ML eval owner", "RevOps"];
 
 /// One row of the decision log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,6 +60,92 @@ pub struct Entry {
     pub reversal_outcome: Option<String>,
     pub review_date: Option<String>,
     pub run_id: Option<String>,
+    /// The role a person's status change acted as (an approver role, or the owner).
+    #[serde(default)]
+    pub acted_as: Option<String>,
+}
+
+impl Entry {
+    /// The row as JSON, with its structured fields (approvers, thresholds, evidence) as JSON
+    /// values rather than JSON text inside a string.
+    pub fn to_json(&self) -> Value {
+        let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut v {
+            for k in ["approvers", "selected_thresholds", "evidence"] {
+                if let Some(Value::String(text)) = m.get(k) {
+                    if let Ok(parsed) = serde_json::from_str::<Value>(text) {
+                        m.insert(k.to_string(), parsed);
+                    }
+                }
+            }
+        }
+        v
+    }
+
+    /// The approver roles the decision needs (its owner's when the node lists none).
+    pub fn required_approvers(&self) -> Vec<String> {
+        let listed: Vec<String> = self
+            .approvers
+            .as_deref()
+            .and_then(|a| serde_json::from_str(a).ok())
+            .unwrap_or_default();
+        if listed.is_empty() {
+            self.owner.iter().cloned().collect()
+        } else {
+            listed
+        }
+    }
+}
+
+/// Who may act on decisions: people and the roles they hold (`decision_roster` in
+/// gtmos_project.yml). Empty when the project declares none; then `--by` names a role.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Roster {
+    pub people: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+impl Roster {
+    /// The `decision_roster:` mapping (person → list of roles) of a project file, if any.
+    pub fn load(project_file: &Path) -> Result<Roster> {
+        let text = std::fs::read_to_string(project_file)
+            .map_err(|e| Error::io("cannot read", project_file, e))?;
+        #[derive(Deserialize)]
+        struct File {
+            #[serde(default)]
+            decision_roster: std::collections::BTreeMap<String, Vec<String>>,
+        }
+        let f: File = serde_yaml_ng::from_str(&text).map_err(|e| {
+            Error::pipeline(
+                project_file,
+                format!("decision_roster must map each person to a list of roles: {e}"),
+            )
+        })?;
+        if let Some((who, _)) = f.decision_roster.iter().find(|(_, roles)| roles.is_empty()) {
+            return Err(Error::pipeline(
+                project_file,
+                format!("decision_roster: `{who}` holds no role"),
+            ));
+        }
+        Ok(Roster {
+            people: f.decision_roster,
+        })
+    }
+
+    /// The roles `by` acts in: a roster person's roles; with no roster, `by` is a role itself.
+    fn roles_of(&self, by: &str) -> Result<Vec<String>> {
+        if self.people.is_empty() {
+            return Ok(vec![by.to_string()]);
+        }
+        self.people.get(by).cloned().ok_or_else(|| {
+            Error::usage_hint(
+                format!("`{by}` is not in the project's decision_roster"),
+                format!(
+                    "the roster names: {}",
+                    self.people.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })
+    }
 }
 
 /// A node model's row that proposes an action.
@@ -163,6 +260,7 @@ pub fn append(warehouse: &Path, run_id: &str, rows: &[Entry]) -> Result<()> {
                 .map(|d| d.0),
         );
         b.opt_str(c.run_id, e.run_id.as_deref());
+        b.opt_str(c.acted_as, e.acted_as.as_deref());
         b.end_row();
     }
     logs::append(warehouse, &DECISION_LOG, run_id, &b.finish()?)?;
@@ -178,6 +276,7 @@ crate::table_columns! { struct DecisionCols {
     approvers: crate::builder::StrCol, changed_by: crate::builder::StrCol, note: crate::builder::StrCol,
     risk_notes: crate::builder::StrCol, reversal_plan: crate::builder::StrCol,
     reversal_outcome: crate::builder::StrCol, review_date: crate::builder::DateCol, run_id: crate::builder::StrCol,
+    acted_as: crate::builder::StrCol,
 } }
 
 /// What a build knows when it records proposals.
@@ -276,6 +375,7 @@ pub fn record(
             reversal_outcome: None,
             review_date: Some(review.clone()),
             run_id: Some(cx.run_id.to_string()),
+            acted_as: None,
         });
     }
     append(cx.warehouse, cx.run_id, &rows)?;
@@ -295,14 +395,16 @@ pub fn record(
 pub enum Change {
     Approve,
     Reject,
+    Execute,
     Revert,
 }
 
 impl Change {
-    pub fn status(self) -> &'static str {
+    fn verb(self) -> &'static str {
         match self {
             Change::Approve => "approved",
             Change::Reject => "rejected",
+            Change::Execute => "executed",
             Change::Revert => "reverted",
         }
     }
@@ -310,10 +412,25 @@ impl Change {
     /// The statuses a decision may be in for this change.
     fn from(self) -> &'static [&'static str] {
         match self {
-            Change::Approve | Change::Reject => &["proposed"],
+            Change::Approve | Change::Reject => &["proposed", "partially_approved"],
+            Change::Execute => &["approved"],
             Change::Revert => &["approved", "executed"],
         }
     }
+}
+
+/// The approver roles that have approved since the decision was proposed, in order.
+pub fn approvals(history: &[Entry]) -> Vec<(String, String)> {
+    history
+        .iter()
+        .filter(|e| matches!(e.status.as_str(), "partially_approved" | "approved"))
+        .filter_map(|e| {
+            Some((
+                e.acted_as.clone()?,
+                e.changed_by.clone().unwrap_or_default(),
+            ))
+        })
+        .collect()
 }
 
 /// Record a status change as a new row; returns it. Exit-2 errors name what is wrong.
@@ -322,11 +439,13 @@ pub fn change(
     id: &str,
     change: Change,
     by: &str,
+    roster: &Roster,
     note: Option<&str>,
     outcome: Option<&str>,
 ) -> Result<Entry> {
     let all = read_log(warehouse)?;
-    let Some(cur) = current(&all).into_iter().find(|e| e.decision_id == id) else {
+    let history: Vec<Entry> = all.into_iter().filter(|e| e.decision_id == id).collect();
+    let Some(cur) = current(&history).into_iter().next() else {
         return Err(Error::usage_hint(
             format!(
                 "no decision `{id}` in {}",
@@ -339,11 +458,12 @@ pub fn change(
         return Err(Error::usage(format!(
             "decision {id} is {}; it can be {} only when {}",
             cur.status,
-            change.status(),
+            change.verb(),
             change.from().join(" or ")
         )));
     }
-    if by.trim().is_empty() {
+    let by = by.trim();
+    if by.is_empty() {
         return Err(Error::usage("--by must name who makes the change"));
     }
     if change == Change::Revert && outcome.is_none_or(|o| o.trim().is_empty()) {
@@ -351,14 +471,66 @@ pub fn change(
             "a revert needs --outcome: what the reversal did",
         ));
     }
+    let roles = roster.roles_of(by)?;
+    let required = cur.required_approvers();
+    let done = approvals(&history);
+    let (status, acted_as) = match change {
+        Change::Approve => {
+            if let Some((role, _)) = done.iter().find(|(_, who)| who == by) {
+                return Err(Error::usage(format!(
+                    "{by} already approved decision {id} (as {role}); each approval is by another person"
+                )));
+            }
+            let outstanding: Vec<&String> = required
+                .iter()
+                .filter(|r| !done.iter().any(|(d, _)| d == *r))
+                .collect();
+            let Some(role) = outstanding.iter().find(|r| roles.contains(r)) else {
+                return Err(Error::usage(format!(
+                    "{by} cannot approve decision {id}: it awaits {}",
+                    outstanding
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            };
+            let status = if outstanding.len() == 1 {
+                "approved"
+            } else {
+                "partially_approved"
+            };
+            (status, (*role).clone())
+        }
+        Change::Reject | Change::Execute | Change::Revert => {
+            // Approvers may reject; the owner or an approver executes and reverts.
+            let allowed: Vec<&String> = match change {
+                Change::Reject => required.iter().collect(),
+                _ => cur.owner.iter().chain(required.iter()).collect(),
+            };
+            let Some(role) = allowed.iter().find(|r| roles.contains(r)) else {
+                return Err(Error::usage(format!(
+                    "{by} cannot mark decision {id} {}: that is for {}",
+                    change.verb(),
+                    allowed
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            };
+            (change.verb(), (*role).clone())
+        }
+    };
     let run_id = logs::new_run_id();
     let row = Entry {
         timestamp: format_ts(logs::now_micros().max(micros(&cur.timestamp))),
-        status: change.status().into(),
+        status: status.into(),
         changed_by: Some(by.to_string()),
         note: note.map(str::to_string),
         reversal_outcome: outcome.map(str::to_string).or(cur.reversal_outcome.clone()),
         run_id: Some(run_id.clone()),
+        acted_as: Some(acted_as),
         ..cur
     };
     append(warehouse, &run_id, std::slice::from_ref(&row))?;
@@ -392,6 +564,7 @@ mod tests {
             reversal_outcome: None,
             review_date: None,
             run_id: None,
+            acted_as: None,
         }
     }
 
@@ -426,5 +599,56 @@ mod tests {
             assert_ne!(a, b);
         }
         assert!(a.starts_with("d-") && a.len() == 18);
+    }
+
+    #[test]
+    fn a_roster_names_people_and_each_approval_is_a_different_person() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gtmos_project.yml");
+        std::fs::write(
+            &file,
+            "name: x\ndecision_roster:\n  Dana: [Finance, SalesOps]\n  Sam: [SalesOps]\n  Lee: [CRO]\n",
+        )
+        .unwrap();
+        let roster = Roster::load(&file).unwrap();
+        let wh = dir.path().join("wh");
+        let mut proposal = entry("d-1", "2025-01-01T00:00:00Z", "proposed");
+        proposal.owner = Some("CRO".into());
+        proposal.approvers = Some(r#"["Finance","SalesOps"]"#.into());
+        append(&wh, "r0", &[proposal]).unwrap();
+        let go = |c: Change, by: &str| change(&wh, "d-1", c, by, &roster, None, Some("undone"));
+        let err = |r: Result<Entry>| r.unwrap_err().to_string();
+        // A role name is not a person once a roster exists.
+        assert!(
+            err(go(Change::Approve, "Finance")).contains("not in the project's decision_roster")
+        );
+        let first = go(Change::Approve, "Dana").unwrap();
+        assert_eq!(
+            (first.status.as_str(), first.acted_as.as_deref()),
+            ("partially_approved", Some("Finance"))
+        );
+        // Dana also holds SalesOps, but one person fills one approval.
+        assert!(err(go(Change::Approve, "Dana")).contains("already approved"));
+        assert!(err(go(Change::Approve, "Lee")).contains("it awaits SalesOps"));
+        let second = go(Change::Approve, "Sam").unwrap();
+        assert_eq!(
+            (second.status.as_str(), second.acted_as.as_deref()),
+            ("approved", Some("SalesOps"))
+        );
+        let done = go(Change::Execute, "Lee").unwrap();
+        assert_eq!(
+            (done.status.as_str(), done.acted_as.as_deref()),
+            ("executed", Some("CRO"))
+        );
+        assert_eq!(go(Change::Revert, "Sam").unwrap().status, "reverted");
+        assert!(err(go(Change::Execute, "Lee")).contains("is reverted"));
+
+        std::fs::write(&file, "decision_roster:\n  Dana: []\n").unwrap();
+        assert!(
+            Roster::load(&file)
+                .unwrap_err()
+                .to_string()
+                .contains("holds no role")
+        );
     }
 }

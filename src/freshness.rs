@@ -1,10 +1,14 @@
 //! Freshness SLOs (SPEC §6, Decision OS): attainment over a rolling window of builds, read
 //! from `logs/freshness_log`.
 //!
-//! An observation is one snapshot (its latest run): it is good for an SLO when every source
-//! the SLO names was fresher than `max_age_hours` at that snapshot's as_of. Attainment is the
-//! share of good observations among those whose as_of lies in the `window_days` ending at the
-//! newest as_of. An SLO is breached when attainment is below its target.
+//! An observation is one snapshot: per source, the age its latest run that read the source
+//! measured (a partial run — `--select`, `recognize`, `reconcile` — measures only the sources
+//! it reads, and leaves the others as earlier runs of the snapshot saw them). It is good for
+//! an SLO when every source the SLO names was fresher than `max_age_hours` at that snapshot's
+//! as_of; a snapshot no run read all of an SLO's sources of is no observation of that SLO
+//! (not read is not stale; read and empty is). Attainment is the share of good observations
+//! among those whose as_of lies in the `window_days` ending at the newest as_of. An SLO is
+//! breached when attainment is below its target.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -76,25 +80,23 @@ fn rows(warehouse: &Path) -> Result<Vec<Row>> {
 
 pub fn attainment(warehouse: &Path, slos: &[Slo]) -> Result<Vec<SloAttainment>> {
     let all = rows(warehouse)?;
-    // The latest run of each (snapshot, as_of) is its observation.
-    let mut latest_run: BTreeMap<(String, i64), String> = BTreeMap::new();
+    // Per (snapshot, as_of) and source, the latest run that read the source.
+    let mut latest: BTreeMap<(i64, String), BTreeMap<String, (String, Option<f64>)>> =
+        BTreeMap::new();
     for r in &all {
-        let e = latest_run
-            .entry((r.snapshot_id.clone(), r.as_of))
-            .or_insert_with(|| r.run_id.clone());
-        if r.run_id > *e {
-            *e = r.run_id.clone();
+        let seen = latest
+            .entry((r.as_of, r.snapshot_id.clone()))
+            .or_default()
+            .entry(r.source.clone())
+            .or_insert_with(|| (r.run_id.clone(), r.age_hours));
+        if r.run_id > seen.0 {
+            *seen = (r.run_id.clone(), r.age_hours);
         }
     }
-    let mut obs: BTreeMap<(i64, String), BTreeMap<String, Option<f64>>> = BTreeMap::new();
-    for r in &all {
-        if latest_run.get(&(r.snapshot_id.clone(), r.as_of)) == Some(&r.run_id) {
-            obs.entry((r.as_of, r.snapshot_id.clone()))
-                .or_default()
-                .insert(r.source.clone(), r.age_hours);
-        }
-    }
-    let newest = obs.keys().map(|k| k.0).max();
+    let obs: BTreeMap<(i64, String), BTreeMap<String, Option<f64>>> = latest
+        .into_iter()
+        .map(|(k, m)| (k, m.into_iter().map(|(s, (_, age))| (s, age)).collect()))
+        .collect();
     let mut out = Vec::new();
     for slo in slos {
         let mut a = SloAttainment {
@@ -110,10 +112,18 @@ pub fn attainment(warehouse: &Path, slos: &[Slo]) -> Result<Vec<SloAttainment>> 
             latest_ages: BTreeMap::new(),
             history: Vec::new(),
         };
+        // The newest snapshot that observed this SLO's sources anchors its window.
+        let observed =
+            |ages: &BTreeMap<String, Option<f64>>| slo.sources.iter().all(|s| ages.contains_key(s));
+        let newest = obs
+            .iter()
+            .filter(|(_, ages)| observed(ages))
+            .map(|(k, _)| k.0)
+            .max();
         if let Some(newest) = newest {
             let from = newest - (slo.window_days * 86_400_000_000.0) as i64;
             for ((as_of, _), ages) in &obs {
-                if *as_of <= from {
+                if *as_of <= from || !observed(ages) {
                     continue;
                 }
                 let good = slo.sources.iter().all(|s| {
@@ -154,6 +164,12 @@ mod tests {
     const DAY: i64 = 24 * HOUR;
 
     fn log(w: &Path, run: &str, snapshot: &str, as_of: i64, ages: &[(&str, f64)]) {
+        let ages: Vec<(&str, Option<f64>)> = ages.iter().map(|(s, h)| (*s, Some(*h))).collect();
+        log_opt(w, run, snapshot, as_of, &ages)
+    }
+
+    /// A run's rows; an age of None is a source read with no loaded_at value at all.
+    fn log_opt(w: &Path, run: &str, snapshot: &str, as_of: i64, ages: &[(&str, Option<f64>)]) {
         let mut b = TableBuilder::new("freshness_log", FRESHNESS_LOG.schema()).unwrap();
         let (r, s, a, src, age) = (
             b.str_col("run_id").unwrap(),
@@ -167,7 +183,7 @@ mod tests {
             b.str(s, snapshot);
             b.ts(a, as_of);
             b.str(src, source);
-            b.f64(age, *h);
+            b.opt_f64(age, *h);
             b.end_row();
         }
         append(w, &FRESHNESS_LOG, run, &b.finish().unwrap()).unwrap();
@@ -213,9 +229,28 @@ mod tests {
             ..slo()
         };
         assert!(!attainment(w, &[lenient]).unwrap()[0].breached);
-        // A source missing from the log counts as not fresh.
-        let dir2 = tempfile::tempdir().unwrap();
-        log(dir2.path(), "r1", "s1", DAY, &[("a", 1.0)]);
-        assert_eq!(attainment(dir2.path(), &[slo()]).unwrap()[0].good, 0);
+    }
+
+    #[test]
+    fn a_partial_run_observes_only_what_it_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = dir.path();
+        // A run that read only `a` is no observation of an SLO over a and b: not read is not stale.
+        log(w, "r1", "s1", DAY, &[("a", 1.0)]);
+        let a = &attainment(w, &[slo()]).unwrap()[0];
+        assert_eq!((a.observations, a.breached), (0, false));
+        // A later partial run of the same snapshot reads `b`: with the earlier `a`, one good
+        // observation; and a partial rerun reading only `a` again keeps b's measurement.
+        log(w, "r2", "s1", DAY, &[("b", 3.0)]);
+        log(w, "r3", "s1", DAY, &[("a", 2.0)]);
+        let a = &attainment(w, &[slo()]).unwrap()[0];
+        assert_eq!((a.observations, a.good), (1, 1));
+        assert_eq!(a.latest_ages["a"], Some(2.0));
+        assert_eq!(a.latest_ages["b"], Some(3.0));
+        // A source read that had no load time at all is not fresh.
+        log_opt(w, "r4", "s2", 2 * DAY, &[("a", Some(1.0)), ("b", None)]);
+        let a = &attainment(w, &[slo()]).unwrap()[0];
+        assert_eq!((a.observations, a.good), (2, 1));
+        assert_eq!(a.latest_ages["b"], None);
     }
 }

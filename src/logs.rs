@@ -133,6 +133,7 @@ pub const DECISION_LOG: LogSpec = LogSpec {
         ("reversal_outcome", Varchar),
         ("review_date", Date),
         ("run_id", Varchar),
+        ("acted_as", Varchar),
     ],
 };
 
@@ -165,6 +166,7 @@ pub const EVAL_LOG: LogSpec = LogSpec {
         ("calibration_notes", Varchar),
         ("token_cost_usd", Double),
         ("gtmos_version", Varchar),
+        ("view_contracts_check", Varchar),
     ],
 };
 

@@ -3,6 +3,8 @@
 //! logs or pipes, and use no colour.
 
 use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -36,69 +38,126 @@ pub fn out_json(v: &serde_json::Value) -> Result<()> {
     out(&s)
 }
 
-/// A one-line progress bar on stderr, redrawn at most ten times a second.
+/// Set by `--quiet`: no progress bars at all, even on a terminal.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Silence every progress bar of this process (`--quiet`).
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+/// Whether progress may be drawn: stderr is a terminal and `--quiet` was not given.
+pub fn progress_wanted() -> bool {
+    !QUIET.load(Ordering::Relaxed) && std::io::stderr().is_terminal()
+}
+
+/// A one-line progress bar on stderr: `label [####....] done/total step (elapsed)`, redrawn
+/// at most ten times a second. Drawn only when [`progress_wanted`]; piped or in CI it prints
+/// nothing. Shared by reference (the state is behind a lock) so a stage can report its steps.
 pub struct Progress {
     label: String,
+    enabled: bool,
+    started: Instant,
+    state: Mutex<BarState>,
+}
+
+struct BarState {
     total: u64,
     done: u64,
-    enabled: bool,
+    step: String,
     last: Option<Instant>,
-    started: Instant,
+    drawn: bool,
+    finished: bool,
 }
 
 impl Progress {
-    /// A bar that shows only when stderr is a terminal.
+    /// A bar that shows only when stderr is a terminal and progress is not silenced.
     pub fn new(label: &str, total: u64) -> Progress {
-        Progress::with_enabled(label, total, std::io::stderr().is_terminal())
+        Progress::with_enabled(label, total, progress_wanted())
     }
 
     pub fn with_enabled(label: &str, total: u64, enabled: bool) -> Progress {
         Progress {
             label: label.to_string(),
-            total,
-            done: 0,
-            enabled,
-            last: None,
+            enabled: enabled && !QUIET.load(Ordering::Relaxed),
             started: Instant::now(),
+            state: Mutex::new(BarState {
+                total,
+                done: 0,
+                step: String::new(),
+                last: None,
+                drawn: false,
+                finished: false,
+            }),
         }
     }
 
-    pub fn advance(&mut self, n: u64) {
-        self.done += n;
-        if !self.enabled {
+    /// A bar that never draws (library callers, benches).
+    pub fn hidden() -> Progress {
+        Progress::with_enabled("", 0, false)
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, BarState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Change the number of units the bar runs to.
+    pub fn set_total(&self, total: u64) {
+        self.state().total = total;
+    }
+
+    /// Name the step now running; drawn at once.
+    pub fn step(&self, step: &str) {
+        let mut s = self.state();
+        s.step = step.to_string();
+        self.draw(&mut s, true);
+    }
+
+    pub fn advance(&self, n: u64) {
+        let mut s = self.state();
+        s.done += n;
+        self.draw(&mut s, false);
+    }
+
+    fn draw(&self, s: &mut BarState, force: bool) {
+        if !self.enabled || s.finished {
             return;
         }
         let now = Instant::now();
-        if self
-            .last
-            .is_some_and(|l| now - l < Duration::from_millis(100))
-            && self.done < self.total
+        if !force
+            && s.last.is_some_and(|l| now - l < Duration::from_millis(100))
+            && s.done < s.total
         {
             return;
         }
-        self.last = Some(now);
+        s.last = Some(now);
+        s.drawn = true;
         let width = 30;
-        let filled = if self.total == 0 {
+        let filled = if s.total == 0 {
             width
         } else {
-            (self.done * width as u64 / self.total) as usize
+            ((s.done.min(s.total)) * width as u64 / s.total) as usize
         };
-        let bar: String = "#".repeat(filled.min(width)) + &".".repeat(width - filled.min(width));
+        let bar: String = "#".repeat(filled) + &".".repeat(width - filled);
+        let step: String = s.step.chars().take(48).collect();
+        // The step is padded so a shorter one overwrites what a longer one left behind.
         eprint!(
-            "\r{} [{bar}] {}/{} ({:.0}s)",
+            "\r{} [{bar}] {}/{} ({:.0}s) {step:<48}",
             self.label,
-            self.done,
-            self.total,
-            self.started.elapsed().as_secs_f64()
+            s.done,
+            s.total,
+            self.started.elapsed().as_secs_f64(),
         );
         let _ = std::io::stderr().flush();
     }
 
-    pub fn finish(&mut self) {
-        if self.enabled && self.last.is_some() {
+    /// End the bar's line (if it drew one); later calls draw nothing.
+    pub fn finish(&self) {
+        let mut s = self.state();
+        if s.drawn && !s.finished {
             eprintln!();
         }
-        self.enabled = false;
+        s.finished = true;
     }
 }
 

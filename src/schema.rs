@@ -200,6 +200,10 @@ pub struct TableSchema {
     /// Required tables must be present in every snapshot; optional ones (`required: false`) may be absent.
     pub required: bool,
     pub loaded_at_field: Option<String>,
+    /// An append-only log (`append_only: true`): a row, once loaded, never changes, so what
+    /// was known at a past time is the rows loaded by then. A build at an earlier `--as-of`
+    /// than the snapshot's reads only those.
+    pub append_only: bool,
     pub columns: Vec<ColumnSchema>,
     /// The YAML file that declares the table.
     pub file: PathBuf,
@@ -457,6 +461,16 @@ fn parse_table(path: &Path, t: &Value) -> Result<TableSchema> {
             "loaded_at_field `{f}` is not one of its columns"
         )));
     }
+    let append_only = match t.get("append_only") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(err("append_only must be true or false".into())),
+    };
+    if append_only && loaded_at_field.is_none() {
+        return Err(err(
+            "append_only needs a loaded_at_field (when each row was loaded)".into(),
+        ));
+    }
     let fields: Vec<Field> = columns
         .iter()
         .map(|c| Field::new(&c.name, c.data_type(), true))
@@ -466,6 +480,7 @@ fn parse_table(path: &Path, t: &Value) -> Result<TableSchema> {
         description: str_key(t, "description").map(|s| s.trim().to_string()),
         required,
         loaded_at_field,
+        append_only,
         columns,
         file: path.to_path_buf(),
         raw: t.clone(),

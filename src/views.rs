@@ -124,6 +124,22 @@ pub fn aggregate_model_name(view: &str) -> String {
 pub const COMPOSITE_TABLE: &str = "account_composite";
 pub const CATALOG_TABLE: &str = "view_catalog";
 
+/// The `brain_view_contracts_hash` of the views a warehouse publishes now (from its
+/// `view_catalog`), or none when it has published none.
+pub fn published_contracts_hash(warehouse: &Path) -> Result<Option<String>> {
+    let path = warehouse
+        .join("published")
+        .join(format!("{CATALOG_TABLE}.parquet"));
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ok(crate::table_io::json_rows(&path)?
+        .first()
+        .and_then(|r| r.get("brain_view_contracts_hash"))
+        .and_then(Value::as_str)
+        .map(str::to_string))
+}
+
 /// The encodings a contract may name.
 pub const TOKENIZERS: [&str; 2] = ["o200k_base", "cl100k_base"];
 
@@ -315,12 +331,34 @@ fn metadata_select(v: &ViewContract) -> String {
     )
 }
 
+/// `refreshed_at: inputs`: the view is as fresh as the sources its source was built from.
+pub const REFRESHED_AT_INPUTS: &str = "inputs";
+
+/// The model or source table a view reads: the last quoted name of `ref('m')` or
+/// `source('snapshot', 't')`.
+fn source_name(source: &str) -> &str {
+    source.rsplit(['\'', '"']).nth(1).unwrap_or(source)
+}
+
 fn common_ctes(v: &ViewContract) -> String {
+    const UTC: &str = "'Timestamp(Microsecond, Some(\"UTC\"))'";
+    let refreshed = if v.refreshed_at.trim() == REFRESHED_AT_INPUTS {
+        format!(
+            "select arrow_cast(arrow_cast({{{{ inputs_loaded_at('{}') }}}}, 'Timestamp(Microsecond, None)'), {UTC}) as last_refresh_timestamp",
+            source_name(&v.source)
+        )
+    } else {
+        // The newest row time known at as_of: a row dated later (a scheduled QBR, a row of a
+        // snapshot read at an earlier as_of) does not make the view fresher than as_of.
+        format!(
+            "select max(case when t <= {{{{ as_of }}}} then t end) as last_refresh_timestamp\n    from (\n        select arrow_cast(arrow_cast({}, 'Timestamp(Microsecond, None)'), {UTC}) as t\n        from src\n    ) x",
+            v.refreshed_at
+        )
+    };
     format!(
         "with src as (\n    select * from {{{{ {source} }}}}\n),\n\n\
-         refreshed as (\n    select arrow_cast(arrow_cast(max({refreshed}), 'Timestamp(Microsecond, None)'), 'Timestamp(Microsecond, Some(\"UTC\"))') as last_refresh_timestamp\n    from src\n)",
+         refreshed as (\n    {refreshed}\n)",
         source = v.source,
-        refreshed = v.refreshed_at,
     )
 }
 
@@ -625,6 +663,43 @@ pub struct CatalogRow {
     pub contract_sha256: String,
     /// The document a cross-population view is read as (None for components).
     pub document: Option<String>,
+}
+
+/// The composite's last refresh and staleness, computed from its components: its last refresh
+/// is the oldest of the components it promises to refresh at its own cadence (those whose
+/// threshold is at most the composite's; slow ones such as QBRs are judged by their own), and
+/// it is stale when that is older than its threshold at as_of, or when any component is stale.
+fn composite_staleness(
+    c: &CompositeContract,
+    rows: &[CatalogRow],
+    as_of: &str,
+) -> Result<(Option<String>, bool)> {
+    let components: Vec<&CatalogRow> = rows
+        .iter()
+        .filter(|r| r.kind == "account_component")
+        .collect();
+    let nightly: Vec<&&CatalogRow> = components
+        .iter()
+        .filter(|r| r.staleness_threshold_hours <= c.staleness_threshold_hours)
+        .collect();
+    // A nightly component without any refresh time makes the composite's unknown: stale.
+    let oldest = if nightly.iter().any(|r| r.last_refresh_timestamp.is_none()) {
+        None
+    } else {
+        nightly
+            .iter()
+            .filter_map(|r| r.last_refresh_timestamp.clone())
+            .min_by_key(|t| crate::calendar::parse_ts(t).unwrap_or(i64::MIN))
+    };
+    let now = crate::calendar::parse_ts(as_of)?;
+    let too_old = match &oldest {
+        Some(t) => {
+            let age = now - crate::calendar::parse_ts(t)?;
+            age as f64 > c.staleness_threshold_hours * 3_600_000_000.0
+        }
+        None => true,
+    };
+    Ok((oldest, too_old || components.iter().any(|r| r.is_stale)))
 }
 
 /// The p-th percentile (nearest rank) of sorted values.
@@ -950,6 +1025,7 @@ pub fn assemble(
     if !composites.is_empty() {
         let c = &catalog.composite;
         let stats = TokenStats::of(composites.iter().map(|c| c.tokens).collect());
+        let (nightly, is_stale) = composite_staleness(c, &catalog_rows, as_of)?;
         catalog_rows.push(CatalogRow {
             view_name: c.name.clone(),
             kind: "composite".into(),
@@ -960,14 +1036,8 @@ pub fn assemble(
             used_by: c.used_by.clone(),
             version: c.version,
             staleness_threshold_hours: c.staleness_threshold_hours,
-            last_refresh_timestamp: catalog_rows
-                .iter()
-                .filter(|r| r.kind == "account_component")
-                .filter_map(|r| r.last_refresh_timestamp.clone())
-                .min(),
-            is_stale: catalog_rows
-                .iter()
-                .any(|r| r.kind == "account_component" && r.is_stale),
+            last_refresh_timestamp: nightly.clone(),
+            is_stale,
             token_budget: c.token_budget,
             documents: stats.documents,
             rows: 0,

@@ -154,6 +154,7 @@ pub fn checked_inputs(
         staging: &staging,
         run_id: "bench",
         as_of,
+        point_in_time: false,
         render: &render,
     };
     let mut sources: std::collections::BTreeSet<String> =
@@ -170,7 +171,14 @@ pub fn checked_inputs(
             }
         }
     }
-    gtmos::build::run_contracts_of(&cx, project, &snapshot, &sources).expect("contracts");
+    gtmos::build::run_contracts_of(
+        &cx,
+        project,
+        &snapshot,
+        &sources,
+        &gtmos::printer::Progress::hidden(),
+    )
+    .expect("contracts");
     let files = dir.join("files");
     let _ = std::fs::remove_dir_all(&files);
     std::fs::create_dir_all(&files).unwrap();

@@ -282,8 +282,8 @@ pub fn record_decision(
         evidence: Some(evidence(c).to_string()),
         chosen_action: Some(c.verdict.clone()),
         status: "proposed".into(),
-        owner: Some("eval owner".into()),
-        approvers: Some(json!(["ML eval owner", "RevOps"]).to_string()),
+        owner: Some(decisions::MODEL_OWNER.into()),
+        approvers: Some(json!(decisions::MODEL_APPROVERS).to_string()),
         changed_by: Some("gtmos canary".into()),
         note: Some(c.reasons.join("; ")),
         risk_notes: (c.verdict == "keep_testing")
@@ -295,6 +295,7 @@ pub fn record_decision(
         reversal_outcome: None,
         review_date: None,
         run_id: Some(run_id.to_string()),
+        acted_as: None,
     };
     decisions::append(warehouse, run_id, &[entry])?;
     Ok(id)

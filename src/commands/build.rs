@@ -1,7 +1,5 @@
 //! `gtmos build`: resolve locations, generate the default corpus if needed, build, summarise.
 
-use std::io::IsTerminal;
-
 use serde_json::json;
 
 use super::{thousands, threads};
@@ -25,6 +23,7 @@ pub fn run(a: BuildArgs) -> Result<Outcome> {
 /// `gtmos recognize`: the recognition models and what they read.
 pub fn recognize(a: BuildArgs) -> Result<Outcome> {
     let mut opts = options(&a)?;
+    opts.command = "recognize";
     opts.select.insert(0, "tag:recognition".into());
     let r = crate::build::build(&opts)?;
     print_summary(&r, a.format)?;
@@ -60,10 +59,11 @@ pub fn options(a: &BuildArgs) -> Result<BuildOptions> {
             &SynthParams::default(),
             &paths.snapshot,
             threads,
-            std::io::stderr().is_terminal(),
+            crate::printer::progress_wanted(),
         )?;
     }
     Ok(BuildOptions {
+        command: "build",
         project: paths.project.clone(),
         snapshot: paths.snapshot.clone(),
         warehouse: paths.warehouse.clone(),
@@ -89,6 +89,7 @@ pub fn options(a: &BuildArgs) -> Result<BuildOptions> {
 
 fn summary_json(r: &BuildReport) -> serde_json::Value {
     json!({
+        "command": r.command_line(),
         "run_id": r.run_id,
         "build_id": r.build_id,
         "snapshot_id": r.snapshot_id,
@@ -98,9 +99,11 @@ fn summary_json(r: &BuildReport) -> serde_json::Value {
         "blocked": r.blocked.iter().map(|(t, why)| json!({"table": t, "reason": why})).collect::<Vec<_>>(),
         "quarantined": quarantine_summary(r).iter().map(|((t, rule), n)| json!({"table": t, "rule": rule, "rows": n})).collect::<Vec<_>>(),
         "dead_lettered_rows": r.dead_lettered_rows(),
+        "not_yet_loaded": r.sources.iter().filter(|x| x.not_yet_loaded > 0).map(|x| json!({"table": x.table, "rows": x.not_yet_loaded})).collect::<Vec<_>>(),
         "warnings": r.warnings(),
         "seconds": r.seconds,
         "report": r.report_dir.as_ref().map(|d| d.join("index.html").display().to_string()),
+        "views": r.views,
         "closed_months": r.closed,
         "close_held": r.close_held,
         "decisions": r.decisions,
@@ -109,7 +112,8 @@ fn summary_json(r: &BuildReport) -> serde_json::Value {
 
 fn summary_text(r: &BuildReport) -> String {
     let mut s = format!(
-        "build {} {} (build_id {}, snapshot {}, as_of {}) in {:.1} s\n",
+        "{} {} {} (build_id {}, snapshot {}, as_of {}) in {:.1} s\n",
+        r.command_line(),
         r.run_id,
         r.outcome(),
         &r.build_id[..16],
@@ -128,6 +132,18 @@ fn summary_text(r: &BuildReport) -> String {
     for ((table, rule), n) in quarantine_summary(r) {
         s.push_str(&format!("    {table}.{rule}: {}\n", thousands(n)));
     }
+    let later: Vec<String> = r
+        .sources
+        .iter()
+        .filter(|x| x.not_yet_loaded > 0)
+        .map(|x| format!("{} {}", x.table, thousands(x.not_yet_loaded)))
+        .collect();
+    if !later.is_empty() {
+        s.push_str(&format!(
+            "    point in time: rows loaded after as_of left out (not yet known then): {}\n",
+            later.join(", ")
+        ));
+    }
     for src in r.sources.iter().filter(|x| x.blocked.is_some()) {
         s.push_str(&format!(
             "    blocked: {}\n",
@@ -139,10 +155,17 @@ fn summary_text(r: &BuildReport) -> String {
         r.published.len(),
         r.blocked.len()
     ));
+    let warehouse = crate::warehouse::Warehouse::new(&r.warehouse);
     for (t, why) in &r.blocked {
-        s.push_str(&format!(
-            "    {t} stays at its last good version (stale): {why}\n"
-        ));
+        if warehouse.published_file(t).exists() {
+            s.push_str(&format!(
+                "    {t} stays at its last good version (stale): {why}\n"
+            ));
+        } else {
+            s.push_str(&format!(
+                "    {t} is not published (no good version yet): {why}\n"
+            ));
+        }
     }
     let warns = r
         .all_tests()

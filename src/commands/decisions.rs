@@ -1,21 +1,29 @@
-//! `gtmos decisions list|show|approve|reject|revert`: read the decision log and append status
-//! changes to it (SPEC §13).
+//! `gtmos decisions list|show|approve|reject|execute|revert`: read the decision log and append
+//! status changes to it (SPEC §13).
 
 use serde_json::json;
 
 use crate::cli::{DecisionsArgs, DecisionsCommand, Locations};
-use crate::decisions::{self, Change, Entry};
+use crate::decisions::{self, Change, Entry, Roster};
 use crate::error::{Error, Outcome, Result};
 use crate::printer::{Format, out, out_json};
 use crate::settings::Paths;
 
 pub fn run(a: DecisionsArgs) -> Result<Outcome> {
     let paths = Paths::resolve(&Locations {
-        project: None,
+        project: a.project.clone(),
         snapshot: None,
         warehouse: a.warehouse.clone(),
     });
     let wh = &paths.warehouse;
+    // The roster is read only for changes; without a project, `--by` names a role.
+    let roster = || -> Result<Roster> {
+        let file = paths.project.join(crate::project::PROJECT_FILE);
+        if a.project.is_none() && !file.exists() {
+            return Ok(Roster::default());
+        }
+        Roster::load(&file)
+    };
     match a.command {
         DecisionsCommand::List { status, node } => {
             let all = decisions::read_log(wh)?;
@@ -25,7 +33,9 @@ pub fn run(a: DecisionsArgs) -> Result<Outcome> {
                 .filter(|e| node.as_ref().is_none_or(|n| &e.node == n))
                 .collect();
             match a.format {
-                Format::Json => out_json(&json!({ "decisions": rows }))?,
+                Format::Json => out_json(
+                    &json!({ "decisions": rows.iter().map(Entry::to_json).collect::<Vec<_>>() }),
+                )?,
                 Format::Text => {
                     if rows.is_empty() {
                         out(&format!(
@@ -36,7 +46,7 @@ pub fn run(a: DecisionsArgs) -> Result<Outcome> {
                     let mut s = String::new();
                     for e in &rows {
                         s.push_str(&format!(
-                            "{}  {:<9} {:<15} {:<10} {}  (owner {}, review {})\n",
+                            "{}  {:<18} {:<15} {:<10} {}  (owner {}, review {})\n",
                             e.decision_id,
                             e.status,
                             e.node,
@@ -62,10 +72,14 @@ pub fn run(a: DecisionsArgs) -> Result<Outcome> {
                 ));
             };
             match a.format {
-                Format::Json => out_json(&json!({ "decision": cur, "history": history }))?,
+                Format::Json => out_json(&json!({
+                    "decision": cur.to_json(),
+                    "approvals": approvals_json(&cur, &history),
+                    "history": history.iter().map(Entry::to_json).collect::<Vec<_>>(),
+                }))?,
                 Format::Text => {
                     let mut s = format!(
-                        "{} {} — {}\n  node       {} {}\n  subject    {}\n  owner      {}; approvers {}\n  evidence   {}\n  thresholds {}\n  risk       {}\n  reversal   {}\n  review     {}\n  inputs     snapshot {} (inputs_hash {})\n  history\n",
+                        "{} {} — {}\n  node       {} {}\n  subject    {}\n  owner      {}; approvers {}{}\n  evidence   {}\n  thresholds {}\n  risk       {}\n  reversal   {}\n  review     {}\n  inputs     snapshot {} (inputs_hash {})\n  history\n",
                         cur.decision_id,
                         cur.status,
                         cur.chosen_action.as_deref().unwrap_or(""),
@@ -73,7 +87,8 @@ pub fn run(a: DecisionsArgs) -> Result<Outcome> {
                         cur.node_version.as_deref().unwrap_or(""),
                         cur.subject.as_deref().unwrap_or(""),
                         cur.owner.as_deref().unwrap_or("—"),
-                        cur.approvers.as_deref().unwrap_or("[]"),
+                        cur.required_approvers().join(", "),
+                        approvals_text(&cur, &history),
                         cur.evidence.as_deref().unwrap_or("{}"),
                         cur.selected_thresholds.as_deref().unwrap_or("{}"),
                         cur.risk_notes.as_deref().unwrap_or("—"),
@@ -84,10 +99,15 @@ pub fn run(a: DecisionsArgs) -> Result<Outcome> {
                     );
                     for e in &history {
                         s.push_str(&format!(
-                            "    {}  {:<9} by {}{}{}\n",
+                            "    {}  {:<18} by {}{}{}{}\n",
                             e.timestamp,
                             e.status,
                             e.changed_by.as_deref().unwrap_or("—"),
+                            e.acted_as
+                                .as_deref()
+                                .filter(|r| Some(*r) != e.changed_by.as_deref())
+                                .map(|r| format!(" as {r}"))
+                                .unwrap_or_default(),
                             e.note
                                 .as_deref()
                                 .map(|n| format!(": {n}"))
@@ -105,11 +125,39 @@ pub fn run(a: DecisionsArgs) -> Result<Outcome> {
         }
         DecisionsCommand::Approve { id, by, note } => print_change(
             a.format,
-            decisions::change(wh, &id, Change::Approve, &by, note.as_deref(), None)?,
+            decisions::change(
+                wh,
+                &id,
+                Change::Approve,
+                &by,
+                &roster()?,
+                note.as_deref(),
+                None,
+            )?,
         )?,
         DecisionsCommand::Reject { id, by, note } => print_change(
             a.format,
-            decisions::change(wh, &id, Change::Reject, &by, note.as_deref(), None)?,
+            decisions::change(
+                wh,
+                &id,
+                Change::Reject,
+                &by,
+                &roster()?,
+                note.as_deref(),
+                None,
+            )?,
+        )?,
+        DecisionsCommand::Execute { id, by, note } => print_change(
+            a.format,
+            decisions::change(
+                wh,
+                &id,
+                Change::Execute,
+                &by,
+                &roster()?,
+                note.as_deref(),
+                None,
+            )?,
         )?,
         DecisionsCommand::Revert {
             id,
@@ -123,6 +171,7 @@ pub fn run(a: DecisionsArgs) -> Result<Outcome> {
                 &id,
                 Change::Revert,
                 &by,
+                &roster()?,
                 note.as_deref(),
                 Some(&outcome),
             )?,
@@ -131,14 +180,59 @@ pub fn run(a: DecisionsArgs) -> Result<Outcome> {
     Ok(Outcome::Success)
 }
 
+/// Approver roles with who approved as each, and those still awaited.
+fn approvals_json(cur: &Entry, history: &[Entry]) -> serde_json::Value {
+    let done = decisions::approvals(history);
+    json!({
+        "required": cur.required_approvers(),
+        "approved": done.iter().map(|(role, who)| json!({"role": role, "by": who})).collect::<Vec<_>>(),
+        "awaiting": awaiting(cur, &done),
+    })
+}
+
+fn awaiting(cur: &Entry, done: &[(String, String)]) -> Vec<String> {
+    cur.required_approvers()
+        .into_iter()
+        .filter(|r| !done.iter().any(|(d, _)| d == r))
+        .collect()
+}
+
+fn approvals_text(cur: &Entry, history: &[Entry]) -> String {
+    let done = decisions::approvals(history);
+    let waiting = awaiting(cur, &done);
+    if done.is_empty() || !matches!(cur.status.as_str(), "partially_approved" | "approved") {
+        return String::new();
+    }
+    let mut s = format!(
+        " (approved by {})",
+        done.iter()
+            .map(|(role, who)| if role == who {
+                role.clone()
+            } else {
+                format!("{who} as {role}")
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if !waiting.is_empty() {
+        s.push_str(&format!("; awaiting {}", waiting.join(", ")));
+    }
+    s
+}
+
 fn print_change(format: Format, e: Entry) -> Result<()> {
     match format {
-        Format::Json => out_json(&json!({ "decision": e })),
+        Format::Json => out_json(&json!({ "decision": e.to_json() })),
         Format::Text => out(&format!(
-            "{} is now {} (by {}, {})\n",
+            "{} is now {} (by {}{}, {})\n",
             e.decision_id,
             e.status,
             e.changed_by.as_deref().unwrap_or(""),
+            e.acted_as
+                .as_deref()
+                .filter(|r| Some(*r) != e.changed_by.as_deref())
+                .map(|r| format!(" as {r}"))
+                .unwrap_or_default(),
             e.timestamp
         )),
     }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::cli::Locations;
 use crate::cli::{EvalArgs, EvalCommand};
-use crate::error::{Outcome, Result};
+use crate::error::{Error, Outcome, Result};
 use crate::eval::brain::{self, BrainReport, Catalog};
 use crate::eval::golden::{self, GateConfig, Golden, Report};
 use crate::eval::{self, EvalRun, QuestionScore};
@@ -39,7 +39,15 @@ pub fn run(a: EvalArgs) -> Result<Outcome> {
             outputs,
             scores,
             catalog,
-        } => brain_eval(&a, &warehouse, outputs, scores, catalog),
+            allow_contracts_mismatch,
+        } => brain_eval(
+            &a,
+            &warehouse,
+            outputs,
+            scores,
+            catalog,
+            *allow_contracts_mismatch,
+        ),
         EvalCommand::Probes { catalog } => probes(&a, catalog),
     }
 }
@@ -200,9 +208,11 @@ fn brain_eval(
     outputs_path: &Path,
     scores_path: &Path,
     dir: &Path,
+    allow_mismatch: bool,
 ) -> Result<Outcome> {
     let catalog = Catalog::load(dir)?;
     let outputs = brain::read_outputs(outputs_path)?;
+    let contracts_check = check_view_contracts(warehouse, &outputs, outputs_path, allow_mismatch)?;
     let scores = brain::read_scores(scores_path)?;
     let answers = brain::align(&catalog, &outputs, outputs_path, &scores, scores_path)?;
     // Reviewer independence is checked before anything is scored or written.
@@ -260,6 +270,7 @@ fn brain_eval(
         decision_rationale: report.rationale.clone(),
         calibration_notes: Some(flakiness_note(&report)),
         token_cost_usd: Some(report.cost_usd),
+        view_contracts_check: Some(contracts_check),
         ..Default::default()
     };
     let questions: Vec<QuestionScore> = report
@@ -557,4 +568,74 @@ fn text(r: &Report, run_id: &str, decision_id: &str, page: Option<&std::path::Pa
         let _ = writeln!(s, "report: {}", p.display());
     }
     s
+}
+
+/// The brain answered on the view contracts its outputs name; the warehouse publishes views
+/// under its own. A difference means the answers were judged against other views than the
+/// ones served: refused (exit 2, both hashes named) unless explicitly allowed, and then
+/// recorded. Returns what goes in eval_log's `view_contracts_check`.
+fn check_view_contracts(
+    warehouse: &Path,
+    outputs: &[brain::BrainOutput],
+    outputs_path: &Path,
+    allow: bool,
+) -> Result<String> {
+    let published = crate::views::published_contracts_hash(warehouse)?;
+    let mut named: Vec<(&str, u64)> = Vec::new();
+    let mut unnamed: Vec<u64> = Vec::new();
+    for o in outputs {
+        match o.brain_view_contracts_hash.as_deref() {
+            Some(h) => {
+                if !named.iter().any(|(x, _)| *x == h) {
+                    named.push((h, o.line));
+                }
+            }
+            None => unnamed.push(o.line),
+        }
+    }
+    let mut problems = Vec::new();
+    let Some(published) = published else {
+        let why = format!(
+            "{} has no published view_catalog to compare the outputs' brain_view_contracts_hash with",
+            warehouse.display()
+        );
+        if allow {
+            return Ok(format!("not compared (allowed): {why}"));
+        }
+        return Err(Error::usage_hint(
+            why,
+            "run `gtmos build` first, or pass --allow-contracts-mismatch to score them anyway (recorded)",
+        ));
+    };
+    for (h, line) in &named {
+        if *h != published {
+            problems.push(format!(
+                "line {line}: brain_view_contracts_hash {h} differs from the warehouse's {published}"
+            ));
+        }
+    }
+    if !unnamed.is_empty() {
+        let lines: Vec<String> = unnamed.iter().map(u64::to_string).collect();
+        problems.push(format!(
+            "{} answer(s) name no brain_view_contracts_hash (line {})",
+            unnamed.len(),
+            crate::eval::golden::short_list(&lines)
+        ));
+    }
+    if problems.is_empty() {
+        return Ok(format!("match {published}"));
+    }
+    if allow {
+        return Ok(format!("mismatch allowed: {}", problems.join("; ")));
+    }
+    Err(crate::eval::golden::bad(
+        outputs_path,
+        None,
+        format!(
+            "the outputs were answered on other view contracts than {} publishes:\n  {}",
+            warehouse.display(),
+            problems.join("\n  ")
+        ),
+    )
+    .with_hint("rebuild the views the brain read, re-run the brain on the published views, or pass --allow-contracts-mismatch (recorded in eval_log)"))
 }

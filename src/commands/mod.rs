@@ -16,6 +16,7 @@ use crate::cli::{Cli, Command};
 use crate::error::{Outcome, Result};
 
 pub fn run(cli: Cli) -> Result<Outcome> {
+    crate::printer::set_quiet(cli.quiet);
     match cli.command {
         Command::Build(args) => build::run(args),
         Command::Recognize(args) => build::recognize(args),

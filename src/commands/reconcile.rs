@@ -17,6 +17,7 @@ pub const REFERENCE_TABLES: [&str; 3] = ["reference_usage", "reference_billing",
 
 pub fn run(a: ReconcileArgs) -> Result<Outcome> {
     let mut opts = options(&a.build)?;
+    opts.command = "reconcile";
     opts.select.insert(0, "tag:reconciliation".into());
     if let Some(dir) = &a.reference {
         for t in REFERENCE_TABLES {

@@ -1,7 +1,5 @@
 //! `gtmos synth`: generate a corpus, or `--verify` one against its manifest.
 
-use std::io::IsTerminal;
-
 use serde_json::json;
 
 use super::{thousands, threads};
@@ -49,7 +47,7 @@ pub fn params(a: &SynthArgs) -> Result<SynthParams> {
 }
 
 pub fn run(a: SynthArgs) -> Result<Outcome> {
-    let show = std::io::stderr().is_terminal();
+    let show = crate::printer::progress_wanted();
     let threads = threads(a.threads);
     if let Some(dir) = &a.verify {
         let report = synth::verify(dir, threads, show)?;

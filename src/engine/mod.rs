@@ -201,6 +201,19 @@ impl Engine {
             .map_err(df_err(format!("cannot register {qualified}")))
     }
 
+    /// Register the query `sql` as the view `schema.name`. The query is planned now, so it may
+    /// read the table the view replaces.
+    pub fn register_view(&self, schema: &str, name: &str, sql: &str, what: &str) -> Result<()> {
+        let df = self.sql(sql, what)?;
+        let view = df.into_view();
+        let qualified = format!("{schema}.{name}");
+        let _ = self.ctx.deregister_table(qualified.as_str());
+        self.ctx
+            .register_table(qualified.as_str(), view)
+            .map(|_| ())
+            .map_err(df_err(format!("cannot register {qualified}")))
+    }
+
     /// Run each (`schema.name`, query) in order and register its result in memory under that
     /// name, so later statements read it with exact statistics.
     pub fn materialize(&self, tables: &[(String, String)], what: &str) -> Result<()> {

@@ -373,7 +373,7 @@ pub fn align<'a>(
         problems.push(format!(
             "{} catalog question(s) have no answer: {}",
             ids.len(),
-            ids.join(", ")
+            super::golden::short_list(&ids)
         ));
     }
     let m = match_keys(&str_refs(&out_keys), &str_refs(&score_keys))?;

@@ -57,15 +57,42 @@ pub(crate) fn refuse(path: &Path, what: &str, problems: Vec<String>) -> Result<(
         return Ok(());
     }
     let n = problems.len();
-    let mut shown: Vec<String> = problems.into_iter().take(50).collect();
-    if n > 50 {
-        shown.push(format!("… and {} more", n - 50));
+    let mut problems = problems;
+    // In file order: problems naming a line by their line number, the rest first.
+    problems.sort_by_key(|p| (line_of(p), p.clone()));
+    let mut shown: Vec<String> = problems.into_iter().take(SHOWN).collect();
+    if n > SHOWN {
+        shown.push(format!("… and {} more", n - SHOWN));
     }
     Err(bad(
         path,
         None,
         format!("{n} problem(s) in {what}:\n  {}", shown.join("\n  ")),
     ))
+}
+
+/// How many problems or ids an error lists before counting the rest.
+pub(crate) const SHOWN: usize = 20;
+
+/// The line a problem names (`line N: …`), for sorting; none sorts first.
+fn line_of(problem: &str) -> Option<u64> {
+    let rest = problem.strip_prefix("line ")?;
+    rest[..rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len())]
+        .parse()
+        .ok()
+}
+
+/// A long list for an error message: sorted, the first [`SHOWN`], the rest counted.
+pub(crate) fn short_list<S: AsRef<str>>(items: &[S]) -> String {
+    let mut v: Vec<&str> = items.iter().map(AsRef::as_ref).collect();
+    v.sort_unstable();
+    let mut s = v[..v.len().min(SHOWN)].join(", ");
+    if v.len() > SHOWN {
+        s.push_str(&format!(" … and {} more", v.len() - SHOWN));
+    }
+    s
 }
 
 pub(crate) fn bad(path: &Path, line: Option<u64>, message: impl Into<String>) -> Error {
@@ -337,7 +364,7 @@ pub fn align(golden: &Golden, preds: &[Prediction], path: &Path) -> Result<Align
         problems.push(format!(
             "{} golden example(s) have no prediction: {}",
             ids.len(),
-            ids.join(", ")
+            short_list(&ids)
         ));
     }
     // Labels outside the example's task.
@@ -375,9 +402,23 @@ pub fn align(golden: &Golden, preds: &[Prediction], path: &Path) -> Result<Align
     }
     let with_conf = preds.iter().filter(|p| p.confidence.is_some()).count();
     if with_conf != 0 && with_conf != preds.len() {
+        // Name the lines of the minority: the ones that break "all or none".
+        let has = with_conf * 2 < preds.len();
+        let lines: Vec<u64> = preds
+            .iter()
+            .filter(|p| p.confidence.is_some() == has)
+            .map(|p| p.line)
+            .collect();
+        let mut shown: Vec<String> = lines.iter().take(SHOWN).map(u64::to_string).collect();
+        if lines.len() > SHOWN {
+            shown.push(format!("… and {} more", lines.len() - SHOWN));
+        }
         problems.push(format!(
-            "{with_conf} of {} predictions carry a confidence: all or none must (calibration needs every one)",
-            preds.len()
+            "{with_conf} of {} predictions carry a confidence: all or none must (calibration needs every one); {} {}: line {}",
+            preds.len(),
+            if has { "with one" } else { "without one" },
+            if lines.len() == 1 { "is" } else { "are" },
+            shown.join(", ")
         ));
     }
     let models: std::collections::BTreeSet<&str> = preds
@@ -385,9 +426,23 @@ pub fn align(golden: &Golden, preds: &[Prediction], path: &Path) -> Result<Align
         .map(|p| p.model_id.as_deref().unwrap_or(""))
         .collect();
     if models.len() > 1 || models.contains("") {
+        let first = |m: &str| {
+            preds
+                .iter()
+                .find(|p| p.model_id.as_deref().unwrap_or("") == m)
+                .map_or(0, |p| p.line)
+        };
         problems.push(format!(
-            "model_id must be present on every line and the same throughout; found {:?}",
+            "model_id must be present on every line and the same throughout; found {}",
             models
+                .iter()
+                .map(|m| if m.is_empty() {
+                    format!("none (first at line {})", first(m))
+                } else {
+                    format!("`{m}` (first at line {})", first(m))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     refuse(path, "the predictions", problems)?;

@@ -45,6 +45,9 @@ pub struct EvalRun {
     pub decision_rationale: String,
     pub calibration_notes: Option<String>,
     pub token_cost_usd: Option<f64>,
+    /// How the brain outputs' view-contracts hash compared with the warehouse's (`match`, or
+    /// the mismatch an explicit flag allowed); none for golden runs.
+    pub view_contracts_check: Option<String>,
 }
 
 /// One `eval_question_scores` row.
@@ -97,12 +100,13 @@ pub fn record(warehouse: &Path, run: &EvalRun, questions: &[QuestionScore]) -> R
         s(&b, "baseline_model_id")?,
         s(&b, "reviewer_user_id")?,
     );
-    let (scores, decision, rationale, notes, version) = (
+    let (scores, decision, rationale, notes, version, contracts_check) = (
         s(&b, "aggregated_scores")?,
         s(&b, "decision")?,
         s(&b, "decision_rationale")?,
         s(&b, "calibration_notes")?,
         s(&b, "gtmos_version")?,
+        s(&b, "view_contracts_check")?,
     );
     let (at, indep, hard) = (
         b.ts_col("run_at")?,
@@ -142,6 +146,7 @@ pub fn record(warehouse: &Path, run: &EvalRun, questions: &[QuestionScore]) -> R
     b.opt_str(notes, run.calibration_notes.as_deref());
     b.opt_f64(cost, run.token_cost_usd);
     b.str(version, env!("CARGO_PKG_VERSION"));
+    b.opt_str(contracts_check, run.view_contracts_check.as_deref());
     b.end_row();
     logs::append(warehouse, &EVAL_LOG, &run.run_id, &b.finish()?)?;
 
@@ -235,8 +240,8 @@ pub fn record_promotion(
         evidence: Some(evidence.to_string()),
         chosen_action: Some(action.into()),
         status: "proposed".into(),
-        owner: Some("eval owner".into()),
-        approvers: Some(json!(["ML eval owner", "RevOps"]).to_string()),
+        owner: Some(decisions::MODEL_OWNER.into()),
+        approvers: Some(json!(decisions::MODEL_APPROVERS).to_string()),
         changed_by: Some(format!("gtmos eval {}", run.kind)),
         note: Some(run.decision_rationale.clone()),
         risk_notes: (run.decision == "conditional")
@@ -245,6 +250,7 @@ pub fn record_promotion(
         reversal_outcome: None,
         review_date: None,
         run_id: Some(run.run_id.clone()),
+        acted_as: None,
     };
     decisions::append(warehouse, &run.run_id, &[entry])?;
     Ok(id)

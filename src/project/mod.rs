@@ -365,6 +365,25 @@ impl Project {
                 ));
             }
         }
+        // A roster role no node knows would silently grant nothing: say so now.
+        let roster = crate::decisions::Roster::load(&pfile)?;
+        for (who, roles) in &roster.people {
+            for role in roles {
+                let known = crate::decisions::MODEL_APPROVERS.contains(&role.as_str())
+                    || project
+                        .decision_nodes
+                        .iter()
+                        .any(|n| &n.owner == role || n.approvers.contains(role));
+                if !known {
+                    return Err(Error::pipeline(
+                        &pfile,
+                        format!(
+                            "decision_roster: `{who}` holds `{role}`, which is no decision node's owner or approver"
+                        ),
+                    ));
+                }
+            }
+        }
         Ok(project)
     }
 
@@ -533,13 +552,43 @@ pub struct Renderer {
     snapshot_id: Option<String>,
     inputs_hash: Option<String>,
     frozen_through: Option<String>,
+    /// Per model and source: the sources it reads, with their load-time column if any.
+    inputs: BTreeMap<String, Vec<(String, Option<String>)>>,
+    /// `{{ inputs_loaded_at(…) }}` per model and source, for this as_of and snapshot.
+    inputs_loaded_at: BTreeMap<String, String>,
+    snapshot_as_of: Option<i64>,
+    as_of_micros: Option<i64>,
 }
 
 impl Renderer {
     /// Without `as_of`, `{{ as_of }}` stays visible (compiling without a snapshot).
     pub fn new(project: &Project, as_of: Option<i64>, build_id: Option<&str>) -> Renderer {
         use crate::calendar::{Day, MICROS_PER_DAY};
-        Renderer {
+        let loaded_at = |t: &str| {
+            project
+                .registry
+                .table(t)
+                .and_then(|t| t.loaded_at_field.clone())
+        };
+        let mut inputs = BTreeMap::new();
+        for m in &project.models {
+            let sources: Vec<(String, Option<String>)> = project
+                .upstream(&m.name)
+                .into_iter()
+                .filter_map(|r| match r {
+                    Ref::Source(t) => Some((t.clone(), loaded_at(&t))),
+                    Ref::Model(_) => None,
+                })
+                .collect();
+            inputs.insert(m.name.clone(), sources);
+        }
+        for s in &project.sources {
+            inputs.insert(
+                s.table.clone(),
+                vec![(s.table.clone(), loaded_at(&s.table))],
+            );
+        }
+        let mut r = Renderer {
             vars: project.vars.clone(),
             as_of: as_of.map(crate::engine::timestamp_literal),
             as_of_date: as_of
@@ -548,7 +597,61 @@ impl Renderer {
             snapshot_id: None,
             inputs_hash: None,
             frozen_through: None,
-        }
+            inputs,
+            inputs_loaded_at: BTreeMap::new(),
+            snapshot_as_of: None,
+            as_of_micros: as_of,
+        };
+        r.inputs_loaded_at = r.loaded_at_sql();
+        r
+    }
+
+    /// The snapshot's own as_of: when its tables without a load-time column were exported.
+    pub fn with_snapshot_as_of(mut self, micros: i64) -> Renderer {
+        self.snapshot_as_of = Some(micros);
+        self.inputs_loaded_at = self.loaded_at_sql();
+        self
+    }
+
+    /// `{{ inputs_loaded_at('x') }}`: the newest input `x` was built from — the newest load
+    /// time, at or before as_of, of the sources it reads (or of `x` itself, a source) that
+    /// declare a `loaded_at_field`; without any, the snapshot's export (its as_of, never later
+    /// than the build's). A view over `x` is stale when nothing new reached it within its
+    /// threshold: every feed it reads stopped, or the build judges a snapshot at a later as_of
+    /// than the snapshot's. Null when its only inputs have no rows (read as stale).
+    fn loaded_at_sql(&self) -> BTreeMap<String, String> {
+        use crate::engine::{SOURCES, ident, timestamp_literal};
+        let as_of = self.as_of.clone().unwrap_or_else(|| "{{ as_of }}".into());
+        let exported = match (self.snapshot_as_of, self.as_of_micros) {
+            (Some(s), Some(a)) => timestamp_literal(s.min(a)),
+            _ => as_of.clone(),
+        };
+        self.inputs
+            .iter()
+            .map(|(name, sources)| {
+                let mut terms: Vec<String> = sources
+                    .iter()
+                    .filter_map(|(t, field)| {
+                        field.as_ref().map(|f| {
+                            format!(
+                                "(select max({f}) from {SOURCES}.{t} where {f} <= {as_of})",
+                                f = ident(f),
+                                t = ident(t)
+                            )
+                        })
+                    })
+                    .collect();
+                let sql = match terms.len() {
+                    0 if sources.is_empty() => {
+                        "arrow_cast(NULL, 'Timestamp(µs, \"UTC\")')".to_string()
+                    }
+                    0 => exported.clone(),
+                    1 => terms.remove(0),
+                    _ => format!("greatest({})", terms.join(", ")),
+                };
+                (name.clone(), sql)
+            })
+            .collect()
     }
 
     /// The last month already frozen in `closed_periods/` (its first day), for `{{ frozen_through }}`.
@@ -611,6 +714,7 @@ impl Renderer {
             relation,
             definition_version,
             input_state,
+            inputs_loaded_at: &self.inputs_loaded_at,
         };
         template::render(pieces, &ctx)
             .map_err(|e| Error::pipeline(file, format!("line {}: {}", e.line, e.message)))

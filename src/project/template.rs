@@ -42,6 +42,9 @@ pub enum Call {
     InputsHash,
     InputStatus(String),
     BlockedReason(String),
+    /// The time through which every input of a model (or one source) was loaded: see
+    /// [`crate::project::Renderer`].
+    InputsLoadedAt(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -155,6 +158,13 @@ fn parse_call(s: &str) -> Result<Call, String> {
             [m] => Ok(Call::InputStatus(m.clone())),
             _ => Err("input_status() takes one model name: {{ input_status('model') }}".into()),
         },
+        "inputs_loaded_at" => match positional(&args)?.as_slice() {
+            [m] => Ok(Call::InputsLoadedAt(m.clone())),
+            _ => Err(
+                "inputs_loaded_at() takes one model or source name: {{ inputs_loaded_at('model') }}"
+                    .into(),
+            ),
+        },
         "blocked_reason" => match positional(&args)?.as_slice() {
             [m] => Ok(Call::BlockedReason(m.clone())),
             _ => Err("blocked_reason() takes one model name: {{ blocked_reason('model') }}".into()),
@@ -168,7 +178,7 @@ fn parse_call(s: &str) -> Result<Call, String> {
             Ok(Call::Config(m))
         }
         other => Err(format!(
-            "unknown function `{other}` (expected ref, source, var, config, closed, input_status or blocked_reason)"
+            "unknown function `{other}` (expected ref, source, var, config, closed, input_status, blocked_reason or inputs_loaded_at)"
         )),
     }
 }
@@ -320,6 +330,8 @@ pub struct RenderContext<'a> {
     pub definition_version: Option<String>,
     /// The state of an input model this run: None when it is fine.
     pub input_state: &'a dyn Fn(&str) -> Option<InputState>,
+    /// SQL for `{{ inputs_loaded_at('x') }}` per model or source name.
+    pub inputs_loaded_at: &'a BTreeMap<String, String>,
 }
 
 /// An input model that was blocked this run, as a `blocked_inputs='last_good'` model sees it.
@@ -373,6 +385,17 @@ pub fn render(pieces: &[Piece], ctx: &RenderContext) -> Result<String, TemplateE
                         return Err(TemplateError {
                             line: *line,
                             message: "{{ definition_version }} needs config(definition_version='…') in the model".into(),
+                        });
+                    }
+                },
+                Call::InputsLoadedAt(m) => match ctx.inputs_loaded_at.get(m) {
+                    Some(sql) => out.push_str(sql),
+                    None => {
+                        return Err(TemplateError {
+                            line: *line,
+                            message: format!(
+                                "inputs_loaded_at('{m}'): no model or source of that name"
+                            ),
                         });
                     }
                 },
@@ -430,6 +453,7 @@ mod tests {
             relation: &rel,
             definition_version: None,
             input_state: &|_| None,
+            inputs_loaded_at: &BTreeMap::new(),
         };
         let out = render(&p, &ctx).unwrap();
         assert!(
@@ -464,6 +488,7 @@ mod tests {
             relation: &rel,
             definition_version: None,
             input_state: &|_| None,
+            inputs_loaded_at: &BTreeMap::new(),
         };
         assert!(
             render(&p, &ctx)

@@ -305,12 +305,17 @@ pub fn decisions(
     let decisions: Vec<Value> = current
         .iter()
         .rev()
-        .map(|e| json!({"decision": e, "history": history.get(&e.decision_id)}))
+        .map(|e| {
+            let h = history
+                .get(&e.decision_id)
+                .map(|h| h.iter().map(|x| x.to_json()).collect::<Vec<_>>());
+            json!({"decision": e.to_json(), "history": h})
+        })
         .collect();
     let count = |s: &str| current.iter().filter(|e| e.status == s).count();
     Ok(Some(json!({
         "nodes": nodes,
         "decisions": decisions,
-        "counts": {"proposed": count("proposed"), "approved": count("approved"), "rejected": count("rejected"), "reverted": count("reverted")},
+        "counts": {"proposed": count("proposed"), "partially_approved": count("partially_approved"), "approved": count("approved"), "executed": count("executed"), "rejected": count("rejected"), "reverted": count("reverted")},
     })))
 }

@@ -146,6 +146,8 @@ fn run_context(r: &BuildReport) -> Value {
         })
         .collect();
     json!({
+        "command": r.command_line(),
+        "full": r.is_full(),
         "run_id": r.run_id,
         "build_id": r.build_id,
         "snapshot_id": r.snapshot_id,
@@ -184,8 +186,12 @@ fn test_json(t: &crate::contracts::TestResult) -> Value {
     })
 }
 
-/// Render a build's pages into `<dir>/<run_id>/` and refresh `<dir>/latest/`. Returns the run's directory.
+/// Render a build's pages into `<dir>/<run_id>/` and refresh `<dir>/latest/`. Returns the
+/// run's directory. Only a full nightly build writes there; a partial run (`recognize`,
+/// `reconcile`, `build --select`) writes under `<dir>/<recognize|reconcile|select>/` with a
+/// `latest/` of its own, so it never hides the nightly report.
 pub fn render_build(r: &BuildReport, slos: &[SloAttainment], dir: &Path) -> Result<PathBuf> {
+    let dir = &partial_dir(r, dir);
     let env = environment()?;
     let mut nodes: Vec<Value> = Vec::new();
     for s in &r.sources {
@@ -297,6 +303,17 @@ pub fn render_build(r: &BuildReport, slos: &[SloAttainment], dir: &Path) -> Resu
         files.push((file.to_string(), html));
     }
     write_report(dir, &r.run_id, &files)
+}
+
+/// Where a run's report goes: `dir` for a full build, a folder per kind of partial run.
+pub fn partial_dir(r: &BuildReport, dir: &Path) -> PathBuf {
+    if r.is_full() {
+        dir.to_path_buf()
+    } else if r.command == "build" {
+        dir.join("select")
+    } else {
+        dir.join(r.command)
+    }
 }
 
 /// Render one standalone page (`template` with `ctx`, whose `run` object feeds the header)

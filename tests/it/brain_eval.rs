@@ -219,7 +219,55 @@ fn lines(name: &str) -> Vec<String> {
         .collect()
 }
 
+/// The view-contracts hash the samples were answered on (`VIEWS_HASH` of generate.py).
+const SAMPLE_CONTRACTS: &str = "38785ee0c2700c47873975e15666bffc4fac5c675a59aa67eb33caff7446f535";
+
+#[test]
+fn the_samples_were_answered_on_the_shipped_view_contracts() {
+    let views = gtmos::views::Catalog::load(
+        &PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("pipelines/views"),
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        views.hash, SAMPLE_CONTRACTS,
+        "pipelines/views changed: set VIEWS_HASH in golden/brain_eval/generate.py to the new \
+         hash, rerun it, and update SAMPLE_CONTRACTS (else `gtmos eval brain` on the samples is \
+         refused against a fresh build)"
+    );
+}
+
+/// A warehouse whose published view_catalog carries `hash` (the one column the check reads).
+fn publish_view_catalog(wh: &Path, hash: &str) {
+    use std::sync::Arc;
+    let schema = Arc::new(arrow::datatypes::Schema::new(vec![
+        arrow::datatypes::Field::new(
+            "brain_view_contracts_hash",
+            arrow::datatypes::DataType::Utf8,
+            false,
+        ),
+    ]));
+    let batch = arrow::array::RecordBatch::try_new(
+        schema.clone(),
+        vec![Arc::new(arrow::array::StringArray::from(vec![hash]))],
+    )
+    .unwrap();
+    std::fs::create_dir_all(wh.join("published")).unwrap();
+    gtmos::table_io::write_table(
+        &wh.join("published/view_catalog.parquet"),
+        schema,
+        &[],
+        &[batch],
+    )
+    .unwrap();
+}
+
+/// Runs `eval brain` on a warehouse that publishes the samples' view contracts (unless one
+/// was published already).
 fn run_brain(tmp: &Path, outputs: &Path, scores: &Path, extra: &[&str]) -> (i32, String, String) {
+    if !tmp.join("wh/published/view_catalog.parquet").exists() {
+        publish_view_catalog(&tmp.join("wh"), SAMPLE_CONTRACTS);
+    }
     let catalog = dir();
     let mut args = vec![
         "eval",
@@ -362,6 +410,10 @@ fn the_cli_logs_brain_runs_decides_promotion_and_reports() {
     assert_eq!(pass["brain_under_test"], "AGT-901,AGT-902");
     assert_eq!(pass["reviewer_user_id"], "u_okafor");
     assert_eq!(pass["reviewer_independence_verified"], true);
+    assert_eq!(
+        pass["view_contracts_check"],
+        Value::String(format!("match {SAMPLE_CONTRACTS}"))
+    );
     assert_eq!(pass["catalog_version"], "2026.11-1");
     assert!(
         pass["system_prompt_hash"]
@@ -404,4 +456,69 @@ fn the_cli_logs_brain_runs_decides_promotion_and_reports() {
         dom.contains("id=\"brain-decision\"") && dom.contains(">fail<"),
         "rendered page lacks the decision"
     );
+}
+
+#[test]
+fn outputs_answered_on_other_view_contracts_are_refused_unless_allowed_and_then_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let other = "0".repeat(64);
+    publish_view_catalog(&tmp.path().join("wh"), &other);
+    let (op, sp) = (
+        sample("candidate_outputs.jsonl"),
+        sample("candidate_scores.jsonl"),
+    );
+    let (code, _, err) = run_brain(tmp.path(), &op, &sp, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "line 1: brain_view_contracts_hash {SAMPLE_CONTRACTS} differs from the warehouse's {other}"
+        )),
+        "{err}"
+    );
+    assert!(
+        !tmp.path().join("wh/logs/eval_log").exists(),
+        "nothing is logged"
+    );
+    // One answer that names no hash is named by its line.
+    let mut outs = lines("candidate_outputs.jsonl");
+    let mut v: Value = serde_json::from_str(&outs[6]).unwrap();
+    v.as_object_mut()
+        .unwrap()
+        .remove("brain_view_contracts_hash");
+    outs[6] = v.to_string();
+    let unnamed = write(tmp.path(), "outputs.jsonl", &outs);
+    publish_view_catalog(&tmp.path().join("wh"), SAMPLE_CONTRACTS);
+    let (code, _, err) = run_brain(tmp.path(), &unnamed, &sp, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("1 answer(s) name no brain_view_contracts_hash (line 7)"),
+        "{err}"
+    );
+    // Allowed explicitly: scored, and the mismatch is in the log.
+    publish_view_catalog(&tmp.path().join("wh"), &other);
+    let (code, out, err) = run_brain(tmp.path(), &op, &sp, &["--allow-contracts-mismatch"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let rows = crate::common::log_rows(&tmp.path().join("wh"), "eval_log");
+    let check = rows[0]["view_contracts_check"].as_str().unwrap();
+    assert!(check.starts_with("mismatch allowed: line 1:"), "{check}");
+    assert!(check.contains(&other), "{check}");
+    // A warehouse with no published views cannot vouch for any contract.
+    let bare = tempfile::tempdir().unwrap();
+    let (catalog, bare_wh) = (dir(), bare.path().join("wh"));
+    let args = [
+        "eval",
+        "brain",
+        "--outputs",
+        op.to_str().unwrap(),
+        "--scores",
+        sp.to_str().unwrap(),
+        "--catalog",
+        catalog.to_str().unwrap(),
+        "--warehouse",
+        bare_wh.to_str().unwrap(),
+        "--no-report",
+    ];
+    let (code, _, err) = gtmos(&args, bare.path());
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("has no published view_catalog"), "{err}");
 }

@@ -187,13 +187,14 @@ fn the_decision_log_is_append_only_idempotent_and_loses_nothing_under_concurrenc
     let d = &list["decisions"][0];
     assert_eq!(d["status"], json!("proposed"));
     assert_eq!(d["owner"], json!("Demand Gen"));
-    assert_eq!(d["approvers"], json!(r#"["FP&A","Analytics"]"#));
+    // Structured fields are JSON, not JSON text inside a string.
+    assert_eq!(d["approvers"], json!(["FP&A", "Analytics"]));
     assert_eq!(d["review_date"], json!("2026-01-08"));
-    let thresholds: Value =
-        serde_json::from_str(d["selected_thresholds"].as_str().unwrap()).unwrap();
-    assert_eq!(thresholds["channel_invest_cac_ratio_max"], json!(0.9));
-    let evidence: Value = serde_json::from_str(d["evidence"].as_str().unwrap()).unwrap();
-    assert!(evidence["cac_per_sqo"].is_number(), "{evidence}");
+    assert_eq!(
+        d["selected_thresholds"]["channel_invest_cac_ratio_max"],
+        json!(0.9)
+    );
+    assert!(d["evidence"]["cac_per_sqo"].is_number(), "{d}");
 
     // Two processes change two decisions at the same moment: both rows land.
     let exe = env!("CARGO_BIN_EXE_gtmos");
@@ -216,17 +217,49 @@ fn the_decision_log_is_append_only_idempotent_and_loses_nothing_under_concurrenc
     let log = gtmos::decisions::read_log(&wh).unwrap();
     assert_eq!(log.len(), 4, "two proposals and two changes");
     let cur = gtmos::decisions::current(&log);
+    // One of the two approvers is not approval: FP&A approved, Analytics has not.
     assert_eq!(
         cur.iter().map(|e| e.status.as_str()).collect::<Vec<_>>(),
-        vec!["approved", "rejected"]
+        vec!["partially_approved", "rejected"]
     );
 
-    // Transitions are checked: a rejected decision cannot be approved; a revert needs an outcome.
-    let (code, _, err) = decisions_cli(&wh, &["approve", &ids[1], "--by", "CRO"]);
-    assert_eq!(code, 2);
-    assert!(err.contains("is rejected"), "{err}");
-    let (code, _, _) = decisions_cli(&wh, &["revert", &ids[0], "--by", "CRO", "--outcome", " "]);
-    assert_eq!(code, 2);
+    // Transitions and authority are checked, each refusal naming why.
+    let refused = |args: &[&str], why: &str| {
+        let (code, out, err) = decisions_cli(&wh, args);
+        assert_eq!(code, 2, "{args:?} should be refused\n{out}{err}");
+        assert!(err.contains(why), "{args:?}: {err}");
+    };
+    refused(&["approve", &ids[1], "--by", "Analytics"], "is rejected");
+    refused(&["approve", &ids[0], "--by", "FP&A"], "already approved");
+    refused(&["approve", &ids[0], "--by", "CRO"], "it awaits Analytics");
+    refused(
+        &["execute", &ids[0], "--by", "Demand Gen"],
+        "can be executed only when approved",
+    );
+    let (code, out, err) = decisions_cli(&wh, &["approve", &ids[0], "--by", "Analytics"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("is now approved"), "{out}");
+    refused(
+        &["revert", &ids[0], "--by", "Demand Gen", "--outcome", " "],
+        "needs --outcome",
+    );
+    refused(
+        &["execute", &ids[0], "--by", "Intern"],
+        "that is for Demand Gen, FP&A, Analytics",
+    );
+    let (code, out, err) = decisions_cli(
+        &wh,
+        &[
+            "execute",
+            &ids[0],
+            "--by",
+            "Demand Gen",
+            "--note",
+            "budget split applied",
+        ],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    refused(&["approve", &ids[0], "--by", "Analytics"], "is executed");
     let (code, out, _) = decisions_cli(
         &wh,
         &[
@@ -247,13 +280,32 @@ fn the_decision_log_is_append_only_idempotent_and_loses_nothing_under_concurrenc
         shown["decision"]["reversal_outcome"],
         json!("budget split restored")
     );
-    let history: Vec<&str> = shown["history"]
+    assert_eq!(
+        shown["approvals"],
+        json!({"required": ["FP&A", "Analytics"], "awaiting": [],
+               "approved": [{"role": "FP&A", "by": "FP&A"}, {"role": "Analytics", "by": "Analytics"}]})
+    );
+    let history: Vec<(&str, &str)> = shown["history"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|h| h["status"].as_str().unwrap())
+        .map(|h| {
+            (
+                h["status"].as_str().unwrap(),
+                h["changed_by"].as_str().unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(history, vec!["proposed", "approved", "reverted"]);
+    assert_eq!(
+        history,
+        vec![
+            ("proposed", "gtmos build"),
+            ("partially_approved", "FP&A"),
+            ("approved", "Analytics"),
+            ("executed", "Demand Gen"),
+            ("reverted", "Demand Gen")
+        ]
+    );
     // Nothing was rewritten: every earlier row is still there, unchanged.
     let now = gtmos::decisions::read_log(&wh).unwrap();
     assert_eq!(&now[..log.len()], &log[..]);

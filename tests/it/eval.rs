@@ -259,6 +259,41 @@ fn bad_predictions_are_listed_precisely_and_exit_2() {
     let (code, _, err) = run(&write(dir.path(), "nan.jsonl", &lines));
     assert_eq!(code, 2);
     assert!(err.contains("line 6") || err.contains("row 6"), "{err}");
+    // One confidence missing: the line that breaks "all or none" is named.
+    let mut lines = good_lines();
+    let mut v: Value = serde_json::from_str(&lines[16]).unwrap();
+    v.as_object_mut().unwrap().remove("confidence");
+    lines[16] = v.to_string();
+    let (code, _, err) = run(&write(dir.path(), "conf.jsonl", &lines));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("287 of 288 predictions carry a confidence: all or none must (calibration needs every one); without one is: line 17"),
+        "{err}"
+    );
+    // Many problems: in line order, the first 20 shown and the rest counted; a long id list
+    // sorted and cut the same way.
+    let lines: Vec<String> = good_lines()
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            if (100..130).contains(&i) {
+                l.replacen(r#""id": ""#, r#""id": "zz-"#, 1)
+            } else {
+                l.clone()
+            }
+        })
+        .collect();
+    let (code, _, err) = run(&write(dir.path(), "many.jsonl", &lines));
+    assert_eq!(code, 2);
+    assert!(err.contains("31 problem(s) in the predictions"), "{err}");
+    let first = err.find("line 101: id `zz-").expect("line 101 first");
+    let last = err.find("line 119: id `zz-").expect("line 119 shown");
+    assert!(first < last && !err.contains("line 120:"), "{err}");
+    assert!(err.contains("… and 11 more"), "{err}");
+    assert!(
+        err.contains("30 golden example(s) have no prediction:") && err.contains(" … and 10 more"),
+        "{err}"
+    );
     // Nothing was logged for rejected input.
     assert!(!dir.path().join("wh/logs/eval_log").exists());
 }

@@ -256,3 +256,89 @@ fn views_list_and_show_print_the_catalog_and_one_composite() {
     assert_eq!(code, 2);
     assert!(err.contains("NO-SUCH"), "{err}");
 }
+
+/// (view, last refresh µs, threshold hours, is_stale) of every row of a build's view_catalog.
+fn catalog_staleness(wh: &Path) -> Vec<(String, Option<i64>, f64, bool)> {
+    let t = Table::read(&wh.join("published"), "view_catalog");
+    let names = t.s("view_name");
+    let refreshed = t.ts("last_refresh_timestamp");
+    let hours = t.f64("staleness_threshold_hours");
+    let stale = t.bool("is_stale");
+    (0..names.len())
+        .map(|i| {
+            (
+                names[i].clone(),
+                refreshed[i],
+                hours[i].unwrap(),
+                stale[i].unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_view_goes_stale_once_as_of_passes_its_threshold() {
+    let dir = tempdir();
+    let snap = dir.path().join("snap");
+    let p = gtmos::synth::params::SynthParams {
+        accounts: 60,
+        ..Default::default()
+    };
+    gtmos::synth::generate(&p, &snap, 2, false).unwrap();
+    let (code, out, err) = build(&snap, &dir.path().join("wh0"), &[]);
+    assert!(code == 0, "{out}{err}");
+    let base = catalog_staleness(&dir.path().join("wh0"));
+    assert_eq!(base.len(), 21, "20 views and the composite");
+    // Every view's refresh is a time of its inputs, never as_of itself: none is in the future,
+    // and those over models computed at as_of are judged by what reached them.
+    let snapshot_as_of = gtmos::calendar::parse_ts("2026-01-01T00:00:00Z").unwrap();
+    for (v, refreshed, _, _) in &base {
+        assert!(refreshed.is_none_or(|r| r <= snapshot_as_of), "{v}");
+    }
+    // Later and later as_ofs: a day, a fortnight, a quarter, a year and a day after the
+    // snapshot. At each, a view is stale exactly when as_of is past its refresh + threshold.
+    let hour = 3_600_000_000i64;
+    let mut became_stale = std::collections::BTreeSet::new();
+    for (k, hours_later) in [30, 15 * 24, 100 * 24, 367 * 24].iter().enumerate() {
+        let as_of = snapshot_as_of + hours_later * hour;
+        let wh = dir.path().join(format!("wh{}", k + 1));
+        let ts = gtmos::calendar::format_ts(as_of);
+        let (code, out, err) = build(&snap, &wh, &["--as-of", &ts]);
+        assert!(code == 0, "{out}{err}");
+        let now = catalog_staleness(&wh);
+        for ((v, refreshed, hours, stale), (v0, refreshed0, ..)) in now.iter().zip(&base) {
+            assert_eq!(v, v0);
+            // Only rows the snapshot dates after its own as_of (calls, QBRs scheduled ahead)
+            // can move a refresh forward; it never passes as_of. A view whose window holds no
+            // rows any more has no refresh to show (and is stale).
+            assert!(
+                refreshed.is_none()
+                    || refreshed >= refreshed0 && refreshed.is_none_or(|r| r <= as_of),
+                "{v}: {refreshed0:?} → {refreshed:?} at {ts}"
+            );
+            let due = refreshed.is_none_or(|r| as_of - r > (hours * hour as f64) as i64);
+            if v != "account_composite" {
+                assert_eq!(
+                    *stale, due,
+                    "{v} at {ts}: refreshed {refreshed:?}, threshold {hours} h"
+                );
+            } else if due {
+                assert!(*stale, "the composite at {ts}");
+            }
+            if *stale {
+                became_stale.insert(v.clone());
+            }
+        }
+        // The first step leaves the slow views fresh; the last leaves nothing fresh.
+        if k == 0 {
+            assert!(
+                now.iter().any(|x| !x.3),
+                "some view is still fresh a day later"
+            );
+        }
+        if k == 3 {
+            assert!(now.iter().all(|x| x.3), "a year later every view is stale");
+        }
+    }
+    assert_eq!(became_stale.len(), 21);
+}
