@@ -26,7 +26,11 @@ pub fn run(a: CanaryArgs) -> Result<Outcome> {
         Some(s) => parse_ts(s)?,
         None => snap.manifest.as_of_micros()?,
     };
+    // Steps: read the traffic, check the golden gate, compare, record, report.
+    let progress = crate::printer::Progress::new("canary", 4);
+    progress.step("reading agent_decisions and decision_outcomes");
     let t = traffic::read(&snap, &a.experiment, as_of)?;
+    progress.advance(1);
     if t.variant_models.len() != 1 || t.control_models.len() != 1 {
         return Err(Error::data(format!(
             "experiment {} must run one model per arm; control: {:?}, variant: {:?}",
@@ -41,6 +45,7 @@ pub fn run(a: CanaryArgs) -> Result<Outcome> {
     match evals.last() {
         Some((_, d)) if d == "pass" => {}
         last => {
+            progress.finish();
             eprintln!(
                 "refused: the variant model {variant} {} in {} (kind golden). Run `gtmos eval golden --predictions …` for it first: golden → canary → promote. Nothing was logged.",
                 match last {
@@ -54,13 +59,23 @@ pub fn run(a: CanaryArgs) -> Result<Outcome> {
         }
     }
     // Earlier looks carry forward: the always-valid p-value is the running minimum.
+    progress.advance(1);
+    progress.step(&format!(
+        "comparing {} decisions of {} accounts",
+        t.decisions,
+        t.accounts.len()
+    ));
     let hist = canary::history(&paths.warehouse, &t.experiment_id, variant)?;
     let c = compare::compare_after(&t.accounts, &cfg, a.cuped, &hist);
+    progress.advance(1);
+    progress.step("recording canary_results and the decision");
     let run_id = crate::logs::new_run_id();
     let inputs_hash = snap.manifest.inputs_hash();
     canary::record_results(&paths.warehouse, &run_id, &t, &inputs_hash, &c)?;
     let decision_id =
         canary::record_decision(&paths.warehouse, &run_id, &t, &inputs_hash, &cfg, &c)?;
+    progress.advance(1);
+    progress.finish();
     let report = json!({
         "experiment_id": t.experiment_id,
         "control_model": t.control_models[0],

@@ -123,61 +123,69 @@ pub fn run(a: DecisionsArgs) -> Result<Outcome> {
                 }
             }
         }
-        DecisionsCommand::Approve { id, by, note } => print_change(
+        DecisionsCommand::Approve { id, by, note } => change(
             a.format,
-            decisions::change(
-                wh,
-                &id,
-                Change::Approve,
-                &by,
-                &roster()?,
-                note.as_deref(),
-                None,
-            )?,
+            wh,
+            &roster()?,
+            &id,
+            Change::Approve,
+            &by,
+            note,
+            None,
         )?,
-        DecisionsCommand::Reject { id, by, note } => print_change(
+        DecisionsCommand::Reject { id, by, note } => change(
             a.format,
-            decisions::change(
-                wh,
-                &id,
-                Change::Reject,
-                &by,
-                &roster()?,
-                note.as_deref(),
-                None,
-            )?,
+            wh,
+            &roster()?,
+            &id,
+            Change::Reject,
+            &by,
+            note,
+            None,
         )?,
-        DecisionsCommand::Execute { id, by, note } => print_change(
+        DecisionsCommand::Execute { id, by, note } => change(
             a.format,
-            decisions::change(
-                wh,
-                &id,
-                Change::Execute,
-                &by,
-                &roster()?,
-                note.as_deref(),
-                None,
-            )?,
+            wh,
+            &roster()?,
+            &id,
+            Change::Execute,
+            &by,
+            note,
+            None,
         )?,
         DecisionsCommand::Revert {
             id,
             by,
             outcome,
             note,
-        } => print_change(
+        } => change(
             a.format,
-            decisions::change(
-                wh,
-                &id,
-                Change::Revert,
-                &by,
-                &roster()?,
-                note.as_deref(),
-                Some(&outcome),
-            )?,
+            wh,
+            &roster()?,
+            &id,
+            Change::Revert,
+            &by,
+            note,
+            Some(outcome),
         )?,
     }
     Ok(Outcome::Success)
+}
+
+/// Record one status change and print the row it appended.
+#[allow(clippy::too_many_arguments)]
+fn change(
+    format: Format,
+    wh: &std::path::Path,
+    roster: &Roster,
+    id: &str,
+    c: Change,
+    by: &str,
+    note: Option<String>,
+    outcome: Option<String>,
+) -> Result<()> {
+    let row = decisions::change(wh, id, c, by, roster, note.as_deref(), outcome.as_deref())?;
+    print_change(format, row)
 }
 
 /// Approver roles with who approved as each, and those still awaited.

@@ -714,7 +714,12 @@ pub fn evaluate(
 ) -> Result<Report> {
     let mut tasks = Vec::new();
     let mut reasons = Vec::new();
+    let progress = crate::printer::Progress::new("eval", golden.manifest.tasks.len() as u64);
     for (task, tm) in &golden.manifest.tasks {
+        progress.step(&format!(
+            "{task}: {} bootstrap resamples",
+            cfg.bootstrap.resamples
+        ));
         let ex: Vec<usize> = (0..golden.examples.len())
             .filter(|&i| &golden.examples[i].task == task)
             .collect();
@@ -948,6 +953,7 @@ pub fn evaluate(
         for c in checks.iter().filter(|c| !c.passed) {
             reasons.push(format!("{task}: {}: {}", c.check, c.detail));
         }
+        progress.advance(1);
         tasks.push(TaskReport {
             task: task.clone(),
             examples: n,

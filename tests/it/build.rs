@@ -505,23 +505,26 @@ fn compile_prints_the_dag_and_the_sql_without_running() {
     );
 }
 
+/// `gtmos freshness` of the project's SLOs over a warehouse.
+fn freshness_cli(wh: &Path, cwd: &Path) -> (i32, String, String) {
+    let project = project_dir();
+    gtmos(
+        &[
+            "freshness",
+            "--project",
+            project.to_str().unwrap(),
+            "--warehouse",
+            wh.to_str().unwrap(),
+        ],
+        cwd,
+    )
+}
+
 #[test]
 fn freshness_slos_are_judged_from_the_log() {
     let dir = tempdir();
     let wh = dir.path().join("wh");
-    let project = project_dir();
-    let fresh = |wh: &Path| {
-        gtmos(
-            &[
-                "freshness",
-                "--project",
-                project.to_str().unwrap(),
-                "--warehouse",
-                wh.to_str().unwrap(),
-            ],
-            dir.path(),
-        )
-    };
+    let fresh = |wh: &Path| freshness_cli(wh, dir.path());
     let (code, _, err) = fresh(&wh);
     assert_eq!(code, 2, "no observations yet");
     assert!(err.contains("run `gtmos build` first"), "{err}");
@@ -538,6 +541,7 @@ fn freshness_slos_are_judged_from_the_log() {
             && out.contains("attainment 0.0 %"),
         "{out}"
     );
+    let project = project_dir();
     let (code, out, _) = gtmos(
         &[
             "freshness",
@@ -758,4 +762,94 @@ fn a_build_at_a_past_as_of_equals_one_of_a_snapshot_exported_then() {
             assert!(age >= 0.0, "negative freshness age {age}");
         }
     }
+}
+
+#[test]
+fn partial_runs_leave_the_nightly_report_and_freshness_alone() {
+    let dir = tempdir();
+    let snap = dir.path().join("snap");
+    let p = SynthParams {
+        accounts: 200,
+        ..SynthParams::default()
+    };
+    gtmos::synth::generate(&p, &snap, 2, false).unwrap();
+    let (wh, reports) = (dir.path().join("wh"), dir.path().join("reports"));
+    let project = project_dir();
+    let run = |args: &[&str]| {
+        let mut a: Vec<&str> = args.to_vec();
+        a.extend([
+            "--project",
+            project.to_str().unwrap(),
+            "--snapshot",
+            snap.to_str().unwrap(),
+            "--warehouse",
+            wh.to_str().unwrap(),
+            "--reports",
+            reports.to_str().unwrap(),
+        ]);
+        gtmos(&a, dir.path())
+    };
+    let freshness = || freshness_cli(&wh, dir.path());
+    let (code, out, err) = run(&["build"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, before, _) = freshness();
+    assert_eq!(code, 0, "{before}");
+    let nightly = std::fs::read_to_string(reports.join("latest/index.html")).unwrap();
+    assert!(nightly.contains("<h1>gtmos build <span"));
+    // The corpus's labelled reference discrepancies hold the close: reconcile exits 1.
+    for (args, exit, dir_name, headline) in [
+        (
+            vec!["recognize"],
+            0,
+            "recognize",
+            "<h1>gtmos recognize <span",
+        ),
+        (
+            vec!["reconcile"],
+            1,
+            "reconcile",
+            "<h1>gtmos reconcile <span",
+        ),
+        (
+            vec!["build", "--select", "tag:metrics"],
+            0,
+            "select",
+            "<h1>gtmos build --select tag:metrics <span",
+        ),
+    ] {
+        let (code, out, err) = run(&args);
+        assert_eq!(code, exit, "{args:?}\n{out}{err}");
+        let first = out.lines().next().unwrap_or("");
+        assert!(
+            first.starts_with(&args.join(" ")),
+            "the summary names the command: {first}"
+        );
+        // Its report is its own; the nightly one is untouched.
+        let own = std::fs::read_to_string(reports.join(dir_name).join("latest/index.html"))
+            .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        assert!(own.contains(headline), "{args:?}");
+        assert_eq!(
+            std::fs::read_to_string(reports.join("latest/index.html")).unwrap(),
+            nightly,
+            "{args:?} replaced the nightly report"
+        );
+        // It measured freshness only of what it read, and breached nothing.
+        let (code, after, err) = freshness();
+        assert_eq!(
+            code, 0,
+            "{args:?}: freshness after a partial run\n{after}{err}"
+        );
+        assert!(
+            !after.contains("no data") && !after.contains("BREACHED"),
+            "{after}"
+        );
+    }
+    let commands: BTreeSet<String> = read_log(&wh, "run_log")
+        .iter()
+        .flat_map(|t| t.s("command"))
+        .collect();
+    assert_eq!(
+        commands,
+        ["build", "recognize", "reconcile"].map(String::from).into()
+    );
 }

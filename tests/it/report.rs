@@ -109,7 +109,7 @@ fn the_index_renders_in_headless_chromium_with_the_runs_figures() {
     let dir = report_dir();
     let dom = rendered_dom(&dir.join("index.html"));
     let manifest = gtmos::snapshot::Manifest::read(corpus()).unwrap();
-    assert!(dom.contains("gtmos build</code> run"), "{dom}");
+    assert!(dom.contains("<h1>gtmos build <span"), "{dom}");
     assert!(dom.contains(&manifest.snapshot_id), "snapshot id rendered");
     assert!(
         dom.contains(&manifest.inputs_hash()),
