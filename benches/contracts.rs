@@ -48,7 +48,7 @@ fn main() {
         staging: &staging,
         run_id: "bench",
         as_of,
-        point_in_time: false,
+        snapshot_as_of: as_of,
         render: &render,
     };
     let t = Instant::now();

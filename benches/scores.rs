@@ -108,7 +108,7 @@ fn gtmos_stage(b: &Build, files: &Path, scratch: &Path) -> f64 {
         staging: scratch,
         run_id: "bench",
         as_of: b.report.as_of,
-        point_in_time: false,
+        snapshot_as_of: b.report.as_of,
         render: &render,
     };
     let started = Instant::now();

@@ -279,33 +279,12 @@ pub fn build_id(inputs_hash: &str, pipelines_hash: &str, config: &serde_json::Va
 }
 
 /// Hold the warehouse for one build at a time; released when the process ends.
-fn lock(warehouse: &Path) -> Result<std::fs::File> {
-    std::fs::create_dir_all(warehouse)
-        .map_err(|e| Error::io("cannot create warehouse", warehouse, e))?;
-    let p = warehouse.join(".lock");
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&p)
-        .map_err(|e| Error::io("cannot open", &p, e))?;
-    match f.try_lock() {
-        Ok(()) => Ok(f),
-        Err(_) => Err(Error::usage_hint(
-            format!(
-                "another gtmos run holds the warehouse {}",
-                warehouse.display()
-            ),
-            "wait for it to finish; runs on one warehouse are serialised",
-        )),
-    }
-}
 
 pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
     let mut project = Project::load(&opts.project)?;
     project.override_vars(&opts.vars)?;
     let snapshot = Snapshot::open(&opts.snapshot, &project.registry)?;
-    let _lock = lock(&opts.warehouse)?;
+    let _lock = Warehouse::new(&opts.warehouse).lock()?;
     let started = Instant::now();
     let started_at = logs::now_micros();
     let run_id = logs::new_run_id();
@@ -317,6 +296,9 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
     for (table, path) in &opts.overrides {
         snapshot.override_table(table, path)?;
     }
+    let verifying = Instant::now();
+    snapshot.verify()?;
+    let verify_seconds = verifying.elapsed().as_secs_f64();
     let inputs_hash = snapshot.manifest.inputs_hash();
     let warehouse_state = Warehouse::new(&opts.warehouse);
     let close = warehouse_state.close_state()?;
@@ -339,7 +321,9 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         "vars": opts.vars,
     });
     let build_id = build_id(&inputs_hash, &project.hash, &effective_config);
-    let warehouse = Warehouse::new(&opts.warehouse);
+    // What killed or failed runs left is removed, under the lock; then this run's handle on
+    // the version published now (its last good tables).
+    let warehouse = Warehouse::new(&opts.warehouse).prepare(&run_id)?;
     let mut report = BuildReport {
         command: opts.command,
         select: opts.select.clone(),
@@ -358,7 +342,15 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
         sources: Vec::new(),
         models: Vec::new(),
         singular: Vec::new(),
-        steps: Vec::new(),
+        steps: vec![Step {
+            step: "inputs.verify".into(),
+            kind: "inputs",
+            seconds: verify_seconds,
+            rows_in: snapshot.manifest.tables.values().map(|t| t.rows).sum(),
+            rows_out: 0,
+            quarantined: 0,
+            status: "ok".into(),
+        }],
         published: Vec::new(),
         blocked: Vec::new(),
         report_dir: None,
@@ -442,7 +434,7 @@ fn run(
         staging,
         run_id: &report.run_id,
         as_of: report.as_of,
-        point_in_time: report.as_of < snapshot.manifest.as_of_micros()?,
+        snapshot_as_of: snapshot.manifest.as_of_micros()?,
         render: &render,
     };
 
@@ -673,9 +665,12 @@ fn run(
         }
     }
 
-    // 4. Publish.
+    // 4. Publish: assemble the next version beside the published one; nothing is visible
+    // until the switch at the end.
     progress.step("publish");
     let mut state = warehouse.state()?;
+    let next = warehouse.begin(&report.run_id)?;
+    failpoint("publish.begun")?;
     for m in &report.models {
         if m.materialized != Materialized::Table {
             continue;
@@ -685,7 +680,8 @@ fn run(
                 let (path, w) = staged
                     .get(&m.name)
                     .ok_or_else(|| Error::Internal(format!("model `{}` was not staged", m.name)))?;
-                warehouse.publish(path, &m.name)?;
+                next.publish(path, &m.name)?;
+                failpoint("publish.table")?;
                 state
                     .tables
                     .insert(m.name.clone(), published_state(report, w));
@@ -722,7 +718,8 @@ fn run(
     {
         progress.step("views: documents and token counts");
         let started = Instant::now();
-        let summary = publish_views(catalog, warehouse, report, staging, &mut state)?;
+        let summary = publish_views(catalog, &next, report, staging, &mut state)?;
+        failpoint("publish.views")?;
         report.steps.push(Step {
             step: "views.assemble".into(),
             kind: "views",
@@ -734,19 +731,14 @@ fn run(
         });
         report.views = Some(summary);
     }
-    warehouse.write_state(&state)?;
+    next.write_state(&state)?;
+    failpoint("publish.state")?;
     progress.advance(1);
 
     // 5. The close: freeze the newly closed months of every freezing model, or hold the close.
     if let Some(target) = opts.close_through {
-        close_periods(
-            project,
-            &selection,
-            warehouse,
-            report,
-            frozen_through,
-            target,
-        )?;
+        close_periods(project, &selection, &next, report, frozen_through, target)?;
+        failpoint("close")?;
     }
 
     // 6. Decision nodes: the proposals of every node evaluated this run join the decision log.
@@ -783,13 +775,37 @@ fn run(
                 none_because: Some(format!("its model `{}` is blocked: {why}", node.model)),
             },
             None => {
-                let found = crate::decisions::proposals(&warehouse.published_file(&node.model))?;
+                let found = crate::decisions::proposals(&next.published_file(&node.model))?;
                 crate::decisions::record(&dcx, node, &found, &mut known)?
             }
         });
     }
     report.decisions = outcomes;
+    failpoint("decisions")?;
+
+    // 7. The one commit point: readers switch from the old version to the new, whole.
+    warehouse.commit(&next)?;
+    failpoint("published")?;
     Ok(())
+}
+
+/// A test-only failure at a named step boundary: `GTMOS_FAILPOINT=<step>` makes the run fail
+/// there (an error, as a full disk would), `GTMOS_FAILPOINT=<step>:abort` kills the process
+/// on the spot (as kill -9 would). The fault-injection tests use them; nothing else sets them.
+fn failpoint(step: &str) -> Result<()> {
+    let Ok(spec) = std::env::var("GTMOS_FAILPOINT") else {
+        return Ok(());
+    };
+    let (at, how) = spec.split_once(':').unwrap_or((spec.as_str(), "error"));
+    if at != step {
+        return Ok(());
+    }
+    if how == "abort" {
+        std::process::abort();
+    }
+    Err(Error::Internal(format!(
+        "failpoint `{step}` (GTMOS_FAILPOINT)"
+    )))
 }
 
 /// The publish state of a table this run wrote.
@@ -965,6 +981,7 @@ fn sort_in_ranges(
 
 /// Register `closed.<model>`: the frozen months so far (empty, with the model's contract schema, at first).
 fn register_closed(engine: &Engine, warehouse: &Warehouse, model: &Model) -> Result<()> {
+    warehouse.verify_closed(&model.name)?;
     let schema = contract_schema(model);
     let dir = warehouse.closed_dir().join(&model.name);
     let has_files = std::fs::read_dir(&dir)
@@ -1398,6 +1415,7 @@ fn write_logs(warehouse: &Warehouse, r: &BuildReport, error: Option<&str>) -> Re
         b.opt_f64(c.warn_after_hours, f.warn_after_hours);
         b.opt_f64(c.error_after_hours, f.error_after_hours);
         b.str(c.status, f.status);
+        b.i64(c.future_rows, f.future_rows as i64);
         b.end_row();
     }
     if b.rows() > 0 && error.is_none() {
@@ -1457,7 +1475,7 @@ crate::table_columns! { struct FreshnessCols {
     run_id: crate::builder::StrCol, snapshot_id: crate::builder::StrCol, as_of: crate::builder::TsCol,
     source: crate::builder::StrCol, loaded_at_field: crate::builder::StrCol, max_loaded_at: crate::builder::TsCol,
     age_hours: crate::builder::F64Col, warn_after_hours: crate::builder::F64Col, error_after_hours: crate::builder::F64Col,
-    status: crate::builder::StrCol,
+    status: crate::builder::StrCol, future_rows: crate::builder::I64Col,
 } }
 crate::table_columns! { struct RunCols {
     run_id: crate::builder::StrCol, command: crate::builder::StrCol, started_at: crate::builder::TsCol,
@@ -1574,7 +1592,7 @@ mod tests {
             staging: &staging,
             run_id: "r1",
             as_of: 0,
-            point_in_time: false,
+            snapshot_as_of: 0,
             render: &render,
         };
         let (written, tests) = build_model(&cx, &p, model, &sql, "b1").unwrap();

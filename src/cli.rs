@@ -43,6 +43,11 @@ pub enum Command {
     /// Builds the reconciliation (and what it reads), prints every discrepancy and exits 1 when
     /// a monthly check fails: the close is held.
     Reconcile(ReconcileArgs),
+    /// Reopen closed months: their frozen files are moved aside (kept), the close ends the month
+    /// before, and who did it and why is recorded in closed_periods/close_state.json.
+    ///
+    /// The only way a closed month changes; close it again with build --close-through.
+    Reopen(ReopenArgs),
     /// Print the resolved DAG and the compiled SQL of every step, without running anything.
     Compile(CompileArgs),
     /// Print freshness SLO attainment from the warehouse's freshness log; exit 1 on a breach.
@@ -296,8 +301,8 @@ pub struct BuildArgs {
     #[arg(long, value_name = "TS")]
     pub as_of: Option<String>,
     /// Worker threads (default: all cores). Published bytes do not depend on it.
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
     /// Where HTML reports are written [default: reports]
     #[arg(long, value_name = "DIR")]
     pub reports: Option<PathBuf>,
@@ -305,8 +310,8 @@ pub struct BuildArgs {
     #[arg(long)]
     pub no_report: bool,
     /// Memory the engine may use before spilling to disk, in MiB [default: 4096, or GTMOS_MEMORY_MB].
-    #[arg(long, value_name = "MIB")]
-    pub memory_mb: Option<usize>,
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(64..=16_777_216))]
+    pub memory_mb: Option<u64>,
     /// Build only these models (names or tag:<tag>, comma-separated or repeated) and what they read.
     #[arg(long, value_name = "MODEL|tag:TAG")]
     pub select: Vec<String>,
@@ -329,6 +334,22 @@ pub struct ReconcileArgs {
     /// as Parquet files or a snapshot holding them) [default: the snapshot's own]
     #[arg(long, value_name = "DIR")]
     pub reference: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReopenArgs {
+    /// The warehouse directory [default: data/warehouse]
+    #[arg(long, value_name = "DIR")]
+    pub warehouse: Option<PathBuf>,
+    /// The first month to reopen (YYYY-MM); every later closed month reopens too.
+    #[arg(long, value_name = "YYYY-MM")]
+    pub from: String,
+    /// Who reopens the books (recorded).
+    #[arg(long)]
+    pub by: String,
+    /// Why (recorded), e.g. "auditor adjustment to February revenue".
+    #[arg(long)]
+    pub reason: String,
 }
 
 #[derive(Debug, Args)]
@@ -368,8 +389,8 @@ pub struct SynthArgs {
     #[arg(long, default_value = "data/snapshots/default")]
     pub out: PathBuf,
     /// Worker threads (default: all cores). Output does not depend on it.
-    #[arg(long)]
-    pub threads: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
     /// Share of accounts that are prospects rather than customers.
     #[arg(long, default_value_t = 0.2)]
     pub prospect_share: f64,

@@ -63,6 +63,8 @@ pub struct FreshnessResult {
     pub warn_after_hours: Option<f64>,
     pub error_after_hours: Option<f64>,
     pub status: &'static str,
+    /// Rows loaded after the snapshot's export: impossible, so an error.
+    pub future_rows: u64,
 }
 
 /// What running one source's contract did.
@@ -91,9 +93,10 @@ pub struct Context<'a> {
     pub staging: &'a Path,
     pub run_id: &'a str,
     pub as_of: i64,
-    /// Set when the build's as_of is before the snapshot's (`--as-of`): append-only sources
-    /// are read as they were known then, without the rows loaded after it.
-    pub point_in_time: bool,
+    /// The snapshot's own as_of (its export). When the build's as_of is earlier (`--as-of`),
+    /// append-only sources are read as they were known then, without the rows loaded after it;
+    /// a load time after it is in the future of the data itself, a freshness error.
+    pub snapshot_as_of: i64,
     /// Renders templates (`{{ as_of }}`, `{{ var() }}`) in test expressions.
     pub render: &'a dyn Fn(&str) -> Result<String>,
 }
@@ -131,7 +134,10 @@ pub fn run_source(
     }
     let location = snapshot.table_path(&t.name)?;
     let typed = register_raw(cx, contract, t, &location, &mut result)?;
-    let cut = match (&t.loaded_at_field, t.append_only && cx.point_in_time) {
+    let cut = match (
+        &t.loaded_at_field,
+        t.append_only && cx.as_of < cx.snapshot_as_of,
+    ) {
         (Some(field), true) => cut_to_as_of(cx, t, field, &mut result)?,
         _ => false,
     };
@@ -281,6 +287,14 @@ fn register_raw(
             }
         }
     }
+    // A NaN or infinite float is no measurement: it is dead-lettered like a value that does
+    // not fit its type (one scan of the float columns decides whether the table is rewritten).
+    let floats: Vec<&str> = t
+        .columns
+        .iter()
+        .filter(|c| c.data_type().is_floating())
+        .map(|c| c.name.as_str())
+        .collect();
     if !needs_check {
         cx.engine.register_parquet(
             RAW,
@@ -288,7 +302,25 @@ fn register_raw(
             &location.to_string_lossy(),
             Some(t.arrow_schema()),
         )?;
-        return Ok(false);
+        let non_finite = match floats.is_empty() {
+            true => 0,
+            false => count(
+                cx.engine,
+                &format!(
+                    "{RAW}.{} WHERE {}",
+                    ident(&t.name),
+                    floats
+                        .iter()
+                        .map(|c| format!("NOT is_finite_value({})", ident(c)))
+                        .collect::<Vec<_>>()
+                        .join(" OR ")
+                ),
+                &t.name,
+            )?,
+        };
+        if non_finite == 0 {
+            return Ok(false);
+        }
     }
     let typed_path = cx.staging.join("raw").join(format!("{}.parquet", t.name));
     let mut typed = TableWriter::create(&typed_path, t.arrow_schema(), &t.plain_columns())?
@@ -320,19 +352,39 @@ fn register_raw(
                     .with_table(&t.name)
                     .with_column(&c.name)
                 })?;
+                let finite = c
+                    .data_type()
+                    .is_floating()
+                    .then(|| arrow::compute::cast(&cast, &DataType::Float64))
+                    .transpose()
+                    .map_err(|e| Error::arrow(format!("typing `{}`", t.name), e))?;
                 for i in 0..b.num_rows() {
-                    if ok[i] && src.is_valid(i) && cast.is_null(i) {
-                        ok[i] = false;
-                        let value = display(src, i);
-                        dead.add(
-                            row0 + i as u64,
-                            &c.name,
-                            &value,
-                            &format!("does not fit {}", c.column_type.sql_name()),
-                            record_json(&b, i),
-                            "untyped_value",
-                        )?;
+                    if !ok[i] || !src.is_valid(i) {
+                        continue;
                     }
+                    let (error, rule) = if cast.is_null(i) {
+                        (
+                            format!("does not fit {}", c.column_type.sql_name()),
+                            "untyped_value",
+                        )
+                    } else if finite.as_ref().is_some_and(|f| {
+                        !f.as_primitive::<arrow::datatypes::Float64Type>()
+                            .value(i)
+                            .is_finite()
+                    }) {
+                        ("is not a finite number".to_string(), "non_finite_value")
+                    } else {
+                        continue;
+                    };
+                    ok[i] = false;
+                    dead.add(
+                        row0 + i as u64,
+                        &c.name,
+                        &display(src, i),
+                        &error,
+                        record_json(&b, i),
+                        rule,
+                    )?;
                 }
                 cols.push(cast);
             }
@@ -349,14 +401,14 @@ fn register_raw(
     typed.finish()?;
     result.rows_in += dead.rows;
     result.dead_lettered += dead.rows;
-    if dead.rows > 0 {
+    for (rule, (rows, sample)) in &dead.by_rule {
         result.tests.push(TestResult {
             node: t.name.clone(),
             node_kind: "source",
             spec: TestSpec {
                 kind: crate::project::tests::TestKind::Expression("typed".into()),
                 column: None,
-                rule: "untyped_value".into(),
+                rule: rule.to_string(),
                 severity: crate::project::tests::Severity::Warn,
                 on_fail: OnFail::DeadLetter,
                 error_if: None,
@@ -365,10 +417,10 @@ fn register_raw(
             },
             test: "type".into(),
             status: Status::Warn,
-            failures: dead.rows,
+            failures: *rows,
             rows_checked: row0,
             action: "dead_lettered",
-            sample: dead.sample.clone(),
+            sample: sample.clone(),
             contract_version: Some(contract.contract_version.clone()),
             declared_in: t.file.display().to_string(),
         });
@@ -390,7 +442,8 @@ struct DeadLetter<'a> {
     contract_version: String,
     writer: Option<TableWriter>,
     rows: u64,
-    sample: Vec<serde_json::Value>,
+    /// Per rule (why a value could not be taken): rows and a sample of them.
+    by_rule: BTreeMap<String, (u64, Vec<serde_json::Value>)>,
 }
 
 fn dead_letter_schema() -> SchemaRef {
@@ -415,7 +468,7 @@ impl<'a> DeadLetter<'a> {
             contract_version: contract_version.into(),
             writer: None,
             rows: 0,
-            sample: Vec::new(),
+            by_rule: BTreeMap::new(),
         }
     }
 
@@ -435,8 +488,10 @@ impl<'a> DeadLetter<'a> {
                 .dead_letter_file(&self.table, self.cx.run_id);
             self.writer = Some(TableWriter::create_new(&path, dead_letter_schema(), &[])?);
         }
-        if self.sample.len() < SAMPLE_ROWS {
-            self.sample.push(record.clone());
+        let per_rule = self.by_rule.entry(rule.to_string()).or_default();
+        per_rule.0 += 1;
+        if per_rule.1.len() < SAMPLE_ROWS {
+            per_rule.1.push(record.clone());
         }
         let s = |x: &str| Arc::new(StringArray::from(vec![x])) as ArrayRef;
         let b = RecordBatch::try_new(
@@ -953,15 +1008,19 @@ pub fn run_singular(
 }
 
 /// Freshness of a checked source against as_of.
-/// The newest load time at or before as_of, and its age. A row stamped after as_of (a clock
-/// ahead, or a current-state table's later update) cannot make a source look fresher than
-/// as_of: ages are never negative.
+/// The newest load time at or before as_of, and its age: a row stamped after as_of (a
+/// current-state table's later update, read at an earlier `--as-of`) cannot make a source look
+/// fresher than as_of, so ages are never negative. A load time after the snapshot's own export
+/// is in the future of the data (a clock ahead, a placeholder date such as 9999-12-31): the
+/// source's freshness is then an error, whatever its newest plausible row says.
 fn freshness(cx: &Context, table: &str, f: &Freshness) -> Result<FreshnessResult> {
+    let c = ident(&f.loaded_at_field);
     let sql = format!(
-        "SELECT MAX({c}) FROM {SOURCES}.{t} WHERE {c} <= {at}",
-        c = ident(&f.loaded_at_field),
+        "SELECT MAX(CASE WHEN {c} <= {at} THEN {c} END), COUNT(CASE WHEN {c} > {export} THEN 1 END) \
+         FROM {SOURCES}.{t}",
         t = ident(table),
         at = crate::engine::timestamp_literal(cx.as_of),
+        export = crate::engine::timestamp_literal(cx.snapshot_as_of.max(cx.as_of)),
     );
     let b = cx.engine.query(&sql, &format!("freshness of `{table}`"))?;
     let max = b.first().and_then(|b| {
@@ -974,8 +1033,18 @@ fn freshness(cx: &Context, table: &str, f: &Freshness) -> Result<FreshnessResult
         let c = c.as_primitive::<arrow::datatypes::Int64Type>();
         (!c.is_null(0)).then(|| c.value(0))
     });
+    let future_rows = b
+        .first()
+        .and_then(|b| arrow::compute::cast(b.column(1), &DataType::Int64).ok())
+        .map(|c| {
+            c.as_primitive::<arrow::datatypes::Int64Type>()
+                .value(0)
+                .max(0) as u64
+        })
+        .unwrap_or(0);
     let age = max.map(|m| (cx.as_of - m) as f64 / 3_600_000_000.0);
     let status = match age {
+        _ if future_rows > 0 => "error",
         None => "error",
         Some(a) if f.error_after_hours.is_some_and(|e| a > e) => "error",
         Some(a) if f.warn_after_hours.is_some_and(|w| a > w) => "warn",
@@ -989,6 +1058,7 @@ fn freshness(cx: &Context, table: &str, f: &Freshness) -> Result<FreshnessResult
         warn_after_hours: f.warn_after_hours,
         error_after_hours: f.error_after_hours,
         status,
+        future_rows,
     })
 }
 
@@ -1113,6 +1183,7 @@ pub const DUCKDB_PRELUDE: &str = "SET TimeZone = 'UTC';
 SET integer_division = true;
 CREATE MACRO day_number(d) AS CAST(date_diff('day', DATE '1970-01-01', d) AS INTEGER);
 CREATE MACRO date_of_day_number(n) AS DATE '1970-01-01' + CAST(n AS INTEGER);
+CREATE MACRO is_finite_value(x) AS isfinite(x);
 ";
 
 /// Rewrite gtmos' engine-specific SQL for DuckDB (for the side-by-side benchmarks): timestamp
@@ -1329,5 +1400,95 @@ mod committed_script {
             committed == fresh,
             "benches/contracts_duckdb.sql is stale: rerun with GTMOS_UPDATE_SCRIPT=1"
         );
+    }
+}
+
+/// Every data test against the values that slip through naive comparisons: NaN, ±Inf, nulls,
+/// signed zero and the range boundaries. Answers from IEEE 754 and dbt's semantics (a null is
+/// not a range or value violation; boundaries are inclusive by default).
+#[cfg(test)]
+mod edge_values {
+    use std::sync::Arc;
+
+    use arrow::array::{Float64Array, RecordBatch};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+    use crate::project::tests::parse_test;
+    use crate::schema::ColumnType;
+
+    /// x: 0, -0, 10, 5, NaN, +Inf, -Inf, null, 10.5, -0.5 (rows 1–10).
+    fn checks(tests: &[&str]) -> Vec<u64> {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::new(&Default::default(), 1, dir.path(), 64 << 20).unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Float64, true)]));
+        let x = Float64Array::from(vec![
+            Some(0.0),
+            Some(-0.0),
+            Some(10.0),
+            Some(5.0),
+            Some(f64::NAN),
+            Some(f64::INFINITY),
+            Some(f64::NEG_INFINITY),
+            None,
+            Some(10.5),
+            Some(-0.5),
+        ]);
+        let b = RecordBatch::try_new(schema.clone(), vec![Arc::new(x)]).unwrap();
+        engine
+            .register_batches(crate::engine::MODELS, "t", schema, vec![b])
+            .unwrap();
+        let warehouse = Warehouse::new(dir.path());
+        let render = |s: &str| Ok(s.to_string());
+        let cx = Context {
+            engine: &engine,
+            warehouse: &warehouse,
+            staging: dir.path(),
+            run_id: "r",
+            as_of: 0,
+            snapshot_as_of: 0,
+            render: &render,
+        };
+        let specs: Vec<TestSpec> = tests
+            .iter()
+            .map(|y| {
+                let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(y).unwrap();
+                parse_test(
+                    Path::new("t.yml"),
+                    "t",
+                    Some(("x", ColumnType::Double)),
+                    &v,
+                    None,
+                )
+                .unwrap()
+            })
+            .collect();
+        let rel = |t: &str| format!("models.{t}");
+        run_checks(&cx, "t", "model", "models.t", &specs, &rel)
+            .unwrap()
+            .iter()
+            .map(|r| r.failures)
+            .collect()
+    }
+
+    #[test]
+    fn non_finite_numbers_fail_every_range_and_nulls_none() {
+        let failures = checks(&[
+            // 10.5, NaN, +Inf, -Inf
+            "{accepted_range: {max_value: 10}}",
+            // -0.5, NaN, +Inf, -Inf: a one-sided range lets no non-finite value through (and
+            // -0 is 0, not below it)
+            "{accepted_range: {min_value: 0}}",
+            // both sides: 10.5, -0.5, NaN, +Inf, -Inf
+            "{accepted_range: {min_value: 0, max_value: 10}}",
+            // exclusive bounds also drop the boundaries 0, -0 (= 0) and 10
+            "{accepted_range: {min_value: 0, max_value: 10, inclusive: false}}",
+            "not_null",
+            // NaN, ±Inf, 10.5, -0.5 are not among 0, 5, 10 (-0 is 0); a null is no violation
+            "{accepted_values: {values: [0, 5, 10], quote: false}}",
+            // 0 and -0 are one value, twice; NaN once
+            "unique",
+        ]);
+        assert_eq!(failures, vec![4, 4, 5, 8, 1, 5, 2]);
     }
 }

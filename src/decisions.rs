@@ -31,6 +31,16 @@ use crate::table_io::sha256_hex;
 pub const MODEL_OWNER: &str = "ML eval owner";
 pub const MODEL_APPROVERS: [&str; 2] = ["ML eval owner", "RevOps"];
 
+/// Every status a decision can be in.
+pub const STATUSES: [&str; 6] = [
+    "proposed",
+    "partially_approved",
+    "approved",
+    "rejected",
+    "executed",
+    "reverted",
+];
+
 /// One row of the decision log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
@@ -443,6 +453,9 @@ pub fn change(
     note: Option<&str>,
     outcome: Option<&str>,
 ) -> Result<Entry> {
+    // The state is read and the change appended under the log's lock: of concurrent changes,
+    // each sees the ones before it.
+    let _lock = logs::lock(warehouse, &DECISION_LOG)?;
     let all = read_log(warehouse)?;
     let history: Vec<Entry> = all.into_iter().filter(|e| e.decision_id == id).collect();
     let Some(cur) = current(&history).into_iter().next() else {

@@ -45,6 +45,8 @@ struct Row {
     snapshot_id: String,
     as_of: i64,
     source: String,
+    /// None when the source has rows loaded after the snapshot's export (impossible: not
+    /// fresh, whatever the newest plausible row says), as when it has none at all.
     age_hours: Option<f64>,
 }
 
@@ -65,13 +67,19 @@ fn rows(warehouse: &Path) -> Result<Vec<Row>> {
         let (Some(as_of), Some(age)) = (as_of, age) else {
             continue;
         };
+        let future = b
+            .column_by_name("future_rows")
+            .map(|c| c.as_primitive::<arrow::datatypes::Int64Type>().clone());
         for i in 0..b.num_rows() {
+            let in_future = future
+                .as_ref()
+                .is_some_and(|f| f.is_valid(i) && f.value(i) > 0);
             out.push(Row {
                 run_id: run.value(i).to_string(),
                 snapshot_id: snap.value(i).to_string(),
                 as_of: as_of.value(i),
                 source: src.value(i).to_string(),
-                age_hours: (!age.is_null(i)).then(|| age.value(i)),
+                age_hours: (!age.is_null(i) && !in_future).then(|| age.value(i)),
             });
         }
     }

@@ -104,6 +104,7 @@ pub const FRESHNESS_LOG: LogSpec = LogSpec {
         ("warn_after_hours", Double),
         ("error_after_hours", Double),
         ("status", Varchar),
+        ("future_rows", Bigint),
     ],
 };
 
@@ -257,6 +258,24 @@ pub fn append(
     let path = dir.join(format!("run={run_id}-{}-{n}.parquet", std::process::id()));
     table_io::write_table_new(&path, spec.schema(), &[], std::slice::from_ref(batch))?;
     Ok(path)
+}
+
+/// Hold a log's lock (blocking until any other holder is done) for a read-check-append that
+/// must see every earlier append: a decision's status change checks the current state under
+/// it, so concurrent changes of one decision form a valid sequence. Appends that only add
+/// rows (a build's proposals, eval and canary runs) need no lock. Released when dropped.
+pub fn lock(warehouse: &Path, spec: &LogSpec) -> Result<std::fs::File> {
+    let dir = spec.dir(warehouse);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
+    let p = dir.join(".lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&p)
+        .map_err(|e| Error::io("cannot open", &p, e))?;
+    f.lock().map_err(|e| Error::io("cannot lock", &p, e))?;
+    Ok(f)
 }
 
 /// Every row of a log, oldest file first (file names start with the time-ordered run id).

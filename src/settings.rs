@@ -46,14 +46,32 @@ pub fn reports_dir(flag: &Option<PathBuf>) -> PathBuf {
     pick(flag, "GTMOS_REPORTS", DEFAULT_REPORTS)
 }
 
-/// Engine memory before spilling, in bytes.
-pub fn memory_limit(flag: Option<usize>) -> usize {
-    let mb = flag
-        .or_else(|| {
-            std::env::var("GTMOS_MEMORY_MB")
+/// Engine memory before spilling, in bytes: `--memory-mb` (64 MiB to 16 TiB, checked by the
+/// parser), else `GTMOS_MEMORY_MB`, else 4,096 MiB. A variable that is not such a number is
+/// bad input, never silently replaced by the default.
+pub fn memory_limit(flag: Option<u64>) -> crate::Result<usize> {
+    const RANGE: std::ops::RangeInclusive<u64> = 64..=16_777_216;
+    let mb = match flag {
+        Some(mb) => mb,
+        None => match std::env::var("GTMOS_MEMORY_MB") {
+            Ok(v) if !v.trim().is_empty() => v
+                .trim()
+                .parse::<u64>()
                 .ok()
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(4096);
-    mb.max(64) << 20
+                .filter(|mb| RANGE.contains(mb))
+                .ok_or_else(|| {
+                    crate::Error::usage(format!(
+                        "GTMOS_MEMORY_MB={v}: expected MiB from {} to {}",
+                        RANGE.start(),
+                        RANGE.end()
+                    ))
+                })?,
+            _ => 4096,
+        },
+    };
+    usize::try_from(mb << 20).map_err(|_| {
+        crate::Error::usage(format!(
+            "--memory-mb {mb} does not fit this machine's address space"
+        ))
+    })
 }

@@ -305,6 +305,53 @@ impl Snapshot {
     }
 
     /// Recompute every table's sha256 and compare with the manifest. Returns the tables that differ.
+    /// Check every table's bytes and row count against the manifest before anything reads it
+    /// (files in parallel): a table changed after its manifest was written would otherwise be
+    /// built under the old inputs hash — the same build_id for other data. Bad input (exit 2)
+    /// naming each table and both values.
+    pub fn verify(&self) -> Result<()> {
+        use rayon::prelude::*;
+        let found: Vec<(String, Result<(u64, String)>)> = self
+            .manifest
+            .tables
+            .par_iter()
+            .map(|(name, entry)| {
+                (
+                    name.clone(),
+                    describe_table_path(&self.dir.join(&entry.path)),
+                )
+            })
+            .collect();
+        let mut problems = Vec::new();
+        for (name, got) in found {
+            let entry = &self.manifest.tables[&name];
+            let (rows, sha) = got?;
+            if sha != entry.sha256 {
+                problems.push(format!(
+                    "table `{name}` ({}): sha256 {sha} on disk, {} in the manifest",
+                    entry.path, entry.sha256
+                ));
+            } else if rows != entry.rows {
+                problems.push(format!(
+                    "table `{name}` ({}): {rows} rows on disk, {} in the manifest",
+                    entry.path, entry.rows
+                ));
+            }
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(Error::data(format!(
+            "the snapshot's files do not match its manifest:\n  {}",
+            problems.join("\n  ")
+        ))
+        .with_path(&self.dir.join(MANIFEST))
+        .with_hint(
+            "a snapshot is immutable once its manifest is written: restore the files, or \
+             describe the new export with `gtmos snapshot init`",
+        ))
+    }
+
     pub fn verify_hashes(&self) -> Result<Vec<String>> {
         let mut bad = Vec::new();
         for (name, entry) in &self.manifest.tables {
@@ -353,6 +400,17 @@ fn check_table(
     for f in files {
         // A corrupt file is an error on its own, naming the file.
         let (schema, _) = table_io::read_parquet_schema(&f)?;
+        // Two columns of one name: which one a reader takes is arbitrary, so neither is.
+        let mut seen = std::collections::BTreeSet::new();
+        for field in schema.fields() {
+            if !seen.insert(field.name().as_str()) {
+                problems.push(Problem {
+                    table: t.name.clone(),
+                    column: Some(field.name().clone()),
+                    message: format!("appears twice in {}", f.display()),
+                });
+            }
+        }
         for c in &t.columns {
             match schema.field_with_name(&c.name) {
                 Err(_) => problems.push(Problem {

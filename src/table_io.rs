@@ -143,8 +143,25 @@ impl AtomicFile {
         file.sync_all()
             .map_err(|e| Error::io("cannot sync", &self.temp, e))?;
         drop(file);
-        std::fs::rename(&self.temp, &self.target)
-            .map_err(|e| Error::io("cannot move into place", &self.target, e))?;
+        if self.no_clobber {
+            // Link-or-fail: the kernel refuses to replace an existing name, whatever another
+            // process does at the same moment; then the temporary name goes.
+            let linked = std::fs::hard_link(&self.temp, &self.target);
+            let _ = std::fs::remove_file(&self.temp);
+            linked.map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    Error::Internal(format!(
+                        "{} exists: an append-only file is never replaced",
+                        self.target.display()
+                    ))
+                } else {
+                    Error::io("cannot move into place", &self.target, e)
+                }
+            })?;
+        } else {
+            std::fs::rename(&self.temp, &self.target)
+                .map_err(|e| Error::io("cannot move into place", &self.target, e))?;
+        }
         if let Some(dir) = self.target.parent()
             && let Ok(d) = File::open(dir)
         {
@@ -577,6 +594,21 @@ mod tests {
             vec![Arc::new(Int64Array::from(vec![1, 2, 3])) as ArrayRef],
         )
         .unwrap()
+    }
+
+    #[test]
+    fn an_append_only_file_is_never_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("log.parquet");
+        let b = batch();
+        write_table_new(&target, b.schema(), &[], std::slice::from_ref(&b)).unwrap();
+        let before = std::fs::read(&target).unwrap();
+        // Even when the name is taken after the check a rename would have made: link-or-fail.
+        let err = write_table_new(&target, b.schema(), &[], &[]).unwrap_err();
+        assert!(err.to_string().contains("is never replaced"), "{err}");
+        assert_eq!(std::fs::read(&target).unwrap(), before);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+        assert_eq!(left.len(), 1, "no temporary file is left behind");
     }
 
     #[test]

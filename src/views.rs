@@ -127,9 +127,7 @@ pub const CATALOG_TABLE: &str = "view_catalog";
 /// The `brain_view_contracts_hash` of the views a warehouse publishes now (from its
 /// `view_catalog`), or none when it has published none.
 pub fn published_contracts_hash(warehouse: &Path) -> Result<Option<String>> {
-    let path = warehouse
-        .join("published")
-        .join(format!("{CATALOG_TABLE}.parquet"));
+    let path = crate::warehouse::Warehouse::new(warehouse).published_file(CATALOG_TABLE);
     if !path.exists() {
         return Ok(None);
     }

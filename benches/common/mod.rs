@@ -154,7 +154,7 @@ pub fn checked_inputs(
         staging: &staging,
         run_id: "bench",
         as_of,
-        point_in_time: false,
+        snapshot_as_of: as_of,
         render: &render,
     };
     let mut sources: std::collections::BTreeSet<String> =

@@ -316,6 +316,14 @@ fn enrol<'a>(dec: &'a [RecordBatch], id: &str, as_of: i64) -> Result<Enrolment<'
                 .with_column("arm")
                 .with_row(row + i as u64 + 1));
             }
+            if acct.is_null(i) {
+                return Err(Error::data(format!(
+                    "decision of experiment {id} has no account_id: the account is what is randomised"
+                ))
+                .with_table(t)
+                .with_column("account_id")
+                .with_row(row + i as u64 + 1));
+            }
             let variant = a == 1;
             e.start = e.start.min(at.value(i));
             e.end = e.end.max(at.value(i));
@@ -385,6 +393,8 @@ struct Outcomes<'a> {
     reference: Vec<u32>,
     kind: Vec<u32>,
     pipeline: Vec<f64>,
+    /// When each outcome happened (µs).
+    at: Vec<i64>,
     unobserved: u64,
 }
 
@@ -396,6 +406,7 @@ fn code_outcomes<'a>(out: &'a [RecordBatch], as_of: i64) -> Result<Outcomes<'a>>
         reference: Vec::with_capacity(rows),
         kind: Vec::with_capacity(rows),
         pipeline: Vec::with_capacity(rows),
+        at: Vec::with_capacity(rows),
         unobserved: 0,
     };
     let mut kinds = Memo::default();
@@ -410,6 +421,7 @@ fn code_outcomes<'a>(out: &'a [RecordBatch], as_of: i64) -> Result<Outcomes<'a>>
         o.code
             .code_each(b.num_rows(), |i| did.value(i), |_, r| reference.push(r));
         for i in 0..b.num_rows() {
+            o.at.push(at.value(i));
             let k = if at.value(i) >= as_of {
                 o.unobserved += 1;
                 NONE
@@ -546,10 +558,13 @@ pub fn from_batches(
     const UNSEEN: u32 = u32::MAX;
     const OUTSIDE: u32 = u32::MAX - 1;
     let mut target = vec![UNSEEN; o.code.len()];
+    // When each referenced decision was made: an outcome cannot precede it.
+    let mut decided = vec![i64::MIN; o.code.len()];
     let mut n_decisions = 0u64;
     let mut repeated: Vec<String> = Vec::new();
     for ((b, slots), refs) in dec.iter().zip(&slots).zip(&refs) {
         let cost = floats(b, "cost_usd", t)?;
+        let at = times(b, "decided_at", t)?;
         for (i, &s) in slots.iter().enumerate() {
             if s != NONE {
                 n_decisions += u64::from(s % 2 == EXP);
@@ -564,6 +579,7 @@ pub fn from_batches(
             }
             let s = slots[i as usize];
             target[r as usize] = if s == NONE { OUTSIDE } else { s };
+            decided[r as usize] = at.value(i as usize);
         }
     }
     if !repeated.is_empty() {
@@ -591,6 +607,28 @@ pub fn from_batches(
         ))
         .with_table(to)
         .with_column("decision_id"));
+    }
+
+    let early: Vec<usize> = (0..o.reference.len())
+        .filter(|&i| o.at[i] < decided[o.reference[i] as usize])
+        .collect();
+    if !early.is_empty() {
+        return Err(Error::data(format!(
+            "{} outcome(s) happened before their decision, e.g. {}",
+            early.len(),
+            early
+                .iter()
+                .take(5)
+                .map(|&i| format!(
+                    "row {} (decision_id `{}`)",
+                    i + 1,
+                    o.code.key(o.reference[i])
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .with_table(to)
+        .with_column("outcome_at"));
     }
 
     // The outcomes: a decision counts once per outcome type (one bit per type and decision);

@@ -70,7 +70,7 @@ pub fn options(a: &BuildArgs) -> Result<BuildOptions> {
         reports: (!a.no_report).then(|| reports_dir(&a.reports)),
         as_of: a.as_of.as_deref().map(parse_ts).transpose()?,
         threads,
-        memory_limit: memory_limit(a.memory_mb),
+        memory_limit: memory_limit(a.memory_mb)?,
         select: a
             .select
             .iter()

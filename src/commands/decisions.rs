@@ -26,6 +26,20 @@ pub fn run(a: DecisionsArgs) -> Result<Outcome> {
     };
     match a.command {
         DecisionsCommand::List { status, node } => {
+            if let Some(s) = &status
+                && !decisions::STATUSES.contains(&s.as_str())
+            {
+                return Err(Error::usage(format!(
+                    "--status {s}: a decision is {}",
+                    decisions::STATUSES.join(", ")
+                )));
+            }
+            if !wh.exists() {
+                return Err(Error::usage_hint(
+                    format!("no warehouse at {}", wh.display()),
+                    "pass --warehouse DIR (or GTMOS_WAREHOUSE) of a warehouse a build wrote",
+                ));
+            }
             let all = decisions::read_log(wh)?;
             let rows: Vec<Entry> = decisions::current(&all)
                 .into_iter()

@@ -8,6 +8,7 @@ pub mod decisions;
 pub mod eval;
 pub mod freshness;
 pub mod reconcile;
+pub mod reopen;
 pub mod snapshot;
 pub mod synth;
 pub mod views;
@@ -21,6 +22,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Build(args) => build::run(args),
         Command::Recognize(args) => build::recognize(args),
         Command::Reconcile(args) => reconcile::run(args),
+        Command::Reopen(args) => reopen::run(args),
         Command::Compile(args) => compile::run(args),
         Command::Freshness(args) => freshness::run(args),
         Command::Synth(args) => synth::run(args),
@@ -33,8 +35,9 @@ pub fn run(cli: Cli) -> Result<Outcome> {
 }
 
 /// Worker threads: the flag, else every core.
-pub fn threads(flag: Option<usize>) -> usize {
-    flag.filter(|t| *t > 0).unwrap_or_else(|| {
+/// Worker threads: `--threads` (at least 1, checked by the parser), or all cores.
+pub fn threads(flag: Option<u16>) -> usize {
+    flag.map(usize::from).unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)

@@ -102,9 +102,22 @@ pub fn run(cmd: SnapshotCommand) -> Result<Outcome> {
                 tables,
                 BTreeMap::new(),
             );
+            // The new manifest must describe a usable snapshot; if it does not, the directory
+            // is left as it was (its earlier manifest, or none).
+            let path = dir.join(crate::snapshot::MANIFEST);
+            let before = std::fs::read(&path).ok();
             m.write(&dir)?;
-            // The new manifest must describe a usable snapshot.
-            Snapshot::open(&dir, reg)?;
+            if let Err(e) = Snapshot::open(&dir, reg) {
+                match before {
+                    Some(bytes) => {
+                        crate::table_io::write_atomic(&path, &bytes)?;
+                    }
+                    None => {
+                        let _ = std::fs::remove_file(&path);
+                    }
+                }
+                return Err(e);
+            }
             out(&format!(
                 "wrote {} ({} tables, snapshot {})\n",
                 dir.join("manifest.json").display(),

@@ -14,7 +14,8 @@ pub fn run(a: ViewsArgs) -> Result<Outcome> {
         snapshot: None,
         warehouse: a.warehouse.clone(),
     });
-    let published = paths.warehouse.join("published");
+    // One version for the whole command, even if a build switches it meanwhile.
+    let published = crate::warehouse::Warehouse::new(&paths.warehouse).published_dir();
     let table = |name: &str| {
         let path = published.join(format!("{name}.parquet"));
         if !path.exists() {

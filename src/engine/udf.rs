@@ -22,6 +22,9 @@
 //!   keeps each value as a scalar), against the current monthly commit; `params` is a JSON
 //!   object of [`crate::forecast::Params`] (a constant). Returns a struct of the forecast's
 //!   fields.
+//! - `is_finite_value(x)`: false for a NaN or infinite float, true for any other value of any
+//!   type (null stays null). Range tests use it so that a non-finite number fails every range,
+//!   including one-sided ones (Arrow orders NaN above every number, so `NaN < 0` is false).
 //! - `day_number(date)`: days since 1970-01-01 as an `int`, and `date_of_day_number(n)` back:
 //!   day arithmetic in one portable spelling (the DuckDB benchmark scripts define both as
 //!   macros, see [`crate::contracts::DUCKDB_PRELUDE`]).
@@ -52,6 +55,77 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(ScalarUDF::from(ConsumptionForecast::new()));
     ctx.register_udf(ScalarUDF::from(DayNumber::new(false)));
     ctx.register_udf(ScalarUDF::from(DayNumber::new(true)));
+    ctx.register_udf(ScalarUDF::from(IsFiniteValue::new()));
+}
+
+/// `is_finite_value(x)`: see the module doc.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct IsFiniteValue {
+    signature: Signature,
+}
+
+impl IsFiniteValue {
+    pub fn new() -> Self {
+        IsFiniteValue {
+            signature: Signature::new(TypeSignature::Any(1), Volatility::Immutable),
+        }
+    }
+}
+
+impl Default for IsFiniteValue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ScalarUDFImpl for IsFiniteValue {
+    fn name(&self) -> &str {
+        "is_finite_value"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Boolean)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        use arrow::array::BooleanArray;
+        let [arg] = args.args.as_slice() else {
+            return exec_err!("is_finite_value takes one argument");
+        };
+        let finite = |a: &ArrayRef| -> ArrayRef {
+            let out: BooleanArray = match a.data_type() {
+                DataType::Float64 => a
+                    .as_primitive::<Float64Type>()
+                    .iter()
+                    .map(|v| v.map(f64::is_finite))
+                    .collect(),
+                DataType::Float32 => a
+                    .as_primitive::<arrow::datatypes::Float32Type>()
+                    .iter()
+                    .map(|v| v.map(f32::is_finite))
+                    .collect(),
+                DataType::Float16 => a
+                    .as_primitive::<arrow::datatypes::Float16Type>()
+                    .iter()
+                    .map(|v| v.map(|x| x.is_finite()))
+                    .collect(),
+                _ => (0..a.len())
+                    .map(|i| a.is_valid(i).then_some(true))
+                    .collect(),
+            };
+            Arc::new(out)
+        };
+        Ok(match arg {
+            ColumnarValue::Array(a) => ColumnarValue::Array(finite(a)),
+            ColumnarValue::Scalar(s) => ColumnarValue::Scalar(
+                datafusion::common::ScalarValue::try_from_array(&finite(&s.to_array()?), 0)?,
+            ),
+        })
+    }
 }
 
 /// `day_number(date)` → days since the epoch, or (`inverse`) `date_of_day_number(n)` → date.

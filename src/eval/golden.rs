@@ -71,6 +71,14 @@ pub(crate) fn refuse(path: &Path, what: &str, problems: Vec<String>) -> Result<(
     ))
 }
 
+/// A value quoted in an error, cut to 80 characters (a 1 MB label is not echoed whole).
+pub(crate) fn clip(v: &str) -> String {
+    match v.char_indices().nth(80) {
+        Some((i, _)) => format!("{}… ({} bytes)", &v[..i], v.len()),
+        None => v.to_string(),
+    }
+}
+
 /// How many problems or ids an error lists before counting the rest.
 pub(crate) const SHOWN: usize = 20;
 
@@ -351,7 +359,7 @@ pub fn align(golden: &Golden, preds: &[Prediction], path: &Path) -> Result<Align
         problems.push(format!(
             "{}: id `{}` is not in the golden set",
             at(r),
-            preds[r as usize].id
+            clip(&preds[r as usize].id)
         ));
     }
     // Examples without a prediction.
@@ -386,7 +394,7 @@ pub fn align(golden: &Golden, preds: &[Prediction], path: &Path) -> Result<Align
         problems.push(format!(
             "{}: `{}` is not a label of task {task} (labels: {})",
             at(r),
-            pr.prediction,
+            clip(&pr.prediction),
             golden.manifest.tasks[task].labels.join(", ")
         ));
     }

@@ -365,6 +365,7 @@ impl Project {
                 ));
             }
         }
+        project.check_templates()?;
         // A roster role no node knows would silently grant nothing: say so now.
         let roster = crate::decisions::Roster::load(&pfile)?;
         for (who, roles) in &roster.people {
@@ -385,6 +386,71 @@ impl Project {
             }
         }
         Ok(project)
+    }
+
+    /// Every template of the project, checked before anything runs: the source tests' (which
+    /// are otherwise parsed only when their contract runs) and every model's vars, each
+    /// error naming its file (and line).
+    fn check_templates(&self) -> Result<()> {
+        let var_known =
+            |v: &str, default: &Option<String>| default.is_some() || self.vars.contains_key(v);
+        let check_spec = |file: &Path, owner: &str, spec: &TestSpec| -> Result<()> {
+            let fail = |why: String| {
+                Error::pipeline(file, format!("`{owner}`, rule `{}`: {why}", spec.rule))
+            };
+            for text in spec.templates() {
+                let pieces = template::parse(text).map_err(|e| fail(e.message))?;
+                for p in &pieces {
+                    let Piece::Call { call, .. } = p else {
+                        continue;
+                    };
+                    match call {
+                        template::Call::Var(v, d) if !var_known(v, d) => {
+                            return Err(fail(format!(
+                                "var `{v}` is not set in the project's vars"
+                            )));
+                        }
+                        template::Call::Ref(m) if self.model(m).is_none() => {
+                            return Err(fail(format!("ref('{m}') names no model")));
+                        }
+                        template::Call::Source(_, t) if self.registry.table(t).is_none() => {
+                            return Err(fail(format!(
+                                "source table `{t}` is not in the schema registry"
+                            )));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Ok(())
+        };
+        for c in &self.sources {
+            for spec in &c.tests {
+                check_spec(&c.file, &c.table, spec)?;
+            }
+        }
+        for m in &self.models {
+            for spec in &m.tests {
+                check_spec(&m.file, &m.name, spec)?;
+            }
+        }
+        for m in &self.models {
+            for p in &m.pieces {
+                if let Piece::Call {
+                    call: template::Call::Var(v, d),
+                    line,
+                } = p
+                    && !var_known(v, d)
+                {
+                    return Err(Error::pipeline(
+                        &m.file,
+                        format!("line {line}: var `{v}` is not set in the project's vars"),
+                    )
+                    .with_hint("declare it under `vars:` in gtmos_project.yml"));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Validate every reference and sort models so inputs come first; a cycle is an error.

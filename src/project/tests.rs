@@ -180,6 +180,32 @@ pub struct TestSpec {
     pub where_: Option<String>,
 }
 
+impl TestSpec {
+    /// The template texts of the test (expressions, bounds, filters, relations), to check
+    /// when the project loads rather than when the test first runs.
+    pub fn templates(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        match &self.kind {
+            TestKind::Expression(e) => out.push(e),
+            TestKind::AcceptedRange { min, max, .. } => {
+                out.extend(min.iter().map(String::as_str));
+                out.extend(max.iter().map(String::as_str));
+            }
+            TestKind::Exists {
+                relation,
+                condition,
+                ..
+            } => {
+                out.push(relation);
+                out.push(condition);
+            }
+            _ => {}
+        }
+        out.extend(self.where_.iter().map(String::as_str));
+        out
+    }
+}
+
 /// Result status of a test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -537,6 +563,8 @@ impl TestSpec {
                 if let Some(m) = max {
                     parts.push(format!("{column} {hi} {}", (cx.render)(m)?));
                 }
+                // A non-finite float is outside every range, one-sided ones included.
+                parts.push(format!("NOT is_finite_value({column})"));
                 format!("({column} IS NOT NULL AND ({}))", parts.join(" OR "))
             }
             TestKind::Relationships { to, field } => {

@@ -853,3 +853,56 @@ fn partial_runs_leave_the_nightly_report_and_freshness_alone() {
         ["build", "recognize", "reconcile"].map(String::from).into()
     );
 }
+
+#[test]
+fn a_snapshot_whose_files_differ_from_its_manifest_is_refused() {
+    let dir = tempdir();
+    let snap = dir.path().join("snap");
+    copy_dir(&small_corpus(dir.path(), false), &snap);
+    let manifest = gtmos::snapshot::Manifest::read(&snap).unwrap();
+    let wh = dir.path().join("wh");
+    // `reps` without its first row: the inputs hash would still say the old bytes.
+    let reps = snap.join("reps.parquet");
+    let good = std::fs::read(&reps).unwrap();
+    let (schema, batches) = gtmos::table_io::read_parquet(&reps).unwrap();
+    let fewer: Vec<_> = batches
+        .iter()
+        .map(|b| b.slice(1, b.num_rows() - 1))
+        .collect();
+    gtmos::table_io::write_table(&reps, schema, &[], &fewer).unwrap();
+    let (code, out, err) = build(&snap, &wh, &[]);
+    assert_eq!(code, 2, "{out}{err}");
+    let on_disk = gtmos::table_io::sha256_file(&reps).unwrap();
+    assert!(
+        err.contains(&format!(
+            "table `reps` (reps.parquet): sha256 {on_disk} on disk, {} in the manifest",
+            manifest.tables["reps"].sha256
+        )),
+        "{err}"
+    );
+    assert!(!wh.join("published").exists(), "nothing was built from it");
+    std::fs::write(&reps, &good).unwrap();
+    // The right bytes, a wrong row count.
+    let text = std::fs::read_to_string(snap.join("manifest.json")).unwrap();
+    let mut m: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let rows = m["tables"]["reps"]["rows"].as_u64().unwrap();
+    m["tables"]["reps"]["rows"] = (rows + 1).into();
+    std::fs::write(snap.join("manifest.json"), m.to_string()).unwrap();
+    let (code, _, err) = build(&snap, &wh, &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(&format!(
+            "table `reps` (reps.parquet): {rows} rows on disk, {} in the manifest",
+            rows + 1
+        )),
+        "{err}"
+    );
+    std::fs::write(snap.join("manifest.json"), text).unwrap();
+    let (code, out, err) = build(&snap, &wh, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let steps = read_log(&wh, "run_log")[0].s("steps").join("");
+    assert!(
+        steps.contains("inputs.verify"),
+        "the verification is timed: {steps}"
+    );
+}

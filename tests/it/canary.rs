@@ -679,6 +679,33 @@ fn bad_traffic_is_named_precisely() {
             && err.contains("row 2"),
         "{err}"
     );
+    // No account: nothing to randomise by.
+    let mut anonymous = dec("D2", "A2", "variant");
+    anonymous["account_id"] = serde_json::Value::Null;
+    let no_account =
+        crate::common::rows("agent_decisions", &[dec("D1", "A1", "control"), anonymous]);
+    let err = traffic::from_batches(&[no_account], &[], "exp-1", as_of)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("has no account_id") && err.contains("row 2"),
+        "{err}"
+    );
+    // An outcome dated before its decision.
+    let mut early = out("O2", "D2");
+    early["outcome_at"] = "2025-11-30T10:00:00Z".into();
+    let outcomes = crate::common::rows("decision_outcomes", &[out("O1", "D1"), early]);
+    let decisions = crate::common::rows(
+        "agent_decisions",
+        &[dec("D1", "A1", "control"), dec("D2", "A2", "variant")],
+    );
+    let err = traffic::from_batches(&[decisions], &[outcomes], "exp-1", as_of)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("1 outcome(s) happened before their decision, e.g. row 2 (decision_id `D2`)"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -216,3 +216,85 @@ fn build_vars_must_name_declared_vars_and_be_a_mapping() {
         );
     }
 }
+
+#[test]
+fn bad_settings_and_filters_are_refused_not_guessed() {
+    fails_with(&["build", "--threads", "0"], "--threads");
+    fails_with(&["synth", "--threads", "0"], "--threads");
+    fails_with(&["build", "--memory-mb", "17592186044416"], "--memory-mb");
+    fails_with(
+        &["decisions", "list", "--status", "bogus"],
+        "--status bogus: a decision is proposed, partially_approved",
+    );
+    fails_with(
+        &["decisions", "list", "--warehouse", "/nonexistent/warehouse"],
+        "no warehouse at /nonexistent/warehouse",
+    );
+    // An environment variable that is not a number is bad input, not the default.
+    let dir = tempdir();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gtmos"))
+        .args([
+            "build",
+            "--snapshot",
+            "nowhere",
+            "--project",
+            project_dir().to_str().unwrap(),
+        ])
+        .env("GTMOS_MEMORY_MB", "abc")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("GTMOS_MEMORY_MB=abc: expected MiB from 64"),
+        "{err}"
+    );
+}
+
+#[test]
+fn template_errors_are_found_when_the_project_loads_naming_the_file() {
+    let dir = tempdir();
+    let project = dir.path().join("pipelines");
+    copy_dir(&project_dir(), &project);
+    let run = || {
+        gtmos(
+            &["compile", "--project", project.to_str().unwrap()],
+            dir.path(),
+        )
+    };
+    let (code, out, err) = run();
+    assert_eq!(code, 0, "{out}{err}");
+    // An unknown var in a model: before anything runs, with file and line.
+    let model = project.join("models/finance/spend_by_month.sql");
+    let sql = std::fs::read_to_string(&model).unwrap();
+    std::fs::write(
+        &model,
+        sql.replace("select", "select {{ var('no_such_var') }} as x,"),
+    )
+    .unwrap();
+    let (code, _, err) = run();
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("spend_by_month.sql") && err.contains("var `no_such_var` is not set"),
+        "{err}"
+    );
+    std::fs::write(&model, sql).unwrap();
+    // A template error in a source contract names its YAML file.
+    let usage = project.join("sources/usage.yml");
+    let yml = std::fs::read_to_string(&usage).unwrap();
+    std::fs::write(
+        &usage,
+        yml.replace(
+            "period_end <= {{ as_of }}",
+            "period_end <= {{ ref('no_such_model') }}",
+        ),
+    )
+    .unwrap();
+    let (code, _, err) = run();
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("usage.yml") && err.contains("ref('no_such_model') names no model"),
+        "{err}"
+    );
+}

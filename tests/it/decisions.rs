@@ -609,3 +609,65 @@ fn icp_update_at_just_inside_and_just_outside_its_thresholds() {
         "{smb:?}"
     );
 }
+
+#[test]
+fn concurrent_status_changes_of_one_decision_have_one_winner_and_a_valid_history() {
+    let dir = tempdir();
+    let wh = dir.path().join("wh");
+    let proposal = gtmos::decisions::Entry {
+        decision_id: "d-race".into(),
+        timestamp: "2026-01-01T00:00:00Z".into(),
+        node: "channel.invest".into(),
+        node_version: None,
+        subject: Some("events".into()),
+        inputs_version: None,
+        inputs_hash: None,
+        build_id: None,
+        selected_thresholds: None,
+        evidence: None,
+        chosen_action: Some("pause".into()),
+        status: "proposed".into(),
+        owner: Some("Demand Gen".into()),
+        approvers: Some(r#"["FP&A"]"#.into()),
+        changed_by: Some("gtmos build".into()),
+        note: None,
+        risk_notes: None,
+        reversal_plan: None,
+        reversal_outcome: None,
+        review_date: None,
+        run_id: Some("r0".into()),
+        acted_as: None,
+    };
+    gtmos::decisions::append(&wh, "r0", &[proposal]).unwrap();
+    // Ten approvals and ten rejections of a one-approver decision, all at once.
+    let exe = env!("CARGO_BIN_EXE_gtmos");
+    let children: Vec<_> = (0..20)
+        .map(|i| {
+            std::process::Command::new(exe)
+                .args([
+                    "decisions",
+                    "--warehouse",
+                    wh.to_str().unwrap(),
+                    if i % 2 == 0 { "approve" } else { "reject" },
+                    "d-race",
+                    "--by",
+                    "FP&A",
+                ])
+                .current_dir(dir.path())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let codes: Vec<i32> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap().status.code().unwrap())
+        .collect();
+    assert_eq!(codes.iter().filter(|c| **c == 0).count(), 1, "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| **c == 2).count(), 19, "{codes:?}");
+    let log = gtmos::decisions::read_log(&wh).unwrap();
+    let history: Vec<&str> = log.iter().map(|e| e.status.as_str()).collect();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert!(matches!(history[1], "approved" | "rejected"), "{history:?}");
+}

@@ -294,6 +294,19 @@ fn bad_predictions_are_listed_precisely_and_exit_2() {
         err.contains("30 golden example(s) have no prediction:") && err.contains(" … and 10 more"),
         "{err}"
     );
+    // A huge bad label is quoted cut, not echoed whole.
+    let mut lines = good_lines();
+    let mut v: Value = serde_json::from_str(&lines[0]).unwrap();
+    v["prediction"] = "X".repeat(1 << 20).into();
+    lines[0] = v.to_string();
+    let (code, _, err) = run(&write(dir.path(), "huge.jsonl", &lines));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("… (1048576 bytes)`"),
+        "{}",
+        &err[..err.len().min(500)]
+    );
+    assert!(err.len() < 10_000, "{} bytes of error", err.len());
     // Nothing was logged for rejected input.
     assert!(!dir.path().join("wh/logs/eval_log").exists());
 }

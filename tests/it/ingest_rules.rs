@@ -304,6 +304,7 @@ fn values_that_do_not_fit_their_type_are_dead_lettered() {
             .unwrap();
     m["tables"]["usage_metering_log"]["sha256"] =
         json!(gtmos::table_io::sha256_file(&path).unwrap());
+    m["tables"]["usage_metering_log"]["rows"] = json!(2);
     std::fs::write(snap.join("manifest.json"), m.to_string()).unwrap();
     let wh = dir.path().join("wh");
     let (code, out, err) = build(&snap, &wh, &[]);

@@ -7,6 +7,7 @@ mod cli;
 mod common;
 mod decisions;
 mod eval;
+mod faults;
 mod first_run;
 mod ingest_rules;
 mod metrics;

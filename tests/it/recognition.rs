@@ -566,6 +566,102 @@ fn closed_months_never_change_and_corrections_land_in_the_first_open_month() {
 }
 
 #[test]
+fn a_closed_month_that_was_deleted_altered_or_added_stops_the_build_until_reopened() {
+    let dir = tempdir();
+    let snap = dir.path().join("snap");
+    let p = gtmos::synth::params::SynthParams {
+        accounts: 20,
+        ..Default::default()
+    };
+    gtmos::synth::generate(&p, &snap, 2, false).unwrap();
+    let wh = dir.path().join("wh");
+    let (code, out, err) = build(&snap, &wh, &["--close-through", "2025-03"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let closed = wh.join("closed_periods/revenue_recognition_log");
+    let feb = closed.join("month=2025-02.parquet");
+    let good = std::fs::read(&feb).unwrap();
+    let published = wh.join("published/revenue_recognition_log.parquet");
+    let log_before = std::fs::read(&published).unwrap();
+    let refused = |why: &str| {
+        let (code, out, err) = build(&snap, &wh, &[]);
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(err.contains(why), "{err}");
+        assert!(
+            err.contains("month=2025-02.parquet") || why.contains("no close"),
+            "{err}"
+        );
+        assert_eq!(
+            std::fs::read(&published).unwrap(),
+            log_before,
+            "nothing was republished"
+        );
+    };
+    // Deleted: February's revenue must not silently disappear.
+    std::fs::remove_file(&feb).unwrap();
+    refused("closed month 2025-02 of `revenue_recognition_log` is missing");
+    // Altered (one byte): both hashes are named.
+    let mut bad = good.clone();
+    let k = bad.len() / 2;
+    bad[k] ^= 1;
+    std::fs::write(&feb, &bad).unwrap();
+    let want = gtmos::table_io::sha256_hex(&good);
+    let got = gtmos::table_io::sha256_hex(&bad);
+    refused(&format!(
+        "closed month 2025-02 of `revenue_recognition_log` was altered: sha256 {got}, frozen as {want}"
+    ));
+    std::fs::write(&feb, &good).unwrap();
+    // A file no close wrote.
+    std::fs::copy(&feb, closed.join("month=2025-05.parquet")).unwrap();
+    refused("no close wrote it");
+    std::fs::remove_file(closed.join("month=2025-05.parquet")).unwrap();
+    let (code, out, err) = build(&snap, &wh, &[]);
+    assert_eq!(code, 0, "restored: {out}{err}");
+
+    // Reopening is explicit and recorded; the files are kept aside, and the month closes again.
+    let reopen = |args: &[&str]| {
+        let mut a = vec!["reopen", "--warehouse", wh.to_str().unwrap()];
+        a.extend_from_slice(args);
+        gtmos(&a, dir.path())
+    };
+    let (code, _, err) = reopen(&["--from", "2025-05", "--by", "Controller", "--reason", "x"]);
+    assert_eq!(code, 2, "a month not closed cannot be reopened");
+    assert!(err.contains("2025-05 is not closed"), "{err}");
+    let (code, out, err) = reopen(&[
+        "--from",
+        "2025-02",
+        "--by",
+        "Controller",
+        "--reason",
+        "auditor adjustment to February",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("reopened 2025-02..2025-03"), "{out}");
+    assert!(!feb.exists());
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(wh.join("closed_periods/close_state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["closed_through"], "2025-01-01");
+    let r = &state["reopened"][0];
+    assert_eq!(r["by"], "Controller");
+    assert_eq!(r["reason"], "auditor adjustment to February");
+    assert_eq!(
+        r["files"]["revenue_recognition_log/month=2025-02.parquet"],
+        Value::String(want.clone())
+    );
+    let kept = PathBuf::from(r["moved_to"].as_str().unwrap())
+        .join("revenue_recognition_log/month=2025-02.parquet");
+    assert_eq!(
+        std::fs::read(&kept).unwrap(),
+        good,
+        "the frozen bytes are kept"
+    );
+    let (code, out, err) = build(&snap, &wh, &["--close-through", "2025-03"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(feb.exists(), "February is frozen again");
+}
+
+#[test]
 fn corpus_invariants_hold_under_both_conventions() {
     let (wh, _, _) = crate::build::built_for_report();
     check_invariants(wh);

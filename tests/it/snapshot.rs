@@ -175,4 +175,60 @@ fn snapshot_init_describes_exported_parquet_files() {
     let (code, _, err) = gtmos(&["snapshot", "init", ".", "--as-of", "soon"], dir.path());
     assert_eq!(code, 2);
     assert!(err.contains("invalid timestamp `soon`"), "{err}");
+    // A failed init leaves the directory as it was: here, its earlier manifest.
+    let good = std::fs::read(dir.path().join("manifest.json")).unwrap();
+    std::fs::remove_file(dir.path().join("orders.parquet")).unwrap();
+    let (code, _, err) = gtmos(
+        &["snapshot", "init", ".", "--as-of", "2026-01-01T00:00:00Z"],
+        dir.path(),
+    );
+    assert_eq!(code, 2, "a required table is missing: {err}");
+    assert_eq!(
+        std::fs::read(dir.path().join("manifest.json")).unwrap(),
+        good
+    );
+    std::fs::remove_file(dir.path().join("manifest.json")).unwrap();
+    let (code, _, _) = gtmos(
+        &["snapshot", "init", ".", "--as-of", "2026-01-01T00:00:00Z"],
+        dir.path(),
+    );
+    assert_eq!(code, 2);
+    assert!(
+        !dir.path().join("manifest.json").exists(),
+        "no manifest is left behind"
+    );
+}
+
+#[test]
+fn a_column_that_appears_twice_is_refused() {
+    use std::sync::Arc;
+    let dir = copy();
+    let reps = dir.path().join("reps.parquet");
+    let (schema, batches) = gtmos::table_io::read_parquet(&reps).unwrap();
+    // Every column, then `rep_id` once more with other values: which one is the column?
+    let mut fields: Vec<arrow::datatypes::FieldRef> = schema.fields().iter().cloned().collect();
+    let i = schema.index_of("rep_id").unwrap();
+    fields.push(fields[i].clone());
+    let doubled = Arc::new(arrow::datatypes::Schema::new(fields));
+    let out: Vec<arrow::array::RecordBatch> = batches
+        .iter()
+        .map(|b| {
+            let mut cols = b.columns().to_vec();
+            cols.push(
+                arrow::compute::kernels::concat::concat(&[
+                    &b.column(i).slice(1, b.num_rows() - 1),
+                    &b.column(i).slice(0, 1),
+                ])
+                .unwrap(),
+            );
+            arrow::array::RecordBatch::try_new(doubled.clone(), cols).unwrap()
+        })
+        .collect();
+    gtmos::table_io::write_table(&reps, doubled, &[], &out).unwrap();
+    let (code, msg) = check(dir.path());
+    assert_eq!(code, 2, "{msg}");
+    assert!(
+        msg.contains("rep_id") && msg.contains("appears twice"),
+        "{msg}"
+    );
 }
