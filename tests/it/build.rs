@@ -906,3 +906,119 @@ fn a_snapshot_whose_files_differ_from_its_manifest_is_refused() {
         "the verification is timed: {steps}"
     );
 }
+
+/// A copy of the small corpus with one table's rows changed by `edit`, described anew.
+fn edited_corpus(
+    dir: &Path,
+    table: &str,
+    edit: &dyn Fn(&arrow::array::RecordBatch) -> arrow::array::RecordBatch,
+) -> PathBuf {
+    let snap = dir.join(format!("edited-{table}"));
+    copy_dir(&small_corpus(dir, false), &snap);
+    let path = snap.join(format!("{table}.parquet"));
+    let (schema, batches) = gtmos::table_io::read_parquet(&path).unwrap();
+    let edited: Vec<_> = batches.iter().map(edit).collect();
+    gtmos::table_io::write_table(&path, schema, &[], &edited).unwrap();
+    std::fs::remove_file(snap.join("manifest.json")).unwrap();
+    let (code, _, err) = gtmos(
+        &[
+            "snapshot",
+            "init",
+            snap.to_str().unwrap(),
+            "--as-of",
+            "2026-01-01T00:00:00Z",
+        ],
+        dir,
+    );
+    assert_eq!(code, 0, "{err}");
+    snap
+}
+
+/// `b` with column `name` replaced by `f(old column)`.
+fn with_column(
+    b: &arrow::array::RecordBatch,
+    name: &str,
+    f: &dyn Fn(&arrow::array::ArrayRef) -> arrow::array::ArrayRef,
+) -> arrow::array::RecordBatch {
+    let i = b.schema().index_of(name).unwrap();
+    let mut cols = b.columns().to_vec();
+    cols[i] = f(&cols[i]);
+    arrow::array::RecordBatch::try_new(b.schema(), cols).unwrap()
+}
+
+#[test]
+fn nan_and_infinite_usage_is_dead_lettered_not_billed() {
+    use arrow::array::{Array, AsArray, Float64Array};
+    let dir = tempdir();
+    let snap = edited_corpus(dir.path(), "usage_metering_log", &|b| {
+        with_column(b, "units_consumed", &|c| {
+            let v = arrow::compute::cast(c, &arrow::datatypes::DataType::Float64).unwrap();
+            let v = v.as_primitive::<arrow::datatypes::Float64Type>();
+            let out: Float64Array = (0..v.len())
+                .map(|i| match i {
+                    0 | 1 => Some(f64::NAN),
+                    2 => Some(f64::INFINITY),
+                    3 => Some(f64::NEG_INFINITY),
+                    _ => (!v.is_null(i)).then(|| v.value(i)),
+                })
+                .collect();
+            arrow::compute::cast(&out, c.data_type()).unwrap()
+        })
+    });
+    let wh = dir.path().join("wh");
+    let (code, out, err) = build(&snap, &wh, &["--format", "json"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["dead_lettered_rows"], 4, "{out}");
+    let file = std::fs::read_dir(wh.join("dead_letter/usage_metering_log"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().ends_with(".parquet"))
+        .unwrap()
+        .path();
+    let dl = Table::read_file(&file);
+    assert_eq!(dl.s("rule"), vec!["non_finite_value"; 4]);
+    assert_eq!(dl.s("error"), vec!["is not a finite number"; 4]);
+    // Nothing non-finite reaches the books.
+    let billable = Table::read(&wh.join("published"), "usage_billable");
+    for c in ["units_consumed"] {
+        for v in billable.f64(c).into_iter().flatten() {
+            assert!(v.is_finite(), "{c}: {v}");
+        }
+    }
+}
+
+#[test]
+fn a_load_time_in_the_future_is_a_freshness_error_never_a_negative_age() {
+    let dir = tempdir();
+    let snap = edited_corpus(dir.path(), "payment_events", &|b| {
+        with_column(b, "event_ts", &|c| {
+            let v = c
+                .as_any()
+                .downcast_ref::<arrow::array::TimestampMicrosecondArray>()
+                .unwrap();
+            let far = gtmos::calendar::parse_ts("9999-12-31T00:00:00Z").unwrap();
+            let out: arrow::array::TimestampMicrosecondArray = v
+                .iter()
+                .enumerate()
+                .map(|(i, x)| if i == 0 { Some(far) } else { x })
+                .collect();
+            std::sync::Arc::new(out.with_timezone_opt(v.timezone()))
+        })
+    });
+    let wh = dir.path().join("wh");
+    let (code, out, err) = build(&snap, &wh, &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let log = &read_log(&wh, "freshness_log")[0];
+    let sources = log.s("source");
+    let i = sources.iter().position(|s| s == "payment_events").unwrap();
+    assert_eq!(
+        log.s("status")[i],
+        "error",
+        "a 9999-12-31 load time is not fresh"
+    );
+    assert_eq!(log.i64("future_rows")[i], Some(1));
+    for age in log.f64("age_hours").into_iter().flatten() {
+        assert!(age >= 0.0, "negative age {age}");
+    }
+}
