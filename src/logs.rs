@@ -265,15 +265,8 @@ pub fn append(
 /// it, so concurrent changes of one decision form a valid sequence. Appends that only add
 /// rows (a build's proposals, eval and canary runs) need no lock. Released when dropped.
 pub fn lock(warehouse: &Path, spec: &LogSpec) -> Result<std::fs::File> {
-    let dir = spec.dir(warehouse);
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create", &dir, e))?;
-    let p = dir.join(".lock");
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&p)
-        .map_err(|e| Error::io("cannot open", &p, e))?;
+    let p = spec.dir(warehouse).join(".lock");
+    let f = table_io::lock_file(&p)?;
     f.lock().map_err(|e| Error::io("cannot lock", &p, e))?;
     Ok(f)
 }

@@ -199,6 +199,19 @@ impl Drop for AtomicFile {
     }
 }
 
+/// Open (creating) the lock file at `path`; the caller locks it, blocking or not.
+pub fn lock_file(path: &Path) -> Result<File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create", dir, e))?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| Error::io("cannot open", path, e))
+}
+
 /// Write bytes to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<WrittenFile> {
     let mut f = AtomicFile::create(path)?;

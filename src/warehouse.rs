@@ -216,14 +216,7 @@ impl Warehouse {
     /// refused at once (a build may run for minutes); released when dropped.
     pub fn lock(&self) -> Result<std::fs::File> {
         let root = &self.root;
-        std::fs::create_dir_all(root).map_err(|e| Error::io("cannot create warehouse", root, e))?;
-        let p = root.join(".lock");
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&p)
-            .map_err(|e| Error::io("cannot open", &p, e))?;
+        let f = table_io::lock_file(&root.join(".lock"))?;
         match f.try_lock() {
             Ok(()) => Ok(f),
             Err(_) => Err(Error::usage_hint(

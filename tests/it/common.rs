@@ -162,8 +162,14 @@ pub fn tempdir() -> tempfile::TempDir {
 
 /// Run the gtmos binary; returns (exit code, stdout, stderr).
 pub fn gtmos(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    gtmos_env(args, cwd, &[])
+}
+
+/// [`gtmos`] with environment variables set for it.
+pub fn gtmos_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_gtmos"))
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(cwd)
         .output()
         .expect("gtmos runs");
@@ -293,6 +299,17 @@ pub fn build_project(
     warehouse: &Path,
     extra: &[&str],
 ) -> (i32, String, String) {
+    build_project_env(project, snapshot, warehouse, extra, &[])
+}
+
+/// [`build_project`] with environment variables set for the run.
+pub fn build_project_env(
+    project: &Path,
+    snapshot: &Path,
+    warehouse: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, String, String) {
     let mut args = vec![
         "build",
         "--project",
@@ -306,7 +323,7 @@ pub fn build_project(
         "2",
     ];
     args.extend_from_slice(extra);
-    gtmos(&args, warehouse.parent().unwrap())
+    gtmos_env(&args, warehouse.parent().unwrap(), env)
 }
 
 /// An `accounts` row for hand-made snapshots: `id` in `segment`, acquired inbound, owned by REP-1.

@@ -42,30 +42,14 @@ fn corpus(dir: &Path, seed: u64) -> PathBuf {
     out
 }
 
+/// A build of `snap` into `wh` (exit code, stderr), stopped at `failpoint` if given.
 fn build_with(snap: &Path, wh: &Path, failpoint: Option<&str>) -> (i32, String) {
-    let project = project_dir();
-    let mut c = Command::new(env!("CARGO_BIN_EXE_gtmos"));
-    c.args([
-        "build",
-        "--project",
-        project.to_str().unwrap(),
-        "--snapshot",
-        snap.to_str().unwrap(),
-        "--warehouse",
-        wh.to_str().unwrap(),
-        "--no-report",
-        "--threads",
-        "2",
-    ]);
-    match failpoint {
-        Some(f) => c.env("GTMOS_FAILPOINT", f),
-        None => c.env_remove("GTMOS_FAILPOINT"),
-    };
-    let out = c.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let env: Vec<(&str, &str)> = failpoint
+        .map(|f| ("GTMOS_FAILPOINT", f))
+        .into_iter()
+        .collect();
+    let (code, _, err) = build_project_env(&project_dir(), snap, wh, &[], &env);
+    (code, err)
 }
 
 #[test]
