@@ -2,14 +2,26 @@
 -- metered period, at its latest accepted version (MAX(record_version), SPEC §6).
 {{ config(materialized='view') }}
 
-with versions as (
-    select
-        *,
-        row_number() over (
-            partition by account_id, sku_id, period_start, period_end, source_system
-            order by record_version desc
-        ) as version_rank
+-- The latest version of each key as a hash aggregate joined back, not a window: the
+-- contract's version_sequence rule leaves versions 1, 2, 3, … unique per key, so the row
+-- with the key's highest record_version is exactly one, and no sort of the wide row is needed.
+with latest as (
+    select account_id, sku_id, period_start, period_end, source_system,
+        max(record_version) as record_version
     from {{ source('snapshot', 'usage_metering_log') }}
+    group by account_id, sku_id, period_start, period_end, source_system
+),
+
+versions as (
+    select u.*
+    from {{ source('snapshot', 'usage_metering_log') }} u
+    join latest l
+        on u.account_id = l.account_id
+        and u.sku_id = l.sku_id
+        and u.period_start = l.period_start
+        and u.period_end = l.period_end
+        and u.source_system = l.source_system
+        and u.record_version = l.record_version
 ),
 
 final as (
@@ -42,7 +54,6 @@ final as (
         received_at,
         effective_at
     from versions
-    where version_rank = 1
 )
 
 select * from final
