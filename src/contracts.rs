@@ -894,6 +894,50 @@ pub fn check_sql(
     Ok((Compiled { materialize, sql }, inner))
 }
 
+/// Up to [`SAMPLE_ROWS`] failing rows of each test that failed, from one more pass over the
+/// checked rows for all of them together (a pass per failing test re-ran every window and
+/// join of the checks: four passes over the usage log for its three warn-only rules), stopped
+/// as soon as every failing test has its sample.
+fn failing_samples(
+    cx: &Context,
+    inner: &str,
+    failures: &[u64],
+    what: &str,
+) -> Result<Vec<Vec<serde_json::Value>>> {
+    let mut samples: Vec<Vec<serde_json::Value>> = vec![Vec::new(); failures.len()];
+    let failing: Vec<usize> = (0..failures.len()).filter(|&k| failures[k] > 0).collect();
+    if failing.is_empty() {
+        return Ok(samples);
+    }
+    let any: Vec<String> = failing.iter().map(|k| format!("_v{k}")).collect();
+    let df = cx.engine.sql(
+        &format!("SELECT * FROM ({inner}) x WHERE {}", any.join(" OR ")),
+        what,
+    )?;
+    cx.engine.for_each_batch_until(df, what, |b| {
+        for &k in &failing {
+            let Some(flags) = b
+                .column_by_name(&format!("_v{k}"))
+                .and_then(|c| c.as_boolean_opt())
+            else {
+                continue;
+            };
+            for i in 0..b.num_rows() {
+                if samples[k].len() >= SAMPLE_ROWS {
+                    break;
+                }
+                if flags.is_valid(i) && flags.value(i) {
+                    samples[k].push(record_json(&b, i));
+                }
+            }
+        }
+        Ok(failing
+            .iter()
+            .any(|&k| samples[k].len() < SAMPLE_ROWS && (samples[k].len() as u64) < failures[k]))
+    })?;
+    Ok(samples)
+}
+
 /// Run non-removing tests against `relation` and judge them.
 pub fn run_checks(
     cx: &Context,
@@ -927,21 +971,12 @@ pub fn run_checks(
             .unwrap_or(0)
     };
     let n = get(0);
+    let failures: Vec<u64> = (0..tests.len()).map(|k| get(k + 1)).collect();
+    let samples = failing_samples(cx, &inner, &failures, &what)?;
     let mut out = Vec::new();
-    for (k, s) in tests.iter().enumerate() {
-        let failures = get(k + 1);
+    for ((k, s), sample) in tests.iter().enumerate().zip(samples) {
+        let failures = failures[k];
         let status = s.status(failures, n);
-        let sample = if failures > 0 {
-            let rows = cx.engine.query(
-                &format!("SELECT * FROM ({inner}) x WHERE _v{k} LIMIT {SAMPLE_ROWS}"),
-                &what,
-            )?;
-            rows.iter()
-                .flat_map(|b| (0..b.num_rows()).map(move |i| record_json(b, i)))
-                .collect()
-        } else {
-            Vec::new()
-        };
         out.push(TestResult {
             node: node.to_string(),
             node_kind,

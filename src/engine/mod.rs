@@ -260,6 +260,25 @@ impl Engine {
         })
     }
 
+    /// [`Engine::for_each_batch`], stopping (and dropping the rest of the stream) as soon as
+    /// `f` returns false.
+    pub fn for_each_batch_until(
+        &self,
+        df: DataFrame,
+        what: &str,
+        mut f: impl FnMut(RecordBatch) -> Result<bool>,
+    ) -> Result<()> {
+        self.block_on(async {
+            let mut stream = df.execute_stream().await.map_err(df_err(what))?;
+            while let Some(b) = stream.next().await {
+                if !f(b.map_err(df_err(what))?)? {
+                    break;
+                }
+            }
+            Ok(())
+        })
+    }
+
     /// Forget `schema.name`.
     pub fn deregister(&self, schema: &str, name: &str) {
         let _ = self
