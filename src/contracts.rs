@@ -1042,11 +1042,10 @@ pub fn run_singular(
     })
 }
 
-/// Freshness of a checked source against as_of.
-/// The newest load time at or before as_of, and its age: a row stamped after as_of (a
-/// current-state table's later update, read at an earlier `--as-of`) cannot make a source look
-/// fresher than as_of, so ages are never negative. A load time after the snapshot's own export
-/// is in the future of the data (a clock ahead, a placeholder date such as 9999-12-31): the
+/// Freshness of a checked source against as_of: the newest load time at or before as_of, and
+/// its age. A row stamped after as_of (a current-state table's later update, read at an earlier
+/// `--as-of`) cannot make a source look fresher than as_of, so ages are never negative. A load time after the snapshot's own export
+/// is in the future of the data (a clock ahead, a sentinel date such as 9999-12-31): the
 /// source's freshness is then an error, whatever its newest plausible row says.
 fn freshness(cx: &Context, table: &str, f: &Freshness) -> Result<FreshnessResult> {
     let c = ident(&f.loaded_at_field);

@@ -329,7 +329,8 @@ fn metadata_select(v: &ViewContract) -> String {
     )
 }
 
-/// `refreshed_at: inputs`: the view is as fresh as the sources its source was built from.
+/// `refreshed_at: inputs`: the view's last refresh is the newest load time among the snapshot
+/// sources its model was built from (`{{ inputs_loaded_at(…) }}`, see the project renderer).
 pub const REFRESHED_AT_INPUTS: &str = "inputs";
 
 /// The model or source table a view reads: the last quoted name of `ref('m')` or
