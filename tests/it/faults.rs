@@ -183,3 +183,28 @@ fn an_unreadable_decision_log_fails_the_run_before_anything_is_published() {
     std::fs::remove_file(&bad).unwrap();
     assert_eq!(build_with(&b, &wh, None).0, 0);
 }
+
+#[test]
+fn a_warehouse_from_before_versions_becomes_its_first_version() {
+    let dir = tempdir();
+    let a = corpus(dir.path(), 7);
+    let wh = dir.path().join("wh");
+    assert_eq!(build_with(&a, &wh, None).0, 0);
+    let seen = visible(&wh);
+    // The layout of earlier releases: `published/` a plain directory of the tables.
+    let target = std::fs::read_link(wh.join("published")).unwrap();
+    std::fs::remove_file(wh.join("published")).unwrap();
+    std::fs::rename(wh.join(&target), wh.join("published")).unwrap();
+    std::fs::remove_dir_all(wh.join("versions")).unwrap();
+    assert!(wh.join("published").is_dir() && !wh.join("published").is_symlink());
+    assert_eq!(visible(&wh), seen, "read as before");
+    assert_eq!(build_with(&a, &wh, None).0, 0);
+    assert!(wh.join("published").is_symlink(), "switched to versions");
+    assert_eq!(visible(&wh), seen, "the same build publishes the same tables");
+    let kept: Vec<String> = std::fs::read_dir(wh.join("versions"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(kept.iter().any(|n| n.starts_with("legacy-")), "{kept:?}");
+}
