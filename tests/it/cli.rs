@@ -167,7 +167,7 @@ fn help_documents_every_command() {
     let dir = tempdir();
     let (code, out, _) = gtmos(&["--help"], dir.path());
     assert_eq!(code, 0);
-    for c in ["synth", "snapshot"] {
+    for c in ["synth", "snapshot", "reopen", "docs/README.md", "--quiet"] {
         assert!(out.contains(c), "{out}");
     }
     let (code, out, _) = gtmos(&["synth", "--help"], dir.path());

@@ -200,7 +200,11 @@ fn a_warehouse_from_before_versions_becomes_its_first_version() {
     assert_eq!(visible(&wh), seen, "read as before");
     assert_eq!(build_with(&a, &wh, None).0, 0);
     assert!(wh.join("published").is_symlink(), "switched to versions");
-    assert_eq!(visible(&wh), seen, "the same build publishes the same tables");
+    assert_eq!(
+        visible(&wh),
+        seen,
+        "the same build publishes the same tables"
+    );
     let kept: Vec<String> = std::fs::read_dir(wh.join("versions"))
         .unwrap()
         .flatten()

@@ -177,6 +177,12 @@ fn every_runnable_example_of_the_readme_and_docs_runs_as_written() {
             e.exit
         );
         assert!(!out.trim().is_empty(), "{}: printed nothing\n{err}", e.at);
+        // Piped, as here: no progress bar (it redraws with carriage returns) on stderr.
+        assert!(
+            !err.contains('\r'),
+            "{}: a progress bar on a pipe\n{err}",
+            e.at
+        );
         if args == ["build"] {
             // The newcomer's first build: green, every view fresh.
             assert!(out.contains(" success "), "{out}");
