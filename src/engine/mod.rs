@@ -11,6 +11,8 @@
 //! per-value calendar conversions.
 
 pub mod dates;
+pub mod key_hash;
+pub mod numbered;
 pub mod udf;
 
 use std::path::Path;
@@ -122,6 +124,7 @@ impl Engine {
                 .map_err(df_err(format!("cannot create schema {schema}")))?;
         }
         udf::register(&ctx);
+        ctx.register_udf(datafusion::logical_expr::ScalarUDF::from(key_hash::KeyHash::new()));
         dates::register(&ctx);
         Ok(Engine {
             ctx,
@@ -181,6 +184,24 @@ impl Engine {
             None,
         ))
         .map_err(df_err(format!("cannot register {location} as {qualified}")))
+    }
+
+    /// Register the Parquet `files` as `schema.name` with their row numbers
+    /// ([`numbered::NumberedParquet`]), read as `table_schema`.
+    pub fn register_numbered(
+        &self,
+        schema: &str,
+        name: &str,
+        files: &[std::path::PathBuf],
+        table_schema: &arrow::datatypes::Schema,
+    ) -> Result<()> {
+        let qualified = format!("{schema}.{name}");
+        let _ = self.ctx.deregister_table(qualified.as_str());
+        let table = numbered::NumberedParquet::try_new(files, table_schema, self.threads)?;
+        self.ctx
+            .register_table(qualified.as_str(), Arc::new(table))
+            .map(|_| ())
+            .map_err(df_err(format!("cannot register {qualified}")))
     }
 
     /// Register in-memory batches as `schema.name`.
@@ -255,25 +276,6 @@ impl Engine {
             let mut stream = df.execute_stream().await.map_err(df_err(what))?;
             while let Some(b) = stream.next().await {
                 f(b.map_err(df_err(what))?)?;
-            }
-            Ok(())
-        })
-    }
-
-    /// [`Engine::for_each_batch`], stopping (and dropping the rest of the stream) as soon as
-    /// `f` returns false.
-    pub fn for_each_batch_until(
-        &self,
-        df: DataFrame,
-        what: &str,
-        mut f: impl FnMut(RecordBatch) -> Result<bool>,
-    ) -> Result<()> {
-        self.block_on(async {
-            let mut stream = df.execute_stream().await.map_err(df_err(what))?;
-            while let Some(b) = stream.next().await {
-                if !f(b.map_err(df_err(what))?)? {
-                    break;
-                }
             }
             Ok(())
         })

@@ -429,7 +429,7 @@ fn scalar(v: &Value) -> Option<String> {
 }
 
 /// `s` as a plain lower-case name part, for naming scratch tables.
-fn ident_part(s: &str) -> String {
+pub fn ident_part(s: &str) -> String {
     s.chars()
         .map(|c| match c.to_ascii_lowercase() {
             c @ ('a'..='z' | '0'..='9') => c,
@@ -504,18 +504,21 @@ impl TestSpec {
             ));
             let cols: Vec<String> = keys.iter().map(|k| ident(k)).collect();
             let filter = match &self.where_ {
-                Some(w) => format!(" WHERE {}", (cx.render)(w)?),
-                None => String::new(),
+                Some(w) => format!("({})", (cx.render)(w)?),
+                None => "true".into(),
             };
             let select: Vec<String> = cols
                 .iter()
                 .enumerate()
                 .map(|(i, c)| format!("{c} AS _k{i}"))
                 .collect();
+            // The keys whose 64-bit hash repeats (a hash aggregate over integers), then the
+            // exact repeated keys among their rows.
+            let hash = format!("key_hash({})", cols.join(", "));
             materialize.push((
                 set.clone(),
                 format!(
-                    "SELECT {}, true AS _dup FROM {base}{filter} GROUP BY {} HAVING COUNT(*) > 1",
+                    "SELECT {}, true AS _dup FROM {base} WHERE {filter} AND {hash} IN (SELECT {hash} FROM {base} WHERE {filter} GROUP BY {hash} HAVING COUNT(*) > 1) GROUP BY {} HAVING COUNT(*) > 1",
                     select.join(", "),
                     cols.join(", ")
                 ),

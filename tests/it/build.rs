@@ -471,7 +471,9 @@ fn compile_prints_the_dag_and_the_sql_without_running() {
         "relationships read checked sources"
     );
     assert!(
-        out.contains("ROW_NUMBER() OVER (PARTITION BY t.source_system, t.ingest_event_id"),
+        out.contains(
+            "ROW_NUMBER() OVER (PARTITION BY s.source_system, s.ingest_event_id ORDER BY s.received_at, s.usage_id, s._row)"
+        ),
         "the dedupe rule compiles to SQL"
     );
     assert!(

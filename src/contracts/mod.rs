@@ -1,30 +1,37 @@
 //! Contracts (SPEC §6): each source table's data tests, run on DataFusion, before anything
 //! downstream reads it.
 //!
-//! For a source, the tests that remove rows (`on_fail: quarantine | dead_letter`) compile into
-//! one query over the raw table that labels every row with the first rule it fails, in declared
-//! order (column tests in column order, then table tests). Set tests — `deduplicate`,
-//! `version_sequence`, `unique` — only compare rows still in the flow. The result is streamed
-//! once: labelled rows go to `quarantine/<table>/run=<run_id>.parquet` (with `rule`,
-//! `contract_version`, `run_id`) or `dead_letter/`, the rest become the checked source every
-//! model reads as `source('snapshot', '<table>')`. Rows that cannot be typed (a value that
-//! does not fit its declared type) are dead-lettered before the rules run.
+//! For a source, the tests that remove rows (`on_fail: quarantine | dead_letter`) label every
+//! raw row with the first rule it fails, in declared order (column tests in column order, then
+//! table tests); set tests — `deduplicate`, `version_sequence`, `unique` — only compare rows
+//! still in the flow. [`ingest`] compiles them into a few narrow queries and one read of the
+//! whole row; [`reference`] keeps the plain formulation as the oracle of a differential test.
+//! The labelled rows are streamed once: labelled ones go to
+//! `quarantine/<table>/run=<run_id>.parquet` (with `rule`, `contract_version`, `run_id`) or
+//! `dead_letter/` (with the row's position in the snapshot), the rest become the checked source
+//! every model reads as `source('snapshot', '<table>')`. Rows that cannot be typed (a value
+//! that does not fit its declared type) are dead-lettered before the rules run.
 //!
 //! The remaining tests (warn-only SOFT rules, blocking rules such as out-of-range spend, and
 //! uniqueness) then run on the accepted rows: their failure counts are recorded, and an
 //! error-severity failure blocks everything downstream of the table. Model tests and singular
-//! tests use the same check machinery. Every outcome becomes a `contract_results` row.
+//! tests use the same check machinery: one pass streams the rows failing any test, counting
+//! each test's failures and keeping a sample of them. Every outcome becomes a
+//! `contract_results` row.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Int64Array, RecordBatch, StringArray, UInt64Array,
+};
 use arrow::compute::{cast_with_options, filter_record_batch, is_not_null, is_null};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, UInt64Type};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
-use crate::engine::{Engine, RAW, SCRATCH, SOURCES, ident, quote};
+use crate::engine::numbered::ROW;
+use crate::engine::{Engine, RAW, SCRATCH, SOURCES, ident};
 use crate::error::{Error, Result};
 use crate::project::tests::{OnFail, SqlContext, Status, TestSpec};
 use crate::project::{Freshness, SourceContract};
@@ -32,6 +39,12 @@ use crate::schema::TableSchema;
 use crate::snapshot::{Snapshot, parquet_files};
 use crate::table_io::{self, TableWriter};
 use crate::warehouse::Warehouse;
+
+mod ingest;
+#[cfg(test)]
+mod reference;
+
+pub use ingest::ingest_sql;
 
 /// Rows kept as a sample of each failing test, for the report and `contract_results`.
 pub const SAMPLE_ROWS: usize = 5;
@@ -139,14 +152,14 @@ pub fn run_source(
         t.append_only && cx.as_of < cx.snapshot_as_of,
     ) {
         (Some(field), true) => cut_to_as_of(cx, t, field, &mut result)?,
-        _ => false,
+        _ => None,
     };
     let removing: Vec<&TestSpec> = contract
         .tests
         .iter()
         .filter(|s| s.on_fail.removes_rows())
         .collect();
-    if removing.is_empty() && !typed && !cut {
+    if removing.is_empty() && typed.is_none() && cut.is_none() {
         // Nothing to take out: the raw table is the checked table.
         cx.engine.register_parquet(
             SOURCES,
@@ -158,7 +171,11 @@ pub fn run_source(
         result.rows_in += n;
         result.rows_accepted = n;
     } else {
-        ingest(cx, contract, t, &removing, &mut result)?;
+        let files = match typed {
+            Some(path) => vec![path],
+            None => parquet_files(&location)?,
+        };
+        ingest(cx, contract, t, &removing, &files, cut.as_deref(), &mut result)?;
     }
 
     let checks: Vec<TestSpec> = contract
@@ -199,14 +216,14 @@ pub fn run_source(
 }
 
 /// A point-in-time read of an append-only source: `raw.<table>` becomes the rows loaded by
-/// as_of (a null load time stays, for the contract to judge). Returns whether any row was
-/// left out.
+/// as_of (a null load time stays, for the contract to judge). Returns the condition that keeps
+/// them when any row was left out.
 fn cut_to_as_of(
     cx: &Context,
     t: &TableSchema,
     field: &str,
     result: &mut SourceResult,
-) -> Result<bool> {
+) -> Result<Option<String>> {
     let relation = format!("{RAW}.{}", ident(&t.name));
     let at = crate::engine::timestamp_literal(cx.as_of);
     let later = count(
@@ -215,19 +232,17 @@ fn cut_to_as_of(
         &t.name,
     )?;
     if later == 0 {
-        return Ok(false);
+        return Ok(None);
     }
+    let known = format!("{f} IS NULL OR {f} <= {at}", f = ident(field));
     cx.engine.register_view(
         RAW,
         &t.name,
-        &format!(
-            "SELECT * FROM {relation} WHERE {f} IS NULL OR {f} <= {at}",
-            f = ident(field)
-        ),
+        &format!("SELECT * FROM {relation} WHERE {known}"),
         &format!("reading `{}` as known at as_of", t.name),
     )?;
     result.not_yet_loaded = later;
-    Ok(true)
+    Ok(Some(known))
 }
 
 /// Relationships read the checked version of another source, or the raw table itself.
@@ -274,7 +289,7 @@ fn register_raw(
     t: &TableSchema,
     location: &Path,
     result: &mut SourceResult,
-) -> Result<bool> {
+) -> Result<Option<PathBuf>> {
     let files = parquet_files(location)?;
     let mut needs_check = false;
     for f in &files {
@@ -319,11 +334,20 @@ fn register_raw(
             )?,
         };
         if non_finite == 0 {
-            return Ok(false);
+            return Ok(None);
         }
     }
+    // The typed copy keeps each row's position in the snapshot as `_row` (see `ingest`).
     let typed_path = cx.staging.join("raw").join(format!("{}.parquet", t.name));
-    let mut typed = TableWriter::create(&typed_path, t.arrow_schema(), &t.plain_columns())?
+    let mut typed_fields: Vec<Field> = t
+        .arrow_schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    typed_fields.push(Field::new(ROW, DataType::UInt64, false));
+    let typed_schema = Arc::new(Schema::new(typed_fields));
+    let mut typed = TableWriter::create(&typed_path, typed_schema.clone(), &t.plain_columns())?
         .encode_threads(cx.engine.threads());
     let mut dead = DeadLetter::new(cx, &t.name, &contract.contract_version);
     let mut row0 = 0u64;
@@ -388,7 +412,10 @@ fn register_raw(
                 }
                 cols.push(cast);
             }
-            let typed_batch = RecordBatch::try_new(t.arrow_schema(), cols)
+            cols.push(Arc::new(UInt64Array::from_iter_values(
+                row0..row0 + b.num_rows() as u64,
+            )));
+            let typed_batch = RecordBatch::try_new(typed_schema.clone(), cols)
                 .map_err(|e| Error::arrow(format!("typing `{}`", t.name), e))?;
             let keep = BooleanArray::from(ok);
             typed.write(
@@ -432,7 +459,7 @@ fn register_raw(
         &typed_path.to_string_lossy(),
         Some(t.arrow_schema()),
     )?;
-    Ok(true)
+    Ok(Some(typed_path))
 }
 
 /// The dead-letter file of a table in this run, created on first use.
@@ -569,86 +596,37 @@ impl Compiled {
     }
 }
 
-/// The ingest query: every raw row with `_rule`, the index (in `removing`) of the first test it
-/// fails, or null. `relation` names the table a relationships test reads.
-pub fn ingest_sql(
-    t: &TableSchema,
-    removing: &[&TestSpec],
-    relation: &dyn Fn(&str) -> String,
-    render: &dyn Fn(&str) -> Result<String>,
-) -> Result<Compiled> {
-    let cols: Vec<String> = t.columns.iter().map(|c| ident(&c.name)).collect();
-    let list = |alias: &str| {
-        cols.iter()
-            .map(|c| format!("{alias}.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let raw_relation = format!("{RAW}.{}", ident(&t.name));
-    let mut sql = format!(
-        "SELECT {}, CAST(NULL AS VARCHAR) AS _rule FROM {RAW}.{} t",
-        list("t"),
-        ident(&t.name)
-    );
-    // Consecutive row tests share a stage; each set test gets its own, so it sees only the
-    // rows earlier rules kept.
-    let mut stages: Vec<Vec<(usize, &&TestSpec)>> = Vec::new();
-    for s in removing.iter().enumerate() {
-        let new_stage = s.1.kind.is_set_test()
-            || stages
-                .last()
-                .is_none_or(|st| st.iter().any(|x| x.1.kind.is_set_test()));
-        if new_stage {
-            stages.push(vec![s]);
-        } else if let Some(last) = stages.last_mut() {
-            last.push(s);
-        }
-    }
-    let mut materialize = Vec::new();
-    for (k, stage) in stages.iter().enumerate() {
-        let mut joins = Vec::new();
-        let mut whens = Vec::new();
-        for (j, (index, s)) in stage.iter().enumerate() {
-            let sc = SqlContext {
-                alias: "t",
-                n: k * 100 + j,
-                scope: &t.name,
-                relation,
-                survivors: Some("t._rule IS NULL"),
-                render,
-                this: Some(&raw_relation),
-            };
-            let v = s.violation(&sc)?;
-            for m in v.materialize {
-                if !materialize.contains(&m) {
-                    materialize.push(m);
-                }
-            }
-            joins.extend(v.joins);
-            whens.push(format!(
-                "WHEN {} THEN {}",
-                v.predicate,
-                quote(&index.to_string())
-            ));
-        }
-        sql = format!(
-            "SELECT {}, COALESCE(t._rule, CASE {} END) AS _rule FROM ({sql}) t {}",
-            list("t"),
-            whens.join(" "),
-            joins.join(" ")
-        );
-    }
-    Ok(Compiled { materialize, sql })
-}
-
-/// Run the ingest query and split its result.
+/// Run the ingest queries over `files` (the rows `known` keeps, when as_of cuts the table) and
+/// split the result.
 fn ingest(
     cx: &Context,
     contract: &SourceContract,
     t: &TableSchema,
     removing: &[&TestSpec],
+    files: &[PathBuf],
+    known: Option<&str>,
     result: &mut SourceResult,
 ) -> Result<()> {
+    let rows = ingest::rows_relation(&t.name);
+    let (schema, name) = rows
+        .split_once('.')
+        .ok_or_else(|| Error::Internal(format!("unqualified relation {rows}")))?;
+    match known {
+        None => cx
+            .engine
+            .register_numbered(schema, name, files, &t.arrow_schema())?,
+        Some(known) => {
+            let all = format!("{name}_all");
+            cx.engine
+                .register_numbered(schema, &all, files, &t.arrow_schema())?;
+            cx.engine.register_view(
+                schema,
+                name,
+                &format!("SELECT * FROM {schema}.{all} WHERE {known}"),
+                &format!("reading `{}` as known at as_of", t.name),
+            )?;
+        }
+    }
     let compiled = ingest_sql(
         t,
         removing,
@@ -677,35 +655,28 @@ fn ingest(
     let n_cols = t.columns.len();
     cx.engine.for_each_batch(df, &what, |b| {
         rows_in += b.num_rows() as u64;
-        let rule = arrow::compute::cast(b.column(n_cols), &DataType::Utf8)
-            .map_err(|e| Error::arrow(&what, e))?;
-        let rule = &rule;
+        let row = b.column(n_cols).as_primitive::<UInt64Type>().clone();
+        let rule = b.column(n_cols + 1).as_primitive::<Int64Type>().clone();
         let data = conform(&t.arrow_schema(), &b.columns()[..n_cols], &what)?;
-        let ok = is_null(rule).map_err(|e| Error::arrow(&what, e))?;
+        let ok = is_null(&rule).map_err(|e| Error::arrow(&what, e))?;
         accepted.write(&filter_record_batch(&data, &ok).map_err(|e| Error::arrow(&what, e))?)?;
         if ok.true_count() == b.num_rows() {
             return Ok(());
         }
-        let bad = is_not_null(rule).map_err(|e| Error::arrow(&what, e))?;
-        let mut cols = data.columns().to_vec();
-        cols.push(rule.clone());
-        let mut fields: Vec<Field> = data
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone())
-            .collect();
-        fields.push(Field::new("_rule", DataType::Utf8, true));
-        let labelled = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
-            .map_err(|e| Error::arrow(&what, e))?;
-        let bad_batch = filter_record_batch(&labelled, &bad).map_err(|e| Error::arrow(&what, e))?;
-        let labels = bad_batch.column(n_cols).as_string::<i32>().clone();
+        let bad = is_not_null(&rule).map_err(|e| Error::arrow(&what, e))?;
+        let filter = |a: &dyn Array| {
+            arrow::compute::filter(a, &bad).map_err(|e| Error::arrow(&what, e))
+        };
+        let bad_batch = filter_record_batch(&data, &bad).map_err(|e| Error::arrow(&what, e))?;
+        let (labels, positions) = (filter(&rule)?, filter(&row)?);
+        let (labels, positions) = (
+            labels.as_primitive::<Int64Type>(),
+            positions.as_primitive::<UInt64Type>(),
+        );
         let mut q_rows = Vec::new();
         let mut q_labels: Vec<usize> = Vec::new();
         for i in 0..bad_batch.num_rows() {
-            let k: usize = labels
-                .value(i)
-                .parse()
+            let k = usize::try_from(labels.value(i))
                 .map_err(|_| Error::Internal(format!("{what}: bad rule label")))?;
             let spec = removing
                 .get(k)
@@ -722,7 +693,7 @@ fn ingest(
                     .map(|c| display(bad_batch.column(c), i))
                     .unwrap_or_default();
                 dead.add(
-                    rows_in + i as u64,
+                    positions.value(i),
                     &col,
                     &value,
                     &format!("rule {}", spec.rule),
@@ -894,48 +865,40 @@ pub fn check_sql(
     Ok((Compiled { materialize, sql }, inner))
 }
 
-/// Up to [`SAMPLE_ROWS`] failing rows of each test that failed, from one more pass over the
-/// checked rows for all of them together (a pass per failing test re-ran every window and
-/// join of the checks: four passes over the usage log for its three warn-only rules), stopped
-/// as soon as every failing test has its sample.
-fn failing_samples(
+/// Each test's failure count and up to [`SAMPLE_ROWS`] of its failing rows, from one pass
+/// over the checked rows that streams only the rows failing some test (the windows and joins
+/// of the checks run once; a count pass and then a sample pass ran them twice).
+fn failures_and_samples(
     cx: &Context,
     inner: &str,
-    failures: &[u64],
+    tests: usize,
     what: &str,
-) -> Result<Vec<Vec<serde_json::Value>>> {
-    let mut samples: Vec<Vec<serde_json::Value>> = vec![Vec::new(); failures.len()];
-    let failing: Vec<usize> = (0..failures.len()).filter(|&k| failures[k] > 0).collect();
-    if failing.is_empty() {
-        return Ok(samples);
-    }
-    let any: Vec<String> = failing.iter().map(|k| format!("_v{k}")).collect();
+) -> Result<(Vec<u64>, Vec<Vec<serde_json::Value>>)> {
+    let mut failures = vec![0u64; tests];
+    let mut samples: Vec<Vec<serde_json::Value>> = vec![Vec::new(); tests];
+    let any: Vec<String> = (0..tests).map(|k| format!("_v{k}")).collect();
     let df = cx.engine.sql(
         &format!("SELECT * FROM ({inner}) x WHERE {}", any.join(" OR ")),
         what,
     )?;
-    cx.engine.for_each_batch_until(df, what, |b| {
-        for &k in &failing {
-            let Some(flags) = b
+    cx.engine.for_each_batch(df, what, |b| {
+        for k in 0..tests {
+            let flags = b
                 .column_by_name(&format!("_v{k}"))
                 .and_then(|c| c.as_boolean_opt())
-            else {
-                continue;
-            };
+                .ok_or_else(|| Error::Internal(format!("{what}: no flag of test {k}")))?;
             for i in 0..b.num_rows() {
-                if samples[k].len() >= SAMPLE_ROWS {
-                    break;
-                }
                 if flags.is_valid(i) && flags.value(i) {
-                    samples[k].push(record_json(&b, i));
+                    failures[k] += 1;
+                    if samples[k].len() < SAMPLE_ROWS {
+                        samples[k].push(record_json(&b, i));
+                    }
                 }
             }
         }
-        Ok(failing
-            .iter()
-            .any(|&k| samples[k].len() < SAMPLE_ROWS && (samples[k].len() as u64) < failures[k]))
+        Ok(())
     })?;
-    Ok(samples)
+    Ok((failures, samples))
 }
 
 /// Run non-removing tests against `relation` and judge them.
@@ -953,26 +916,8 @@ pub fn run_checks(
     let (compiled, inner) = check_sql(node, relation, tests, rel, cx.render)?;
     let what = format!("checks of {node_kind} `{node}`");
     cx.engine.materialize(&compiled.materialize, &what)?;
-    let b = cx.engine.query(&compiled.sql, &what)?;
-    let row = b
-        .first()
-        .ok_or_else(|| Error::Internal(format!("{what}: no result row")))?;
-    let get = |k: usize| -> u64 {
-        let c = row.column(k);
-        if c.is_null(0) {
-            return 0;
-        }
-        arrow::compute::cast(c, &DataType::Int64)
-            .map(|a| {
-                a.as_primitive::<arrow::datatypes::Int64Type>()
-                    .value(0)
-                    .max(0) as u64
-            })
-            .unwrap_or(0)
-    };
-    let n = get(0);
-    let failures: Vec<u64> = (0..tests.len()).map(|k| get(k + 1)).collect();
-    let samples = failing_samples(cx, &inner, &failures, &what)?;
+    let n = count(cx.engine, relation, node)?;
+    let (failures, samples) = failures_and_samples(cx, &inner, tests.len(), &what)?;
     let mut out = Vec::new();
     for ((k, s), sample) in tests.iter().enumerate().zip(samples) {
         let failures = failures[k];
@@ -1142,6 +1087,12 @@ pub fn duckdb_script(project: &crate::project::Project, as_of: i64) -> Result<St
                 sql.replace(&format!("{RAW}.{name}"), &raw)
                     .replace(&format!("{SCRATCH}."), "scratch_")
             };
+            // The rows with their position, as `ingest` reads them.
+            s.push_str(&format!(
+                "CREATE OR REPLACE TEMP VIEW {} AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${{SNAPSHOT}}/{}.parquet', file_row_number = true);\n",
+                local(&ingest::rows_relation(&t.name)),
+                t.name
+            ));
             for (table, sql) in &c.materialize {
                 s.push_str(&format!(
                     "CREATE OR REPLACE TEMP TABLE {} AS {};\n",
@@ -1224,11 +1175,13 @@ CREATE MACRO is_finite_value(x) AS isfinite(x);
 /// literals, `arrow_cast` as `CAST`, `round(x, d)` as DataFusion rounds a double (scaled by
 /// 10^d, rounded half away from zero, scaled back — DuckDB 2 rounds the double's exact binary
 /// value instead, so 5.595, stored just below it, went to 5.59 there and 5.60 here),
-/// `cardinality` of a list as `len`, and `trailing_median` as DuckDB's windowed median over a
+/// `cardinality` of a list as `len`, `key_hash` as DuckDB's `hash`, and `trailing_median` as DuckDB's windowed median over a
 /// RANGE frame ending just before the current row. Run the result after [`DUCKDB_PRELUDE`].
 pub fn duckdb_dialect(sql: &str, as_of: i64) -> String {
     let lit = crate::engine::timestamp_literal(as_of);
-    let mut out = sql.replace(&lit, &format!("make_timestamp({as_of})::TIMESTAMPTZ"));
+    let mut out = sql
+        .replace(&lit, &format!("make_timestamp({as_of})::TIMESTAMPTZ"))
+        .replace("key_hash(", "hash(");
     // arrow_cast(x, 'Date32') → CAST(x AS DATE)
     let mut from = 0;
     while let Some((at, args, close)) = next_call(&out, "arrow_cast", from) {

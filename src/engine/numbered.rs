@@ -1,0 +1,387 @@
+//! Parquet files read with their row numbers: the table a source contract runs on.
+//!
+//! A contract's set rules (`deduplicate`, `version_sequence`, `unique`, …) are computed over a
+//! few columns and their findings joined back to the whole row; that needs an identity for a
+//! row, and a snapshot row has only one that always exists: its position. `_row` is that
+//! position in the table's files (sorted by path, then row order), counted from 0. Partitions
+//! are runs of whole row groups, so any number of threads numbers rows the same way, and a
+//! query reads only the columns it uses (`_row` costs nothing to read).
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, UInt64Array, new_null_array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::stats::Precision;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{DataFusionError, Statistics};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::{Expr, TableType};
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SendableRecordBatchStream,
+};
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
+
+use crate::error::{Error, Result};
+
+/// The name of the row-number column.
+pub const ROW: &str = "_row";
+
+/// Consecutive row groups of one file, read by one partition.
+#[derive(Debug, Clone)]
+struct Chunk {
+    file: usize,
+    row_groups: Vec<usize>,
+    first_row: u64,
+    rows: u64,
+}
+
+/// The files of one table with `_row` appended to `schema` (see the module doc).
+#[derive(Debug)]
+pub struct NumberedParquet {
+    files: Arc<Vec<(PathBuf, ArrowReaderMetadata)>>,
+    /// The table's columns, then `_row`.
+    schema: SchemaRef,
+    parts: Arc<Vec<Vec<Chunk>>>,
+    rows: u64,
+    bytes: u64,
+}
+
+impl NumberedParquet {
+    /// `files` in the order their rows are numbered, read as `schema` (columns by name, cast to
+    /// its types; a column a file lacks reads as null), in at most `partitions` partitions.
+    pub fn try_new(files: &[PathBuf], schema: &Schema, partitions: usize) -> Result<Self> {
+        let mut opened = Vec::with_capacity(files.len());
+        let mut groups: Vec<(usize, usize, u64)> = Vec::new();
+        let mut bytes = 0u64;
+        for (i, path) in files.iter().enumerate() {
+            let mut f = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+            let meta = ArrowReaderMetadata::load(&mut f, Default::default()).map_err(|e| {
+                Error::data(format!("is not a readable Parquet file: {e}")).with_path(path)
+            })?;
+            for (g, rg) in meta.metadata().row_groups().iter().enumerate() {
+                groups.push((i, g, rg.num_rows() as u64));
+                bytes += rg.total_byte_size() as u64;
+            }
+            opened.push((path.clone(), meta));
+        }
+        let rows: u64 = groups.iter().map(|g| g.2).sum();
+        // Runs of row groups of about rows / partitions each, in file order.
+        let target = rows.div_ceil(partitions.max(1) as u64).max(1);
+        let mut parts: Vec<Vec<Chunk>> = vec![Vec::new()];
+        let (mut first, mut in_part) = (0u64, 0u64);
+        for (file, g, n) in groups {
+            if in_part >= target {
+                parts.push(Vec::new());
+                in_part = 0;
+            }
+            let part = parts.last_mut().expect("one partition at least");
+            match part.last_mut() {
+                Some(c) if c.file == file => {
+                    c.row_groups.push(g);
+                    c.rows += n;
+                }
+                _ => part.push(Chunk {
+                    file,
+                    row_groups: vec![g],
+                    first_row: first,
+                    rows: n,
+                }),
+            }
+            first += n;
+            in_part += n;
+        }
+        let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields.push(Field::new(ROW, DataType::UInt64, false));
+        Ok(NumberedParquet {
+            files: Arc::new(opened),
+            schema: Arc::new(Schema::new(fields)),
+            parts: Arc::new(parts),
+            rows,
+            bytes,
+        })
+    }
+
+    fn statistics(&self, schema: &Schema) -> Statistics {
+        Statistics::new_unknown(schema)
+            .with_num_rows(Precision::Exact(self.rows as usize))
+            .with_total_byte_size(Precision::Inexact(self.bytes as usize))
+    }
+}
+
+#[async_trait::async_trait]
+impl TableProvider for NumberedParquet {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
+        let projection: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..self.schema.fields().len()).collect(),
+        };
+        let schema = Arc::new(self.schema.project(&projection)?);
+        let stats = self.statistics(&schema);
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(schema.clone()),
+            Partitioning::UnknownPartitioning(self.parts.len()),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ));
+        Ok(Arc::new(NumberedExec {
+            files: self.files.clone(),
+            parts: self.parts.clone(),
+            schema,
+            stats: Arc::new(stats),
+            properties,
+        }))
+    }
+
+    fn statistics(&self) -> Option<Statistics> {
+        Some(self.statistics(&self.schema))
+    }
+}
+
+/// The scan of a [`NumberedParquet`] with the columns a query reads.
+#[derive(Debug)]
+struct NumberedExec {
+    files: Arc<Vec<(PathBuf, ArrowReaderMetadata)>>,
+    parts: Arc<Vec<Vec<Chunk>>>,
+    /// The projected columns (possibly including `_row`).
+    schema: SchemaRef,
+    stats: Arc<Statistics>,
+    properties: Arc<PlanProperties>,
+}
+
+impl DisplayAs for NumberedExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let names: Vec<&str> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        write!(
+            f,
+            "NumberedParquetExec: files={}, partitions={}, projection=[{}]",
+            self.files.len(),
+            self.parts.len(),
+            names.join(", ")
+        )
+    }
+}
+
+impl ExecutionPlan for NumberedExec {
+    fn name(&self) -> &str {
+        "NumberedParquetExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> datafusion::common::Result<TreeNodeRecursion>,
+    ) -> datafusion::common::Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> datafusion::common::Result<Arc<dyn ExecutionPlan>> {
+        if children.is_empty() {
+            Ok(self)
+        } else {
+            Err(DataFusionError::Internal(
+                "a numbered Parquet scan has no inputs".into(),
+            ))
+        }
+    }
+
+    fn partition_statistics(
+        &self,
+        partition: Option<usize>,
+    ) -> datafusion::common::Result<Arc<Statistics>> {
+        Ok(match partition.and_then(|p| self.parts.get(p)) {
+            Some(part) => Arc::new(
+                Statistics::new_unknown(&self.schema)
+                    .with_num_rows(Precision::Exact(part.iter().map(|c| c.rows as usize).sum())),
+            ),
+            None => self.stats.clone(),
+        })
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> datafusion::common::Result<SendableRecordBatchStream> {
+        let chunks = self.parts.get(partition).cloned().unwrap_or_default();
+        let (files, schema) = (self.files.clone(), self.schema.clone());
+        let batches = chunks.into_iter().flat_map(move |c| {
+            match read_chunk(&files, &c, &schema) {
+                Ok(it) => it,
+                Err(e) => Box::new(std::iter::once(Err(e))),
+            }
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            futures::stream::iter(batches),
+        )))
+    }
+}
+
+type Batches = Box<dyn Iterator<Item = datafusion::common::Result<RecordBatch>> + Send>;
+
+/// The batches of one chunk, shaped as `schema` (`_row` where the schema has it).
+fn read_chunk(
+    files: &Arc<Vec<(PathBuf, ArrowReaderMetadata)>>,
+    c: &Chunk,
+    schema: &SchemaRef,
+) -> datafusion::common::Result<Batches> {
+    let (path, meta) = &files[c.file];
+    let shown = path.display().to_string();
+    let ext = move |e: String| DataFusionError::External(format!("{shown}: {e}").into());
+    let file = File::open(path).map_err(|e| ext(e.to_string()))?;
+    let file_schema = meta.schema().clone();
+    // Where each output column comes from: a file column (by position among those read), the
+    // row's position, or nothing (null). A file written with `_row` (a typed copy of the
+    // snapshot) keeps the numbers it was written with.
+    enum From {
+        File(usize),
+        Position,
+        Null,
+    }
+    let mut read: Vec<usize> = Vec::new();
+    let mut sources: Vec<From> = Vec::new();
+    for f in schema.fields() {
+        sources.push(match file_schema.index_of(f.name()) {
+            Ok(i) => {
+                read.push(i);
+                From::File(i)
+            }
+            Err(_) if f.name() == ROW => From::Position,
+            Err(_) => From::Null,
+        });
+    }
+    let mask = ProjectionMask::roots(meta.parquet_schema(), read.iter().copied());
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
+        .with_row_groups(c.row_groups.clone())
+        .with_projection(mask)
+        .with_batch_size(8192)
+        .build()
+        .map_err(|e| ext(e.to_string()))?;
+    let schema = schema.clone();
+    let mut next_row = c.first_row;
+    let ext = ext.clone();
+    Ok(Box::new(reader.map(move |b| {
+        let b = b.map_err(|e| ext(e.to_string()))?;
+        let n = b.num_rows();
+        let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+        for (f, src) in schema.fields().iter().zip(&sources) {
+            let col = match src {
+                From::File(i) => {
+                    let at = read.binary_search(i).map_err(|_| ext("column map".into()))?;
+                    let c = b.column(at);
+                    if c.data_type() == f.data_type() {
+                        c.clone()
+                    } else {
+                        arrow::compute::cast(c, f.data_type())?
+                    }
+                }
+                From::Position => Arc::new(UInt64Array::from_iter_values(
+                    next_row..next_row + n as u64,
+                )) as ArrayRef,
+                From::Null => new_null_array(f.data_type(), n),
+            };
+            cols.push(col);
+        }
+        next_row += n as u64;
+        Ok(RecordBatch::try_new(schema.clone(), cols)?)
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+
+    fn write(path: &std::path::Path, values: &[i64], group: usize) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("v", DataType::Int64, false),
+            Field::new("s", DataType::Utf8, true),
+        ]));
+        let b = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(values.to_vec())),
+                Arc::new(StringArray::from(
+                    values.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+                )),
+            ],
+        )
+        .unwrap();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(group))
+            .build();
+        let mut w =
+            parquet::arrow::ArrowWriter::try_new(File::create(path).unwrap(), schema, Some(props))
+                .unwrap();
+        w.write(&b).unwrap();
+        w.close().unwrap();
+    }
+
+    /// Rows are numbered by position across files and row groups, whatever the partitioning,
+    /// and a projection without `_row`, or of `_row` alone, reads.
+    #[test]
+    fn rows_are_numbered_by_position_for_any_partitioning() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.parquet"), dir.path().join("b.parquet"));
+        write(&a, &(0..25).collect::<Vec<_>>(), 4);
+        write(&b, &(25..40).collect::<Vec<_>>(), 6);
+        let schema = Schema::new(vec![
+            Field::new("v", DataType::Int64, false),
+            Field::new("missing", DataType::Utf8, true),
+        ]);
+        for partitions in [1, 2, 3, 16] {
+            let ctx = datafusion::prelude::SessionContext::new();
+            let t = NumberedParquet::try_new(&[a.clone(), b.clone()], &schema, partitions).unwrap();
+            ctx.register_table("t", Arc::new(t)).unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let q = |sql: &str| {
+                rt.block_on(async { ctx.sql(sql).await.unwrap().collect().await.unwrap() })
+            };
+            let r = q("SELECT COUNT(*) AS n, SUM(CASE WHEN v = CAST(_row AS BIGINT) THEN 1 ELSE 0 END) AS same, COUNT(missing) AS m FROM t");
+            let n = r[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
+            let same = r[0].column(1).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
+            let m = r[0].column(2).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
+            assert_eq!((n, same, m), (40, 40, 0), "{partitions} partitions");
+            let r = q("SELECT MAX(_row) FROM t");
+            let max = r[0].column(0).as_any().downcast_ref::<UInt64Array>().unwrap().value(0);
+            assert_eq!(max, 39);
+        }
+    }
+}
