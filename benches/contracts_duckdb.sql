@@ -5,6 +5,10 @@ SET integer_division = true;
 CREATE MACRO day_number(d) AS CAST(date_diff('day', DATE '1970-01-01', d) AS INTEGER);
 CREATE MACRO date_of_day_number(n) AS DATE '1970-01-01' + CAST(n AS INTEGER);
 CREATE MACRO is_finite_value(x) AS isfinite(x);
+CREATE MACRO key_hash(a) AS hash(a), (a, b) AS hash(a, b), (a, b, c) AS hash(a, b, c),
+  (a, b, c, d) AS hash(a, b, c, d), (a, b, c, d, e) AS hash(a, b, c, d, e),
+  (a, b, c, d, e, f) AS hash(a, b, c, d, e, f), (a, b, c, d, e, f, g) AS hash(a, b, c, d, e, f, g),
+  (a, b, c, d, e, f, g, h) AS hash(a, b, c, d, e, f, g, h);
 
 -- source reps
 CREATE OR REPLACE TEMP VIEW scratch_reps_rows AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${SNAPSHOT}/reps.parquet', file_row_number = true);
@@ -372,8 +376,6 @@ CREATE OR REPLACE TEMP TABLE scratch_usage_metering_log_dup_usage_id AS SELECT u
 SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0, SUM(CASE WHEN _v1 THEN 1 ELSE 0 END) AS _f1, SUM(CASE WHEN _v2 THEN 1 ELSE 0 END) AS _f2, SUM(CASE WHEN _v3 THEN 1 ELSE 0 END) AS _f3 FROM (SELECT t.*, ((t.usage_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0, ((CASE WHEN (not (record_version = 1
      and received_at > period_end + interval '24 hours')
 ) THEN false ELSE true END)) AS _v1, ((CASE WHEN (effective_at between period_start and period_end) THEN false ELSE true END)) AS _v2, ((CASE WHEN (units_consumed <= 10 * coalesce(
-  (CASE WHEN count(units_consumed) OVER (partition by account_id, sku_id, source_system order by period_start
-          range between interval '30 days' preceding AND INTERVAL 1 MICROSECOND PRECEDING) >= 7 THEN median(units_consumed) OVER (partition by account_id, sku_id, source_system order by period_start
-          range between interval '30 days' preceding AND INTERVAL 1 MICROSECOND PRECEDING) END),
+  (CASE WHEN count(units_consumed) OVER (partition by account_id, sku_id, source_system order by period_start RANGE BETWEEN INTERVAL (30) DAYS PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING) >= 7 THEN median(units_consumed) OVER (partition by account_id, sku_id, source_system order by period_start RANGE BETWEEN INTERVAL (30) DAYS PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING) END),
   units_consumed)
 ) THEN false ELSE true END)) AS _v3 FROM src_usage_metering_log t LEFT JOIN scratch_usage_metering_log_dup_usage_id _dup0 ON (t.usage_id IS NOT DISTINCT FROM _dup0._k0)) x;

@@ -1169,6 +1169,7 @@ pub fn build_model(
             format!("{SOURCES}.{}", ident(to))
         }
     };
+    let files: Option<Vec<PathBuf>> = written.as_ref().map(|w| vec![w.path.clone()]);
     let mut tests = contracts::run_checks(
         cx,
         &model.name,
@@ -1176,6 +1177,7 @@ pub fn build_model(
         &format!("{MODELS}.{}", ident(&model.name)),
         &model.tests,
         &rel_of,
+        files.as_deref(),
     )
     .map_err(|e| wrap_model(model, e))?;
     if key.is_some_and(|k| tests[k].failures > 0) {

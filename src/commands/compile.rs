@@ -58,6 +58,7 @@ pub fn run(a: CompileArgs) -> Result<Outcome> {
                 check_sql(
                     &c.table,
                     &format!("{SOURCES}.{}", ident(&c.table)),
+                    true,
                     &checks,
                     &rel,
                     &render,

@@ -70,6 +70,7 @@ pub fn ingest_sql(
             survivors: None,
             render,
             this: Some(&rows),
+            stored: true,
         };
         let v = s.violation(&sc)?;
         for m in v.materialize {

@@ -159,6 +159,8 @@ pub fn run_source(
         .iter()
         .filter(|s| s.on_fail.removes_rows())
         .collect();
+    // The Parquet files `sources.<table>` reads.
+    let checked: Vec<PathBuf>;
     if removing.is_empty() && typed.is_none() && cut.is_none() {
         // Nothing to take out: the raw table is the checked table.
         cx.engine.register_parquet(
@@ -170,12 +172,21 @@ pub fn run_source(
         let n = count(cx.engine, &format!("{SOURCES}.{}", t.name), &t.name)?;
         result.rows_in += n;
         result.rows_accepted = n;
+        checked = parquet_files(&location)?;
     } else {
         let files = match typed {
             Some(path) => vec![path],
             None => parquet_files(&location)?,
         };
-        ingest(cx, contract, t, &removing, &files, cut.as_deref(), &mut result)?;
+        checked = vec![ingest(
+            cx,
+            contract,
+            t,
+            &removing,
+            &files,
+            cut.as_deref(),
+            &mut result,
+        )?];
     }
 
     let checks: Vec<TestSpec> = contract
@@ -185,9 +196,15 @@ pub fn run_source(
         .cloned()
         .collect();
     let relation = format!("{SOURCES}.{}", ident(&t.name));
-    let mut results = run_checks(cx, &t.name, "source", &relation, &checks, &|to: &str| {
-        source_relation(cx, to, &t.name)
-    })?;
+    let mut results = run_checks(
+        cx,
+        &t.name,
+        "source",
+        &relation,
+        &checks,
+        &|to: &str| source_relation(cx, to, &t.name),
+        Some(&checked),
+    )?;
     for r in &mut results {
         r.contract_version = Some(contract.contract_version.clone());
         r.declared_in = contract.file.display().to_string();
@@ -564,7 +581,7 @@ fn display(a: &ArrayRef, i: usize) -> String {
 pub fn record_json(b: &RecordBatch, i: usize) -> serde_json::Value {
     let mut m = serde_json::Map::new();
     for (f, c) in b.schema().fields().iter().zip(b.columns()) {
-        if f.name().starts_with("_v") || f.name() == "_rule" {
+        if f.name().starts_with("_v") || f.name() == "_rule" || f.name() == ROW {
             continue;
         }
         let v = if c.is_null(i) {
@@ -597,7 +614,7 @@ impl Compiled {
 }
 
 /// Run the ingest queries over `files` (the rows `known` keeps, when as_of cuts the table) and
-/// split the result.
+/// split the result; returns the accepted rows' file.
 fn ingest(
     cx: &Context,
     contract: &SourceContract,
@@ -606,15 +623,16 @@ fn ingest(
     files: &[PathBuf],
     known: Option<&str>,
     result: &mut SourceResult,
-) -> Result<()> {
+) -> Result<PathBuf> {
     let rows = ingest::rows_relation(&t.name);
     let (schema, name) = rows
         .split_once('.')
         .ok_or_else(|| Error::Internal(format!("unqualified relation {rows}")))?;
     match known {
-        None => cx
-            .engine
-            .register_numbered(schema, name, files, &t.arrow_schema())?,
+        None => {
+            cx.engine
+                .register_numbered(schema, name, files, &t.arrow_schema())?;
+        }
         Some(known) => {
             let all = format!("{name}_all");
             cx.engine
@@ -780,7 +798,7 @@ fn ingest(
             declared_in: contract.file.display().to_string(),
         });
     }
-    Ok(())
+    Ok(accepted_path)
 }
 
 /// Columns cast to a schema's types (the engine may hand back equivalent encodings, e.g. views).
@@ -820,10 +838,12 @@ pub fn quarantine_schema(t: &TableSchema) -> SchemaRef {
 }
 
 /// The check query: `_n` rows and one failure count `_f<k>` per test; and the query of the
-/// rows with their `_v<k>` flags, for samples. `scope` names the table or model under test.
+/// rows with their `_v<k>` flags, for samples. `scope` names the table or model under test;
+/// `stored` says whether `relation` is a table rather than a view ([`SqlContext::stored`]).
 pub fn check_sql(
     scope: &str,
     relation: &str,
+    stored: bool,
     tests: &[TestSpec],
     rel: &dyn Fn(&str) -> String,
     render: &dyn Fn(&str) -> Result<String>,
@@ -840,6 +860,7 @@ pub fn check_sql(
             survivors: None,
             render,
             this: Some(relation),
+            stored,
         };
         let v = s.violation(&sc)?;
         for m in v.materialize {
@@ -865,43 +886,129 @@ pub fn check_sql(
     Ok((Compiled { materialize, sql }, inner))
 }
 
-/// Each test's failure count and up to [`SAMPLE_ROWS`] of its failing rows, from one pass
-/// over the checked rows that streams only the rows failing some test (the windows and joins
-/// of the checks run once; a count pass and then a sample pass ran them twice).
-fn failures_and_samples(
+/// What the checks found: rows checked, each test's failures, and a sample of each test's
+/// failing rows.
+type Findings = (u64, Vec<u64>, Vec<Vec<serde_json::Value>>);
+
+/// The checks of a table stored in Parquet `files`, read with row positions: one pass computes
+/// every test's flag over only the columns the tests read (a window sorts those, not the whole
+/// row) and returns the positions of the failing rows; each test's sample is its first
+/// [`SAMPLE_ROWS`] failing rows in table order, then read by position.
+fn checks_by_position(
     cx: &Context,
-    inner: &str,
-    tests: usize,
+    node: &str,
+    relation: &str,
+    files: &[PathBuf],
+    tests: &[TestSpec],
+    rel: &dyn Fn(&str) -> String,
     what: &str,
-) -> Result<(Vec<u64>, Vec<Vec<serde_json::Value>>)> {
-    let mut failures = vec![0u64; tests];
-    let mut samples: Vec<Vec<serde_json::Value>> = vec![Vec::new(); tests];
-    let any: Vec<String> = (0..tests).map(|k| format!("_v{k}")).collect();
+) -> Result<Findings> {
+    let name = format!("{}_checked", crate::project::tests::ident_part(node));
+    let schema = cx.engine.schema_of(relation, what)?;
+    let table = cx.engine.register_numbered(SCRATCH, &name, files, &schema)?;
+    let numbered = format!("{SCRATCH}.{name}");
+    let (compiled, inner) = check_sql(node, &numbered, true, tests, rel, cx.render)?;
+    cx.engine.materialize(&compiled.materialize, what)?;
+    let flags: Vec<String> = (0..tests.len()).map(|k| format!("_v{k}")).collect();
     let df = cx.engine.sql(
-        &format!("SELECT * FROM ({inner}) x WHERE {}", any.join(" OR ")),
+        &format!(
+            "SELECT _row, {} FROM ({inner}) x WHERE {}",
+            flags.join(", "),
+            flags.join(" OR ")
+        ),
         what,
     )?;
+    let mut failures = vec![0u64; tests.len()];
+    let mut firsts: Vec<std::collections::BTreeSet<u64>> = vec![Default::default(); tests.len()];
     cx.engine.for_each_batch(df, what, |b| {
-        for k in 0..tests {
-            let flags = b
-                .column_by_name(&format!("_v{k}"))
-                .and_then(|c| c.as_boolean_opt())
-                .ok_or_else(|| Error::Internal(format!("{what}: no flag of test {k}")))?;
+        let rows = b.column(0).as_primitive::<UInt64Type>();
+        for k in 0..tests.len() {
+            let flag = b.column(k + 1).as_boolean();
             for i in 0..b.num_rows() {
-                if flags.is_valid(i) && flags.value(i) {
+                if flag.is_valid(i) && flag.value(i) {
                     failures[k] += 1;
-                    if samples[k].len() < SAMPLE_ROWS {
-                        samples[k].push(record_json(&b, i));
+                    firsts[k].insert(rows.value(i));
+                    if firsts[k].len() > SAMPLE_ROWS {
+                        firsts[k].pop_last();
                     }
                 }
             }
         }
         Ok(())
     })?;
-    Ok((failures, samples))
+    let wanted: std::collections::BTreeSet<u64> = firsts.iter().flatten().copied().collect();
+    let mut by_position: BTreeMap<u64, serde_json::Value> = BTreeMap::new();
+    let mut positions = wanted.iter();
+    for b in table.read_rows(&wanted.iter().copied().collect::<Vec<_>>())? {
+        for i in 0..b.num_rows() {
+            if let Some(p) = positions.next() {
+                by_position.insert(*p, record_json(&b, i));
+            }
+        }
+    }
+    let samples = firsts
+        .iter()
+        .map(|f| f.iter().filter_map(|p| by_position.get(p).cloned()).collect())
+        .collect();
+    Ok((table.rows(), failures, samples))
 }
 
-/// Run non-removing tests against `relation` and judge them.
+/// The checks of any relation (a view): one query counts each test's failures; when some
+/// failed, one more pass over the rows failing any test keeps a sample of each.
+fn checks_by_query(
+    cx: &Context,
+    relation: &str,
+    tests: &[TestSpec],
+    node: &str,
+    rel: &dyn Fn(&str) -> String,
+    what: &str,
+) -> Result<Findings> {
+    let (compiled, inner) = check_sql(node, relation, false, tests, rel, cx.render)?;
+    cx.engine.materialize(&compiled.materialize, what)?;
+    let b = cx.engine.query(&compiled.sql, what)?;
+    let row = b
+        .first()
+        .ok_or_else(|| Error::Internal(format!("{what}: no result row")))?;
+    let get = |k: usize| -> u64 {
+        let c = row.column(k);
+        if c.is_null(0) {
+            return 0;
+        }
+        arrow::compute::cast(c, &DataType::Int64)
+            .map(|a| a.as_primitive::<Int64Type>().value(0).max(0) as u64)
+            .unwrap_or(0)
+    };
+    let n = get(0);
+    let failures: Vec<u64> = (0..tests.len()).map(|k| get(k + 1)).collect();
+    let mut samples: Vec<Vec<serde_json::Value>> = vec![Vec::new(); tests.len()];
+    let failing: Vec<usize> = (0..tests.len()).filter(|&k| failures[k] > 0).collect();
+    if !failing.is_empty() {
+        let any: Vec<String> = failing.iter().map(|k| format!("_v{k}")).collect();
+        let df = cx.engine.sql(
+            &format!("SELECT * FROM ({inner}) x WHERE {}", any.join(" OR ")),
+            what,
+        )?;
+        cx.engine.for_each_batch(df, what, |b| {
+            for &k in &failing {
+                let flag = b
+                    .column_by_name(&format!("_v{k}"))
+                    .and_then(|c| c.as_boolean_opt())
+                    .ok_or_else(|| Error::Internal(format!("{what}: no flag of test {k}")))?;
+                for i in 0..b.num_rows() {
+                    if samples[k].len() < SAMPLE_ROWS && flag.is_valid(i) && flag.value(i) {
+                        samples[k].push(record_json(&b, i));
+                    }
+                }
+            }
+            Ok(())
+        })?;
+    }
+    Ok((n, failures, samples))
+}
+
+/// Run non-removing tests against `relation` and judge them. `files`, when given, are the
+/// Parquet files `relation` reads (as written by this run), so the checks can use row
+/// positions.
 pub fn run_checks(
     cx: &Context,
     node: &str,
@@ -909,15 +1016,16 @@ pub fn run_checks(
     relation: &str,
     tests: &[TestSpec],
     rel: &dyn Fn(&str) -> String,
+    files: Option<&[PathBuf]>,
 ) -> Result<Vec<TestResult>> {
     if tests.is_empty() {
         return Ok(Vec::new());
     }
-    let (compiled, inner) = check_sql(node, relation, tests, rel, cx.render)?;
     let what = format!("checks of {node_kind} `{node}`");
-    cx.engine.materialize(&compiled.materialize, &what)?;
-    let n = count(cx.engine, relation, node)?;
-    let (failures, samples) = failures_and_samples(cx, &inner, tests.len(), &what)?;
+    let (n, failures, samples) = match files {
+        Some(files) => checks_by_position(cx, node, relation, files, tests, rel, &what)?,
+        None => checks_by_query(cx, relation, tests, node, rel, &what)?,
+    };
     let mut out = Vec::new();
     for ((k, s), sample) in tests.iter().enumerate().zip(samples) {
         let failures = failures[k];
@@ -1147,7 +1255,7 @@ pub fn duckdb_checks(
     if tests.is_empty() {
         return Ok(String::new());
     }
-    let (c, _) = check_sql(node, relation, tests, rel, render)?;
+    let (c, _) = check_sql(node, relation, true, tests, rel, render)?;
     let local = |sql: &str| sql.replace(&format!("{SCRATCH}."), "scratch_");
     let mut s = String::new();
     for (table, sql) in &c.materialize {
@@ -1163,25 +1271,28 @@ pub fn duckdb_checks(
 }
 
 /// What a DuckDB script needs before SQL rewritten by [`duckdb_dialect`]: UTC, integer
-/// division as DataFusion divides integers, and gtmos' day-number functions as macros.
+/// division as DataFusion divides integers, and gtmos' day-number, finiteness and key-hash
+/// functions as macros (`key_hash` as DuckDB's `hash`, for up to eight columns).
 pub const DUCKDB_PRELUDE: &str = "SET TimeZone = 'UTC';
 SET integer_division = true;
 CREATE MACRO day_number(d) AS CAST(date_diff('day', DATE '1970-01-01', d) AS INTEGER);
 CREATE MACRO date_of_day_number(n) AS DATE '1970-01-01' + CAST(n AS INTEGER);
 CREATE MACRO is_finite_value(x) AS isfinite(x);
+CREATE MACRO key_hash(a) AS hash(a), (a, b) AS hash(a, b), (a, b, c) AS hash(a, b, c),
+  (a, b, c, d) AS hash(a, b, c, d), (a, b, c, d, e) AS hash(a, b, c, d, e),
+  (a, b, c, d, e, f) AS hash(a, b, c, d, e, f), (a, b, c, d, e, f, g) AS hash(a, b, c, d, e, f, g),
+  (a, b, c, d, e, f, g, h) AS hash(a, b, c, d, e, f, g, h);
 ";
 
 /// Rewrite gtmos' engine-specific SQL for DuckDB (for the side-by-side benchmarks): timestamp
 /// literals, `arrow_cast` as `CAST`, `round(x, d)` as DataFusion rounds a double (scaled by
 /// 10^d, rounded half away from zero, scaled back — DuckDB 2 rounds the double's exact binary
 /// value instead, so 5.595, stored just below it, went to 5.59 there and 5.60 here),
-/// `cardinality` of a list as `len`, `key_hash` as DuckDB's `hash`, and `trailing_median` as DuckDB's windowed median over a
+/// `cardinality` of a list as `len`, and `trailing_median` as DuckDB's windowed median over a
 /// RANGE frame ending just before the current row. Run the result after [`DUCKDB_PRELUDE`].
 pub fn duckdb_dialect(sql: &str, as_of: i64) -> String {
     let lit = crate::engine::timestamp_literal(as_of);
-    let mut out = sql
-        .replace(&lit, &format!("make_timestamp({as_of})::TIMESTAMPTZ"))
-        .replace("key_hash(", "hash(");
+    let mut out = sql.replace(&lit, &format!("make_timestamp({as_of})::TIMESTAMPTZ"));
     // arrow_cast(x, 'Date32') → CAST(x AS DATE)
     let mut from = 0;
     while let Some((at, args, close)) = next_call(&out, "arrow_cast", from) {
@@ -1228,17 +1339,14 @@ pub fn duckdb_dialect(sql: &str, as_of: i64) -> String {
         let Some(open) = rest[over_at..].find('(').map(|i| over_at + i) else {
             break;
         };
-        let (Some(end), [value, _ts, min]) = (closing_paren(rest, open), args.as_slice()) else {
+        let (Some(end), [value, _ts, min, days]) = (closing_paren(rest, open), args.as_slice())
+        else {
             break;
         };
-        // The same frame, ending just before the current row's time instead of at its peers.
-        let window = rest[open + 1..end].trim();
-        let Some(current) = window.to_ascii_lowercase().rfind("and current row") else {
-            break;
-        };
+        // The window as a frame: the days before the current row's time, up to just before it.
         let frame = format!(
-            "({}AND INTERVAL 1 MICROSECOND PRECEDING)",
-            &window[..current]
+            "({} RANGE BETWEEN INTERVAL ({days}) DAYS PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING)",
+            rest[open + 1..end].trim()
         );
         let replacement = format!(
             "(CASE WHEN count({value}) OVER {frame} >= {min} THEN median({value}) OVER {frame} END)"
@@ -1316,13 +1424,13 @@ mod duckdb_tests {
     #[test]
     fn dialect_rewrites_literals_and_the_trailing_median() {
         let sql = format!(
-            "x <= {} and u <= 10 * coalesce(trailing_median(u, t, 7) over (partition by a, b order by t range between interval '30 days' preceding and current row), u)",
+            "x <= {} and u <= 10 * coalesce(trailing_median(u, t, 7, 30) over (partition by a, b order by t), u)",
             crate::engine::timestamp_literal(5)
         );
         let d = duckdb_dialect(&sql, 5);
         assert_eq!(
             d,
-            "x <= make_timestamp(5)::TIMESTAMPTZ and u <= 10 * coalesce((CASE WHEN count(u) OVER (partition by a, b order by t range between interval '30 days' preceding AND INTERVAL 1 MICROSECOND PRECEDING) >= 7 THEN median(u) OVER (partition by a, b order by t range between interval '30 days' preceding AND INTERVAL 1 MICROSECOND PRECEDING) END), u)"
+            "x <= make_timestamp(5)::TIMESTAMPTZ and u <= 10 * coalesce((CASE WHEN count(u) OVER (partition by a, b order by t RANGE BETWEEN INTERVAL (30) DAYS PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING) >= 7 THEN median(u) OVER (partition by a, b order by t RANGE BETWEEN INTERVAL (30) DAYS PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING) END), u)"
         );
     }
     #[test]
@@ -1451,7 +1559,7 @@ mod edge_values {
             })
             .collect();
         let rel = |t: &str| format!("models.{t}");
-        run_checks(&cx, "t", "model", "models.t", &specs, &rel)
+        run_checks(&cx, "t", "model", "models.t", &specs, &rel, None)
             .unwrap()
             .iter()
             .map(|r| r.failures)

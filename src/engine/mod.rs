@@ -194,14 +194,24 @@ impl Engine {
         name: &str,
         files: &[std::path::PathBuf],
         table_schema: &arrow::datatypes::Schema,
-    ) -> Result<()> {
+    ) -> Result<Arc<numbered::NumberedParquet>> {
         let qualified = format!("{schema}.{name}");
         let _ = self.ctx.deregister_table(qualified.as_str());
-        let table = numbered::NumberedParquet::try_new(files, table_schema, self.threads)?;
+        let table = Arc::new(numbered::NumberedParquet::try_new(
+            files,
+            table_schema,
+            self.threads,
+        )?);
         self.ctx
-            .register_table(qualified.as_str(), Arc::new(table))
-            .map(|_| ())
-            .map_err(df_err(format!("cannot register {qualified}")))
+            .register_table(qualified.as_str(), table.clone())
+            .map_err(df_err(format!("cannot register {qualified}")))?;
+        Ok(table)
+    }
+
+    /// The columns of `relation`.
+    pub fn schema_of(&self, relation: &str, what: &str) -> Result<SchemaRef> {
+        let df = self.sql(&format!("SELECT * FROM {relation}"), what)?;
+        Ok(Arc::new(df.schema().as_arrow().clone()))
     }
 
     /// Register in-memory batches as `schema.name`.

@@ -27,7 +27,9 @@ use datafusion::physical_plan::{
     SendableRecordBatchStream,
 };
 use parquet::arrow::ProjectionMask;
-use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ParquetRecordBatchReaderBuilder, RowSelection,
+};
 
 use crate::error::{Error, Result};
 
@@ -107,6 +109,60 @@ impl NumberedParquet {
             rows,
             bytes,
         })
+    }
+
+    /// The rows at `positions` (their `_row`), in that order's sorted order, with the table's
+    /// columns (no `_row`): reads only the row groups that hold them, and only those rows.
+    pub fn read_rows(&self, positions: &[u64]) -> Result<Vec<RecordBatch>> {
+        let mut wanted: Vec<u64> = positions.to_vec();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let columns: Vec<usize> = (0..self.schema.fields().len() - 1).collect();
+        let schema = Arc::new(
+            self.schema
+                .project(&columns)
+                .map_err(|e| Error::arrow("row read", e))?,
+        );
+        let mut out = Vec::new();
+        let mut first = 0u64;
+        let mut at = 0usize;
+        for (file, (path, meta)) in self.files.iter().enumerate() {
+            for (g, rg) in meta.metadata().row_groups().iter().enumerate() {
+                let n = rg.num_rows() as u64;
+                let end = first + n;
+                let from = at;
+                while at < wanted.len() && wanted[at] < end {
+                    at += 1;
+                }
+                if at > from {
+                    let ranges = wanted[from..at].iter().map(|&r| {
+                        let local = (r - first) as usize;
+                        local..local + 1
+                    });
+                    let selection = RowSelection::from_consecutive_ranges(ranges, n as usize);
+                    let chunk = Chunk {
+                        file,
+                        row_groups: vec![g],
+                        first_row: first,
+                        rows: n,
+                    };
+                    for b in read_chunk(&self.files, &chunk, &schema, Some(selection))
+                        .map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?
+                    {
+                        out.push(b.map_err(|e| {
+                            Error::Internal(format!("{}: {e}", path.display()))
+                        })?);
+                    }
+                }
+                first = end;
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many rows the files hold.
+    pub fn rows(&self) -> u64 {
+        self.rows
     }
 
     fn statistics(&self, schema: &Schema) -> Statistics {
@@ -242,7 +298,7 @@ impl ExecutionPlan for NumberedExec {
         let chunks = self.parts.get(partition).cloned().unwrap_or_default();
         let (files, schema) = (self.files.clone(), self.schema.clone());
         let batches = chunks.into_iter().flat_map(move |c| {
-            match read_chunk(&files, &c, &schema) {
+            match read_chunk(&files, &c, &schema, None) {
                 Ok(it) => it,
                 Err(e) => Box::new(std::iter::once(Err(e))),
             }
@@ -261,6 +317,7 @@ fn read_chunk(
     files: &Arc<Vec<(PathBuf, ArrowReaderMetadata)>>,
     c: &Chunk,
     schema: &SchemaRef,
+    selection: Option<RowSelection>,
 ) -> datafusion::common::Result<Batches> {
     let (path, meta) = &files[c.file];
     let shown = path.display().to_string();
@@ -288,12 +345,14 @@ fn read_chunk(
         });
     }
     let mask = ProjectionMask::roots(meta.parquet_schema(), read.iter().copied());
-    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
+    let mut builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone())
         .with_row_groups(c.row_groups.clone())
         .with_projection(mask)
-        .with_batch_size(8192)
-        .build()
-        .map_err(|e| ext(e.to_string()))?;
+        .with_batch_size(8192);
+    if let Some(selection) = selection {
+        builder = builder.with_row_selection(selection);
+    }
+    let reader = builder.build().map_err(|e| ext(e.to_string()))?;
     let schema = schema.clone();
     let mut next_row = c.first_row;
     let ext = ext.clone();
@@ -379,6 +438,18 @@ mod tests {
             let same = r[0].column(1).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
             let m = r[0].column(2).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
             assert_eq!((n, same, m), (40, 40, 0), "{partitions} partitions");
+            let rows = NumberedParquet::try_new(&[a.clone(), b.clone()], &schema, partitions)
+                .unwrap()
+                .read_rows(&[39, 3, 24, 25, 3])
+                .unwrap();
+            let v: Vec<i64> = rows
+                .iter()
+                .flat_map(|b| {
+                    b.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec()
+                })
+                .collect();
+            assert_eq!(v, vec![3, 24, 25, 39], "rows by position, each once");
+            assert_eq!(rows[0].num_columns(), 2, "the table's columns, no _row");
             let r = q("SELECT MAX(_row) FROM t");
             let max = r[0].column(0).as_any().downcast_ref::<UInt64Array>().unwrap().value(0);
             assert_eq!(max, 39);
