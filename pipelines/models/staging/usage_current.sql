@@ -2,26 +2,24 @@
 -- metered period, at its latest accepted version (MAX(record_version), SPEC §6).
 {{ config(materialized='view') }}
 
--- The latest version of each key as a hash aggregate joined back, not a window: the
--- contract's version_sequence rule leaves versions 1, 2, 3, … unique per key, so the row
--- with the key's highest record_version is exactly one, and no sort of the wide row is needed.
-with latest as (
-    select account_id, sku_id, period_start, period_end, source_system,
-        max(record_version) as record_version
-    from {{ source('snapshot', 'usage_metering_log') }}
-    group by account_id, sku_id, period_start, period_end, source_system
-),
-
-versions as (
+-- The latest version of each metered period, without grouping or joining the whole log on
+-- itself (at 66 M rows, a hash table of every period outgrew a 4 GiB budget). The contract's
+-- version_sequence rule leaves a period's accepted versions unique, so a period that was never
+-- corrected has one row at version 1, its latest; the corrected ones, at their latest version,
+-- are usage_corrections (a small table: the anti join builds its hash table on it).
+with versions as (
     select u.*
     from {{ source('snapshot', 'usage_metering_log') }} u
-    join latest l
-        on u.account_id = l.account_id
-        and u.sku_id = l.sku_id
-        and u.period_start = l.period_start
-        and u.period_end = l.period_end
-        and u.source_system = l.source_system
-        and u.record_version = l.record_version
+    left anti join {{ ref('usage_corrections') }} c
+        on u.account_id = c.account_id
+        and u.sku_id = c.sku_id
+        and u.period_start = c.period_start
+        and u.period_end = c.period_end
+        and u.source_system = c.source_system
+    where u.record_version <= 1
+    union all
+    select * exclude (build_id)
+    from {{ ref('usage_corrections') }}
 ),
 
 final as (
