@@ -26,17 +26,6 @@ const DAY: i64 = 86_400_000_000;
 /// Decisions per account in each period.
 const PER_PERIOD: usize = 5;
 
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
 fn main() {
     let n: usize = std::env::var("GTMOS_BENCH_DECISIONS")
         .ok()
@@ -65,7 +54,7 @@ fn main() {
     let cuped_start = Instant::now();
     let cu = compare::compare(&t.accounts, &cfg, true);
     let cuped_s = cuped_start.elapsed().as_secs_f64();
-    let peak = peak_rss_mib();
+    let peak = common::peak_rss_mib();
     let m = c
         .metrics
         .iter()

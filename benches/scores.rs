@@ -30,20 +30,6 @@ use gtmos::warehouse::Warehouse;
 /// The health-score stage, in dependency order.
 const HEALTH: [&str; 3] = ["score_accounts", "usage_weekly", "customer_health_log"];
 
-/// The process's peak resident memory (VmHWM), in MiB.
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|k| k.parse::<f64>().ok())
-            })
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
 fn runs() -> usize {
     std::env::var("GTMOS_BENCH_RUNS")
         .ok()
@@ -212,7 +198,7 @@ fn main() {
     // default corpus; lifted as in the metrics bench, so that every view is published.
     let lifted = [("payback_max_months", "1e12"), ("cac_max_usd", "1e15")];
     let (wh_dir, r) = common::build(&corpus, "scores-warehouse", "tag:scores,tag:views", &lifted);
-    let peak = peak_rss_mib();
+    let peak = common::peak_rss_mib();
     assert!(r.blocked.is_empty(), "blocked: {:?}", r.blocked);
     let tagged = |step: &str, tag: &str| {
         step.strip_prefix("model.")

@@ -19,6 +19,18 @@ pub fn threads() -> usize {
         .unwrap_or(1)
 }
 
+/// The process's peak resident memory (VmHWM), in MiB.
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
 /// `GTMOS_BENCH_ACCOUNTS` (default 100,000).
 pub fn accounts() -> u64 {
     std::env::var("GTMOS_BENCH_ACCOUNTS")
@@ -30,7 +42,7 @@ pub fn accounts() -> u64 {
 /// The memory budget of both engines: `GTMOS_MEMORY_MB` (default 4096), passed to DuckDB's
 /// `memory_limit` by `run_duckdb.py` too, so neither side gets more memory than the other.
 pub fn memory_limit() -> usize {
-    gtmos::settings::memory_limit(None)
+    gtmos::settings::memory_limit(None).expect("GTMOS_MEMORY_MB")
 }
 
 /// The default-parameter corpus of `accounts` accounts, generated on first use.
@@ -134,6 +146,8 @@ pub fn checked_inputs(
     use gtmos::warehouse::Warehouse;
 
     let dir = base().join(name);
+    // A fresh scratch warehouse each run: its quarantine files are append-only.
+    let _ = std::fs::remove_dir_all(&dir);
     let snapshot = Snapshot::open(corpus, &project.registry).expect("snapshot");
     let as_of = snapshot.manifest.as_of_micros().expect("as_of");
     let scratch = Warehouse::new(&dir);
