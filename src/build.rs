@@ -838,33 +838,45 @@ fn publish_views(
         &as_of,
         &report.build_id,
     )?;
-    let tables = [
+    let views = a.catalog.iter().filter(|r| r.kind != "composite").count();
+    let composites = a.composites.len();
+    let composite_tokens_max = a.composites.iter().map(|c| c.tokens).max().unwrap_or(0);
+    let dropped_rows = a.composites.iter().map(|c| c.dropped_rows).sum();
+    let catalog_table = crate::views::catalog_batch(&a, catalog, &report.build_id, report.as_of)?;
+    let (composite_rows, catalog_rows) = (a.composites, a.catalog);
+    let composite_path = staging.join(format!("{COMPOSITE_TABLE}.parquet"));
+    let catalog_path = staging.join(format!("{CATALOG_TABLE}.parquet"));
+    let written = [
         (
             COMPOSITE_TABLE,
-            crate::views::composite_batch(&a, &report.build_id)?,
+            &composite_path,
+            crate::views::write_composites(composite_rows, &report.build_id, &composite_path)?,
         ),
         (
             CATALOG_TABLE,
-            crate::views::catalog_batch(&a, catalog, &report.build_id, report.as_of)?,
+            &catalog_path,
+            crate::table_io::write_table(
+                &catalog_path,
+                catalog_table.schema(),
+                &[],
+                &[catalog_table],
+            )?,
         ),
     ];
-    for (name, batch) in tables {
-        let path = staging.join(format!("{name}.parquet"));
-        let w = crate::table_io::write_table(&path, batch.schema(), &[], &[batch])?;
-        warehouse.publish(&path, name)?;
+    for (name, path, w) in written {
+        warehouse.publish(path, name)?;
         state
             .tables
             .insert(name.to_string(), published_state(report, &w));
         report.published.push(name.to_string());
     }
     Ok(ViewsSummary {
-        views: a.catalog.iter().filter(|r| r.kind != "composite").count(),
-        composites: a.composites.len(),
-        composite_tokens_max: a.composites.iter().map(|c| c.tokens).max().unwrap_or(0),
+        views,
+        composites,
+        composite_tokens_max,
         composite_token_budget: catalog.composite.token_budget,
-        dropped_rows: a.composites.iter().map(|c| c.dropped_rows).sum(),
-        stale: a
-            .catalog
+        dropped_rows,
+        stale: catalog_rows
             .iter()
             .filter(|r| r.is_stale && r.kind != "composite")
             .map(|r| r.view_name.clone())
