@@ -682,9 +682,8 @@ fn ingest(
             return Ok(());
         }
         let bad = is_not_null(&rule).map_err(|e| Error::arrow(&what, e))?;
-        let filter = |a: &dyn Array| {
-            arrow::compute::filter(a, &bad).map_err(|e| Error::arrow(&what, e))
-        };
+        let filter =
+            |a: &dyn Array| arrow::compute::filter(a, &bad).map_err(|e| Error::arrow(&what, e));
         let bad_batch = filter_record_batch(&data, &bad).map_err(|e| Error::arrow(&what, e))?;
         let (labels, positions) = (filter(&rule)?, filter(&row)?);
         let (labels, positions) = (
@@ -905,7 +904,9 @@ fn checks_by_position(
 ) -> Result<Findings> {
     let name = format!("{}_checked", crate::project::tests::ident_part(node));
     let schema = cx.engine.schema_of(relation, what)?;
-    let table = cx.engine.register_numbered(SCRATCH, &name, files, &schema)?;
+    let table = cx
+        .engine
+        .register_numbered(SCRATCH, &name, files, &schema)?;
     let numbered = format!("{SCRATCH}.{name}");
     let (compiled, inner) = check_sql(node, &numbered, true, tests, rel, cx.render)?;
     cx.engine.materialize(&compiled.materialize, what)?;
@@ -948,7 +949,11 @@ fn checks_by_position(
     }
     let samples = firsts
         .iter()
-        .map(|f| f.iter().filter_map(|p| by_position.get(p).cloned()).collect())
+        .map(|f| {
+            f.iter()
+                .filter_map(|p| by_position.get(p).cloned())
+                .collect()
+        })
         .collect();
     Ok((table.rows(), failures, samples))
 }

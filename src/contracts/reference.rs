@@ -83,7 +83,6 @@ pub fn reference_ingest_sql(
     Ok(Compiled { materialize, sql })
 }
 
-
 /// The compiled ingest against the reference, on random tables full of ties, nulls, replays,
 /// out-of-order and missing versions, orphans and boundary values: the same label for every
 /// row. The reference breaks order ties by `id` (the row's position), as the ingest does.
@@ -130,15 +129,39 @@ sources:
     /// (column, test) in declared order: row and set rules interleaved.
     const RULES: &[(Option<&str>, &str)] = &[
         (Some("k1"), "{not_null: {on_fail: quarantine}}"),
-        (Some("a"), "{accepted_values: {values: [p, q], on_fail: quarantine}}"),
-        (None, "{deduplicate: {key: [k1, k2], order_by: [ts, ord], on_fail: quarantine, rule: replay}}"),
-        (Some("x"), "{accepted_range: {min_value: 0, on_fail: quarantine}}"),
-        (None, "{version_sequence: {key: [k1], version: ver, order_by: [ts, ord], on_fail: quarantine}}"),
+        (
+            Some("a"),
+            "{accepted_values: {values: [p, q], on_fail: quarantine}}",
+        ),
+        (
+            None,
+            "{deduplicate: {key: [k1, k2], order_by: [ts, ord], on_fail: quarantine, rule: replay}}",
+        ),
+        (
+            Some("x"),
+            "{accepted_range: {min_value: 0, on_fail: quarantine}}",
+        ),
+        (
+            None,
+            "{version_sequence: {key: [k1], version: ver, order_by: [ts, ord], on_fail: quarantine}}",
+        ),
         (Some("ord"), "{unique: {on_fail: quarantine}}"),
-        (Some("ref"), "{relationships: {to: refs, field: key, on_fail: quarantine}}"),
-        (None, "{unique_combination_of_columns: {combination_of_columns: [k2, a], on_fail: quarantine, where: \"x < 3\"}}"),
-        (None, "{expression_is_true: {expression: \"x < 8\", on_fail: quarantine}}"),
-        (None, "{deduplicate: {key: [k2], order_by: [ord], where: \"a = 'p'\", on_fail: dead_letter, rule: late}}"),
+        (
+            Some("ref"),
+            "{relationships: {to: refs, field: key, on_fail: quarantine}}",
+        ),
+        (
+            None,
+            "{unique_combination_of_columns: {combination_of_columns: [k2, a], on_fail: quarantine, where: \"x < 3\"}}",
+        ),
+        (
+            None,
+            "{expression_is_true: {expression: \"x < 8\", on_fail: quarantine}}",
+        ),
+        (
+            None,
+            "{deduplicate: {key: [k2], order_by: [ord], where: \"a = 'p'\", on_fail: dead_letter, rule: late}}",
+        ),
     ];
 
     struct Rng(u64);
@@ -182,7 +205,16 @@ sources:
             s(rng, &[Some("p"), Some("q"), Some("r"), None]),
             Arc::new(Float64Array::from(
                 (0..n)
-                    .map(|_| rng.pick(&[Some(0.0), Some(-0.0), Some(2.5), Some(9.0), Some(-1.0), None]))
+                    .map(|_| {
+                        rng.pick(&[
+                            Some(0.0),
+                            Some(-0.0),
+                            Some(2.5),
+                            Some(9.0),
+                            Some(-1.0),
+                            None,
+                        ])
+                    })
                     .collect::<Vec<_>>(),
             )),
             s(rng, &[Some("r1"), Some("r2"), Some("orphan"), None]),
@@ -216,8 +248,8 @@ sources:
         let mut out = BTreeMap::new();
         for b in batches {
             let ids = b.column(0).as_primitive::<Int64Type>();
-            let l = arrow::compute::cast(b.column(label), &arrow::datatypes::DataType::Int64)
-                .unwrap();
+            let l =
+                arrow::compute::cast(b.column(label), &arrow::datatypes::DataType::Int64).unwrap();
             let l = l.as_primitive::<Int64Type>();
             for i in 0..b.num_rows() {
                 out.insert(ids.value(i), l.is_valid(i).then(|| l.value(i)));
@@ -271,14 +303,21 @@ sources:
             engine
                 .register_parquet(RAW, "t", &file.to_string_lossy(), Some(t.arrow_schema()))
                 .unwrap();
-            let (schema, name) = rows_relation("t").split_once('.').map(|(a, b)| (a.to_string(), b.to_string())).unwrap();
+            let (schema, name) = rows_relation("t")
+                .split_once('.')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .unwrap();
             engine
                 .register_numbered(&schema, &name, &[file.clone()], &t.arrow_schema())
                 .unwrap();
             let refs = reg.expect_table("refs").unwrap();
             let keys = RecordBatch::try_new(
                 refs.arrow_schema(),
-                vec![Arc::new(StringArray::from(vec![Some("r1"), Some("r2"), None]))],
+                vec![Arc::new(StringArray::from(vec![
+                    Some("r1"),
+                    Some("r2"),
+                    None,
+                ]))],
             )
             .unwrap();
             engine
@@ -286,10 +325,14 @@ sources:
                 .unwrap();
 
             let expected = reference_ingest_sql(t, &reference_rules, &relation, &render).unwrap();
-            engine.materialize(&expected.materialize, "reference").unwrap();
+            engine
+                .materialize(&expected.materialize, "reference")
+                .unwrap();
             let expected = labels(&engine.query(&expected.sql, "reference").unwrap(), 9);
             let compiled = ingest_sql(t, &removing, &relation, &render).unwrap();
-            engine.materialize(&compiled.materialize, "compiled").unwrap();
+            engine
+                .materialize(&compiled.materialize, "compiled")
+                .unwrap();
             let got = labels(&engine.query(&compiled.sql, "compiled").unwrap(), 10);
             assert_eq!(got.len(), n, "round {round}: every row once");
             assert_eq!(got, expected, "round {round}: {n} rows, {threads} threads");
@@ -300,7 +343,10 @@ sources:
         // Every rule labelled some row across the rounds, and some rows passed: the tables
         // exercise what they claim to.
         for k in 0..RULES.len() as i64 {
-            assert!(seen.contains_key(&Some(k)), "rule {k} never fired: {seen:?}");
+            assert!(
+                seen.contains_key(&Some(k)),
+                "rule {k} never fired: {seen:?}"
+            );
         }
         assert!(seen.contains_key(&None));
     }

@@ -59,7 +59,11 @@ impl ScalarUDFImpl for KeyHash {
             .map(|a| a.to_array(n))
             .collect::<DfResult<_>>()?;
         let mut hashes = vec![0u64; n];
-        create_hashes(&arrays, &RandomState::with_seed(0x6774_6d6f_73), &mut hashes)?;
+        create_hashes(
+            &arrays,
+            &RandomState::with_seed(0x6774_6d6f_73),
+            &mut hashes,
+        )?;
         Ok(ColumnarValue::Array(Arc::new(UInt64Array::from(hashes))))
     }
 }
@@ -74,7 +78,9 @@ mod tests {
     fn equal_keys_hash_equal_nulls_included() {
         let ctx = datafusion::prelude::SessionContext::new();
         ctx.register_udf(ScalarUDF::from(KeyHash::new()));
-        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let b = rt
             .block_on(async {
                 ctx.sql(
@@ -86,7 +92,11 @@ mod tests {
                 .await
                 .unwrap()
             });
-        let h = b[0].column(0).as_any().downcast_ref::<UInt64Array>().unwrap();
+        let h = b[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<UInt64Array>()
+            .unwrap();
         assert_eq!(h.null_count(), 0);
         assert_eq!(h.value(0), h.value(1));
         assert_eq!(h.value(2), h.value(3));

@@ -124,7 +124,9 @@ impl Engine {
                 .map_err(df_err(format!("cannot create schema {schema}")))?;
         }
         udf::register(&ctx);
-        ctx.register_udf(datafusion::logical_expr::ScalarUDF::from(key_hash::KeyHash::new()));
+        ctx.register_udf(datafusion::logical_expr::ScalarUDF::from(
+            key_hash::KeyHash::new(),
+        ));
         dates::register(&ctx);
         Ok(Engine {
             ctx,

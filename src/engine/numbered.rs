@@ -149,9 +149,9 @@ impl NumberedParquet {
                     for b in read_chunk(&self.files, &chunk, &schema, Some(selection))
                         .map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?
                     {
-                        out.push(b.map_err(|e| {
-                            Error::Internal(format!("{}: {e}", path.display()))
-                        })?);
+                        out.push(
+                            b.map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?,
+                        );
                     }
                 }
                 first = end;
@@ -297,12 +297,13 @@ impl ExecutionPlan for NumberedExec {
     ) -> datafusion::common::Result<SendableRecordBatchStream> {
         let chunks = self.parts.get(partition).cloned().unwrap_or_default();
         let (files, schema) = (self.files.clone(), self.schema.clone());
-        let batches = chunks.into_iter().flat_map(move |c| {
-            match read_chunk(&files, &c, &schema, None) {
-                Ok(it) => it,
-                Err(e) => Box::new(std::iter::once(Err(e))),
-            }
-        });
+        let batches =
+            chunks
+                .into_iter()
+                .flat_map(move |c| match read_chunk(&files, &c, &schema, None) {
+                    Ok(it) => it,
+                    Err(e) => Box::new(std::iter::once(Err(e))),
+                });
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.schema.clone(),
             futures::stream::iter(batches),
@@ -363,7 +364,9 @@ fn read_chunk(
         for (f, src) in schema.fields().iter().zip(&sources) {
             let col = match src {
                 From::File(i) => {
-                    let at = read.binary_search(i).map_err(|_| ext("column map".into()))?;
+                    let at = read
+                        .binary_search(i)
+                        .map_err(|_| ext("column map".into()))?;
                     let c = b.column(at);
                     if c.data_type() == f.data_type() {
                         c.clone()
@@ -371,9 +374,10 @@ fn read_chunk(
                         arrow::compute::cast(c, f.data_type())?
                     }
                 }
-                From::Position => Arc::new(UInt64Array::from_iter_values(
-                    next_row..next_row + n as u64,
-                )) as ArrayRef,
+                From::Position => {
+                    Arc::new(UInt64Array::from_iter_values(next_row..next_row + n as u64))
+                        as ArrayRef
+                }
                 From::Null => new_null_array(f.data_type(), n),
             };
             cols.push(col);
@@ -429,14 +433,33 @@ mod tests {
             let ctx = datafusion::prelude::SessionContext::new();
             let t = NumberedParquet::try_new(&[a.clone(), b.clone()], &schema, partitions).unwrap();
             ctx.register_table("t", Arc::new(t)).unwrap();
-            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
             let q = |sql: &str| {
                 rt.block_on(async { ctx.sql(sql).await.unwrap().collect().await.unwrap() })
             };
-            let r = q("SELECT COUNT(*) AS n, SUM(CASE WHEN v = CAST(_row AS BIGINT) THEN 1 ELSE 0 END) AS same, COUNT(missing) AS m FROM t");
-            let n = r[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
-            let same = r[0].column(1).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
-            let m = r[0].column(2).as_any().downcast_ref::<Int64Array>().unwrap().value(0);
+            let r = q(
+                "SELECT COUNT(*) AS n, SUM(CASE WHEN v = CAST(_row AS BIGINT) THEN 1 ELSE 0 END) AS same, COUNT(missing) AS m FROM t",
+            );
+            let n = r[0]
+                .column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .value(0);
+            let same = r[0]
+                .column(1)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .value(0);
+            let m = r[0]
+                .column(2)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .value(0);
             assert_eq!((n, same, m), (40, 40, 0), "{partitions} partitions");
             let rows = NumberedParquet::try_new(&[a.clone(), b.clone()], &schema, partitions)
                 .unwrap()
@@ -445,13 +468,23 @@ mod tests {
             let v: Vec<i64> = rows
                 .iter()
                 .flat_map(|b| {
-                    b.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec()
+                    b.column(0)
+                        .as_any()
+                        .downcast_ref::<Int64Array>()
+                        .unwrap()
+                        .values()
+                        .to_vec()
                 })
                 .collect();
             assert_eq!(v, vec![3, 24, 25, 39], "rows by position, each once");
             assert_eq!(rows[0].num_columns(), 2, "the table's columns, no _row");
             let r = q("SELECT MAX(_row) FROM t");
-            let max = r[0].column(0).as_any().downcast_ref::<UInt64Array>().unwrap().value(0);
+            let max = r[0]
+                .column(0)
+                .as_any()
+                .downcast_ref::<UInt64Array>()
+                .unwrap()
+                .value(0);
             assert_eq!(max, 39);
         }
     }

@@ -765,7 +765,9 @@ impl PartitionEvaluator for TrailingMedianEvaluator {
             return Ok(ScalarValue::Float64(None));
         };
         if current > 0 && time(current - 1).is_some_and(|t| t > now) {
-            return exec_err!("trailing_median: the rows are not ordered by ts (its OVER clause needs ORDER BY ts)");
+            return exec_err!(
+                "trailing_median: the rows are not ordered by ts (its OVER clause needs ORDER BY ts)"
+            );
         }
         while self.start < current && time(self.start).is_none_or(|t| t < now - window) {
             self.start += 1;
