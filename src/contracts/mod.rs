@@ -1592,3 +1592,80 @@ mod edge_values {
         assert_eq!(failures, vec![4, 4, 5, 8, 1, 5, 2]);
     }
 }
+
+#[cfg(test)]
+mod checks_by_position_tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Int64Array, RecordBatch};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    use super::*;
+    use crate::project::tests::parse_test;
+
+    /// A stored table is checked by row position: the failure count is every failing row, and
+    /// the sample is the first five failing rows in file order, whatever the partitioning.
+    #[test]
+    fn samples_are_the_first_failing_rows_in_table_order() {
+        for threads in [1, 2, 3] {
+            let dir = tempfile::tempdir().unwrap();
+            let engine = Engine::new(&Default::default(), threads, dir.path(), 64 << 20).unwrap();
+            let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+            // 0..100; the odd ones above 40 fail `x <= 40 or x % 2 = 0`: 41, 43, … 99.
+            let b = RecordBatch::try_new(
+                schema.clone(),
+                vec![Arc::new(Int64Array::from_iter_values(0..100))],
+            )
+            .unwrap();
+            let file = dir.path().join("t.parquet");
+            let props = parquet::file::properties::WriterProperties::builder()
+                .set_max_row_group_row_count(Some(7))
+                .build();
+            let mut w = parquet::arrow::ArrowWriter::try_new(
+                std::fs::File::create(&file).unwrap(),
+                schema.clone(),
+                Some(props),
+            )
+            .unwrap();
+            w.write(&b).unwrap();
+            w.close().unwrap();
+            engine
+                .register_parquet(crate::engine::MODELS, "t", &file.to_string_lossy(), None)
+                .unwrap();
+            let warehouse = Warehouse::new(dir.path());
+            let render = |s: &str| Ok(s.to_string());
+            let cx = Context {
+                engine: &engine,
+                warehouse: &warehouse,
+                staging: dir.path(),
+                run_id: "r",
+                as_of: 0,
+                snapshot_as_of: 0,
+                render: &render,
+            };
+            let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(
+                "{expression_is_true: {expression: 'x <= 40 or x % 2 = 0'}}",
+            )
+            .unwrap();
+            let spec = parse_test(Path::new("t.yml"), "t", None, &v, None).unwrap();
+            let rel = |t: &str| format!("models.{t}");
+            let r = run_checks(
+                &cx,
+                "t",
+                "model",
+                "models.t",
+                &[spec],
+                &rel,
+                Some(std::slice::from_ref(&file)),
+            )
+            .unwrap();
+            assert_eq!((r[0].failures, r[0].rows_checked), (30, 100));
+            let sample: Vec<String> = r[0]
+                .sample
+                .iter()
+                .map(|j| j["x"].as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(sample, ["41", "43", "45", "47", "49"], "{threads} threads");
+        }
+    }
+}
