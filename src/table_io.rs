@@ -520,68 +520,15 @@ pub fn batches_as_json(
     batches: &[RecordBatch],
     path: &Path,
 ) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
-    use arrow::array::{Array, AsArray};
-    use arrow::datatypes::{
-        DataType, Date32Type, Decimal128Type, Float64Type, Int64Type, TimestampMicrosecondType,
-    };
-    use serde_json::Value;
     let mut out = Vec::new();
     for b in batches {
         let schema = b.schema();
-        let mut cols: Vec<Box<dyn Fn(usize) -> Value>> = Vec::new();
-        for (f, c) in schema.fields().iter().zip(b.columns()) {
-            let c = c.clone();
-            let cast = |to: &DataType| {
-                arrow::compute::cast(&c, to)
-                    .map_err(|e| corrupt(path, format!("{}: {e}", f.name())))
-            };
-            let get: Box<dyn Fn(usize) -> Value> = match f.data_type() {
-                DataType::Decimal128(_, scale) => {
-                    let a = c.as_primitive::<Decimal128Type>().clone();
-                    let div = 10f64.powi(i32::from(*scale));
-                    Box::new(move |i| serde_json::json!(a.value(i) as f64 / div))
-                }
-                DataType::Float32 | DataType::Float64 => {
-                    let a = cast(&DataType::Float64)?
-                        .as_primitive::<Float64Type>()
-                        .clone();
-                    Box::new(move |i| serde_json::json!(a.value(i)))
-                }
-                t if t.is_integer() => {
-                    let a = cast(&DataType::Int64)?.as_primitive::<Int64Type>().clone();
-                    Box::new(move |i| serde_json::json!(a.value(i)))
-                }
-                DataType::Boolean => {
-                    let a = c.as_boolean().clone();
-                    Box::new(move |i| Value::Bool(a.value(i)))
-                }
-                DataType::Date32 => {
-                    let a = c.as_primitive::<Date32Type>().clone();
-                    Box::new(move |i| Value::String(crate::calendar::Day(a.value(i)).iso()))
-                }
-                DataType::Timestamp(_, _) => {
-                    let a = cast(&DataType::Timestamp(
-                        arrow::datatypes::TimeUnit::Microsecond,
-                        None,
-                    ))?
-                    .as_primitive::<TimestampMicrosecondType>()
-                    .clone();
-                    Box::new(move |i| Value::String(crate::calendar::format_ts(a.value(i))))
-                }
-                _ => {
-                    let a = cast(&DataType::Utf8)?;
-                    Box::new(move |i| Value::String(a.as_string::<i32>().value(i).to_string()))
-                }
-            };
-            let nulls = c.logical_nulls();
-            cols.push(Box::new(move |i| {
-                if nulls.as_ref().is_some_and(|n| n.is_null(i)) {
-                    Value::Null
-                } else {
-                    get(i)
-                }
-            }));
-        }
+        let cols = schema
+            .fields()
+            .iter()
+            .zip(b.columns())
+            .map(|(f, c)| json_getter(f, c, path))
+            .collect::<Result<Vec<_>>>()?;
         for i in 0..b.num_rows() {
             let mut m = serde_json::Map::new();
             for (f, get) in schema.fields().iter().zip(&cols) {
@@ -591,6 +538,74 @@ pub fn batches_as_json(
         }
     }
     Ok(out)
+}
+
+/// A column's values as JSON, by row: numbers as numbers (decimals as their f64, non-finite
+/// floats as null), booleans, dates and timestamps as ISO text, the rest as text.
+pub type JsonGetter = Box<dyn Fn(usize) -> serde_json::Value + Send + Sync>;
+
+/// The [`JsonGetter`] of column `c` (field `f`) of a batch read from `path`.
+pub fn json_getter(
+    f: &arrow::datatypes::Field,
+    c: &arrow::array::ArrayRef,
+    path: &Path,
+) -> Result<JsonGetter> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{
+        DataType, Date32Type, Decimal128Type, Float64Type, Int64Type, TimestampMicrosecondType,
+    };
+    use serde_json::Value;
+    let cast = |to: &DataType| {
+        arrow::compute::cast(c, to).map_err(|e| corrupt(path, format!("{}: {e}", f.name())))
+    };
+    let get: JsonGetter = match f.data_type() {
+        DataType::Decimal128(_, scale) => {
+            let a = c.as_primitive::<Decimal128Type>().clone();
+            let div = 10f64.powi(i32::from(*scale));
+            Box::new(move |i| serde_json::json!(a.value(i) as f64 / div))
+        }
+        DataType::Float32 | DataType::Float64 => {
+            let a = cast(&DataType::Float64)?
+                .as_primitive::<Float64Type>()
+                .clone();
+            Box::new(move |i| serde_json::json!(a.value(i)))
+        }
+        t if t.is_integer() => {
+            let a = cast(&DataType::Int64)?.as_primitive::<Int64Type>().clone();
+            Box::new(move |i| serde_json::json!(a.value(i)))
+        }
+        DataType::Boolean => {
+            let a = c.as_boolean().clone();
+            Box::new(move |i| Value::Bool(a.value(i)))
+        }
+        DataType::Date32 => {
+            let a = c.as_primitive::<Date32Type>().clone();
+            Box::new(move |i| Value::String(crate::calendar::Day(a.value(i)).iso()))
+        }
+        DataType::Timestamp(_, _) => {
+            let a = cast(&DataType::Timestamp(
+                arrow::datatypes::TimeUnit::Microsecond,
+                None,
+            ))?
+            .as_primitive::<TimestampMicrosecondType>()
+            .clone();
+            Box::new(move |i| Value::String(crate::calendar::format_ts(a.value(i))))
+        }
+        _ => {
+            let a = cast(&DataType::Utf8)?;
+            Box::new(move |i| Value::String(a.as_string::<i32>().value(i).to_string()))
+        }
+    };
+    let Some(nulls) = c.logical_nulls() else {
+        return Ok(get);
+    };
+    Ok(Box::new(move |i| {
+        if nulls.is_null(i) {
+            Value::Null
+        } else {
+            get(i)
+        }
+    }))
 }
 
 #[cfg(test)]

@@ -21,6 +21,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::error::{Error, Result};
+use crate::table_io::{JsonGetter, json_getter};
+
+mod tokens;
+pub use tokens::{TOKENIZERS, Tokenizer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -137,9 +141,6 @@ pub fn published_contracts_hash(warehouse: &Path) -> Result<Option<String>> {
         .and_then(Value::as_str)
         .map(str::to_string))
 }
-
-/// The encodings a contract may name.
-pub const TOKENIZERS: [&str; 2] = ["o200k_base", "cl100k_base"];
 
 fn is_ident(s: &str) -> bool {
     !s.is_empty()
@@ -412,39 +413,11 @@ fn aggregate_sql(v: &ViewContract, a: &Aggregate) -> String {
     )
 }
 
-/// Token counting with the contract's BPE encoding.
-pub struct Tokenizer {
-    bpe: &'static tiktoken_rs::CoreBPE,
-    pub name: String,
-}
-
-impl Tokenizer {
-    pub fn new(name: &str) -> Result<Tokenizer> {
-        let bpe = match name {
-            "o200k_base" => tiktoken_rs::o200k_base_singleton(),
-            "cl100k_base" => tiktoken_rs::cl100k_base_singleton(),
-            _ => {
-                return Err(Error::usage(format!(
-                    "tokenizer `{name}`: must be one of {}",
-                    TOKENIZERS.join(", ")
-                )));
-            }
-        };
-        Ok(Tokenizer {
-            bpe,
-            name: name.to_string(),
-        })
-    }
-
-    pub fn count(&self, text: &str) -> usize {
-        self.bpe.encode_ordinary(text).len()
-    }
-}
-
 /// One row of a view, as the brain reads it: the projected columns only.
 #[derive(Debug, Clone)]
 struct Row {
-    json: Map<String, Value>,
+    /// The row as a JSON object, keys in order (as serde_json writes a map).
+    text: String,
     /// The time column's day, for dropping the oldest first (None: undated).
     day: Option<i32>,
     rank: i64,
@@ -454,10 +427,10 @@ struct Row {
 /// where each account's rows are (the published view is sorted by account), and turn one
 /// account's rows into JSON only when its composite is assembled.
 struct ViewData {
-    path: PathBuf,
     last_refresh: Option<String>,
     is_stale: bool,
-    batches: Vec<arrow::array::RecordBatch>,
+    /// One writer per batch of the published view.
+    writers: Vec<RowWriter>,
     /// account → (batch, offset, rows) runs.
     by_account: BTreeMap<String, Vec<(usize, usize, usize)>>,
     /// A cross-population view's rows.
@@ -466,42 +439,20 @@ struct ViewData {
 
 impl ViewData {
     /// One account's rows of a component, in view order.
-    fn rows_of(&self, account: &str, v: &ViewContract) -> Result<Vec<Row>> {
+    fn rows_of(&self, account: &str) -> Vec<Row> {
         let Some(runs) = self.by_account.get(account) else {
-            return Ok(Vec::new());
+            return Vec::new();
         };
-        let slices: Vec<arrow::array::RecordBatch> = runs
+        let mut rows: Vec<Row> = runs
             .iter()
-            .map(|(b, at, n)| self.batches[*b].slice(*at, *n))
+            .flat_map(|&(b, at, n)| (at..at + n).map(move |i| self.writers[b].row(i)))
             .collect();
-        let mut rows = to_rows(crate::table_io::batches_as_json(&slices, &self.path)?, v);
         sort_rows(&mut rows);
-        Ok(rows)
+        rows
     }
 }
 
-/// JSON rows of a view without the metadata columns (and account_id), dated.
-fn to_rows(json: Vec<Map<String, Value>>, v: &ViewContract) -> Vec<Row> {
-    json.into_iter()
-        .map(|mut r| {
-            let rank = r.get("view_rank").and_then(Value::as_i64).unwrap_or(0);
-            for m in METADATA {
-                r.remove(m);
-            }
-            r.remove("build_id");
-            if v.kind == ViewKind::AccountComponent {
-                r.remove("account_id");
-            }
-            let day = v
-                .time_column
-                .as_ref()
-                .and_then(|t| r.get(t))
-                .and_then(day_of);
-            Row { json: r, day, rank }
-        })
-        .collect()
-}
-
+/// The columns of a view's rows that are not its data: dropped from the documents.
 const METADATA: [&str; 6] = [
     "view_name",
     "view_version",
@@ -510,6 +461,70 @@ const METADATA: [&str; 6] = [
     "staleness_threshold_hours",
     "is_stale",
 ];
+
+/// Writes one batch's rows as the documents carry them: the projected columns (without the
+/// metadata, the build id and, in components, the account id) as a JSON object.
+struct RowWriter {
+    /// Each kept column's `"name":` and its values, in key order.
+    columns: Vec<(String, JsonGetter)>,
+    /// The position in `columns` of the time column.
+    time: Option<usize>,
+    rank: Option<JsonGetter>,
+}
+
+impl RowWriter {
+    fn new(batch: &arrow::array::RecordBatch, v: &ViewContract, path: &Path) -> Result<RowWriter> {
+        let schema = batch.schema();
+        let mut columns = Vec::new();
+        let mut rank = None;
+        for (f, c) in schema.fields().iter().zip(batch.columns()) {
+            let name = f.name().as_str();
+            if name == "view_rank" {
+                rank = Some(json_getter(f, c, path)?);
+            }
+            let dropped = METADATA.contains(&name)
+                || name == "build_id"
+                || (name == "account_id" && v.kind == ViewKind::AccountComponent);
+            if !dropped {
+                columns.push((name.to_string(), json_getter(f, c, path)?));
+            }
+        }
+        columns.sort_by(|a, b| a.0.cmp(&b.0));
+        let time = v
+            .time_column
+            .as_ref()
+            .and_then(|t| columns.iter().position(|(n, _)| n == t));
+        for (name, _) in &mut columns {
+            *name = format!("{}:", Value::String(std::mem::take(name)));
+        }
+        Ok(RowWriter {
+            columns,
+            time,
+            rank,
+        })
+    }
+
+    fn row(&self, i: usize) -> Row {
+        use std::fmt::Write;
+        let mut text = String::with_capacity(24 * self.columns.len());
+        text.push('{');
+        let mut day = None;
+        for (k, (key, get)) in self.columns.iter().enumerate() {
+            if k > 0 {
+                text.push(',');
+            }
+            text.push_str(key);
+            let value = get(i);
+            if Some(k) == self.time {
+                day = day_of(&value);
+            }
+            let _ = write!(text, "{value}");
+        }
+        text.push('}');
+        let rank = self.rank.as_ref().and_then(|g| g(i).as_i64()).unwrap_or(0);
+        Row { text, day, rank }
+    }
+}
 
 fn day_of(v: &Value) -> Option<i32> {
     match v {
@@ -524,10 +539,12 @@ fn read_view(path: &Path, v: &ViewContract) -> Result<ViewData> {
     use arrow::array::AsArray;
     let (_, batches) = crate::table_io::read_parquet(path)?;
     let mut data = ViewData {
-        path: path.to_path_buf(),
         last_refresh: None,
         is_stale: true,
-        batches: Vec::new(),
+        writers: batches
+            .iter()
+            .map(|b| RowWriter::new(b, v, path))
+            .collect::<Result<_>>()?,
         by_account: BTreeMap::new(),
         rows: Vec::new(),
     };
@@ -545,7 +562,11 @@ fn read_view(path: &Path, v: &ViewContract) -> Result<ViewData> {
     }
     match v.kind {
         ViewKind::CrossPopulation => {
-            data.rows = to_rows(crate::table_io::batches_as_json(&batches, path)?, v);
+            data.rows = batches
+                .iter()
+                .zip(&data.writers)
+                .flat_map(|(b, w)| (0..b.num_rows()).map(move |i| w.row(i)))
+                .collect();
         }
         ViewKind::AccountComponent => {
             for (bi, b) in batches.iter().enumerate() {
@@ -569,7 +590,6 @@ fn read_view(path: &Path, v: &ViewContract) -> Result<ViewData> {
                     i = j;
                 }
             }
-            data.batches = batches;
         }
     }
     Ok(data)
@@ -801,7 +821,7 @@ fn fit(
             let Some((_, _, p, i)) = pick else { break };
             let r = parts[p].remove(i);
             dropped[p].add(&r);
-            let row_tokens = tok.count(&Value::Object(r.json.clone()).to_string());
+            let row_tokens = tok.count(&r.text);
             excess = excess.saturating_sub(row_tokens.max(1));
             progressed = true;
         }
@@ -812,8 +832,82 @@ fn fit(
     }
 }
 
-fn rows_json(rows: &[Row]) -> Value {
-    Value::Array(rows.iter().map(|r| Value::Object(r.json.clone())).collect())
+/// A document: a JSON object written as serde_json writes a map (keys in order), whose
+/// members may be rows already written as JSON text.
+#[derive(Default)]
+struct Doc<'a>(BTreeMap<&'a str, Part<'a>>);
+
+enum Part<'a> {
+    Value(Value),
+    Rows(&'a [Row]),
+    Doc(Doc<'a>),
+}
+
+impl<'a> Doc<'a> {
+    /// The members of `map`, less those named in `except`.
+    fn of(map: &'a Map<String, Value>, except: &[&str]) -> Doc<'a> {
+        Doc(map
+            .iter()
+            .filter(|(k, _)| !except.contains(&k.as_str()))
+            .map(|(k, v)| (k.as_str(), Part::Value(v.clone())))
+            .collect())
+    }
+
+    fn set(&mut self, key: &'a str, value: impl Into<Part<'a>>) {
+        self.0.insert(key, value.into());
+    }
+
+    fn write(&self, out: &mut String) {
+        use std::fmt::Write;
+        out.push('{');
+        for (i, (key, part)) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{}:", Value::from(*key));
+            match part {
+                Part::Value(v) => {
+                    let _ = write!(out, "{v}");
+                }
+                Part::Rows(rows) => {
+                    out.push('[');
+                    for (j, r) in rows.iter().enumerate() {
+                        if j > 0 {
+                            out.push(',');
+                        }
+                        out.push_str(&r.text);
+                    }
+                    out.push(']');
+                }
+                Part::Doc(d) => d.write(out),
+            }
+        }
+        out.push('}');
+    }
+
+    /// About the written length, to write without growing.
+    fn len_hint(&self) -> usize {
+        self.0
+            .values()
+            .map(|p| match p {
+                Part::Value(_) => 48,
+                Part::Rows(rows) => rows.iter().map(|r| r.text.len() + 1).sum::<usize>() + 48,
+                Part::Doc(d) => d.len_hint() + 48,
+            })
+            .sum()
+    }
+
+    fn text(&self) -> String {
+        let mut out = String::with_capacity(self.len_hint());
+        self.write(&mut out);
+        out
+    }
+}
+
+impl<'a, T: Into<Value>> From<T> for Part<'a> {
+    fn from(v: T) -> Part<'a> {
+        Part::Value(v.into())
+    }
 }
 
 /// Build the documents from the published views in `published` (a directory of
@@ -872,19 +966,19 @@ pub fn assemble(
         let agg = aggregates.get(&v.name).cloned();
         let mut parts = vec![std::mem::take(&mut d.rows)];
         let render = |parts: &[Vec<Row>], dropped: &[Dropped]| -> String {
-            let mut doc = head.clone();
-            doc.insert("as_of".into(), json!(as_of));
+            let mut doc = Doc::of(&head, &[]);
+            doc.set("as_of", as_of);
             if let Some(a) = &agg {
-                doc.insert(
-                    "aggregate".into(),
+                doc.set(
+                    "aggregate",
                     Value::Array(a.iter().cloned().map(Value::Object).collect()),
                 );
             }
-            doc.insert("rows".into(), rows_json(&parts[0]));
+            doc.set("rows", Part::Rows(&parts[0]));
             if dropped[0].rows > 0 {
-                doc.insert("dropped".into(), json!(dropped[0]));
+                doc.set("dropped", json!(dropped[0]));
             }
-            Value::Object(doc).to_string()
+            doc.text()
         };
         let (doc, tokens, dropped) = fit(&mut parts, v.token_budget, &tok, &render);
         d.rows = parts.remove(0);
@@ -924,16 +1018,16 @@ pub fn assemble(
         let mut drops: Vec<Dropped> = Vec::new();
         let mut component_tokens = Vec::new();
         for (i, v) in comps.iter().enumerate() {
-            let rows = data[&v.name].rows_of(account, v)?;
+            let rows = data[&v.name].rows_of(account);
             let head = &heads[i];
             let mut one = vec![rows];
             let render = |p: &[Vec<Row>], dr: &[Dropped]| -> String {
-                let mut c = head.clone();
-                c.insert("rows".into(), rows_json(&p[0]));
+                let mut c = Doc::of(head, &[]);
+                c.set("rows", Part::Rows(&p[0]));
                 if dr[0].rows > 0 {
-                    c.insert("dropped".into(), json!(dr[0]));
+                    c.set("dropped", json!(dr[0]));
                 }
-                Value::Object(c).to_string()
+                c.text()
             };
             let (_, tokens, dropped) = fit(&mut one, v.token_budget, &tok, &render);
             component_tokens.push(tokens);
@@ -942,12 +1036,11 @@ pub fn assemble(
         }
         let component_drops = drops.clone();
         let render = |p: &[Vec<Row>], dr: &[Dropped]| -> String {
-            let mut components = Map::new();
+            let mut components = Doc::default();
             let mut dropped_list = Vec::new();
             for (i, v) in comps.iter().enumerate() {
-                let mut c = heads[i].clone();
-                c.remove("view");
-                c.insert("rows".into(), rows_json(&p[i]));
+                let mut c = Doc::of(&heads[i], &["view"]);
+                c.set("rows", Part::Rows(&p[i]));
                 let total = Dropped {
                     rows: component_drops[i].rows + dr[i].rows,
                     through: component_drops[i]
@@ -960,21 +1053,21 @@ pub fn assemble(
                         json!({"component": v.name, "rows": total.rows, "through": total.through}),
                     );
                 }
-                components.insert(v.name.clone(), Value::Object(c));
+                components.set(v.name.as_str(), Part::Doc(c));
             }
-            let mut doc = Map::new();
-            doc.insert("account_id".into(), json!(account));
-            doc.insert("as_of".into(), json!(as_of));
-            doc.insert("composite".into(), json!(catalog.composite.name));
-            doc.insert("composite_version".into(), json!(catalog.composite.version));
-            doc.insert("brain_view_contracts_hash".into(), json!(catalog.hash));
-            doc.insert("build_id".into(), json!(build_id));
-            doc.insert("tokenizer".into(), json!(catalog.tokenizer));
-            doc.insert("token_budget".into(), json!(catalog.composite.token_budget));
-            doc.insert("stale_components".into(), json!(stale));
-            doc.insert("dropped".into(), Value::Array(dropped_list));
-            doc.insert("components".into(), Value::Object(components));
-            Value::Object(doc).to_string()
+            let mut doc = Doc::default();
+            doc.set("account_id", account.as_str());
+            doc.set("as_of", as_of);
+            doc.set("composite", catalog.composite.name.as_str());
+            doc.set("composite_version", catalog.composite.version);
+            doc.set("brain_view_contracts_hash", catalog.hash.as_str());
+            doc.set("build_id", build_id);
+            doc.set("tokenizer", catalog.tokenizer.as_str());
+            doc.set("token_budget", catalog.composite.token_budget);
+            doc.set("stale_components", json!(stale));
+            doc.set("dropped", Value::Array(dropped_list));
+            doc.set("components", Part::Doc(components));
+            doc.text()
         };
         let (doc, tokens, dropped) = fit(&mut parts, catalog.composite.token_budget, &tok, &render);
         let per_component: Vec<(usize, usize)> = component_tokens
@@ -1217,16 +1310,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_tokenizer_counts_like_the_reference_implementation() {
-        // Counts from OpenAI's tiktoken (Python) for the same strings.
-        let o200k = Tokenizer::new("o200k_base").unwrap();
-        assert_eq!(o200k.count("Hello world"), 2);
-        let cl100k = Tokenizer::new("cl100k_base").unwrap();
-        assert_eq!(cl100k.count("tiktoken is great!"), 6);
-        assert!(Tokenizer::new("gpt2").is_err());
-    }
-
-    #[test]
     fn select_list_names_and_aliases() {
         assert_eq!(output_name("amount_usd").as_deref(), Some("amount_usd"));
         assert_eq!(output_name("count(*) as events").as_deref(), Some("events"));
@@ -1240,7 +1323,7 @@ mod tests {
 
     fn row(day: Option<i32>, rank: i64) -> Row {
         Row {
-            json: Map::new(),
+            text: String::new(),
             day,
             rank,
         }
