@@ -884,113 +884,6 @@ fn publish_views(
     })
 }
 
-/// Write a large model sorted without one global sort: stage it unsorted, cut the range of its
-/// first sort column into pieces of about `rows_per_range` rows, and sort and append each
-/// piece in turn. The rows come out in exactly the global order, while the engine only ever
-/// sorts one piece (a single sort of tens of millions of rows can exhaust the memory pool
-/// while merging its spills).
-#[allow(clippy::too_many_arguments)]
-fn sort_in_ranges(
-    engine: &Engine,
-    model: &Model,
-    unsorted_sql: &str,
-    key: &str,
-    order_sql: &[String],
-    rows_per_range: u64,
-    path: &Path,
-    what: &str,
-) -> Result<WrittenFile> {
-    let unsorted = path.with_extension("unsorted.parquet");
-    let df = engine.sql(unsorted_sql, what)?;
-    let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
-    let mut w =
-        TableWriter::create(&unsorted, schema.clone(), &[])?.encode_threads(engine.threads());
-    engine.for_each_batch(df, what, |b| w.write(&b))?;
-    w.finish()?;
-    let staged = format!("{}__unsorted", model.name);
-    engine.register_parquet(MODELS, &staged, &unsorted.to_string_lossy(), None)?;
-    let table = format!("{MODELS}.{}", ident(&staged));
-    let k = ident(key);
-    // Rows per key value, in key order (nulls first, as in the sort): the range boundaries.
-    let counts = engine.query(
-        &format!(
-            "SELECT {k} AS k, count(*) AS n FROM {table} GROUP BY {k} ORDER BY {k} ASC NULLS FIRST"
-        ),
-        what,
-    )?;
-    let mut bounds: Vec<Option<arrow::array::ArrayRef>> = Vec::new();
-    let mut filled = 0u64;
-    let mut has_null = false;
-    for b in &counts {
-        let n = b
-            .column(1)
-            .as_any()
-            .downcast_ref::<arrow::array::Int64Array>()
-            .ok_or_else(|| Error::Internal("count(*) is not Int64".into()))?;
-        for i in 0..b.num_rows() {
-            if b.column(0).is_null(i) {
-                has_null = true;
-            } else if filled >= rows_per_range || bounds.is_empty() {
-                bounds.push(Some(b.column(0).slice(i, 1)));
-                filled = 0;
-            }
-            filled += n.value(i) as u64;
-        }
-    }
-    // The bounds as SQL literals: text is quoted, integers as they are.
-    let literal = |a: &arrow::array::ArrayRef| -> Result<String> {
-        use arrow::array::AsArray;
-        let t = a.data_type();
-        let text = arrow::compute::cast(a, &arrow::datatypes::DataType::Utf8)
-            .map_err(|e| Error::arrow(what.to_string(), e))?;
-        let text = text.as_string::<i32>().value(0).to_string();
-        if t.is_integer() {
-            Ok(text)
-        } else if matches!(
-            t,
-            arrow::datatypes::DataType::Utf8
-                | arrow::datatypes::DataType::LargeUtf8
-                | arrow::datatypes::DataType::Utf8View
-        ) {
-            Ok(quote(&text))
-        } else {
-            Err(Error::pipeline(
-                &model.file,
-                format!(
-                    "model `{}`: sort_in_ranges needs a text or integer first order_by column, not {t}",
-                    model.name
-                ),
-            ))
-        }
-    };
-    let mut pieces: Vec<String> = Vec::new();
-    if has_null {
-        pieces.push(format!("{k} IS NULL"));
-    }
-    for (i, lo) in bounds.iter().enumerate() {
-        let lo = literal(lo.as_ref().expect("a bound"))?;
-        pieces.push(match bounds.get(i + 1) {
-            Some(Some(hi)) => format!("{k} >= {lo} AND {k} < {}", literal(hi)?),
-            _ => format!("{k} >= {lo}"),
-        });
-    }
-    let mut w = TableWriter::create(path, schema, &[])?.encode_threads(engine.threads());
-    for piece in pieces {
-        let df = engine.sql(
-            &format!(
-                "SELECT * FROM {table} c WHERE {piece} ORDER BY {}",
-                order_sql.join(", ")
-            ),
-            what,
-        )?;
-        engine.for_each_batch(df, what, |b| w.write(&b))?;
-    }
-    let written = w.finish()?;
-    engine.deregister(MODELS, &staged);
-    let _ = std::fs::remove_file(&unsorted);
-    Ok(written)
-}
-
 /// Register `closed.<model>`: the frozen months so far (empty, with the model's contract schema, at first).
 fn register_closed(engine: &Engine, warehouse: &Warehouse, model: &Model) -> Result<()> {
     warehouse.verify_closed(&model.name)?;
@@ -1356,15 +1249,23 @@ fn materialize(
             engine.for_each_batch(df, &what, |b| w.write(&b))?;
             w.finish()?
         }
-        Some(rows_per_range) => sort_in_ranges(
+        Some(rows_per_range) => crate::engine::ranges::write_sorted_in_ranges(
             engine,
-            model,
             &format!("SELECT {select} FROM ({sql}) m"),
-            &order[0],
-            &order_sql,
+            &order,
+            model.order_by.len(),
             *rows_per_range,
             &path,
             &what,
+            |t| {
+                Error::pipeline(
+                    &model.file,
+                    format!(
+                        "model `{}`: sort_in_ranges needs a text or integer first order_by column, not {t}",
+                        model.name
+                    ),
+                )
+            },
         )?,
     };
     engine.register_parquet_with(

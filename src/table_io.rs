@@ -246,6 +246,7 @@ pub struct TableWriter {
     row_groups: usize,
     rows: u64,
     threads: usize,
+    row_group_rows: usize,
 }
 
 impl TableWriter {
@@ -281,6 +282,7 @@ impl TableWriter {
             row_groups: 0,
             rows: 0,
             threads: 1,
+            row_group_rows: ROW_GROUP_ROWS,
         })
     }
 
@@ -290,14 +292,21 @@ impl TableWriter {
         self
     }
 
+    /// Row groups of `rows` rows instead of [`ROW_GROUP_ROWS`] (for staging files: a
+    /// writer holds its open row group's encoded columns in memory).
+    pub fn row_group_rows(mut self, rows: usize) -> TableWriter {
+        self.row_group_rows = rows.max(1);
+        self
+    }
+
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         let n = batch.num_rows();
         if n == 0 {
             return Ok(());
         }
-        // Row groups hold exactly ROW_GROUP_ROWS rows but the last, as in ArrowWriter.
-        if self.buffered + n > ROW_GROUP_ROWS {
-            let head = ROW_GROUP_ROWS - self.buffered;
+        // Row groups hold exactly row_group_rows rows but the last, as in ArrowWriter.
+        if self.buffered + n > self.row_group_rows {
+            let head = self.row_group_rows - self.buffered;
             self.write(&batch.slice(0, head))?;
             return self.write(&batch.slice(head, n - head));
         }
@@ -317,7 +326,7 @@ impl TableWriter {
         in_parallel(columns, self.threads, |(w, leaf)| w.write(leaf)).map_err(err)?;
         self.buffered += n;
         self.rows += n as u64;
-        if self.buffered == ROW_GROUP_ROWS {
+        if self.buffered == self.row_group_rows {
             self.close_row_group()?;
         }
         Ok(())
@@ -513,6 +522,60 @@ pub fn read_parquet_columns_as(
 pub fn json_rows(path: &Path) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
     let (_, batches) = read_parquet(path)?;
     batches_as_json(&batches, path)
+}
+
+/// One row of [`for_each_json_row`]: its values by column name.
+pub struct JsonRow<'a> {
+    names: &'a [String],
+    getters: &'a [JsonGetter],
+    row: usize,
+}
+
+impl JsonRow<'_> {
+    /// The value of column `name` (null when there is no such column).
+    pub fn get(&self, name: &str) -> serde_json::Value {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .map_or(serde_json::Value::Null, |c| (self.getters[c])(self.row))
+    }
+
+    /// The whole row, as [`json_rows`] gives it.
+    pub fn to_map(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.names
+            .iter()
+            .zip(self.getters)
+            .map(|(n, g)| (n.clone(), g(self.row)))
+            .collect()
+    }
+}
+
+/// [`json_rows`] one batch at a time, for tables too large to hold as JSON: `f` sees each row
+/// in file order.
+pub fn for_each_json_row(path: &Path, mut f: impl FnMut(&JsonRow) -> Result<()>) -> Result<()> {
+    let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.with_batch_size(8192).build())
+        .map_err(|e| corrupt(path, e))?;
+    for b in reader {
+        let b = b.map_err(|e| corrupt(path, e))?;
+        let schema = b.schema();
+        let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        let getters = schema
+            .fields()
+            .iter()
+            .zip(b.columns())
+            .map(|(f, c)| json_getter(f, c, path))
+            .collect::<Result<Vec<_>>>()?;
+        for row in 0..b.num_rows() {
+            f(&JsonRow {
+                names: &names,
+                getters: &getters,
+                row,
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// [`json_rows`] of batches read from `path` (named in errors).

@@ -13,6 +13,7 @@
 pub mod dates;
 pub mod key_hash;
 pub mod numbered;
+pub mod ranges;
 pub mod udf;
 
 use std::path::Path;
