@@ -59,58 +59,88 @@ impl Row {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Results {
     pub checks: Vec<Check>,
+    /// Every failing row, and the passing rows kept (see [`Results::read`]), in table order.
     pub rows: Vec<Row>,
 }
 
+/// Per check while reading: its counts, and how many passing rows were kept.
+#[derive(Default)]
+struct Tally {
+    checks: BTreeMap<String, Check>,
+    passing_kept: BTreeMap<String, usize>,
+}
+
 impl Results {
-    /// The published `reconciliation_results` at `path`.
-    pub fn read(path: &Path) -> Result<Results> {
-        Ok(Results::from_rows(&crate::table_io::json_rows(path)?))
+    /// The published `reconciliation_results` at `path`, read in batches: every check's
+    /// counts, every failing row and the first `passing` passing rows of each check (the
+    /// table can hold millions of rows).
+    pub fn read(path: &Path, passing: usize) -> Result<Results> {
+        let mut results = Results::default();
+        let mut tally = Tally::default();
+        crate::table_io::for_each_json_row(path, |r| {
+            results.add(|k| r.get(k), passing, &mut tally);
+            Ok(())
+        })?;
+        results.checks = tally.checks.into_values().collect();
+        Ok(results)
     }
 
-    pub fn from_rows(rows: &[Map<String, Value>]) -> Results {
-        let s =
-            |r: &Map<String, Value>, k: &str| r.get(k).and_then(Value::as_str).map(str::to_string);
-        let f = |r: &Map<String, Value>, k: &str| r.get(k).and_then(Value::as_f64);
-        let mut checks: BTreeMap<String, Check> = BTreeMap::new();
-        let mut out = Vec::new();
+    /// [`Results::read`] of rows already read.
+    pub fn from_rows(rows: &[Map<String, Value>], passing: usize) -> Results {
+        let mut results = Results::default();
+        let mut tally = Tally::default();
         for r in rows {
-            let check = s(r, "check_name").unwrap_or_default();
-            let kind = s(r, "tolerance_kind").unwrap_or_default();
-            let tolerance = f(r, "tolerance").unwrap_or(0.0);
-            let text = tolerance_text(tolerance, &kind);
-            let status = s(r, "status").unwrap_or_default();
-            let grain = s(r, "grain").unwrap_or_default();
-            let c = checks.entry(check.clone()).or_insert_with(|| Check {
-                check: check.clone(),
-                grain: grain.clone(),
-                compared: 0,
-                failed: 0,
-                tolerance,
-                tolerance_kind: kind.clone(),
-                tolerance_text: text.clone(),
-            });
-            c.compared += 1;
-            c.failed += u64::from(status == "fail");
-            out.push(Row {
-                check,
-                grain,
-                account_id: s(r, "account_id"),
-                sku_id: s(r, "sku_id"),
-                period: s(r, "period"),
-                invoice_id: s(r, "invoice_id"),
-                gtmos: f(r, "gtmos_value"),
-                reference: f(r, "reference_value"),
-                difference: f(r, "difference"),
-                relative_difference: f(r, "relative_difference"),
-                tolerance_text: text,
-                status,
-            });
+            results.add(
+                |k| r.get(k).cloned().unwrap_or(Value::Null),
+                passing,
+                &mut tally,
+            );
         }
-        Results {
-            checks: checks.into_values().collect(),
-            rows: out,
+        results.checks = tally.checks.into_values().collect();
+        results
+    }
+
+    fn add(&mut self, get: impl Fn(&str) -> Value, passing: usize, tally: &mut Tally) {
+        let s = |k: &str| get(k).as_str().map(str::to_string);
+        let f = |k: &str| get(k).as_f64();
+        let check = s("check_name").unwrap_or_default();
+        let kind = s("tolerance_kind").unwrap_or_default();
+        let tolerance = f("tolerance").unwrap_or(0.0);
+        let status = s("status").unwrap_or_default();
+        let grain = s("grain").unwrap_or_default();
+        let c = tally.checks.entry(check.clone()).or_insert_with(|| Check {
+            check: check.clone(),
+            grain: grain.clone(),
+            compared: 0,
+            failed: 0,
+            tolerance,
+            tolerance_kind: kind.clone(),
+            tolerance_text: tolerance_text(tolerance, &kind),
+        });
+        c.compared += 1;
+        let failed = status == "fail";
+        c.failed += u64::from(failed);
+        if !failed {
+            let kept = tally.passing_kept.entry(check.clone()).or_default();
+            if *kept >= passing {
+                return;
+            }
+            *kept += 1;
         }
+        self.rows.push(Row {
+            check,
+            grain,
+            account_id: s("account_id"),
+            sku_id: s("sku_id"),
+            period: s("period"),
+            invoice_id: s("invoice_id"),
+            gtmos: f("gtmos_value"),
+            reference: f("reference_value"),
+            difference: f("difference"),
+            relative_difference: f("relative_difference"),
+            tolerance_text: tolerance_text(tolerance, &kind),
+            status,
+        });
     }
 
     pub fn failures(&self) -> impl Iterator<Item = &Row> {
@@ -155,7 +185,7 @@ mod tests {
         .into_iter()
         .map(|v| v.as_object().unwrap().clone())
         .collect();
-        let r = Results::from_rows(&rows);
+        let r = Results::from_rows(&rows, usize::MAX);
         assert_eq!(r.checks.len(), 2);
         let usage = r
             .checks

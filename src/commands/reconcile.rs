@@ -42,7 +42,7 @@ pub fn run(a: ReconcileArgs) -> Result<Outcome> {
     }
     let published = Warehouse::new(&opts.warehouse).published_file("reconciliation_results");
     let results = if published.exists() {
-        Results::read(&published)?
+        Results::read(&published, 0)?
     } else {
         Results::default()
     };

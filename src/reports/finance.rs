@@ -33,7 +33,28 @@ pub fn recognition(w: &Warehouse) -> Result<Option<Value>> {
     if !log_path.exists() {
         return Ok(None);
     }
-    let log = json_rows(&log_path)?;
+    // The log can hold millions of lines: read in batches, keeping what the page shows.
+    let mut methods: BTreeSet<String> = BTreeSet::new();
+    let (mut restatements, mut adjustments) = (Vec::new(), Vec::new());
+    let mut recognized = 0.0;
+    crate::table_io::for_each_json_row(&log_path, |r| {
+        let flag = |k: &str| r.get(k).as_bool().unwrap_or(false);
+        if r.get("sku_type").as_str() == Some("seat") && !flag("prior_period_adjustment") {
+            let method = r.get("method");
+            let method = method.as_str().unwrap_or_default();
+            if method != "restatement" {
+                methods.insert(method.to_string());
+            }
+        }
+        if flag("restatement_flag") {
+            restatements.push(Value::Object(r.to_map()));
+        }
+        if flag("prior_period_adjustment") {
+            adjustments.push(Value::Object(r.to_map()));
+        }
+        recognized += r.get("recognized_usd").as_f64().unwrap_or(0.0);
+        Ok(())
+    })?;
     let roll = if roll_path.exists() {
         json_rows(&roll_path)?
     } else {
@@ -44,23 +65,6 @@ pub fn recognition(w: &Warehouse) -> Result<Option<Value>> {
     } else {
         Vec::new()
     };
-
-    let methods: BTreeSet<String> = log
-        .iter()
-        .filter(|r| {
-            text(r, "sku_type") == "seat"
-                && !r["prior_period_adjustment"].as_bool().unwrap_or(false)
-        })
-        .map(|r| text(r, "method"))
-        .filter(|m| m != "restatement")
-        .collect();
-    let own_lines = |flag: &str| -> Vec<Value> {
-        log.iter()
-            .filter(|r| r.get(flag).and_then(Value::as_bool).unwrap_or(false))
-            .map(|r| Value::Object(r.clone()))
-            .collect()
-    };
-    let recognized: f64 = log.iter().map(|r| num(r, "recognized_usd")).sum();
 
     // The waterfall as a matrix: booked month × recognition month.
     let mut columns: BTreeSet<String> = BTreeSet::new();
@@ -100,8 +104,8 @@ pub fn recognition(w: &Warehouse) -> Result<Option<Value>> {
         "deferred_closing": roll.last().map(|r| num(r, "closing_usd")),
         "closed_through": close.closed_through.as_deref().map(|m| &m[..7]),
         "rollforward": roll,
-        "restatements": own_lines("restatement_flag"),
-        "adjustments": own_lines("prior_period_adjustment"),
+        "restatements": restatements,
+        "adjustments": adjustments,
         "waterfall_columns": columns.iter().map(|c| &c[..7]).collect::<Vec<_>>(),
         "waterfall": waterfall,
         "chart": super::svg::bars("Recognised revenue per month (USD)", &chart, "$"),
@@ -117,7 +121,7 @@ pub fn reconciliation(w: &Warehouse) -> Result<Option<Value>> {
     if !path.exists() {
         return Ok(None);
     }
-    let r = Results::read(&path)?;
+    let r = Results::read(&path, PASSING_ROWS_SHOWN)?;
     let by_check: Vec<Value> = r
         .checks
         .iter()

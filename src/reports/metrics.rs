@@ -202,16 +202,21 @@ fn cohorts(w: &Warehouse) -> Result<Value> {
     // account → quarter → recurring revenue; and the last complete quarter.
     let mut rev: BTreeMap<String, BTreeMap<i32, f64>> = BTreeMap::new();
     let mut last_month: Option<i32> = None;
-    for r in json_rows(&path)? {
-        let Some(q) = quarter(&text(&r, "month")) else {
-            continue;
+    // One row per account-month (millions at scale): read in batches.
+    crate::table_io::for_each_json_row(&path, |r| {
+        let month = r.get("month");
+        let month = month.as_str().unwrap_or_default();
+        let Some(q) = quarter(month) else {
+            return Ok(());
         };
-        *rev.entry(text(&r, "account_id"))
+        let account = r.get("account_id");
+        *rev.entry(account.as_str().unwrap_or_default().to_string())
             .or_default()
             .entry(q)
-            .or_default() += r["recurring_usd"].as_f64().unwrap_or(0.0);
-        last_month = last_month.max(Day::parse(&text(&r, "month")).ok().map(|d| d.0));
-    }
+            .or_default() += r.get("recurring_usd").as_f64().unwrap_or(0.0);
+        last_month = last_month.max(Day::parse(month).ok().map(|d| d.0));
+        Ok(())
+    })?;
     let Some(last_month) = last_month else {
         return Ok(Value::Null);
     };

@@ -122,13 +122,13 @@ pub fn views(warehouse: &Warehouse, snapshot_dir: &Path) -> Result<Option<Value>
     let mut archetype: BTreeMap<String, String> = BTreeMap::new();
     let accounts = snapshot_dir.join("accounts.parquet");
     if accounts.exists() {
-        for r in json_rows(&accounts)? {
-            if let (Some(Value::String(a)), Some(Value::String(t))) =
-                (r.get("account_id"), r.get("archetype"))
+        crate::table_io::for_each_json_row(&accounts, |r| {
+            if let (Value::String(a), Value::String(t)) = (r.get("account_id"), r.get("archetype"))
             {
-                archetype.insert(a.clone(), t.clone());
+                archetype.insert(a, t);
             }
-        }
+            Ok(())
+        })?;
     }
     let mut scorers = Vec::new();
     for (title, table, column) in SCORERS {
