@@ -559,14 +559,13 @@ pub fn for_each_json_row(path: &Path, mut f: impl FnMut(&JsonRow) -> Result<()>)
         .map_err(|e| corrupt(path, e))?;
     for b in reader {
         let b = b.map_err(|e| corrupt(path, e))?;
-        let schema = b.schema();
-        let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
-        let getters = schema
+        let names: Vec<String> = b
+            .schema()
             .fields()
             .iter()
-            .zip(b.columns())
-            .map(|(f, c)| json_getter(f, c, path))
-            .collect::<Result<Vec<_>>>()?;
+            .map(|f| f.name().clone())
+            .collect();
+        let getters = json_getters(&b, path)?;
         for row in 0..b.num_rows() {
             f(&JsonRow {
                 names: &names,
@@ -586,12 +585,7 @@ pub fn batches_as_json(
     let mut out = Vec::new();
     for b in batches {
         let schema = b.schema();
-        let cols = schema
-            .fields()
-            .iter()
-            .zip(b.columns())
-            .map(|(f, c)| json_getter(f, c, path))
-            .collect::<Result<Vec<_>>>()?;
+        let cols = json_getters(b, path)?;
         for i in 0..b.num_rows() {
             let mut m = serde_json::Map::new();
             for (f, get) in schema.fields().iter().zip(&cols) {
@@ -606,6 +600,16 @@ pub fn batches_as_json(
 /// A column's values as JSON, by row: numbers as numbers (decimals as their f64, non-finite
 /// floats as null), booleans, dates and timestamps as ISO text, the rest as text.
 pub type JsonGetter = Box<dyn Fn(usize) -> serde_json::Value + Send + Sync>;
+
+/// The [`JsonGetter`] of each column of `b`, read from `path`.
+fn json_getters(b: &RecordBatch, path: &Path) -> Result<Vec<JsonGetter>> {
+    b.schema()
+        .fields()
+        .iter()
+        .zip(b.columns())
+        .map(|(f, c)| json_getter(f, c, path))
+        .collect()
+}
 
 /// The [`JsonGetter`] of column `c` (field `f`) of a batch read from `path`.
 pub fn json_getter(

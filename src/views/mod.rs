@@ -452,8 +452,9 @@ impl ViewData {
     }
 }
 
-/// The columns of a view's rows that are not its data: dropped from the documents.
-const METADATA: [&str; 6] = [
+/// The columns of a view's rows that are not its data (its view_metadata): dropped from the
+/// documents.
+pub const METADATA: [&str; 6] = [
     "view_name",
     "view_version",
     "view_rank",

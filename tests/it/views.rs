@@ -33,14 +33,7 @@ fn every_view_is_materialised_with_its_metadata_and_every_composite_fits() {
     );
     for v in &cat.views {
         let t = Table::read(&published, &gtmos::views::model_name(&v.name));
-        for c in [
-            "view_name",
-            "view_version",
-            "view_rank",
-            "last_refresh_timestamp",
-            "staleness_threshold_hours",
-            "is_stale",
-        ] {
+        for c in gtmos::views::METADATA {
             assert!(t.cols.contains_key(c), "{}: no {c}", v.name);
         }
         if let Some(n) = v.limit {
