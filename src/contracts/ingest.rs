@@ -88,9 +88,9 @@ pub fn ingest_sql(
             format!("SELECT _row, CAST(NULL AS BIGINT) AS _rule FROM {rows} WHERE false")
         } else {
             format!(
-                "SELECT _row, _rule FROM (SELECT t._row, CAST(CASE {} END AS BIGINT) AS _rule FROM {rows} t {}) r WHERE _rule IS NOT NULL",
+                "SELECT _row, _rule FROM (SELECT t._row, CAST(CASE {} END AS BIGINT) AS _rule FROM {}) r WHERE _rule IS NOT NULL",
                 whens.join(" "),
-                joins.join(" ")
+                crate::project::tests::from_joined(&format!("{rows} t"), &joins)
             )
         },
     ));

@@ -871,9 +871,9 @@ pub fn check_sql(
         cols.push(format!("({}) AS _v{k}", v.predicate));
     }
     let inner = format!(
-        "SELECT t.*, {} FROM {relation} t {}",
+        "SELECT t.*, {} FROM {}",
         cols.join(", "),
-        joins.join(" ")
+        crate::project::tests::from_joined(&format!("{relation} t"), &joins)
     );
     let sums: Vec<String> = (0..tests.len())
         .map(|k| format!("SUM(CASE WHEN _v{k} THEN 1 ELSE 0 END) AS _f{k}"))

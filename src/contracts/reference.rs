@@ -66,7 +66,7 @@ pub fn reference_ingest_sql(
                     materialize.push(m);
                 }
             }
-            joins.extend(v.joins);
+            joins.extend(v.joins.iter().map(|j| j.left()));
             whens.push(format!(
                 "WHEN {} THEN {}",
                 v.predicate,

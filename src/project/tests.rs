@@ -445,10 +445,43 @@ pub struct Violation {
     /// table under test to a key set; materialised, the key set has exact statistics, so the
     /// engine builds its hash table on the small side instead of on millions of rows.
     pub materialize: Vec<(String, String)>,
-    /// `LEFT JOIN … ON …` clauses the predicate needs.
-    pub joins: Vec<String>,
+    /// The key sets the predicate needs, each joined to the rows under test by a left join.
+    pub joins: Vec<Join>,
     /// True for a failing row.
     pub predicate: String,
+}
+
+/// A small table (a materialised key set) joined to the rows under test, keeping every row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Join {
+    pub table: String,
+    pub alias: String,
+    pub on: String,
+}
+
+impl Join {
+    /// `LEFT JOIN table alias ON on`, to follow the rows under test.
+    pub fn left(&self) -> String {
+        format!("LEFT JOIN {} {} ON {}", self.table, self.alias, self.on)
+    }
+}
+
+/// The FROM clause of `rows` (a relation and its alias) joined to each of `joins`, every key
+/// set as the left input of a right join: `k2 j2 RIGHT JOIN (k1 j1 RIGHT JOIN rows t ON …)
+/// ON …`. The same rows as `rows LEFT JOIN k1 … LEFT JOIN k2 …`, but the engine builds each
+/// hash table on the key set — the side it builds on is the left one, and past the first join
+/// it has no statistics to swap the sides by, so the chain of left joins built the second
+/// hash table on every row under test (and ran out of memory on large tables).
+pub fn from_joined(rows: &str, joins: &[Join]) -> String {
+    let mut from = rows.to_string();
+    for (i, j) in joins.iter().enumerate() {
+        // A join in parentheses; a lone table is not (SQL does not allow `(table alias)`).
+        if i > 0 {
+            from = format!("({from})");
+        }
+        from = format!("{} {} RIGHT JOIN {from} ON {}", j.table, j.alias, j.on);
+    }
+    from
 }
 
 /// Inputs to [`TestSpec::violation`].
@@ -518,11 +551,20 @@ impl TestSpec {
             // From a stored table, the keys whose 64-bit hash repeats (a hash aggregate over
             // integers), then the exact repeated keys among their rows; from a view, which a
             // second read would recompute, the keys grouped exactly at once.
+            // The repeated hashes are materialised first: with their exact (small) row count,
+            // the engine builds the semi join's hash table on them rather than on the table.
             let hash = format!("key_hash({})", cols.join(", "));
             let candidates = match cx.stored {
-                true => format!(
-                    " AND {hash} IN (SELECT {hash} FROM {base} WHERE {filter} GROUP BY {hash} HAVING COUNT(*) > 1)"
-                ),
+                true => {
+                    let hashes = format!("{set}_hashes");
+                    materialize.push((
+                        hashes.clone(),
+                        format!(
+                            "SELECT {hash} AS _h FROM {base} WHERE {filter} GROUP BY {hash} HAVING COUNT(*) > 1"
+                        ),
+                    ));
+                    format!(" AND {hash} IN (SELECT _h FROM {hashes})")
+                }
                 false => String::new(),
             };
             materialize.push((
@@ -538,7 +580,11 @@ impl TestSpec {
                 .enumerate()
                 .map(|(i, c)| format!("({a}.{c} IS NOT DISTINCT FROM {j}._k{i})"))
                 .collect();
-            joins.push(format!("LEFT JOIN {set} {j} ON {}", on.join(" AND ")));
+            joins.push(Join {
+                table: set,
+                alias: j.clone(),
+                on: on.join(" AND "),
+            });
             Ok(Some(format!("({j}._dup IS NOT NULL)")))
         };
         let predicate = match &self.kind {
@@ -592,7 +638,11 @@ impl TestSpec {
                         rel = (cx.relation)(to)
                     ),
                 ));
-                joins.push(format!("LEFT JOIN {keys} {j} ON {column} = {j}._key"));
+                joins.push(Join {
+                    on: format!("{column} = {j}._key"),
+                    table: keys,
+                    alias: j.clone(),
+                });
                 format!("({column} IS NOT NULL AND {j}._key IS NULL)")
             }
             // `x IS NOT TRUE`, spelled as CASE: DataFusion 55 mis-plans IS NOT TRUE of a nullable
@@ -644,10 +694,11 @@ impl TestSpec {
                         cond = (cx.render)(condition)?,
                     ),
                 ));
-                joins.push(format!(
-                    "LEFT JOIN {unmatched} {j} ON {a}.{k} = {j}._key",
-                    k = ident(key)
-                ));
+                joins.push(Join {
+                    table: unmatched.clone(),
+                    alias: j.clone(),
+                    on: format!("{a}.{k} = {j}._key", k = ident(key)),
+                });
                 format!("({j}._key IS NOT NULL)")
             }
         };
@@ -761,10 +812,14 @@ mod tests {
             )]
         );
         assert_eq!(
-            v.joins,
+            v.joins.iter().map(Join::left).collect::<Vec<_>>(),
             vec![
                 "LEFT JOIN scratch.orders_keys_accounts_account_id _rel1 ON t.account_id = _rel1._key"
             ]
+        );
+        assert_eq!(
+            from_joined("sources.orders t", &v.joins),
+            "scratch.orders_keys_accounts_account_id _rel1 RIGHT JOIN sources.orders t ON t.account_id = _rel1._key"
         );
         let v = spec("{deduplicate: {key: [s, e], order_by: [r]}}", None, None)
             .unwrap()
