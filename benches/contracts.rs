@@ -15,15 +15,19 @@ use std::time::Instant;
 use gtmos::build::run_contracts;
 use gtmos::contracts::Context;
 use gtmos::engine::Engine;
-use gtmos::project::{Project, Renderer};
+use gtmos::project::Renderer;
 use gtmos::snapshot::Snapshot;
 use gtmos::warehouse::Warehouse;
 
 fn main() {
-    let accounts = common::accounts();
-    let (root, base, threads) = (common::root(), common::base(), common::threads());
-    let corpus = common::corpus(accounts);
-    let project = Project::load(&root.join("pipelines")).expect("project");
+    let common::Setup {
+        accounts,
+        base,
+        threads,
+        corpus,
+        project,
+        ..
+    } = common::setup();
     let snapshot = Snapshot::open(&corpus, &project.registry).expect("snapshot");
     let as_of = snapshot.manifest.as_of_micros().unwrap();
     let rows: u64 = snapshot.manifest.tables.values().map(|t| t.rows).sum();

@@ -13,7 +13,6 @@
 
 mod common;
 
-use gtmos::project::Project;
 use gtmos::warehouse::Warehouse;
 
 /// The sources the metric layer reads.
@@ -45,11 +44,14 @@ const LAYER: [&str; 14] = [
 ];
 
 fn main() {
-    let accounts = common::accounts();
-    let (root, base, threads) = (common::root(), common::base(), common::threads());
-    let corpus = common::corpus(accounts);
-    let project_dir = root.join("pipelines");
-    let project = Project::load(&project_dir).expect("project");
+    let common::Setup {
+        accounts,
+        root,
+        base,
+        threads,
+        corpus,
+        project,
+    } = common::setup();
 
     // gtmos. The Decision OS QA bounds of the cohort payback block publishing when any cohort
     // reaches them (the default corpus's thin new-logo months of 2025 do); lifted here so that

@@ -14,7 +14,6 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use gtmos::project::Project;
 use gtmos::warehouse::Warehouse;
 
 /// What the recognition models read from the sources.
@@ -34,11 +33,14 @@ const OUTPUTS: [&str; 4] = [
 ];
 
 fn main() {
-    let accounts = common::accounts();
-    let (root, base, threads) = (common::root(), common::base(), common::threads());
-    let corpus = common::corpus(accounts);
-    let project_dir = root.join("pipelines");
-    let project = Project::load(&project_dir).expect("project");
+    let common::Setup {
+        accounts,
+        root,
+        base,
+        threads,
+        corpus,
+        project,
+    } = common::setup();
 
     // gtmos
     let (wh_dir, r) = common::build(&corpus, "recognition-warehouse", "tag:recognition", &[]);

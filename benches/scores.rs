@@ -189,10 +189,14 @@ fn duckdb_script(b: &Build, sources: &[String], published: &Warehouse) -> String
 }
 
 fn main() {
-    let accounts = common::accounts();
-    let (root, base, threads) = (common::root(), common::base(), common::threads());
-    let corpus = common::corpus(accounts);
-    let project = Project::load(&root.join("pipelines")).expect("project");
+    let common::Setup {
+        accounts,
+        base,
+        threads,
+        corpus,
+        project,
+        ..
+    } = common::setup();
 
     // The metrics view reads the metric layer, whose cohort-payback QA bounds block it on the
     // default corpus; lifted as in the metrics bench, so that every view is published.

@@ -10,7 +10,6 @@
 
 mod common;
 
-use gtmos::project::Project;
 use gtmos::snapshot::Snapshot;
 
 const PATH: [&str; 4] = [
@@ -21,10 +20,14 @@ const PATH: [&str; 4] = [
 ];
 
 fn main() {
-    let accounts = common::accounts();
-    let (root, base, threads) = (common::root(), common::base(), common::threads());
-    let corpus = common::corpus(accounts);
-    let project = Project::load(&root.join("pipelines")).expect("project");
+    let common::Setup {
+        accounts,
+        root,
+        base,
+        threads,
+        corpus,
+        project,
+    } = common::setup();
     let snapshot = Snapshot::open(&corpus, &project.registry).expect("snapshot");
     let rows = snapshot.manifest.tables["usage_metering_log"].rows;
     let inputs = common::checked_inputs(

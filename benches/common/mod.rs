@@ -45,6 +45,31 @@ pub fn memory_limit() -> usize {
     gtmos::settings::memory_limit(None).expect("GTMOS_MEMORY_MB")
 }
 
+/// What every side-by-side bench starts from: its size, directories, threads, corpus and the
+/// pipelines project.
+pub struct Setup {
+    pub accounts: u64,
+    pub root: PathBuf,
+    pub base: PathBuf,
+    pub threads: usize,
+    pub corpus: PathBuf,
+    pub project: gtmos::project::Project,
+}
+
+pub fn setup() -> Setup {
+    let accounts = accounts();
+    let root = root();
+    let project = gtmos::project::Project::load(&root.join("pipelines")).expect("project");
+    Setup {
+        accounts,
+        base: base(),
+        threads: threads(),
+        corpus: corpus(accounts),
+        project,
+        root,
+    }
+}
+
 /// The default-parameter corpus of `accounts` accounts, generated on first use.
 pub fn corpus(accounts: u64) -> PathBuf {
     let corpus = base().join(format!("corpus-{accounts}"));
