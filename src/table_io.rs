@@ -675,6 +675,19 @@ pub fn json_getter(
     }))
 }
 
+/// Write `batch` to `path` in row groups of `rows` rows (plain settings), for tests that
+/// exercise how readers split a file.
+#[cfg(test)]
+pub(crate) fn write_in_row_groups(path: &Path, batch: &RecordBatch, rows: usize) {
+    let props = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(rows))
+        .build();
+    let mut w =
+        ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), Some(props)).unwrap();
+    w.write(batch).unwrap();
+    w.close().unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -114,6 +114,27 @@ pub struct Context<'a> {
     pub render: &'a dyn Fn(&str) -> Result<String>,
 }
 
+#[cfg(test)]
+impl<'a> Context<'a> {
+    /// A context at as_of 0 with run id `r`, for unit tests.
+    fn for_tests(
+        engine: &'a Engine,
+        warehouse: &'a Warehouse,
+        staging: &'a Path,
+        render: &'a dyn Fn(&str) -> Result<String>,
+    ) -> Context<'a> {
+        Context {
+            engine,
+            warehouse,
+            staging,
+            run_id: "r",
+            as_of: 0,
+            snapshot_as_of: 0,
+            render,
+        }
+    }
+}
+
 /// Run a source's contract: register the raw table, quarantine / dead-letter, register the
 /// accepted rows as `sources.<table>`, run the checks and the freshness test.
 pub fn run_source(
@@ -1540,15 +1561,7 @@ mod edge_values {
             .unwrap();
         let warehouse = Warehouse::new(dir.path());
         let render = |s: &str| Ok(s.to_string());
-        let cx = Context {
-            engine: &engine,
-            warehouse: &warehouse,
-            staging: dir.path(),
-            run_id: "r",
-            as_of: 0,
-            snapshot_as_of: 0,
-            render: &render,
-        };
+        let cx = Context::for_tests(&engine, &warehouse, dir.path(), &render);
         let specs: Vec<TestSpec> = tests
             .iter()
             .map(|y| {
@@ -1618,31 +1631,13 @@ mod checks_by_position_tests {
             )
             .unwrap();
             let file = dir.path().join("t.parquet");
-            let props = parquet::file::properties::WriterProperties::builder()
-                .set_max_row_group_row_count(Some(7))
-                .build();
-            let mut w = parquet::arrow::ArrowWriter::try_new(
-                std::fs::File::create(&file).unwrap(),
-                schema.clone(),
-                Some(props),
-            )
-            .unwrap();
-            w.write(&b).unwrap();
-            w.close().unwrap();
+            crate::table_io::write_in_row_groups(&file, &b, 7);
             engine
                 .register_parquet(crate::engine::MODELS, "t", &file.to_string_lossy(), None)
                 .unwrap();
             let warehouse = Warehouse::new(dir.path());
             let render = |s: &str| Ok(s.to_string());
-            let cx = Context {
-                engine: &engine,
-                warehouse: &warehouse,
-                staging: dir.path(),
-                run_id: "r",
-                as_of: 0,
-                snapshot_as_of: 0,
-                render: &render,
-            };
+            let cx = Context::for_tests(&engine, &warehouse, dir.path(), &render);
             let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(
                 "{expression_is_true: {expression: 'x <= 40 or x % 2 = 0'}}",
             )

@@ -289,17 +289,8 @@ sources:
             let engine = Engine::new(&Default::default(), threads, dir.path(), 256 << 20).unwrap();
             let batch = table(&mut rng, n);
             let file = dir.path().join("t.parquet");
-            let props = parquet::file::properties::WriterProperties::builder()
-                .set_max_row_group_row_count(Some(1 + (rng.next() % 50) as usize))
-                .build();
-            let mut w = parquet::arrow::ArrowWriter::try_new(
-                std::fs::File::create(&file).unwrap(),
-                batch.schema(),
-                Some(props),
-            )
-            .unwrap();
-            w.write(&batch).unwrap();
-            w.close().unwrap();
+            let group = 1 + (rng.next() % 50) as usize;
+            crate::table_io::write_in_row_groups(&file, &batch, group);
             engine
                 .register_parquet(RAW, "t", &file.to_string_lossy(), Some(t.arrow_schema()))
                 .unwrap();

@@ -405,14 +405,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let props = parquet::file::properties::WriterProperties::builder()
-            .set_max_row_group_row_count(Some(group))
-            .build();
-        let mut w =
-            parquet::arrow::ArrowWriter::try_new(File::create(path).unwrap(), schema, Some(props))
-                .unwrap();
-        w.write(&b).unwrap();
-        w.close().unwrap();
+        crate::table_io::write_in_row_groups(path, &b, group);
     }
 
     /// Rows are numbered by position across files and row groups, whatever the partitioning,
