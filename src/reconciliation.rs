@@ -198,5 +198,62 @@ mod tests {
         let keys: Vec<String> = r.failures().map(Row::key).collect();
         assert_eq!(keys, vec!["B × S × 2025-01-01", "I1"]);
         assert!(r.holds_the_close());
+        assert_eq!(r.rows.len(), 3);
+        // Keeping no passing rows: the same counts and failures, no passing row.
+        let lean = Results::from_rows(&rows, 0);
+        assert_eq!(
+            lean.checks
+                .iter()
+                .map(|c| (c.compared, c.failed))
+                .collect::<Vec<_>>(),
+            r.checks
+                .iter()
+                .map(|c| (c.compared, c.failed))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(lean.rows.len(), 2);
+        assert!(lean.rows.iter().all(|x| x.status == "fail"));
+    }
+
+    /// Read from Parquet in batches, the results are the rows' own.
+    #[test]
+    fn reads_the_published_table_in_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.parquet");
+        let n = 20_000;
+        let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![
+            arrow::datatypes::Field::new("check_name", arrow::datatypes::DataType::Utf8, false),
+            arrow::datatypes::Field::new("grain", arrow::datatypes::DataType::Utf8, false),
+            arrow::datatypes::Field::new("account_id", arrow::datatypes::DataType::Utf8, false),
+            arrow::datatypes::Field::new("status", arrow::datatypes::DataType::Utf8, false),
+        ]));
+        let b = arrow::array::RecordBatch::try_new(
+            schema,
+            vec![
+                std::sync::Arc::new(arrow::array::StringArray::from(vec!["c"; n])),
+                std::sync::Arc::new(arrow::array::StringArray::from(vec!["month"; n])),
+                std::sync::Arc::new(arrow::array::StringArray::from_iter_values(
+                    (0..n).map(|i| format!("A{i}")),
+                )),
+                std::sync::Arc::new(arrow::array::StringArray::from_iter_values(
+                    (0..n).map(|i| if i % 7_000 == 6_999 { "fail" } else { "pass" }),
+                )),
+            ],
+        )
+        .unwrap();
+        crate::table_io::write_table(&path, b.schema(), &[], &[b]).unwrap();
+        let r = Results::read(&path, 3).unwrap();
+        assert_eq!((r.checks[0].compared, r.checks[0].failed), (20_000, 2));
+        let kept: Vec<(String, String)> =
+            r.rows.iter().map(|x| (x.key(), x.status.clone())).collect();
+        let expect: Vec<(String, String)> = ["A0", "A1", "A2", "A6999", "A13999"]
+            .iter()
+            .zip(["pass", "pass", "pass", "fail", "fail"])
+            .map(|(k, s)| (k.to_string(), s.to_string()))
+            .collect();
+        assert_eq!(
+            kept, expect,
+            "three passing rows, then every failure, in table order"
+        );
     }
 }
