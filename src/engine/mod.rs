@@ -294,13 +294,6 @@ impl Engine {
         })
     }
 
-    /// Forget `schema.name`.
-    pub fn deregister(&self, schema: &str, name: &str) {
-        let _ = self
-            .ctx
-            .deregister_table(format!("{schema}.{name}").as_str());
-    }
-
     pub fn has_table(&self, schema: &str, name: &str) -> bool {
         self.ctx
             .table_exist(format!("{schema}.{name}").as_str())
