@@ -54,6 +54,7 @@ fn main() {
         as_of,
         snapshot_as_of: as_of,
         render: &render,
+        window_range_rows: gtmos::contracts::WINDOW_RANGE_ROWS,
     };
     let t = Instant::now();
     let results = run_contracts(&cx, &project, &snapshot).expect("contracts");

@@ -96,15 +96,19 @@ fn gtmos_stage(b: &Build, files: &Path, scratch: &Path) -> f64 {
         as_of: b.report.as_of,
         snapshot_as_of: b.report.as_of,
         render: &render,
+        window_range_rows: gtmos::contracts::WINDOW_RANGE_ROWS,
     };
     let started = Instant::now();
     for m in HEALTH {
         let model = b.project.model(m).expect("model");
+        let ranged = gtmos::build::ranged_inputs(model, &Renderer::relation);
+        let relation = |r: &Ref| gtmos::build::through_ranges(&ranged, &Renderer::relation, r);
         let sql = renderer
-            .model(b.project, model, &Renderer::relation, &|_| None)
+            .model(b.project, model, &relation, &|_| None)
             .expect("renders");
-        let (_, tests) = gtmos::build::build_model(&cx, b.project, model, &sql, &b.report.build_id)
-            .unwrap_or_else(|e| panic!("{m}: {e}"));
+        let (_, tests) =
+            gtmos::build::build_model(&cx, b.project, model, &sql, &ranged, &b.report.build_id)
+                .unwrap_or_else(|e| panic!("{m}: {e}"));
         assert!(
             tests.iter().all(|t| t.failures == 0),
             "{m}: a data test failed"

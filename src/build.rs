@@ -22,7 +22,7 @@ use crate::builder::TableBuilder;
 use crate::calendar::Day;
 use crate::calendar::format_ts;
 use crate::contracts::{self, FreshnessResult, SourceResult, TestResult};
-use crate::engine::{CLOSED, Engine, LAST_GOOD, MODELS, SOURCES, ident, quote};
+use crate::engine::{CLOSED, Engine, LAST_GOOD, MODELS, SCRATCH, SOURCES, ident, quote};
 use crate::error::{Error, Result};
 use crate::logs::{self, CONTRACT_RESULTS, FRESHNESS_LOG, RUN_LOG};
 use crate::printer::Progress;
@@ -436,6 +436,7 @@ fn run(
         as_of: report.as_of,
         snapshot_as_of: snapshot.manifest.as_of_micros()?,
         render: &render,
+        window_range_rows: contracts::WINDOW_RANGE_ROWS,
     };
 
     // 1. Source contracts.
@@ -538,15 +539,18 @@ fn run(
                     );
                 }
             }
-            let relation = |r: &Ref| match r {
+            let read = |r: &Ref| match r {
                 Ref::Model(m) if inputs.get(m).is_some_and(|s| s.last_good) => {
                     format!("{LAST_GOOD}.{}", ident(m))
                 }
                 _ => Renderer::relation(r),
             };
+            let ranged = ranged_inputs(model, &read);
+            let relation = |r: &Ref| through_ranges(&ranged, &read, r);
             let sql = renderer.model(project, model, &relation, &|m| inputs.get(m).cloned())?;
             result.read_last_good = inputs.keys().cloned().collect();
-            let (written, tests) = build_model(&cx, project, model, &sql, &report.build_id)?;
+            let (written, tests) =
+                build_model(&cx, project, model, &sql, &ranged, &report.build_id)?;
             if let Some(w) = &written {
                 result.rows = w.rows;
                 result.sha256 = Some(w.sha256.clone());
@@ -565,7 +569,7 @@ fn run(
             // Computed anyway, never tested or published, so that a model reading last good
             // versions can still show a blocked input that has none (its rows, values withheld).
             // Failure here is not the build's: the input is blocked already.
-            let _ = materialize(&engine, model, &sql, &report.build_id, staging, false);
+            let _ = materialize(&engine, model, &sql, &[], &report.build_id, staging, false);
         }
         result.seconds = started.elapsed().as_secs_f64();
         if let Some(why) = &result.blocked {
@@ -1054,6 +1058,39 @@ fn wrap_model(model: &Model, e: Error) -> Error {
     }
 }
 
+/// The views a model built in ranges (`config(build_in_ranges=N)`) reads its inputs through, as
+/// (view name in `scratch`, the relation `read` gives the input); none for other models.
+pub fn ranged_inputs(model: &Model, read: &dyn Fn(&Ref) -> String) -> Vec<(String, String)> {
+    if model.build_in_ranges.is_none() {
+        return Vec::new();
+    }
+    model
+        .refs
+        .iter()
+        .map(|r| {
+            let input = match r {
+                Ref::Model(m) => format!("m_{m}"),
+                Ref::Source(t) => format!("s_{t}"),
+            };
+            (format!("{}__{input}", model.name), read(r))
+        })
+        .collect()
+}
+
+/// The relation a model reads for `r`: its range view when it has one in `ranged`
+/// ([`ranged_inputs`]), else what `read` gives.
+pub fn through_ranges(
+    ranged: &[(String, String)],
+    read: &dyn Fn(&Ref) -> String,
+    r: &Ref,
+) -> String {
+    let relation = read(r);
+    match ranged.iter().find(|(_, rel)| *rel == relation) {
+        Some((view, _)) => format!("{SCRATCH}.{}", ident(view)),
+        None => relation,
+    }
+}
+
 /// One model as a build runs it: planned from its rendered `sql`, written sorted and stamped
 /// with `build_id` into the staging directory (or registered as a view), registered as
 /// `models.<name>`, then its data tests run over what was written (a failing test marked as
@@ -1063,10 +1100,19 @@ pub fn build_model(
     project: &Project,
     model: &Model,
     sql: &str,
+    ranged: &[(String, String)],
     build_id: &str,
 ) -> Result<(Option<WrittenFile>, Vec<TestResult>)> {
     let key = key_test(model);
-    let mut written = materialize(cx.engine, model, sql, build_id, cx.staging, key.is_some())?;
+    let mut written = materialize(
+        cx.engine,
+        model,
+        sql,
+        ranged,
+        build_id,
+        cx.staging,
+        key.is_some(),
+    )?;
     let rel_of = |to: &str| {
         if project.model(to).is_some() {
             format!("{MODELS}.{}", ident(to))
@@ -1088,7 +1134,7 @@ pub fn build_model(
     if key.is_some_and(|k| tests[k].failures > 0) {
         // The key has duplicates, so `order_by` alone left ties: written again in the total
         // order, for the same bytes on every run (the tests saw the same rows).
-        written = materialize(cx.engine, model, sql, build_id, cx.staging, false)?;
+        written = materialize(cx.engine, model, sql, ranged, build_id, cx.staging, false)?;
     }
     for t in &mut tests {
         t.declared_in = model.file.display().to_string();
@@ -1144,16 +1190,22 @@ fn total_order(model: &Model, columns: &[(String, arrow::datatypes::DataType)]) 
 
 /// Plan a model, then write it (tables) sorted with its build_id, or register it as a view.
 /// `keyed`: sorted on the declared `order_by` alone (see [`write_order`]).
+#[allow(clippy::too_many_arguments)]
 fn materialize(
     engine: &Engine,
     model: &Model,
     sql: &str,
+    ranged: &[(String, String)],
     build_id: &str,
     staging: &Path,
     keyed: bool,
 ) -> Result<Option<WrittenFile>> {
     let what = format!("{}: model `{}`", model.file.display(), model.name);
     let qualified = format!("{MODELS}.{}", ident(&model.name));
+    // Planned first over the whole of each input.
+    for (view, relation) in ranged {
+        engine.register_view(SCRATCH, view, &format!("SELECT * FROM {relation}"), &what)?;
+    }
     if model.materialized == Materialized::View {
         engine.query(
             &format!("CREATE OR REPLACE VIEW {qualified} AS {sql}"),
@@ -1237,19 +1289,55 @@ fn materialize(
     let path = staging
         .join("models")
         .join(format!("{}.parquet", model.name));
-    let written = match &model.sort_in_ranges {
-        None => {
-            let final_sql = format!(
-                "SELECT * FROM (SELECT {select} FROM ({sql}) m) c ORDER BY {}",
-                order_sql.join(", ")
-            );
+    let final_sql = format!(
+        "SELECT * FROM (SELECT {select} FROM ({sql}) m) c ORDER BY {}",
+        order_sql.join(", ")
+    );
+    // (A model built in ranges but rendered over its whole inputs, `ranged` empty, is one query.)
+    let by_key = model.build_in_ranges.filter(|_| !ranged.is_empty());
+    let written = match (&model.sort_in_ranges, &by_key) {
+        (_, Some(rows_per_range)) => crate::engine::ranges::write_by_key_ranges(
+            engine,
+            &final_sql,
+            &order[0],
+            ranged,
+            // Declared for a 4 GiB pool; a range's memory is the whole query's, so the rows of
+            // a range follow the pool.
+            ((*rows_per_range as u128 * engine.memory_limit() as u128) >> 32).max(1) as u64,
+            &path,
+            &what,
+            |t| {
+                Error::pipeline(
+                    &model.file,
+                    format!(
+                        "model `{}`: build_in_ranges needs inputs with a text or integer column `{}` (its first order_by column){}",
+                        model.name,
+                        order[0],
+                        match t {
+                            arrow::datatypes::DataType::Null => ": none has it".to_string(),
+                            t => format!(", not {t}"),
+                        }
+                    ),
+                )
+            },
+            |range| {
+                Error::pipeline(
+                    &model.file,
+                    format!(
+                        "model `{}` is built in ranges of `{}`, but the range `{range}` of its inputs gave a row outside it: each row must depend only on input rows with its own `{}`",
+                        model.name, order[0], order[0]
+                    ),
+                )
+            },
+        )?,
+        (None, None) => {
             let df = engine.sql(&final_sql, &what)?;
             let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
             let mut w = TableWriter::create(&path, schema, &[])?.encode_threads(engine.threads());
             engine.for_each_batch(df, &what, |b| w.write(&b))?;
             w.finish()?
         }
-        Some(rows_per_range) => crate::engine::ranges::write_sorted_in_ranges(
+        (Some(rows_per_range), None) => crate::engine::ranges::write_sorted_in_ranges(
             engine,
             &format!("SELECT {select} FROM ({sql}) m"),
             &order,
@@ -1509,8 +1597,9 @@ mod tests {
             as_of: 0,
             snapshot_as_of: 0,
             render: &render,
+            window_range_rows: contracts::WINDOW_RANGE_ROWS,
         };
-        let (written, tests) = build_model(&cx, &p, model, &sql, "b1").unwrap();
+        let (written, tests) = build_model(&cx, &p, model, &sql, &[], "b1").unwrap();
         assert_eq!(tests[0].failures, 40, "the 40 rows of key k are duplicates");
         let rows = crate::table_io::json_rows(&written.unwrap().path).unwrap();
         let order: Vec<(String, i64)> = rows

@@ -195,6 +195,7 @@ pub fn checked_inputs(
         as_of,
         snapshot_as_of: as_of,
         render: &render,
+        window_range_rows: gtmos::contracts::WINDOW_RANGE_ROWS,
     };
     let mut sources: std::collections::BTreeSet<String> =
         tables.iter().map(|t| t.to_string()).collect();

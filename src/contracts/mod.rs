@@ -15,8 +15,8 @@
 //! The remaining tests (warn-only SOFT rules, blocking rules such as out-of-range spend, and
 //! uniqueness) then run on the accepted rows: their failure counts are recorded, and an
 //! error-severity failure blocks everything downstream of the table. Model tests and singular
-//! tests use the same check machinery: one pass streams the rows failing any test, counting
-//! each test's failures and keeping a sample of them. Every outcome becomes a
+//! tests use the same check machinery ([`checks`]): one pass streams the rows failing any test,
+//! counting each test's failures and keeping a sample of them. Every outcome becomes a
 //! `contract_results` row.
 
 use std::collections::BTreeMap;
@@ -33,17 +33,19 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use crate::engine::numbered::ROW;
 use crate::engine::{Engine, RAW, SCRATCH, SOURCES, ident};
 use crate::error::{Error, Result};
-use crate::project::tests::{OnFail, SqlContext, Status, TestSpec};
+use crate::project::tests::{OnFail, Status, TestSpec};
 use crate::project::{Freshness, SourceContract};
 use crate::schema::TableSchema;
 use crate::snapshot::{Snapshot, parquet_files};
 use crate::table_io::{self, TableWriter};
 use crate::warehouse::Warehouse;
 
+pub mod checks;
 mod ingest;
 #[cfg(test)]
 mod reference;
 
+pub use checks::{check_sql, run_checks, run_singular};
 pub use ingest::ingest_sql;
 
 /// Rows kept as a sample of each failing test, for the report and `contract_results`.
@@ -112,7 +114,13 @@ pub struct Context<'a> {
     pub snapshot_as_of: i64,
     /// Renders templates (`{{ as_of }}`, `{{ var() }}`) in test expressions.
     pub render: &'a dyn Fn(&str) -> Result<String>,
+    /// Rows of a stored table above which its tests computed by a window run range by range
+    /// ([`WINDOW_RANGE_ROWS`] in a build).
+    pub window_range_rows: u64,
 }
+
+/// Rows a piece of a windowed check holds: its narrow columns sort in well under 1 GiB.
+pub const WINDOW_RANGE_ROWS: u64 = 4_000_000;
 
 #[cfg(test)]
 impl<'a> Context<'a> {
@@ -131,6 +139,7 @@ impl<'a> Context<'a> {
             as_of: 0,
             snapshot_as_of: 0,
             render,
+            window_range_rows: WINDOW_RANGE_ROWS,
         }
     }
 }
@@ -857,270 +866,6 @@ pub fn quarantine_schema(t: &TableSchema) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// The check query: `_n` rows and one failure count `_f<k>` per test; and the query of the
-/// rows with their `_v<k>` flags, for samples. `scope` names the table or model under test;
-/// `stored` says whether `relation` is a table rather than a view ([`SqlContext::stored`]).
-pub fn check_sql(
-    scope: &str,
-    relation: &str,
-    stored: bool,
-    tests: &[TestSpec],
-    rel: &dyn Fn(&str) -> String,
-    render: &dyn Fn(&str) -> Result<String>,
-) -> Result<(Compiled, String)> {
-    let mut materialize = Vec::new();
-    let mut joins = Vec::new();
-    let mut cols = Vec::new();
-    for (k, s) in tests.iter().enumerate() {
-        let sc = SqlContext {
-            alias: "t",
-            n: k,
-            scope,
-            relation: rel,
-            survivors: None,
-            render,
-            this: Some(relation),
-            stored,
-        };
-        let v = s.violation(&sc)?;
-        for m in v.materialize {
-            if !materialize.contains(&m) {
-                materialize.push(m);
-            }
-        }
-        joins.extend(v.joins);
-        cols.push(format!("({}) AS _v{k}", v.predicate));
-    }
-    let inner = format!(
-        "SELECT t.*, {} FROM {}",
-        cols.join(", "),
-        crate::project::tests::from_joined(&format!("{relation} t"), &joins)
-    );
-    let sums: Vec<String> = (0..tests.len())
-        .map(|k| format!("SUM(CASE WHEN _v{k} THEN 1 ELSE 0 END) AS _f{k}"))
-        .collect();
-    let sql = format!(
-        "SELECT COUNT(*) AS _n, {} FROM ({inner}) x",
-        sums.join(", ")
-    );
-    Ok((Compiled { materialize, sql }, inner))
-}
-
-/// What the checks found: rows checked, each test's failures, and a sample of each test's
-/// failing rows.
-type Findings = (u64, Vec<u64>, Vec<Vec<serde_json::Value>>);
-
-/// The checks of a table stored in Parquet `files`, read with row positions: one pass computes
-/// every test's flag over only the columns the tests read (a window sorts those, not the whole
-/// row) and returns the positions of the failing rows; each test's sample is its first
-/// [`SAMPLE_ROWS`] failing rows in table order, then read by position.
-fn checks_by_position(
-    cx: &Context,
-    node: &str,
-    relation: &str,
-    files: &[PathBuf],
-    tests: &[TestSpec],
-    rel: &dyn Fn(&str) -> String,
-    what: &str,
-) -> Result<Findings> {
-    let name = format!("{}_checked", crate::project::tests::ident_part(node));
-    let schema = cx.engine.schema_of(relation, what)?;
-    let table = cx
-        .engine
-        .register_numbered(SCRATCH, &name, files, &schema)?;
-    let numbered = format!("{SCRATCH}.{name}");
-    let (compiled, inner) = check_sql(node, &numbered, true, tests, rel, cx.render)?;
-    cx.engine.materialize(&compiled.materialize, what)?;
-    let flags: Vec<String> = (0..tests.len()).map(|k| format!("_v{k}")).collect();
-    let df = cx.engine.sql(
-        &format!(
-            "SELECT _row, {} FROM ({inner}) x WHERE {}",
-            flags.join(", "),
-            flags.join(" OR ")
-        ),
-        what,
-    )?;
-    let mut failures = vec![0u64; tests.len()];
-    let mut firsts: Vec<std::collections::BTreeSet<u64>> = vec![Default::default(); tests.len()];
-    cx.engine.for_each_batch(df, what, |b| {
-        let rows = b.column(0).as_primitive::<UInt64Type>();
-        for k in 0..tests.len() {
-            let flag = b.column(k + 1).as_boolean();
-            for i in 0..b.num_rows() {
-                if flag.is_valid(i) && flag.value(i) {
-                    failures[k] += 1;
-                    firsts[k].insert(rows.value(i));
-                    if firsts[k].len() > SAMPLE_ROWS {
-                        firsts[k].pop_last();
-                    }
-                }
-            }
-        }
-        Ok(())
-    })?;
-    let wanted: std::collections::BTreeSet<u64> = firsts.iter().flatten().copied().collect();
-    let mut by_position: BTreeMap<u64, serde_json::Value> = BTreeMap::new();
-    let mut positions = wanted.iter();
-    for b in table.read_rows(&wanted.iter().copied().collect::<Vec<_>>())? {
-        for i in 0..b.num_rows() {
-            if let Some(p) = positions.next() {
-                by_position.insert(*p, record_json(&b, i));
-            }
-        }
-    }
-    let samples = firsts
-        .iter()
-        .map(|f| {
-            f.iter()
-                .filter_map(|p| by_position.get(p).cloned())
-                .collect()
-        })
-        .collect();
-    Ok((table.rows(), failures, samples))
-}
-
-/// The checks of any relation (a view): one query counts each test's failures; when some
-/// failed, one more pass over the rows failing any test keeps a sample of each.
-fn checks_by_query(
-    cx: &Context,
-    relation: &str,
-    tests: &[TestSpec],
-    node: &str,
-    rel: &dyn Fn(&str) -> String,
-    what: &str,
-) -> Result<Findings> {
-    let (compiled, inner) = check_sql(node, relation, false, tests, rel, cx.render)?;
-    cx.engine.materialize(&compiled.materialize, what)?;
-    let b = cx.engine.query(&compiled.sql, what)?;
-    let row = b
-        .first()
-        .ok_or_else(|| Error::Internal(format!("{what}: no result row")))?;
-    let get = |k: usize| -> u64 {
-        let c = row.column(k);
-        if c.is_null(0) {
-            return 0;
-        }
-        arrow::compute::cast(c, &DataType::Int64)
-            .map(|a| a.as_primitive::<Int64Type>().value(0).max(0) as u64)
-            .unwrap_or(0)
-    };
-    let n = get(0);
-    let failures: Vec<u64> = (0..tests.len()).map(|k| get(k + 1)).collect();
-    let mut samples: Vec<Vec<serde_json::Value>> = vec![Vec::new(); tests.len()];
-    let failing: Vec<usize> = (0..tests.len()).filter(|&k| failures[k] > 0).collect();
-    if !failing.is_empty() {
-        let any: Vec<String> = failing.iter().map(|k| format!("_v{k}")).collect();
-        let df = cx.engine.sql(
-            &format!("SELECT * FROM ({inner}) x WHERE {}", any.join(" OR ")),
-            what,
-        )?;
-        cx.engine.for_each_batch(df, what, |b| {
-            for &k in &failing {
-                let flag = b
-                    .column_by_name(&format!("_v{k}"))
-                    .and_then(|c| c.as_boolean_opt())
-                    .ok_or_else(|| Error::Internal(format!("{what}: no flag of test {k}")))?;
-                for i in 0..b.num_rows() {
-                    if samples[k].len() < SAMPLE_ROWS && flag.is_valid(i) && flag.value(i) {
-                        samples[k].push(record_json(&b, i));
-                    }
-                }
-            }
-            Ok(())
-        })?;
-    }
-    Ok((n, failures, samples))
-}
-
-/// Run non-removing tests against `relation` and judge them. `files`, when given, are the
-/// Parquet files `relation` reads (as written by this run), so the checks can use row
-/// positions.
-pub fn run_checks(
-    cx: &Context,
-    node: &str,
-    node_kind: &'static str,
-    relation: &str,
-    tests: &[TestSpec],
-    rel: &dyn Fn(&str) -> String,
-    files: Option<&[PathBuf]>,
-) -> Result<Vec<TestResult>> {
-    if tests.is_empty() {
-        return Ok(Vec::new());
-    }
-    let what = format!("checks of {node_kind} `{node}`");
-    let (n, failures, samples) = match files {
-        Some(files) => checks_by_position(cx, node, relation, files, tests, rel, &what)?,
-        None => checks_by_query(cx, relation, tests, node, rel, &what)?,
-    };
-    let mut out = Vec::new();
-    for ((k, s), sample) in tests.iter().enumerate().zip(samples) {
-        let failures = failures[k];
-        let status = s.status(failures, n);
-        out.push(TestResult {
-            node: node.to_string(),
-            node_kind,
-            spec: s.clone(),
-            test: s.kind.name().into(),
-            status,
-            failures,
-            rows_checked: n,
-            action: if failures > 0 { "recorded" } else { "none" },
-            sample,
-            contract_version: None,
-            declared_in: String::new(),
-        });
-    }
-    Ok(out)
-}
-
-/// Run a singular test (a query returning failing rows).
-pub fn run_singular(
-    cx: &Context,
-    name: &str,
-    file: &Path,
-    sql: &str,
-    spec: &TestSpec,
-) -> Result<TestResult> {
-    let what = format!("{}: singular test `{name}`", file.display());
-    let b = cx
-        .engine
-        .query(&format!("SELECT COUNT(*) FROM ({sql}) q"), &what)?;
-    let failures = b
-        .first()
-        .map(|b| {
-            b.column(0)
-                .as_primitive::<arrow::datatypes::Int64Type>()
-                .value(0)
-                .max(0) as u64
-        })
-        .unwrap_or(0);
-    let sample = if failures > 0 {
-        let rows = cx.engine.query(
-            &format!("SELECT * FROM ({sql}) q LIMIT {SAMPLE_ROWS}"),
-            &what,
-        )?;
-        rows.iter()
-            .flat_map(|b| (0..b.num_rows()).map(move |i| record_json(b, i)))
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let status = spec.status(failures, failures);
-    Ok(TestResult {
-        node: name.to_string(),
-        node_kind: "test",
-        spec: spec.clone(),
-        test: "singular".into(),
-        status,
-        failures,
-        rows_checked: failures,
-        action: if failures > 0 { "recorded" } else { "none" },
-        sample,
-        contract_version: None,
-        declared_in: file.display().to_string(),
-    })
-}
-
 /// Freshness of a checked source against as_of: the newest load time at or before as_of, and
 /// its age. A row stamped after as_of (a current-state table's later update, read at an earlier
 /// `--as-of`) cannot make a source look fresher than as_of, so ages are never negative. A load time after the snapshot's own export
@@ -1603,64 +1348,5 @@ mod edge_values {
             "unique",
         ]);
         assert_eq!(failures, vec![4, 4, 5, 8, 1, 5, 2]);
-    }
-}
-
-#[cfg(test)]
-mod checks_by_position_tests {
-    use std::sync::Arc;
-
-    use arrow::array::{Int64Array, RecordBatch};
-    use arrow::datatypes::{DataType, Field, Schema};
-
-    use super::*;
-    use crate::project::tests::parse_test;
-
-    /// A stored table is checked by row position: the failure count is every failing row, and
-    /// the sample is the first five failing rows in file order, whatever the partitioning.
-    #[test]
-    fn samples_are_the_first_failing_rows_in_table_order() {
-        for threads in [1, 2, 3] {
-            let dir = tempfile::tempdir().unwrap();
-            let engine = Engine::new(&Default::default(), threads, dir.path(), 64 << 20).unwrap();
-            let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
-            // 0..100; the odd ones above 40 fail `x <= 40 or x % 2 = 0`: 41, 43, … 99.
-            let b = RecordBatch::try_new(
-                schema.clone(),
-                vec![Arc::new(Int64Array::from_iter_values(0..100))],
-            )
-            .unwrap();
-            let file = dir.path().join("t.parquet");
-            crate::table_io::write_in_row_groups(&file, &b, 7);
-            engine
-                .register_parquet(crate::engine::MODELS, "t", &file.to_string_lossy(), None)
-                .unwrap();
-            let warehouse = Warehouse::new(dir.path());
-            let render = |s: &str| Ok(s.to_string());
-            let cx = Context::for_tests(&engine, &warehouse, dir.path(), &render);
-            let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(
-                "{expression_is_true: {expression: 'x <= 40 or x % 2 = 0'}}",
-            )
-            .unwrap();
-            let spec = parse_test(Path::new("t.yml"), "t", None, &v, None).unwrap();
-            let rel = |t: &str| format!("models.{t}");
-            let r = run_checks(
-                &cx,
-                "t",
-                "model",
-                "models.t",
-                &[spec],
-                &rel,
-                Some(std::slice::from_ref(&file)),
-            )
-            .unwrap();
-            assert_eq!((r[0].failures, r[0].rows_checked), (30, 100));
-            let sample: Vec<String> = r[0]
-                .sample
-                .iter()
-                .map(|j| j["x"].as_str().unwrap().to_string())
-                .collect();
-            assert_eq!(sample, ["41", "43", "45", "47", "49"], "{threads} threads");
-        }
     }
 }

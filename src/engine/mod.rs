@@ -65,6 +65,7 @@ pub struct Engine {
     ctx: SessionContext,
     runtime: tokio::runtime::Runtime,
     threads: usize,
+    memory_limit: usize,
 }
 
 /// Wrap a DataFusion error with what gtmos was doing.
@@ -133,7 +134,13 @@ impl Engine {
             ctx,
             runtime,
             threads: threads.max(1),
+            memory_limit,
         })
+    }
+
+    /// The bytes its memory pool holds before operators spill (`--memory-mb`).
+    pub fn memory_limit(&self) -> usize {
+        self.memory_limit
     }
 
     /// The worker threads it was started with (`--threads`); table writers encode on as many.

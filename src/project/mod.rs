@@ -86,6 +86,12 @@ pub struct Model {
     /// `config(sort_in_ranges=N)`: published sorted piece by piece, about N rows per range of
     /// the first order_by column, instead of by one global sort (for the largest tables).
     pub sort_in_ranges: Option<u64>,
+    /// `config(build_in_ranges=N)`: the model's rows each depend only on input rows with the
+    /// same value of its first order_by column (a per-account model), so it runs range by range
+    /// of that column, about N input rows a range with a 4 GiB memory pool (in proportion with
+    /// others), each range sorted and appended in order (for models whose whole query would
+    /// not fit the memory pool).
+    pub build_in_ranges: Option<u64>,
     /// `config(pushdown_filters=true)`: models reading this table evaluate their filters while
     /// decoding it (see [`crate::engine::Engine::register_parquet_with`]).
     pub pushdown_filters: bool,
@@ -1294,6 +1300,32 @@ fn load_models(
                 ));
             }
         };
+        let build_in_ranges = match cfg.get("build_in_ranges") {
+            None => None,
+            Some(n) => {
+                let why = match n {
+                    ConfigValue::Num(n) if *n >= 1.0 => None,
+                    _ => Some("must be a positive row count"),
+                }
+                .or(order_by.is_empty().then_some("needs order_by"))
+                .or((materialized != Materialized::Table).then_some("needs a table"))
+                .or(sort_in_ranges
+                    .is_some()
+                    .then_some("replaces sort_in_ranges"));
+                match (why, n) {
+                    (None, ConfigValue::Num(n)) => Some(*n as u64),
+                    (why, _) => {
+                        return Err(Error::pipeline(
+                            &f,
+                            format!(
+                                "model `{name}`: build_in_ranges {}",
+                                why.unwrap_or("must be a positive row count")
+                            ),
+                        ));
+                    }
+                }
+            }
+        };
         let pushdown_filters = match cfg.get("pushdown_filters") {
             None => false,
             Some(ConfigValue::Bool(b)) => *b,
@@ -1306,6 +1338,7 @@ fn load_models(
         };
         models.push(Model {
             sort_in_ranges,
+            build_in_ranges,
             pushdown_filters,
             reads_last_good,
             definition_version,
@@ -1361,6 +1394,7 @@ fn generated_view_model(
         contract: Vec::new(),
         reads_last_good: true,
         sort_in_ranges: None,
+        build_in_ranges: None,
         pushdown_filters: false,
         definition_version: None,
         text_sha256: crate::table_io::sha256_hex(sql.as_bytes()),

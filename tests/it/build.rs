@@ -603,6 +603,63 @@ fn sorting_in_ranges_gives_the_global_order() {
     assert!(global == ranged, "same rows in the same order");
 }
 
+/// A per-account model built range by range of its inputs (`config(build_in_ranges=N)`) holds
+/// exactly the rows, in exactly the order, of its query over the whole inputs; a range size
+/// that is not a positive row count is refused.
+#[test]
+fn building_in_ranges_gives_the_whole_query() {
+    let (wh, _, _) = built();
+    let dir = tempdir();
+    let project = dir.path().join("pipelines");
+    copy_dir(&project_dir(), &project);
+    let model = project.join("models/scores/customer_health_log.sql");
+    let sql = std::fs::read_to_string(&model).unwrap();
+    assert!(sql.contains("build_in_ranges=20000000"));
+    // One range at this size, as in `built()`; 200 rows of its inputs a range here.
+    std::fs::write(
+        &model,
+        sql.replace("build_in_ranges=20000000", "build_in_ranges=200"),
+    )
+    .unwrap();
+    let wh2 = dir.path().join("wh");
+    let select = ["--select", "customer_health_log", "--memory-mb", "4096"];
+    let (code, out, err) = build_project(&project, corpus(), &wh2, &select);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let rows = |w: &Path| {
+        let mut v =
+            gtmos::table_io::json_rows(&w.join("published/customer_health_log.parquet")).unwrap();
+        for r in &mut v {
+            r.remove("build_id");
+        }
+        v
+    };
+    let inputs: u64 = ["score_accounts", "usage_weekly"]
+        .iter()
+        .map(|t| {
+            gtmos::table_io::json_rows(&wh.join(format!("published/{t}.parquet")))
+                .unwrap()
+                .len() as u64
+        })
+        .sum();
+    assert!(
+        inputs > 10 * 200,
+        "{inputs} input rows: more than ten ranges"
+    );
+    assert!(rows(wh) == rows(&wh2), "same rows in the same order");
+
+    std::fs::write(
+        &model,
+        sql.replace("build_in_ranges=20000000", "build_in_ranges=0"),
+    )
+    .unwrap();
+    let (code, _, err) = build_project(&project, corpus(), &dir.path().join("wh3"), &select);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("build_in_ranges must be a positive row count"),
+        "{err}"
+    );
+}
+
 /// Every published table of a warehouse as rows (JSON text), without what names the build or
 /// the snapshot (they differ between two snapshots by construction): the build id wherever it
 /// appears, the snapshot's id and hash, and the brain documents' token counts and fit (each

@@ -4,7 +4,7 @@
 -- × month (±0.01 %) and × quarter (±0.001 %); invoices against the billing system (±$0.01);
 -- deferred revenue against the general ledger per month end (±$1). A key missing on either
 -- side fails. Tolerances are project vars.
-{{ config(tags=['reconciliation'], order_by=['check_name', 'period', 'account_id', 'sku_id', 'invoice_id']) }}
+{{ config(tags=['reconciliation'], order_by=['check_name', 'period', 'account_id', 'sku_id', 'invoice_id'], sort_in_ranges=4000000) }}
 
 with reference_usage as (
     select account_id, sku_id, month, sum(units) as units

@@ -24,7 +24,7 @@
 -- sentiment above 0, a quarter on the share of calls where the CSM talked at most
 -- health_conv_talk_max of the time, a quarter on the next-step commitment rate), clamped to
 -- [0, 100]; the payment modifier last: overdue caps at 77, failed at 62, suspended at 44.
-{{ config(tags=['scores'], order_by=['account_id', 'score_date']) }}
+{{ config(tags=['scores'], order_by=['account_id', 'score_date'], build_in_ranges=20000000) }}
 
 with accounts as (
     -- each score date with the start of every window the dimensions look back over
