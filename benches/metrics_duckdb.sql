@@ -1,6 +1,7 @@
 -- The metric layer of `gtmos build` (pipelines/models/metrics/ and spend_by_month), written by
 -- hand in DuckDB SQL over the same inputs: the checked sources in ${INPUTS}/ and the published
--- revenue_recognition_log. Run by `cargo bench --bench metrics` through benches/run_duckdb.py;
+-- revenue_recognition_log, as temp tables; `cargo bench --bench metrics` appends each table's
+-- write (in the build's order) and data tests, and runs it through benches/run_duckdb.py;
 -- ${INPUTS}, ${OUT}, ${AS_OF_DATE}, ${AS_OF_MICROS}, the identifiers ${BUILD_ID},
 -- ${SNAPSHOT_ID}, ${INPUTS_HASH} and each model's definition version ${DV_<model>} are
 -- substituted (identifiers only, so the outputs can be compared row for row). Same formulas,
@@ -657,18 +658,3 @@ FROM computed g
 LEFT JOIN plan_targets p
   ON p.metric_name = g.plan_metric AND p.period_grain = g.plan_grain
  AND p.period_start = g.plan_period AND p.segment = g.segment;
-
-COPY spend_by_month TO '${OUT}/spend_by_month.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
-COPY plan_targets TO '${OUT}/plan_targets.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
-COPY (SELECT * FROM metric_revenue ORDER BY account_id, month) TO '${OUT}/metric_revenue.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
-COPY (SELECT * FROM retention_base ORDER BY cadence, period, account_id) TO '${OUT}/retention_base.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
-COPY metric_retention TO '${OUT}/metric_retention.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
-COPY metric_magic_number TO '${OUT}/metric_magic_number.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
-COPY metric_cac_payback TO '${OUT}/metric_cac_payback.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
-COPY metric_cac_payback_cohort TO '${OUT}/metric_cac_payback_cohort.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
-COPY metric_rule_of_40 TO '${OUT}/metric_rule_of_40.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
-COPY metric_pipeline_coverage TO '${OUT}/metric_pipeline_coverage.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
-COPY metric_gtm_funnel TO '${OUT}/metric_gtm_funnel.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
-COPY metric_pricing TO '${OUT}/metric_pricing.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
-COPY metric_routing TO '${OUT}/metric_routing.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
-COPY (SELECT * FROM metrics_calc_log ORDER BY metric_name, cadence, segment, channel, period) TO '${OUT}/metrics_calc_log.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);

@@ -32,8 +32,10 @@ final as (
         arrow_cast(r.recurring_usd, 'Decimal128(18, 2)') as recurring_usd,
         arrow_cast(r.adjustments_usd, 'Decimal128(18, 2)') as adjustments_usd,
         arrow_cast(r.total_usd, 'Decimal128(18, 2)') as total_usd
-    from recognised r
-    left join {{ source('snapshot', 'accounts') }} a on a.account_id = r.account_id
+    -- every account-month, with its account's attributes: a right join, so the engine hashes
+    -- the accounts rather than the account-months
+    from {{ source('snapshot', 'accounts') }} a
+    right join recognised r on a.account_id = r.account_id
 )
 
 select * from final

@@ -24,30 +24,36 @@ periods as (
     group by account_id, segment, arrow_cast(date_trunc('quarter', month), 'Date32')
 ),
 
-base as (
+-- each period's revenue as the "now" of its own period and, when positive, as the "before" of
+-- the period 12 months later: one pass over the periods and one aggregate, where a base joined
+-- back to the periods would compute them twice. The same rows as that join, as an account's
+-- periods are unique (metric_revenue's blocking key test on account_id, month; its account_id
+-- comes from the revenue log's, never null).
+sides as (
     select
-        cadence,
-        account_id,
-        segment,
-        arrow_cast(period + interval '12 months', 'Date32') as period,
-        usd as before_usd
-    from periods
-    where usd > 0
+        p.cadence,
+        p.account_id,
+        p.segment,
+        case when s.is_before then arrow_cast(p.period + interval '12 months', 'Date32') else p.period end as period,
+        case when not s.is_before then p.usd end as now_usd,
+        case when s.is_before and p.usd > 0 then p.usd end as before_usd
+    from periods p
+    cross join (values (false), (true)) s(is_before)
 ),
 
 final as (
     select
-        b.cadence,
-        b.period,
-        b.account_id,
-        b.segment,
-        b.before_usd,
-        coalesce(p.usd, arrow_cast(0, 'Decimal128(18, 2)')) as now_usd
-    from base b
-    left join periods p
-        on p.cadence = b.cadence and p.account_id = b.account_id and p.period = b.period
-    where (b.cadence = 'monthly' and b.period + interval '1 month' <= {{ as_of_date }})
-        or (b.cadence = 'quarterly' and b.period + interval '3 months' <= {{ as_of_date }})
+        cadence,
+        period,
+        account_id,
+        max(case when before_usd is not null then segment end) as segment,
+        max(before_usd) as before_usd,
+        coalesce(max(now_usd), arrow_cast(0, 'Decimal128(18, 2)')) as now_usd
+    from sides
+    group by cadence, period, account_id
+    having max(before_usd) is not null
+        and ((cadence = 'monthly' and period + interval '1 month' <= {{ as_of_date }})
+            or (cadence = 'quarterly' and period + interval '3 months' <= {{ as_of_date }}))
 )
 
 select * from final
