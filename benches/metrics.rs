@@ -177,23 +177,10 @@ fn duckdb_script(
     let rel = |to: &str| to.to_string();
     for m in LAYER {
         let model = project.model(m).expect("model");
-        let (schema, _) =
-            gtmos::table_io::read_parquet_schema(&published.published_file(m)).expect("schema");
-        let columns: Vec<(String, arrow::datatypes::DataType)> = schema
-            .fields()
-            .iter()
-            .filter(|f| f.name() != "build_id")
-            .map(|f| (f.name().clone(), f.data_type().clone()))
-            .collect();
-        let keyed = gtmos::build::key_test(model).is_some();
-        let order: Vec<String> = gtmos::build::write_order(model, &columns, keyed)
-            .iter()
-            .map(|c| format!("{c} ASC NULLS FIRST"))
-            .collect();
         writeln!(
             script,
             "-- phase write\nCOPY (SELECT * FROM {m} ORDER BY {}) TO '${{OUT}}/{m}.parquet' {};",
-            order.join(", "),
+            common::duckdb_write_order(model, published),
             gtmos::contracts::DUCKDB_COPY_OPTIONS
         )
         .unwrap();

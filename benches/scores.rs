@@ -161,26 +161,11 @@ fn duckdb_script(b: &Build, sources: &[String], published: &Warehouse) -> String
             duckdb_dialect(&sql, as_of)
         )
         .unwrap();
-        // The build's write order, from the columns of the table it published (but build_id,
-        // one value per table, which gtmos adds where the SQL has none): the key alone when a
-        // test proves it one, as for all three models here.
-        let (schema, _) =
-            gtmos::table_io::read_parquet_schema(&published.published_file(m)).expect("schema");
-        let columns: Vec<(String, arrow::datatypes::DataType)> = schema
-            .fields()
-            .iter()
-            .filter(|f| f.name() != "build_id")
-            .map(|f| (f.name().clone(), f.data_type().clone()))
-            .collect();
-        let keyed = gtmos::build::key_test(model).is_some();
-        let order: Vec<String> = gtmos::build::write_order(model, &columns, keyed)
-            .iter()
-            .map(|c| format!("{c} ASC NULLS FIRST"))
-            .collect();
+        // The build's write order: the key alone for all three models here.
         writeln!(
             script,
             "-- phase write\nCOPY (SELECT * FROM m_{m} ORDER BY {}) TO '${{OUT}}/{m}.parquet' {DUCKDB_COPY_OPTIONS};",
-            order.join(", ")
+            common::duckdb_write_order(model, published)
         )
         .unwrap();
         let checks = duckdb_checks(m, &format!("m_{m}"), &model.tests, &rel, &render)

@@ -292,3 +292,26 @@ pub fn print_model_times(label: &str, r: &gtmos::build::BuildReport, pick: impl 
         .collect();
     println!("gtmos {label} models: {}", list.join(", "));
 }
+
+/// The order the build wrote the published table of `model` in, as DuckDB `ORDER BY` terms:
+/// from the columns it published (but `build_id`, one value per table, which gtmos adds where
+/// the SQL has none), the key alone when a test proves it one.
+pub fn duckdb_write_order(
+    model: &gtmos::project::Model,
+    published: &gtmos::warehouse::Warehouse,
+) -> String {
+    let (schema, _) = gtmos::table_io::read_parquet_schema(&published.published_file(&model.name))
+        .expect("schema");
+    let columns: Vec<(String, arrow::datatypes::DataType)> = schema
+        .fields()
+        .iter()
+        .filter(|f| f.name() != "build_id")
+        .map(|f| (f.name().clone(), f.data_type().clone()))
+        .collect();
+    let keyed = gtmos::build::key_test(model).is_some();
+    gtmos::build::write_order(model, &columns, keyed)
+        .iter()
+        .map(|c| format!("{c} ASC NULLS FIRST"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
