@@ -67,6 +67,66 @@ pub fn check_sql(
 /// failing rows.
 type Findings = (u64, Vec<u64>, Vec<Vec<serde_json::Value>>);
 
+/// The tests computed by windows that can run range by range, grouped by the column that cuts
+/// the ranges (with the columns they read): every window partitions by that column, a text or
+/// integer column of the table, and the test reads only the table `numbered`, in one scan, and
+/// materialises nothing.
+fn ranged_tests(
+    cx: &Context,
+    node: &str,
+    numbered: &str,
+    schema: &arrow::datatypes::Schema,
+    tests: &[TestSpec],
+    rel: &dyn Fn(&str) -> String,
+    what: &str,
+) -> Result<BTreeMap<String, (Vec<usize>, Vec<String>)>> {
+    let mut ranged: BTreeMap<String, (Vec<usize>, Vec<String>)> = BTreeMap::new();
+    for (k, s) in tests.iter().enumerate() {
+        let (compiled, inner) = check_sql(
+            node,
+            numbered,
+            true,
+            std::slice::from_ref(s),
+            rel,
+            cx.render,
+        )?;
+        if !compiled.materialize.is_empty() {
+            continue;
+        }
+        let flags = format!("SELECT {ROW}, _v0 FROM ({inner}) x");
+        let Some(w) = windows_of(cx.engine, &flags, what)? else {
+            continue;
+        };
+        // Cut by a column of the table (not an expression the planner named), text or an
+        // integer; and only a test that scans the table once, so that no piece's check
+        // reads anything but its piece.
+        let cuttable = |c: &&String| {
+            w.reads.contains(c)
+                && schema.field_with_name(c).is_ok_and(|f| {
+                    f.data_type().is_integer()
+                        || matches!(
+                            f.data_type(),
+                            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+                        )
+                })
+        };
+        let Some(key) = w.partitioned_by.iter().find(cuttable) else {
+            continue;
+        };
+        if w.tables != [numbered.to_string()] {
+            continue;
+        }
+        let (ks, reads) = ranged.entry(key.clone()).or_default();
+        ks.push(k);
+        for c in w.reads {
+            if !reads.contains(&c) {
+                reads.push(c);
+            }
+        }
+    }
+    Ok(ranged)
+}
+
 /// The checks of a table stored in Parquet `files`, read with row positions: one pass computes
 /// every test's flag over only the columns the tests read (a window sorts those, not the whole
 /// row) and returns the positions of the failing rows; each test's sample is its first
@@ -97,52 +157,11 @@ fn checks_by_position(
     let mut tally = Tally::new(tests.len());
 
     // The tests to run range by range, by the column that cuts the ranges.
-    let mut ranged: BTreeMap<String, (Vec<usize>, Vec<String>)> = BTreeMap::new();
-    if table.rows() > cx.window_range_rows {
-        for (k, s) in tests.iter().enumerate() {
-            let (compiled, inner) = check_sql(
-                node,
-                &numbered,
-                true,
-                std::slice::from_ref(s),
-                rel,
-                cx.render,
-            )?;
-            if !compiled.materialize.is_empty() {
-                continue;
-            }
-            let flags = format!("SELECT {ROW}, _v0 FROM ({inner}) x");
-            let Some(w) = windows_of(cx.engine, &flags, what)? else {
-                continue;
-            };
-            // Cut by a column of the table (not an expression the planner named), text or an
-            // integer; and only a test that scans the table once, so that no piece's check
-            // reads anything but its piece.
-            let cuttable = |c: &&String| {
-                w.reads.contains(c)
-                    && schema.field_with_name(c).is_ok_and(|f| {
-                        f.data_type().is_integer()
-                            || matches!(
-                                f.data_type(),
-                                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-                            )
-                    })
-            };
-            let Some(key) = w.partitioned_by.iter().find(cuttable) else {
-                continue;
-            };
-            if w.tables != [numbered.clone()] {
-                continue;
-            }
-            let (ks, reads) = ranged.entry(key.clone()).or_default();
-            ks.push(k);
-            for c in w.reads {
-                if !reads.contains(&c) {
-                    reads.push(c);
-                }
-            }
-        }
-    }
+    let ranged = if table.rows() > cx.window_range_rows {
+        ranged_tests(cx, node, &numbered, &schema, tests, rel, what)?
+    } else {
+        BTreeMap::new()
+    };
     let whole: Vec<usize> = (0..tests.len())
         .filter(|k| !ranged.values().any(|(ks, _)| ks.contains(k)))
         .collect();
@@ -451,8 +470,9 @@ mod tests {
     }
 
     /// Tests computed by windows give the same failures and samples range by range as over the
-    /// whole table: windows partitioned by `g` (nulls included) and by (`g`, `h`) run in pieces
-    /// cut by `g`; one without a partition, and a row test, run whole.
+    /// whole table: a window partitioned by `g` (nulls included) runs in pieces cut by `g`, one
+    /// partitioned by (`h`, `g`) in pieces cut by `h`; one without a partition, and a row test,
+    /// run whole.
     #[test]
     fn windowed_tests_give_the_same_findings_range_by_range() {
         use arrow::array::StringArray;
@@ -527,6 +547,35 @@ mod tests {
             .map(|r| (r.failures, r.sample))
             .collect::<Vec<_>>()
         };
+        // The two partitioned windows run range by range, each cut by its first partition
+        // column; the unpartitioned window and the row test run whole.
+        {
+            let engine = Engine::new(&Default::default(), 1, dir.path(), 64 << 20).unwrap();
+            let warehouse = Warehouse::new(dir.path());
+            let render = |s: &str| Ok(s.to_string());
+            let cx = Context::for_tests(&engine, &warehouse, dir.path(), &render);
+            engine
+                .register_numbered(SCRATCH, "t_checked", std::slice::from_ref(&file), &schema)
+                .unwrap();
+            let rel = |t: &str| format!("models.{t}");
+            let ranged = ranged_tests(
+                &cx,
+                "t",
+                &format!("{SCRATCH}.t_checked"),
+                &schema,
+                &specs,
+                &rel,
+                "test",
+            )
+            .unwrap();
+            assert_eq!(
+                ranged
+                    .iter()
+                    .map(|(k, (ks, _))| (k.as_str(), ks.clone()))
+                    .collect::<Vec<_>>(),
+                vec![("g", vec![0]), ("h", vec![1])]
+            );
+        }
         let whole = run(1, u64::MAX);
         assert!(
             whole.iter().all(|(f, _)| *f > 0),
