@@ -836,26 +836,20 @@ fn publish_views(
 ) -> Result<ViewsSummary> {
     use crate::views::{CATALOG_TABLE, COMPOSITE_TABLE};
     let as_of = format_ts(report.as_of);
+    let composite_path = staging.join(format!("{COMPOSITE_TABLE}.parquet"));
+    let catalog_path = staging.join(format!("{CATALOG_TABLE}.parquet"));
+    let mut composites = crate::views::CompositeWriter::create(&composite_path, &report.build_id)?;
     let a = crate::views::assemble(
         catalog,
         &warehouse.published_dir(),
         &as_of,
         &report.build_id,
+        crate::views::COMPOSITE_CHUNK,
+        &mut |c| composites.write(c),
     )?;
-    let views = a.catalog.iter().filter(|r| r.kind != "composite").count();
-    let composites = a.composites.len();
-    let composite_tokens_max = a.composites.iter().map(|c| c.tokens).max().unwrap_or(0);
-    let dropped_rows = a.composites.iter().map(|c| c.dropped_rows).sum();
     let catalog_table = crate::views::catalog_batch(&a, catalog, &report.build_id, report.as_of)?;
-    let (composite_rows, catalog_rows) = (a.composites, a.catalog);
-    let composite_path = staging.join(format!("{COMPOSITE_TABLE}.parquet"));
-    let catalog_path = staging.join(format!("{CATALOG_TABLE}.parquet"));
     let written = [
-        (
-            COMPOSITE_TABLE,
-            &composite_path,
-            crate::views::write_composites(composite_rows, &report.build_id, &composite_path)?,
-        ),
+        (COMPOSITE_TABLE, &composite_path, composites.finish()?),
         (
             CATALOG_TABLE,
             &catalog_path,
@@ -875,12 +869,13 @@ fn publish_views(
         report.published.push(name.to_string());
     }
     Ok(ViewsSummary {
-        views,
-        composites,
-        composite_tokens_max,
+        views: a.catalog.iter().filter(|r| r.kind != "composite").count(),
+        composites: a.composites,
+        composite_tokens_max: a.composite_tokens_max,
         composite_token_budget: catalog.composite.token_budget,
-        dropped_rows,
-        stale: catalog_rows
+        dropped_rows: a.dropped_rows,
+        stale: a
+            .catalog
             .iter()
             .filter(|r| r.is_stale && r.kind != "composite")
             .map(|r| r.view_name.clone())

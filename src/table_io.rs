@@ -550,15 +550,32 @@ impl JsonRow<'_> {
     }
 }
 
+/// A Parquet file's batches of up to 8,192 rows, read one at a time in file order (only the
+/// named top-level columns when given), for tables too large to hold. Errors name the file.
+pub fn batches(
+    path: &Path,
+    columns: Option<&[&str]>,
+) -> Result<impl Iterator<Item = Result<RecordBatch>> + Send + use<>> {
+    let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+    let mut b = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| corrupt(path, e))?;
+    if let Some(cols) = columns {
+        let mask =
+            parquet::arrow::ProjectionMask::columns(b.parquet_schema(), cols.iter().copied());
+        b = b.with_projection(mask);
+    }
+    let reader = b
+        .with_batch_size(8192)
+        .build()
+        .map_err(|e| corrupt(path, e))?;
+    let path = path.to_path_buf();
+    Ok(reader.map(move |b| b.map_err(|e| corrupt(&path, e))))
+}
+
 /// [`json_rows`] one batch at a time, for tables too large to hold as JSON: `f` sees each row
 /// in file order.
 pub fn for_each_json_row(path: &Path, mut f: impl FnMut(&JsonRow) -> Result<()>) -> Result<()> {
-    let file = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.with_batch_size(8192).build())
-        .map_err(|e| corrupt(path, e))?;
-    for b in reader {
-        let b = b.map_err(|e| corrupt(path, e))?;
+    for b in batches(path, None)? {
+        let b = b?;
         let names: Vec<String> = b
             .schema()
             .fields()

@@ -11,7 +11,7 @@ use arrow::datatypes::DataType;
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::table_io::{json_rows, read_parquet};
+use crate::table_io::{json_rows, read_parquet_columns, read_parquet_schema};
 use crate::warehouse::Warehouse;
 
 /// (scorer, table, tier column, how the column becomes a tier).
@@ -40,8 +40,16 @@ fn health_band(score: f64) -> &'static str {
 
 /// (account_id, tier) of a scorer's rows at the latest score date (all rows when undated).
 fn tiers(path: &Path, column: &str) -> Result<Vec<(String, String)>> {
-    let (schema, batches) = read_parquet(path)?;
-    let has_date = schema.field_with_name("score_date").is_ok();
+    // Only the three columns it reads: a scorer's log is long (a row per account and week).
+    let has_date = read_parquet_schema(path)?
+        .0
+        .field_with_name("score_date")
+        .is_ok();
+    let mut columns = vec!["account_id", column];
+    if has_date {
+        columns.push("score_date");
+    }
+    let (_, batches) = read_parquet_columns(path, Some(&columns))?;
     let bad =
         |e: arrow::error::ArrowError| Error::arrow(format!("{}: {column}", path.display()), e);
     let mut latest = i32::MIN;

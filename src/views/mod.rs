@@ -14,7 +14,7 @@
 //!   detail first and recording what it dropped; and the `view_catalog` table;
 //! - [`Catalog::hash`] is `brain_view_contracts_hash`: sha256 over the canonical contract.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -423,13 +423,40 @@ struct Row {
     rank: i64,
 }
 
-/// One view's rows and its metadata. Account components keep their Arrow batches and
-/// where each account's rows are (the published view is sorted by account), and turn one
-/// account's rows into JSON only when its composite is assembled.
-struct ViewData {
+/// A view's metadata, the same on every row: read off the first.
+#[derive(Clone)]
+struct ViewMeta {
     last_refresh: Option<String>,
     is_stale: bool,
-    /// One writer per batch of the published view.
+}
+
+impl ViewMeta {
+    fn of(first: Option<&arrow::array::RecordBatch>, path: &Path) -> Result<ViewMeta> {
+        let Some(first) = first.filter(|b| b.num_rows() > 0) else {
+            return Ok(ViewMeta {
+                last_refresh: None,
+                is_stale: true,
+            });
+        };
+        let meta = crate::table_io::batches_as_json(&[first.slice(0, 1)], path)?;
+        Ok(ViewMeta {
+            last_refresh: meta[0]
+                .get("last_refresh_timestamp")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            is_stale: meta[0]
+                .get("is_stale")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
+        })
+    }
+}
+
+/// Rows of one view: a cross-population view's all, or an account component's for a chunk of
+/// accounts. Components keep their Arrow batches and where each account's rows are, and turn
+/// one account's rows into JSON only when its composite is assembled.
+struct ViewData {
+    /// One writer per batch.
     writers: Vec<RowWriter>,
     /// account → (batch, offset, rows) runs.
     by_account: BTreeMap<String, Vec<(usize, usize, usize)>>,
@@ -438,6 +465,49 @@ struct ViewData {
 }
 
 impl ViewData {
+    fn of(
+        batches: &[arrow::array::RecordBatch],
+        v: &ViewContract,
+        path: &Path,
+    ) -> Result<ViewData> {
+        let mut data = ViewData {
+            writers: batches
+                .iter()
+                .map(|b| RowWriter::new(b, v, path))
+                .collect::<Result<_>>()?,
+            by_account: BTreeMap::new(),
+            rows: Vec::new(),
+        };
+        match v.kind {
+            ViewKind::CrossPopulation => {
+                data.rows = batches
+                    .iter()
+                    .zip(&data.writers)
+                    .flat_map(|(b, w)| (0..b.num_rows()).map(move |i| w.row(i)))
+                    .collect();
+            }
+            ViewKind::AccountComponent => {
+                for (bi, b) in batches.iter().enumerate() {
+                    let ids = account_ids(b, path)?;
+                    let mut i = 0;
+                    while i < b.num_rows() {
+                        let id = ids.value(i);
+                        let mut j = i + 1;
+                        while j < b.num_rows() && ids.value(j) == id {
+                            j += 1;
+                        }
+                        data.by_account
+                            .entry(id.to_string())
+                            .or_default()
+                            .push((bi, i, j - i));
+                        i = j;
+                    }
+                }
+            }
+        }
+        Ok(data)
+    }
+
     /// One account's rows of a component, in view order.
     fn rows_of(&self, account: &str) -> Vec<Row> {
         let Some(runs) = self.by_account.get(account) else {
@@ -449,6 +519,90 @@ impl ViewData {
             .collect();
         sort_rows(&mut rows);
         rows
+    }
+}
+
+/// A batch's `account_id` column as text.
+fn account_ids(b: &arrow::array::RecordBatch, path: &Path) -> Result<arrow::array::StringArray> {
+    use arrow::array::AsArray;
+    let col = b
+        .column_by_name("account_id")
+        .ok_or_else(|| Error::Internal(format!("{}: no account_id", path.display())))?;
+    let ids = arrow::compute::cast(col, &arrow::datatypes::DataType::Utf8)
+        .map_err(|e| Error::arrow(path.display().to_string(), e))?;
+    Ok(ids.as_string::<i32>().clone())
+}
+
+/// An account component's published table read a chunk of accounts at a time: the table is
+/// sorted by account_id (its order_by), so the rows of the accounts up to a chunk's last are
+/// the next rows of the file. Memory holds one chunk's rows, not the table.
+struct ComponentStream {
+    path: PathBuf,
+    batches: Box<dyn Iterator<Item = Result<arrow::array::RecordBatch>> + Send>,
+    /// Rows read past the previous chunk's last account.
+    rest: Option<arrow::array::RecordBatch>,
+    /// The last account id read, to check the order.
+    last_read: Option<String>,
+}
+
+impl ComponentStream {
+    fn open(path: &Path) -> Result<ComponentStream> {
+        Ok(ComponentStream {
+            path: path.to_path_buf(),
+            batches: Box::new(crate::table_io::batches(path, None)?),
+            rest: None,
+            last_read: None,
+        })
+    }
+
+    /// The rows whose account_id is at most `last`, in file order.
+    fn through(&mut self, last: &str) -> Result<Vec<arrow::array::RecordBatch>> {
+        let mut out = Vec::new();
+        loop {
+            let b = match self.rest.take() {
+                Some(b) => b,
+                None => match self.batches.next() {
+                    Some(b) => {
+                        let b = b?;
+                        self.check_order(&b)?;
+                        b
+                    }
+                    None => break,
+                },
+            };
+            let ids = account_ids(&b, &self.path)?;
+            let n = (0..b.num_rows())
+                .take_while(|&i| ids.value(i) <= last)
+                .count();
+            if n == b.num_rows() {
+                out.push(b);
+                continue;
+            }
+            if n > 0 {
+                out.push(b.slice(0, n));
+            }
+            self.rest = Some(b.slice(n, b.num_rows() - n));
+            break;
+        }
+        Ok(out)
+    }
+
+    fn check_order(&mut self, b: &arrow::array::RecordBatch) -> Result<()> {
+        let ids = account_ids(b, &self.path)?;
+        for i in 0..b.num_rows() {
+            let id = ids.value(i);
+            if self.last_read.as_deref().is_some_and(|p| p > id) {
+                return Err(Error::Internal(format!(
+                    "{}: not sorted by account_id (`{id}` after `{}`)",
+                    self.path.display(),
+                    self.last_read.as_deref().unwrap_or_default()
+                )));
+            }
+            if self.last_read.as_deref() != Some(id) {
+                self.last_read = Some(id.to_string());
+            }
+        }
+        Ok(())
     }
 }
 
@@ -536,66 +690,6 @@ fn day_of(v: &Value) -> Option<i32> {
     }
 }
 
-fn read_view(path: &Path, v: &ViewContract) -> Result<ViewData> {
-    use arrow::array::AsArray;
-    let (_, batches) = crate::table_io::read_parquet(path)?;
-    let mut data = ViewData {
-        last_refresh: None,
-        is_stale: true,
-        writers: batches
-            .iter()
-            .map(|b| RowWriter::new(b, v, path))
-            .collect::<Result<_>>()?,
-        by_account: BTreeMap::new(),
-        rows: Vec::new(),
-    };
-    // Every row carries the view's metadata; read it off the first.
-    if let Some(first) = batches.iter().find(|b| b.num_rows() > 0) {
-        let meta = crate::table_io::batches_as_json(&[first.slice(0, 1)], path)?;
-        data.last_refresh = meta[0]
-            .get("last_refresh_timestamp")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        data.is_stale = meta[0]
-            .get("is_stale")
-            .and_then(Value::as_bool)
-            .unwrap_or(true);
-    }
-    match v.kind {
-        ViewKind::CrossPopulation => {
-            data.rows = batches
-                .iter()
-                .zip(&data.writers)
-                .flat_map(|(b, w)| (0..b.num_rows()).map(move |i| w.row(i)))
-                .collect();
-        }
-        ViewKind::AccountComponent => {
-            for (bi, b) in batches.iter().enumerate() {
-                let col = b
-                    .column_by_name("account_id")
-                    .ok_or_else(|| Error::Internal(format!("{}: no account_id", path.display())))?;
-                let ids = arrow::compute::cast(col, &arrow::datatypes::DataType::Utf8)
-                    .map_err(|e| Error::arrow(path.display().to_string(), e))?;
-                let ids = ids.as_string::<i32>();
-                let mut i = 0;
-                while i < b.num_rows() {
-                    let id = ids.value(i);
-                    let mut j = i + 1;
-                    while j < b.num_rows() && ids.value(j) == id {
-                        j += 1;
-                    }
-                    data.by_account
-                        .entry(id.to_string())
-                        .or_default()
-                        .push((bi, i, j - i));
-                    i = j;
-                }
-            }
-        }
-    }
-    Ok(data)
-}
-
 /// The row to drop first: the oldest dated row (of equal days, the lowest ranked), else the
 /// lowest ranked.
 fn oldest_index(rows: &[Row]) -> Option<usize> {
@@ -643,13 +737,24 @@ fn sort_rows(rows: &mut [Row]) {
     rows.sort_by_key(|r| r.rank);
 }
 
-/// The brain-ready documents of one build.
+/// What assembling the brain-ready documents of one build came to. The composites themselves
+/// went to the sink as they were assembled.
 pub struct Assembled {
-    /// One per account with rows in any component, in account order.
-    pub composites: Vec<Composite>,
     /// One row per view and one for the composite.
     pub catalog: Vec<CatalogRow>,
+    /// Composite documents (one per account with rows in any component).
+    pub composites: usize,
+    pub composite_tokens_max: usize,
+    /// Rows dropped from the composites to fit their budgets.
+    pub dropped_rows: usize,
 }
+
+/// Accounts assembled at a time: their components' rows are read, their documents assembled
+/// in parallel, handed to the sink and freed, so neither the component views nor the documents
+/// of every account sit in memory together (at 1,000,000 accounts the documents alone are
+/// about 15 GB). A multiple of the Parquet writer's batch size, so the table's bytes do not
+/// depend on it.
+pub const COMPOSITE_CHUNK: usize = 8 * 1024;
 
 /// One account's composite document and what fitting it cost.
 pub struct Composite {
@@ -754,7 +859,7 @@ impl TokenStats {
 /// The catalog row of a view: its contract, staleness and its documents' token counts.
 fn view_row(
     v: &ViewContract,
-    d: &ViewData,
+    d: &ViewMeta,
     tokens: Vec<usize>,
     rows: usize,
     dropped_rows: usize,
@@ -913,21 +1018,41 @@ impl<'a, T: Into<Value>> From<T> for Part<'a> {
 
 /// Build the documents from the published views in `published` (a directory of
 /// `<model>.parquet`). Views not published (not selected) are skipped.
+/// Assemble the documents from the views published under `published`: the cross-population
+/// documents go into the catalog rows, the composites to `sink`, in account order, a chunk of
+/// `accounts_per_chunk` accounts at a time (the build uses [`COMPOSITE_CHUNK`]; the documents
+/// do not depend on it).
 pub fn assemble(
     catalog: &Catalog,
     published: &Path,
     as_of: &str,
     build_id: &str,
+    accounts_per_chunk: usize,
+    sink: &mut dyn FnMut(Vec<Composite>) -> Result<()>,
 ) -> Result<Assembled> {
     let tok = Tokenizer::new(&catalog.tokenizer)?;
-    let mut data: BTreeMap<String, ViewData> = BTreeMap::new();
+    let path_of = |v: &ViewContract| published.join(format!("{}.parquet", model_name(&v.name)));
+    let mut meta: BTreeMap<String, ViewMeta> = BTreeMap::new();
+    // Cross-population views are read whole; account components a chunk at a time, below.
+    let mut cross: BTreeMap<String, ViewData> = BTreeMap::new();
     let mut aggregates: BTreeMap<String, Vec<Map<String, Value>>> = BTreeMap::new();
     for v in &catalog.views {
-        let path = published.join(format!("{}.parquet", model_name(&v.name)));
+        let path = path_of(v);
         if !path.exists() {
             continue;
         }
-        data.insert(v.name.clone(), read_view(&path, v)?);
+        let m = match v.kind {
+            ViewKind::CrossPopulation => {
+                let (_, batches) = crate::table_io::read_parquet(&path)?;
+                cross.insert(v.name.clone(), ViewData::of(&batches, v, &path)?);
+                ViewMeta::of(batches.iter().find(|b| b.num_rows() > 0), &path)?
+            }
+            ViewKind::AccountComponent => {
+                let first = crate::table_io::batches(&path, None)?.next().transpose()?;
+                ViewMeta::of(first.as_ref(), &path)?
+            }
+        };
+        meta.insert(v.name.clone(), m);
         let agg = published.join(format!("{}.parquet", aggregate_model_name(&v.name)));
         if v.aggregate.is_some() && agg.exists() {
             let mut rows = crate::table_io::json_rows(&agg)?;
@@ -940,7 +1065,7 @@ pub fn assemble(
         }
     }
     let mut catalog_rows = Vec::new();
-    let header = |v: &ViewContract, d: &ViewData| -> Map<String, Value> {
+    let header = |v: &ViewContract, d: &ViewMeta| -> Map<String, Value> {
         let mut h = Map::new();
         h.insert("view".into(), json!(v.name));
         h.insert("view_version".into(), json!(v.version));
@@ -959,11 +1084,11 @@ pub fn assemble(
         .iter()
         .filter(|v| v.kind == ViewKind::CrossPopulation)
     {
-        let Some(d) = data.get_mut(&v.name) else {
+        let Some(d) = cross.get_mut(&v.name) else {
             continue;
         };
         sort_rows(&mut d.rows);
-        let head = header(v, d);
+        let head = header(v, &meta[&v.name]);
         let agg = aggregates.get(&v.name).cloned();
         let mut parts = vec![std::mem::take(&mut d.rows)];
         let render = |parts: &[Vec<Row>], dropped: &[Dropped]| -> String {
@@ -982,12 +1107,12 @@ pub fn assemble(
             doc.text()
         };
         let (doc, tokens, dropped) = fit(&mut parts, v.token_budget, &tok, &render);
-        d.rows = parts.remove(0);
+        let rows = parts.remove(0).len();
         catalog_rows.push(view_row(
             v,
-            d,
+            &meta[&v.name],
             vec![tokens],
-            d.rows.len(),
+            rows,
             dropped[0].rows,
             Some(doc),
         ));
@@ -999,27 +1124,39 @@ pub fn assemble(
         .components
         .iter()
         .filter_map(|c| catalog.view(c))
-        .filter(|v| data.contains_key(&v.name))
+        .filter(|v| v.kind == ViewKind::AccountComponent && meta.contains_key(&v.name))
         .collect();
-    let mut accounts: Vec<String> = comps
-        .iter()
-        .flat_map(|v| data[&v.name].by_account.keys().cloned())
-        .collect();
-    accounts.sort();
-    accounts.dedup();
+    // Every account with rows in any component, in order.
+    let mut accounts: BTreeSet<String> = BTreeSet::new();
+    for v in &comps {
+        let path = path_of(v);
+        for b in crate::table_io::batches(&path, Some(&["account_id"]))? {
+            let ids = account_ids(&b?, &path)?;
+            // Sorted: an account's rows are consecutive.
+            let mut previous = None;
+            for id in (0..arrow::array::Array::len(&ids)).map(|i| ids.value(i)) {
+                if previous != Some(id) && !accounts.contains(id) {
+                    accounts.insert(id.to_string());
+                }
+                previous = Some(id);
+            }
+        }
+    }
+    let accounts: Vec<String> = accounts.into_iter().collect();
     let stale: Vec<String> = comps
         .iter()
-        .filter(|v| data[&v.name].is_stale)
+        .filter(|v| meta[&v.name].is_stale)
         .map(|v| v.name.clone())
         .collect();
-    let heads: Vec<Map<String, Value>> = comps.iter().map(|v| header(v, &data[&v.name])).collect();
+    let heads: Vec<Map<String, Value>> = comps.iter().map(|v| header(v, &meta[&v.name])).collect();
     // One account's composite: (composite, each component's tokens and rows dropped).
-    let one = |account: &String| -> Result<(Composite, Vec<(usize, usize)>)> {
+    // `data`: each component's rows of the account's chunk, in `comps` order.
+    let one = |account: &String, data: &[ViewData]| -> Result<(Composite, Vec<(usize, usize)>)> {
         let mut parts: Vec<Vec<Row>> = Vec::new();
         let mut drops: Vec<Dropped> = Vec::new();
         let mut component_tokens = Vec::new();
         for (i, v) in comps.iter().enumerate() {
-            let rows = data[&v.name].rows_of(account);
+            let rows = data[i].rows_of(account);
             let head = &heads[i];
             let mut one = vec![rows];
             let render = |p: &[Vec<Row>], dr: &[Dropped]| -> String {
@@ -1087,37 +1224,58 @@ pub fn assemble(
             per_component,
         ))
     };
-    // Accounts are independent: assembled in parallel, collected in account order.
+    // Accounts are independent: assembled in parallel a chunk at a time, handed on in
+    // account order.
     use rayon::prelude::*;
-    let built: Vec<(Composite, Vec<(usize, usize)>)> =
-        accounts.par_iter().map(one).collect::<Result<Vec<_>>>()?;
     let mut component_tokens: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     let mut component_dropped: BTreeMap<String, usize> = BTreeMap::new();
-    let mut composites = Vec::with_capacity(built.len());
-    for (c, per_component) in built {
-        for (i, v) in comps.iter().enumerate() {
-            component_tokens
-                .entry(v.name.clone())
-                .or_default()
-                .push(per_component[i].0);
-            *component_dropped.entry(v.name.clone()).or_default() += per_component[i].1;
+    let mut composite_tokens = Vec::with_capacity(accounts.len());
+    let mut composite_dropped = 0;
+    let mut streams: Vec<ComponentStream> = comps
+        .iter()
+        .map(|v| ComponentStream::open(&path_of(v)))
+        .collect::<Result<_>>()?;
+    for chunk in accounts.chunks(accounts_per_chunk.max(1)) {
+        let last = chunk.last().expect("chunks are not empty");
+        let data: Vec<ViewData> = comps
+            .par_iter()
+            .zip(streams.par_iter_mut())
+            .map(|(v, s)| ViewData::of(&s.through(last)?, v, &s.path))
+            .collect::<Result<_>>()?;
+        let built: Vec<(Composite, Vec<(usize, usize)>)> = chunk
+            .par_iter()
+            .map(|a| one(a, &data))
+            .collect::<Result<Vec<_>>>()?;
+        let mut composites = Vec::with_capacity(built.len());
+        for (c, per_component) in built {
+            for (i, v) in comps.iter().enumerate() {
+                component_tokens
+                    .entry(v.name.clone())
+                    .or_default()
+                    .push(per_component[i].0);
+                *component_dropped.entry(v.name.clone()).or_default() += per_component[i].1;
+            }
+            composite_tokens.push(c.tokens);
+            composite_dropped += c.dropped_rows;
+            composites.push(c);
         }
-        composites.push(c);
+        sink(composites)?;
     }
     for v in &comps {
-        let d = &data[&v.name];
         catalog_rows.push(view_row(
             v,
-            d,
+            &meta[&v.name],
             component_tokens.remove(&v.name).unwrap_or_default(),
             0,
             component_dropped.get(&v.name).copied().unwrap_or(0),
             None,
         ));
     }
-    if !composites.is_empty() {
+    let composites = composite_tokens.len();
+    let composite_tokens_max = composite_tokens.iter().copied().max().unwrap_or(0);
+    if composites > 0 {
         let c = &catalog.composite;
-        let stats = TokenStats::of(composites.iter().map(|c| c.tokens).collect());
+        let stats = TokenStats::of(composite_tokens);
         let (nightly, is_stale) = composite_staleness(c, &catalog_rows, as_of)?;
         catalog_rows.push(CatalogRow {
             view_name: c.name.clone(),
@@ -1137,7 +1295,7 @@ pub fn assemble(
             tokens_p50: stats.p50,
             tokens_p95: stats.p95,
             tokens_max: stats.max,
-            dropped_rows: composites.iter().map(|c| c.dropped_rows).sum(),
+            dropped_rows: composite_dropped,
             contract_sha256: catalog.hash.clone(),
             document: None,
         });
@@ -1146,8 +1304,10 @@ pub fn assemble(
         (a.kind.as_str(), a.view_name.as_str()).cmp(&(b.kind.as_str(), b.view_name.as_str()))
     });
     Ok(Assembled {
-        composites,
         catalog: catalog_rows,
+        composites,
+        composite_tokens_max,
+        dropped_rows: composite_dropped,
     })
 }
 
@@ -1160,33 +1320,38 @@ fn utc_ts_field(name: &str) -> arrow::datatypes::Field {
     )
 }
 
-/// Write the composites as the `account_composite` table at `path`, in account order, a chunk
-/// of rows at a time: each chunk's documents are freed once encoded, so the table never sits in
-/// memory twice (at 100,000 accounts the documents are about 1.5 GB). Chunks of a multiple of
-/// the writer's batch size give the same bytes as one batch.
-pub fn write_composites(
-    composites: Vec<Composite>,
-    build_id: &str,
-    path: &Path,
-) -> Result<crate::table_io::WrittenFile> {
-    use arrow::array::{ArrayRef, Int64Array, StringArray};
-    use arrow::datatypes::{DataType, Field, Schema};
-    use std::sync::Arc;
-    const CHUNK: usize = 8 * 1024;
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("account_id", DataType::Utf8, false),
-        Field::new("document", DataType::Utf8, false),
-        Field::new("tokens", DataType::Int64, false),
-        Field::new("stale_components", DataType::Utf8, false),
-        Field::new("dropped_rows", DataType::Int64, false),
-        Field::new("build_id", DataType::Utf8, false),
-    ]));
-    let mut w = crate::table_io::TableWriter::create(path, schema.clone(), &[])?;
-    let mut rest = composites.into_iter();
-    loop {
-        let c: Vec<Composite> = rest.by_ref().take(CHUNK).collect();
+/// Writes the `account_composite` table a chunk of composites at a time, in account order:
+/// each chunk's documents are freed once encoded. Chunks of a multiple of the Parquet writer's
+/// batch size give the same bytes as one batch.
+pub struct CompositeWriter {
+    w: crate::table_io::TableWriter,
+    schema: arrow::datatypes::SchemaRef,
+    build_id: String,
+}
+
+impl CompositeWriter {
+    pub fn create(path: &Path, build_id: &str) -> Result<CompositeWriter> {
+        use arrow::datatypes::{DataType, Field, Schema};
+        let schema = std::sync::Arc::new(Schema::new(vec![
+            Field::new("account_id", DataType::Utf8, false),
+            Field::new("document", DataType::Utf8, false),
+            Field::new("tokens", DataType::Int64, false),
+            Field::new("stale_components", DataType::Utf8, false),
+            Field::new("dropped_rows", DataType::Int64, false),
+            Field::new("build_id", DataType::Utf8, false),
+        ]));
+        Ok(CompositeWriter {
+            w: crate::table_io::TableWriter::create(path, schema.clone(), &[])?,
+            schema,
+            build_id: build_id.to_string(),
+        })
+    }
+
+    pub fn write(&mut self, c: Vec<Composite>) -> Result<()> {
+        use arrow::array::{ArrayRef, Int64Array, StringArray};
+        use std::sync::Arc;
         if c.is_empty() {
-            break;
+            return Ok(());
         }
         let cols: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from_iter_values(
@@ -1204,14 +1369,19 @@ pub fn write_composites(
             Arc::new(Int64Array::from_iter_values(
                 c.iter().map(|x| x.dropped_rows as i64),
             )),
-            Arc::new(StringArray::from_iter_values(c.iter().map(|_| build_id))),
+            Arc::new(StringArray::from_iter_values(
+                c.iter().map(|_| self.build_id.as_str()),
+            )),
         ];
         drop(c);
-        let b = arrow::array::RecordBatch::try_new(schema.clone(), cols)
+        let b = arrow::array::RecordBatch::try_new(self.schema.clone(), cols)
             .map_err(|e| Error::arrow("cannot build account_composite", e))?;
-        w.write(&b)?;
+        self.w.write(&b)
     }
-    w.finish()
+
+    pub fn finish(self) -> Result<crate::table_io::WrittenFile> {
+        self.w.finish()
+    }
 }
 
 /// The `view_catalog` table: one row per view and one for the composite.
@@ -1309,6 +1479,67 @@ pub fn catalog_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn component_file(dir: &Path, ids: &[&str]) -> PathBuf {
+        use arrow::array::{Int64Array, StringArray};
+        use arrow::datatypes::{DataType, Field, Schema};
+        let schema = std::sync::Arc::new(Schema::new(vec![
+            Field::new("account_id", DataType::Utf8, false),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        let b = arrow::array::RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                std::sync::Arc::new(StringArray::from(ids.to_vec())),
+                std::sync::Arc::new(Int64Array::from_iter_values(0..ids.len() as i64)),
+            ],
+        )
+        .unwrap();
+        let path = dir.join("view.parquet");
+        crate::table_io::write_table(&path, schema, &[], &[b]).unwrap();
+        path
+    }
+
+    fn rows(batches: &[arrow::array::RecordBatch]) -> Vec<i64> {
+        use arrow::array::AsArray;
+        batches
+            .iter()
+            .flat_map(|b| {
+                b.column(1)
+                    .as_primitive::<arrow::datatypes::Int64Type>()
+                    .values()
+                    .to_vec()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_component_is_read_a_chunk_of_accounts_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = component_file(dir.path(), &["A1", "A1", "A2", "A4", "A4", "A5"]);
+        let mut s = ComponentStream::open(&path).unwrap();
+        assert_eq!(rows(&s.through("A1").unwrap()), vec![0, 1]);
+        // An account without rows reads nothing; the next one's rows stay for the next chunk.
+        assert_eq!(rows(&s.through("A3").unwrap()), vec![2]);
+        assert_eq!(rows(&s.through("A4").unwrap()), vec![3, 4]);
+        assert_eq!(rows(&s.through("A9").unwrap()), vec![5]);
+        assert!(s.through("A9").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_component_out_of_account_order_is_an_error_not_a_wrong_document() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = component_file(dir.path(), &["A1", "A3", "A2"]);
+        let e = ComponentStream::open(&path)
+            .unwrap()
+            .through("A9")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("not sorted by account_id (`A2` after `A3`)"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn select_list_names_and_aliases() {

@@ -78,16 +78,62 @@ fn every_view_is_materialised_with_its_metadata_and_every_composite_fits() {
     }
 }
 
+/// The documents of the fixture's published views, and what assembling them came to.
+fn assemble(
+    cat: &Catalog,
+    wh: &Path,
+    accounts_per_chunk: usize,
+) -> (gtmos::views::Assembled, Vec<gtmos::views::Composite>) {
+    let mut composites = Vec::new();
+    let a = gtmos::views::assemble(
+        cat,
+        &wh.join("published"),
+        "2026-01-01T00:00:00Z",
+        "b1",
+        accounts_per_chunk,
+        &mut |c| {
+            assert!(c.len() <= accounts_per_chunk);
+            composites.extend(c);
+            Ok(())
+        },
+    )
+    .unwrap();
+    (a, composites)
+}
+
+#[test]
+fn composites_do_not_depend_on_how_many_accounts_are_assembled_at_a_time() {
+    let (wh, _, _) = crate::build::built_for_report();
+    let cat = catalog();
+    let (whole, expected) = assemble(&cat, &wh, usize::MAX);
+    assert!(expected.len() > 100, "{} composites", expected.len());
+    // Chunks that end mid-way through the accounts of every view, and one account each.
+    for per_chunk in [7, 1] {
+        let (a, got) = assemble(&cat, &wh, per_chunk);
+        assert_eq!(got.len(), expected.len());
+        for (g, e) in got.iter().zip(&expected) {
+            assert_eq!(
+                (&g.account_id, &g.document, g.tokens, g.dropped_rows),
+                (&e.account_id, &e.document, e.tokens, e.dropped_rows)
+            );
+        }
+        assert_eq!(
+            serde_json::to_value(&a.catalog).unwrap(),
+            serde_json::to_value(&whole.catalog).unwrap()
+        );
+    }
+}
+
 #[test]
 fn a_tight_budget_drops_the_oldest_detail_first_and_records_it() {
     let (wh, _, _) = crate::build::built_for_report();
     let mut cat = catalog();
     cat.composite.token_budget = 1500;
-    let a =
-        gtmos::views::assemble(&cat, &wh.join("published"), "2026-01-01T00:00:00Z", "b1").unwrap();
+    let (a, composites) = assemble(&cat, &wh, gtmos::views::COMPOSITE_CHUNK);
+    assert_eq!(a.composites, composites.len());
     let tok = Tokenizer::new(&cat.tokenizer).unwrap();
     let mut fitted = 0;
-    for c in &a.composites {
+    for c in &composites {
         assert!(
             tok.count(&c.document) <= 1500,
             "{}: {} tokens",
