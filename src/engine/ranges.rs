@@ -195,7 +195,74 @@ fn cast(a: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
 /// error for any other type) into pieces of about `rows_per_range` rows, each staged in its own
 /// Parquet file beside `stem`: the nulls first, then the ranges in key order. Every row of one
 /// key value is in one piece. Pieces without rows are not kept.
+///
+/// The cut needs the rows per key before the first row is routed. A query that only scans,
+/// filters and joins is run twice: the count reads little more than the key. A query that
+/// aggregates is run once: its rows are staged whole, then counted and routed from that file
+/// (`reconciliation_results` aggregates every usage row: at 1,000,000 accounts, 660 M).
 pub fn stage_in_ranges(
+    engine: &Engine,
+    sql: &str,
+    key: &str,
+    rows_per_range: u64,
+    stem: &Path,
+    what: &str,
+    bad_key: impl Fn(&DataType) -> Error,
+) -> Result<Staged> {
+    let whole = aggregates(engine, sql, what)?.then(|| stem.with_extension("whole.parquet"));
+    let staged_sql;
+    let sql = match &whole {
+        None => sql,
+        Some(file) => {
+            let df = engine.sql(sql, what)?;
+            let schema = Arc::new(df.schema().as_arrow().clone());
+            let mut w =
+                TableWriter::create(file, schema.clone(), &[])?.encode_threads(engine.threads());
+            engine.for_each_batch(df, what, |b| w.write(&b))?;
+            w.finish()?;
+            let stem_name = stem.file_stem().unwrap_or_default().to_string_lossy();
+            let name: String = format!("whole_{stem_name}")
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_lowercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            engine.register_parquet(
+                super::SCRATCH,
+                &name,
+                &file.to_string_lossy(),
+                Some(schema),
+            )?;
+            staged_sql = format!("SELECT * FROM {}.{}", super::SCRATCH, ident(&name));
+            &staged_sql
+        }
+    };
+    let staged = route(engine, sql, key, rows_per_range, stem, what, bad_key);
+    if let Some(file) = whole {
+        let _ = std::fs::remove_file(file);
+    }
+    staged
+}
+
+/// Whether the query `sql` aggregates (a `GROUP BY` or an aggregate function, anywhere in its
+/// plan but its subqueries).
+fn aggregates(engine: &Engine, sql: &str, what: &str) -> Result<bool> {
+    use datafusion::common::tree_node::TreeNode;
+    use datafusion::logical_expr::LogicalPlan;
+    engine
+        .sql(sql, what)?
+        .into_optimized_plan()
+        .map_err(super::df_err(what))?
+        .exists(|node| Ok(matches!(node, LogicalPlan::Aggregate(_))))
+        .map_err(super::df_err(what))
+}
+
+/// [`stage_in_ranges`]: count the rows per key, then route each row to its piece.
+fn route(
     engine: &Engine,
     sql: &str,
     key: &str,
@@ -664,6 +731,32 @@ mod tests {
                 .unwrap()
                 .flatten()
                 .filter(|f| f.file_name().to_string_lossy().contains("piece"))
+                .collect();
+            assert!(left.is_empty(), "staging files removed");
+        }
+        // An aggregating query is staged whole once, then cut from that file.
+        let agg = format!("SELECT k, count(*) AS n, min(v) AS v FROM {MODELS}.t GROUP BY k");
+        assert!(aggregates(&e, &agg, "t").unwrap());
+        assert!(!aggregates(&e, &sql, "t").unwrap());
+        let expected = e
+            .query(&format!("{agg} ORDER BY k ASC NULLS FIRST"), "t")
+            .unwrap();
+        let expected = arrow::compute::concat_batches(&expected[0].schema(), &expected).unwrap();
+        for rows_per_range in [1, 5, 1000] {
+            let path = dir.path().join(format!("agg-{rows_per_range}.parquet"));
+            let order = ["k".to_string()];
+            write_sorted_in_ranges(&e, &agg, &order, 1, rows_per_range, &path, "t", |t| {
+                Error::Internal(t.to_string())
+            })
+            .unwrap();
+            assert_eq!(read(&path), expected, "{rows_per_range} rows a piece");
+            let left: Vec<_> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .flatten()
+                .filter(|f| {
+                    let n = f.file_name().to_string_lossy().to_string();
+                    n.contains("piece") || n.contains("whole")
+                })
                 .collect();
             assert!(left.is_empty(), "staging files removed");
         }
