@@ -436,7 +436,7 @@ fn run(
         as_of: report.as_of,
         snapshot_as_of: snapshot.manifest.as_of_micros()?,
         render: &render,
-        window_range_rows: contracts::WINDOW_RANGE_ROWS,
+        window_range_rows: engine.rows_for_pool(contracts::WINDOW_RANGE_ROWS),
     };
 
     // 1. Source contracts.
@@ -1296,9 +1296,8 @@ fn materialize(
             &final_sql,
             &order[0],
             ranged,
-            // Declared for a 4 GiB pool; a range's memory is the whole query's, so the rows of
-            // a range follow the pool.
-            ((*rows_per_range as u128 * engine.memory_limit() as u128) >> 32).max(1) as u64,
+            // A range's memory is the whole query's.
+            engine.rows_for_pool(*rows_per_range),
             &path,
             &what,
             |t| {
@@ -1337,7 +1336,8 @@ fn materialize(
             &format!("SELECT {select} FROM ({sql}) m"),
             &order,
             model.order_by.len(),
-            *rows_per_range,
+            // A range and its keys are held outside the pool, sorted here.
+            engine.rows_for_pool(*rows_per_range),
             &path,
             &what,
             |t| {

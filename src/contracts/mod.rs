@@ -115,11 +115,12 @@ pub struct Context<'a> {
     /// Renders templates (`{{ as_of }}`, `{{ var() }}`) in test expressions.
     pub render: &'a dyn Fn(&str) -> Result<String>,
     /// Rows of a stored table above which its tests computed by a window run range by range
-    /// ([`WINDOW_RANGE_ROWS`] in a build).
+    /// ([`WINDOW_RANGE_ROWS`] scaled to the memory pool, in a build).
     pub window_range_rows: u64,
 }
 
-/// Rows a piece of a windowed check holds: its narrow columns sort in well under 1 GiB.
+/// Rows a piece of a windowed check holds with a 4 GiB pool (scaled to the pool in a build):
+/// its narrow columns sort in well under 1 GiB.
 pub const WINDOW_RANGE_ROWS: u64 = 4_000_000;
 
 #[cfg(test)]

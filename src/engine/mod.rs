@@ -143,6 +143,13 @@ impl Engine {
         self.memory_limit
     }
 
+    /// A piece size in rows, declared for a 4 GiB pool, for this session's pool: every piece
+    /// of work cut by rows (a model's `sort_in_ranges` and `build_in_ranges`, a windowed
+    /// check's pieces) follows `--memory-mb`, so the flag bounds what a piece holds.
+    pub fn rows_for_pool(&self, rows_at_4_gib: u64) -> u64 {
+        ((rows_at_4_gib as u128 * self.memory_limit as u128) >> 32).max(1) as u64
+    }
+
     /// The worker threads it was started with (`--threads`); table writers encode on as many.
     pub fn threads(&self) -> usize {
         self.threads
@@ -338,6 +345,18 @@ mod tests {
     fn engine() -> Engine {
         let dir = tempfile::tempdir().unwrap();
         Engine::new(&EngineConfig::default(), 2, dir.path(), 256 << 20).unwrap()
+    }
+
+    #[test]
+    fn piece_sizes_follow_the_memory_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let with = |mib: usize| Engine::new(&EngineConfig::default(), 2, dir.path(), mib << 20);
+        assert_eq!(with(4096).unwrap().rows_for_pool(4_000_000), 4_000_000);
+        assert_eq!(with(1024).unwrap().rows_for_pool(4_000_000), 1_000_000);
+        assert_eq!(with(12288).unwrap().rows_for_pool(4_000_000), 12_000_000);
+        // 256 MiB: a sixteenth of 4 GiB; never less than one row.
+        assert_eq!(engine().rows_for_pool(4_000_000), 250_000);
+        assert_eq!(engine().rows_for_pool(1), 1);
     }
 
     #[test]

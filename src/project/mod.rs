@@ -84,7 +84,8 @@ pub struct Model {
     /// sha256 of the SQL file's text.
     pub text_sha256: String,
     /// `config(sort_in_ranges=N)`: published sorted piece by piece, about N rows per range of
-    /// the first order_by column, instead of by one global sort (for the largest tables).
+    /// the first order_by column with a 4 GiB memory pool (in proportion with others), instead
+    /// of by one global sort (for the largest tables).
     pub sort_in_ranges: Option<u64>,
     /// `config(build_in_ranges=N)`: the model's rows each depend only on input rows with the
     /// same value of its first order_by column (a per-account model), so it runs range by range
