@@ -209,68 +209,12 @@ pub fn stage_in_ranges(
     what: &str,
     bad_key: impl Fn(&DataType) -> Error,
 ) -> Result<Staged> {
-    let whole = aggregates(engine, sql, what)?.then(|| stem.with_extension("whole.parquet"));
-    let staged_sql;
-    let sql = match &whole {
-        None => sql,
-        Some(file) => {
-            let df = engine.sql(sql, what)?;
-            let schema = Arc::new(df.schema().as_arrow().clone());
-            let mut w =
-                TableWriter::create(file, schema.clone(), &[])?.encode_threads(engine.threads());
-            engine.for_each_batch(df, what, |b| w.write(&b))?;
-            w.finish()?;
-            let stem_name = stem.file_stem().unwrap_or_default().to_string_lossy();
-            let name: String = format!("whole_{stem_name}")
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() {
-                        c.to_ascii_lowercase()
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            engine.register_parquet(
-                super::SCRATCH,
-                &name,
-                &file.to_string_lossy(),
-                Some(schema),
-            )?;
-            staged_sql = format!("SELECT * FROM {}.{}", super::SCRATCH, ident(&name));
-            &staged_sql
-        }
+    let staged_whole = if aggregates(engine, sql, what)? {
+        Some(stage_whole(engine, sql, stem, what)?)
+    } else {
+        None
     };
-    let staged = route(engine, sql, key, rows_per_range, stem, what, bad_key);
-    if let Some(file) = whole {
-        let _ = std::fs::remove_file(file);
-    }
-    staged
-}
-
-/// Whether the query `sql` aggregates (a `GROUP BY` or an aggregate function, anywhere in its
-/// plan but its subqueries).
-fn aggregates(engine: &Engine, sql: &str, what: &str) -> Result<bool> {
-    use datafusion::common::tree_node::TreeNode;
-    use datafusion::logical_expr::LogicalPlan;
-    engine
-        .sql(sql, what)?
-        .into_optimized_plan()
-        .map_err(super::df_err(what))?
-        .exists(|node| Ok(matches!(node, LogicalPlan::Aggregate(_))))
-        .map_err(super::df_err(what))
-}
-
-/// [`stage_in_ranges`]: count the rows per key, then route each row to its piece.
-fn route(
-    engine: &Engine,
-    sql: &str,
-    key: &str,
-    rows_per_range: u64,
-    stem: &Path,
-    what: &str,
-    bad_key: impl Fn(&DataType) -> Error,
-) -> Result<Staged> {
+    let sql = staged_whole.as_ref().map_or(sql, |w| w.sql.as_str());
     let bounds = Bounds::of(engine, sql, key, rows_per_range, what, bad_key)?;
 
     // Route every row to its piece: piece 0 holds the null keys, piece i the i-th range.
@@ -326,6 +270,59 @@ fn route(
     Ok(Staged {
         schema,
         pieces: kept,
+    })
+}
+
+/// A query's rows staged whole in one file, registered in [`SCRATCH`](super::SCRATCH); the
+/// file is removed when this is dropped.
+struct StagedWhole {
+    file: PathBuf,
+    /// The query reading it back.
+    sql: String,
+}
+
+impl Drop for StagedWhole {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.file);
+    }
+}
+
+/// Whether the query `sql` aggregates (a `GROUP BY` or an aggregate function, anywhere in its
+/// plan but its subqueries).
+fn aggregates(engine: &Engine, sql: &str, what: &str) -> Result<bool> {
+    use datafusion::common::tree_node::TreeNode;
+    use datafusion::logical_expr::LogicalPlan;
+    engine
+        .sql(sql, what)?
+        .into_optimized_plan()
+        .map_err(super::df_err(what))?
+        .exists(|node| Ok(matches!(node, LogicalPlan::Aggregate(_))))
+        .map_err(super::df_err(what))
+}
+
+/// Run `sql` once and stage its rows beside `stem`.
+fn stage_whole(engine: &Engine, sql: &str, stem: &Path, what: &str) -> Result<StagedWhole> {
+    let file = stem.with_extension("whole.parquet");
+    let df = engine.sql(sql, what)?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let mut w = TableWriter::create(&file, schema.clone(), &[])?.encode_threads(engine.threads());
+    engine.for_each_batch(df, what, |b| w.write(&b))?;
+    w.finish()?;
+    let stem_name = stem.file_stem().unwrap_or_default().to_string_lossy();
+    let name: String = format!("whole_{stem_name}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    engine.register_parquet(super::SCRATCH, &name, &file.to_string_lossy(), Some(schema))?;
+    Ok(StagedWhole {
+        sql: format!("SELECT * FROM {}.{}", super::SCRATCH, ident(&name)),
+        file,
     })
 }
 

@@ -424,7 +424,6 @@ struct Row {
 }
 
 /// A view's metadata, the same on every row: read off the first.
-#[derive(Clone)]
 struct ViewMeta {
     last_refresh: Option<String>,
     is_stale: bool,
