@@ -36,23 +36,25 @@ usage_pairs as (
         on m.account_id = r.account_id and m.sku_id = r.sku_id and m.month = r.month
 ),
 
-usage_monthly as (
+usage_checks as (
+    -- Both grains in one aggregate over the pairs, so the pairs are computed once: the month
+    -- grain is the pair itself (one row per group: `max` is its value, null kept), the quarter
+    -- sums a quarter's months with a missing side as 0.
     select
-        'usage_monthly' as check_name, 'month' as grain,
-        account_id, sku_id, month as period, cast(null as varchar) as invoice_id,
-        gtmos_value, reference_value,
-        {{ var('recon_monthly_tolerance') }} as tolerance, 'relative' as tolerance_kind
-    from usage_pairs
-),
-
-usage_quarterly as (
-    select
-        'usage_quarterly' as check_name, 'quarter' as grain,
-        account_id, sku_id, arrow_cast(date_trunc('quarter', month), 'Date32') as period, cast(null as varchar) as invoice_id,
-        sum(coalesce(gtmos_value, 0)) as gtmos_value, sum(coalesce(reference_value, 0)) as reference_value,
-        {{ var('recon_quarterly_tolerance') }} as tolerance, 'relative' as tolerance_kind
-    from usage_pairs
-    group by 3, 4, 5
+        case when grouping(month) = 0 then 'usage_monthly' else 'usage_quarterly' end as check_name,
+        case when grouping(month) = 0 then 'month' else 'quarter' end as grain,
+        account_id, sku_id,
+        case when grouping(month) = 0 then month else quarter end as period,
+        cast(null as varchar) as invoice_id,
+        case when grouping(month) = 0 then max(gtmos_value) else sum(coalesce(gtmos_value, 0)) end as gtmos_value,
+        case when grouping(month) = 0 then max(reference_value) else sum(coalesce(reference_value, 0)) end as reference_value,
+        case
+            when grouping(month) = 0 then {{ var('recon_monthly_tolerance') }}
+            else {{ var('recon_quarterly_tolerance') }}
+        end as tolerance,
+        'relative' as tolerance_kind
+    from (select *, arrow_cast(date_trunc('quarter', month), 'Date32') as quarter from usage_pairs) p
+    group by grouping sets ((account_id, sku_id, quarter, month), (account_id, sku_id, quarter))
 ),
 
 billing as (
@@ -89,7 +91,7 @@ relative_checks as (
             when abs(gtmos_value - reference_value) / nullif(abs(reference_value), 0) > tolerance then 'fail'
             else 'pass'
         end as status
-    from (select * from usage_monthly union all select * from usage_quarterly) u
+    from usage_checks u
 ),
 
 money_checks as (
