@@ -4,7 +4,7 @@
 //! `cargo bench --bench contracts` (release build). `GTMOS_BENCH_ACCOUNTS` sets the corpus
 //! size (default 100000); the corpus is generated once under `target/bench-data/`. The DuckDB
 //! script is `benches/contracts_duckdb.sql`, generated from `pipelines/` by
-//! `gtmos::contracts::duckdb_script` (a test keeps the committed copy in sync) and run by
+//! `gtmos::contracts::duckdb::duckdb_script` (a test keeps the committed copy in sync) and run by
 //! `benches/run_duckdb.py` (`pip install duckdb`). Both write the accepted rows and the
 //! quarantined rows of every source to Parquet and compute every check count.
 
@@ -73,7 +73,7 @@ fn main() {
     let script = base.join("contracts_duckdb.sql");
     std::fs::write(
         &script,
-        gtmos::contracts::duckdb_script(&project, as_of).expect("script"),
+        gtmos::contracts::duckdb::duckdb_script(&project, as_of).expect("script"),
     )
     .unwrap();
     let duck = common::duckdb(

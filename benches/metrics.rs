@@ -160,7 +160,7 @@ fn duckdb_script(
     let hand = std::fs::read_to_string(root.join("benches/metrics_duckdb.sql")).unwrap();
     let mut script = hand;
     // After the hand-written SQL: the prelude changes integer division, which the tests use.
-    script.push_str(gtmos::contracts::DUCKDB_PRELUDE);
+    script.push_str(gtmos::contracts::duckdb::DUCKDB_PRELUDE);
     let mut vars = project.vars.clone();
     for (k, v) in lifted {
         vars.insert(k.to_string(), v.to_string());
@@ -172,7 +172,7 @@ fn duckdb_script(
     let render = |t: &str| {
         renderer
             .text(t)
-            .map(|sql| gtmos::contracts::duckdb_dialect(&sql, r.as_of))
+            .map(|sql| gtmos::contracts::duckdb::duckdb_dialect(&sql, r.as_of))
     };
     let rel = |to: &str| to.to_string();
     for m in LAYER {
@@ -181,10 +181,10 @@ fn duckdb_script(
             script,
             "-- phase write\nCOPY (SELECT * FROM {m} ORDER BY {}) TO '${{OUT}}/{m}.parquet' {};",
             common::duckdb_write_order(model, published),
-            gtmos::contracts::DUCKDB_COPY_OPTIONS
+            gtmos::contracts::duckdb::DUCKDB_COPY_OPTIONS
         )
         .unwrap();
-        let checks = gtmos::contracts::duckdb_checks(m, m, &model.tests, &rel, &render)
+        let checks = gtmos::contracts::duckdb::duckdb_checks(m, m, &model.tests, &rel, &render)
             .expect("checks render");
         for statement in checks.split(";\n").filter(|s| !s.trim().is_empty()) {
             writeln!(script, "-- phase tests\n{statement};").unwrap();

@@ -14,31 +14,36 @@
 //! [`calendar`] and [`money`] (the one clock arithmetic and rounding rule), [`printer`]
 //! (stdout/stderr conventions), [`error`] (the one error type), [`cli`] and [`commands`].
 
+// The data flow, in order: generate a snapshot; load the pipelines project; build (contracts,
+// models on the engine, reconciliation, publish); the brain-ready views; decisions; reports.
 pub mod build;
-pub mod builder;
-pub mod calendar;
-pub mod canary;
-pub mod cli;
-pub mod commands;
 pub mod contracts;
 pub mod decisions;
 pub mod engine;
-pub mod error;
-pub mod eval;
 pub mod forecast;
 pub mod freshness;
-pub mod logs;
-pub mod money;
-pub mod printer;
 pub mod project;
 pub mod reconciliation;
 pub mod reports;
-pub mod schema;
-pub mod settings;
 pub mod snapshot;
 pub mod synth;
-pub mod table_io;
 pub mod views;
+// Beside them, over the logs: golden-dataset evals and canary comparisons.
+pub mod canary;
+pub mod eval;
+
+// Supporting modules.
+pub mod builder;
+pub mod calendar;
+pub mod cli;
+pub mod commands;
+pub mod error;
+pub mod logs;
+pub mod money;
+pub mod printer;
+pub mod schema;
+pub mod settings;
+pub mod table_io;
 pub mod warehouse;
 
 pub use error::{Error, Outcome, Result};

@@ -8,14 +8,14 @@ use crate::calendar::{Day, format_ts, parse_ts};
 use crate::cli::BuildArgs;
 use crate::error::Error;
 use crate::error::{Outcome, Result};
-use crate::printer::{Format, out, out_json};
+use crate::printer::{Format, Progress, out, out_json};
 use crate::settings::{Paths, memory_limit, reports_dir};
 use crate::snapshot::MANIFEST;
 use crate::synth::params::SynthParams;
 
 pub fn run(a: BuildArgs) -> Result<Outcome> {
     let opts = options(&a)?;
-    let r = crate::build::build(&opts)?;
+    let r = build_and_report(&opts, &a)?;
     print_summary(&r, a.format)?;
     Ok(outcome(&r))
 }
@@ -25,9 +25,29 @@ pub fn recognize(a: BuildArgs) -> Result<Outcome> {
     let mut opts = options(&a)?;
     opts.command = "recognize";
     opts.select.insert(0, "tag:recognition".into());
-    let r = crate::build::build(&opts)?;
+    let r = build_and_report(&opts, &a)?;
     print_summary(&r, a.format)?;
     Ok(outcome(&r))
+}
+
+/// Run the build, then render its HTML report (`<reports>/<run_id>/`, and `<reports>/latest/`
+/// for a full build) unless `--no-report`.
+pub fn build_and_report(opts: &BuildOptions, a: &BuildArgs) -> Result<BuildReport> {
+    let mut r = crate::build::build(opts)?;
+    if !a.no_report {
+        let progress = Progress::new(opts.command, 1);
+        progress.step("report");
+        let project = crate::project::Project::load(&opts.project)?;
+        let slos = crate::freshness::attainment(&opts.warehouse, &project.slos)?;
+        r.report_dir = Some(crate::reports::render_build(
+            &r,
+            &slos,
+            &reports_dir(&a.reports),
+        )?);
+        progress.advance(1);
+        progress.finish();
+    }
+    Ok(r)
 }
 
 /// Exit 1 when anything was blocked or a requested close was held.
@@ -67,7 +87,6 @@ pub fn options(a: &BuildArgs) -> Result<BuildOptions> {
         project: paths.project.clone(),
         snapshot: paths.snapshot.clone(),
         warehouse: paths.warehouse.clone(),
-        reports: (!a.no_report).then(|| reports_dir(&a.reports)),
         as_of: a.as_of.as_deref().map(parse_ts).transpose()?,
         threads,
         memory_limit: memory_limit(a.memory_mb)?,
@@ -169,7 +188,7 @@ fn summary_text(r: &BuildReport) -> String {
     }
     let warns = r
         .all_tests()
-        .filter(|t| t.status == crate::project::tests::Status::Warn)
+        .filter(|t| t.status == crate::project::data_tests::Status::Warn)
         .count();
     s.push_str(&format!(
         "  tests      {} run, {} warned\n",

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::build::{options, print_summary};
+use super::build::{build_and_report, options, print_summary};
 use crate::cli::ReconcileArgs;
 use crate::error::{Error, Outcome, Result};
 use crate::printer::{Format, out, out_json};
@@ -36,7 +36,7 @@ pub fn run(a: ReconcileArgs) -> Result<Outcome> {
             ));
         }
     }
-    let r = crate::build::build(&opts)?;
+    let r = build_and_report(&opts, &a.build)?;
     if a.build.format == Format::Text {
         print_summary(&r, Format::Text)?;
     }

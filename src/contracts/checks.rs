@@ -12,7 +12,7 @@ use crate::engine::numbered::ROW;
 use crate::engine::ranges::{stage_in_ranges, windows_of};
 use crate::engine::{SCRATCH, ident};
 use crate::error::{Error, Result};
-use crate::project::tests::{SqlContext, TestSpec};
+use crate::project::data_tests::{SqlContext, TestSpec};
 
 /// The check query: `_n` rows and one failure count `_f<k>` per test; and the query of the
 /// rows with their `_v<k>` flags, for samples. `scope` names the table or model under test;
@@ -51,7 +51,7 @@ pub fn check_sql(
     let inner = format!(
         "SELECT t.*, {} FROM {}",
         cols.join(", "),
-        crate::project::tests::from_joined(&format!("{relation} t"), &joins)
+        crate::project::data_tests::from_joined(&format!("{relation} t"), &joins)
     );
     let sums: Vec<String> = (0..tests.len())
         .map(|k| format!("SUM(CASE WHEN _v{k} THEN 1 ELSE 0 END) AS _f{k}"))
@@ -148,7 +148,7 @@ fn checks_by_position(
     rel: &dyn Fn(&str) -> String,
     what: &str,
 ) -> Result<Findings> {
-    let name = format!("{}_checked", crate::project::tests::ident_part(node));
+    let name = format!("{}_checked", crate::project::data_tests::ident_part(node));
     let schema = cx.engine.schema_of(relation, what)?;
     let table = cx
         .engine
@@ -418,7 +418,7 @@ mod tests {
 
     use super::*;
     use crate::engine::Engine;
-    use crate::project::tests::parse_test;
+    use crate::project::data_tests::parse_test;
     use crate::warehouse::Warehouse;
 
     /// A stored table is checked by row position: the failure count is every failing row, and

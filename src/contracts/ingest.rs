@@ -25,7 +25,7 @@
 use crate::contracts::Compiled;
 use crate::engine::{SCRATCH, ident};
 use crate::error::Result;
-use crate::project::tests::{SqlContext, TestKind, TestSpec, ident_part};
+use crate::project::data_tests::{SqlContext, TestKind, TestSpec, ident_part};
 use crate::schema::TableSchema;
 
 /// The relation the ingest queries read: the raw rows with `_row` (as of the build).
@@ -90,7 +90,7 @@ pub fn ingest_sql(
             format!(
                 "SELECT _row, _rule FROM (SELECT t._row, CAST(CASE {} END AS BIGINT) AS _rule FROM {}) r WHERE _rule IS NOT NULL",
                 whens.join(" "),
-                crate::project::tests::from_joined(&format!("{rows} t"), &joins)
+                crate::project::data_tests::from_joined(&format!("{rows} t"), &joins)
             )
         },
     ));

@@ -7,7 +7,7 @@
 use crate::contracts::Compiled;
 use crate::engine::{RAW, ident, quote};
 use crate::error::Result;
-use crate::project::tests::{SqlContext, TestSpec};
+use crate::project::data_tests::{SqlContext, TestSpec};
 use crate::schema::TableSchema;
 
 /// The ingest query: every raw row with `_rule`, the index (in `removing`) of the first test it
@@ -102,7 +102,7 @@ mod differential {
     use crate::contracts::ingest::rows_relation;
     use crate::contracts::ingest_sql;
     use crate::engine::{Engine, RAW, SOURCES};
-    use crate::project::tests::{TestKind, TestSpec, parse_test};
+    use crate::project::data_tests::{TestKind, TestSpec, parse_test};
     use crate::schema::{ColumnType, Registry};
 
     const TABLES: &str = "

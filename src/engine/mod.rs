@@ -15,6 +15,7 @@ pub mod key_hash;
 pub mod numbered;
 pub mod ranges;
 pub mod udf;
+pub mod write;
 
 use std::path::Path;
 use std::sync::Arc;

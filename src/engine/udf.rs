@@ -29,7 +29,7 @@
 //!   including one-sided ones (Arrow orders NaN above every number, so `NaN < 0` is false).
 //! - `day_number(date)`: days since 1970-01-01 as an `int`, and `date_of_day_number(n)` back:
 //!   day arithmetic in one portable spelling (the DuckDB benchmark scripts define both as
-//!   macros, see [`crate::contracts::DUCKDB_PRELUDE`]).
+//!   macros, in the DuckDB translation the benchmarks use).
 
 use std::sync::Arc;
 

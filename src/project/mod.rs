@@ -9,8 +9,9 @@
 //! derived from the SQL; an unknown reference or a cycle is an error before anything runs.
 //! Hands the build a [`Project`] in execution order.
 
+pub mod data_tests;
+pub mod roster;
 pub mod template;
-pub mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -18,8 +19,8 @@ use std::path::{Path, PathBuf};
 use serde_yaml_ng::Value;
 use sha2::{Digest, Sha256};
 
+use self::data_tests::{Severity, TestSpec, Threshold};
 use self::template::{ConfigValue, Piece, Ref};
-use self::tests::{Severity, TestSpec, Threshold};
 use crate::engine::EngineConfig;
 use crate::error::{Error, Result};
 use crate::schema::{Registry, TableSchema};
@@ -113,11 +114,11 @@ pub struct SingularTest {
 impl SingularTest {
     pub fn spec(&self) -> TestSpec {
         TestSpec {
-            kind: tests::TestKind::Expression("false".into()),
+            kind: data_tests::TestKind::Expression("false".into()),
             column: None,
             rule: self.name.clone(),
             severity: self.severity,
-            on_fail: tests::OnFail::None,
+            on_fail: data_tests::OnFail::None,
             error_if: self.error_if.clone(),
             warn_if: self.warn_if.clone(),
             where_: None,
@@ -374,10 +375,10 @@ impl Project {
         }
         project.check_templates()?;
         // A roster role no node knows would silently grant nothing: say so now.
-        let roster = crate::decisions::Roster::load(&pfile)?;
+        let roster = roster::Roster::load(&pfile)?;
         for (who, roles) in &roster.people {
             for role in roles {
-                let known = crate::decisions::MODEL_APPROVERS.contains(&role.as_str())
+                let known = roster::MODEL_APPROVERS.contains(&role.as_str())
                     || project
                         .decision_nodes
                         .iter()
@@ -968,7 +969,7 @@ fn source_contract(t: &TableSchema, defaults: Option<&Value>) -> Result<SourceCo
     for c in &t.columns {
         for entry in &c.tests {
             let kind = crate::schema::test_kind(entry).map(|k| k.0).unwrap_or("");
-            tests.push(tests::parse_test(
+            tests.push(data_tests::parse_test(
                 &t.file,
                 &t.name,
                 Some((&c.name, c.column_type)),
@@ -980,7 +981,7 @@ fn source_contract(t: &TableSchema, defaults: Option<&Value>) -> Result<SourceCo
     if let Some(Value::Sequence(list)) = t.raw.get("data_tests") {
         for entry in list {
             let kind = crate::schema::test_kind(entry).map(|k| k.0).unwrap_or("");
-            tests.push(tests::parse_test(
+            tests.push(data_tests::parse_test(
                 &t.file,
                 &t.name,
                 None,
@@ -992,9 +993,11 @@ fn source_contract(t: &TableSchema, defaults: Option<&Value>) -> Result<SourceCo
     // Set tests may only name declared columns.
     for s in &tests {
         let cols: Vec<&String> = match &s.kind {
-            tests::TestKind::UniqueCombination(c) => c.iter().collect(),
-            tests::TestKind::Deduplicate { key, order_by } => key.iter().chain(order_by).collect(),
-            tests::TestKind::VersionSequence {
+            data_tests::TestKind::UniqueCombination(c) => c.iter().collect(),
+            data_tests::TestKind::Deduplicate { key, order_by } => {
+                key.iter().chain(order_by).collect()
+            }
+            data_tests::TestKind::VersionSequence {
                 key,
                 version,
                 order_by,
@@ -1033,10 +1036,10 @@ fn source_contract(t: &TableSchema, defaults: Option<&Value>) -> Result<SourceCo
     let mut depends_on: BTreeSet<String> = BTreeSet::new();
     for s in &tests {
         match &s.kind {
-            tests::TestKind::Relationships { to, .. } if *to != t.name => {
+            data_tests::TestKind::Relationships { to, .. } if *to != t.name => {
                 depends_on.insert(to.clone());
             }
-            tests::TestKind::Exists { relation, .. } => {
+            data_tests::TestKind::Exists { relation, .. } => {
                 let pieces = template::parse(relation).map_err(|e| {
                     Error::pipeline(
                         &t.file,
@@ -1412,7 +1415,7 @@ fn model_test(
     column: Option<(&str, crate::schema::ColumnType)>,
     entry: &Value,
 ) -> Result<TestSpec> {
-    let t = tests::parse_test(file, model, column, entry, None)?;
+    let t = data_tests::parse_test(file, model, column, entry, None)?;
     if t.on_fail.removes_rows() {
         return Err(Error::pipeline(
             file,

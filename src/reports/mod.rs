@@ -176,7 +176,7 @@ fn test_json(t: &crate::contracts::TestResult) -> Value {
         "rule": t.spec.rule,
         "test": t.test,
         "column": t.spec.column,
-        "severity": match t.spec.severity { crate::project::tests::Severity::Error => "error", crate::project::tests::Severity::Warn => "warn" },
+        "severity": match t.spec.severity { crate::project::data_tests::Severity::Error => "error", crate::project::data_tests::Severity::Warn => "warn" },
         "on_fail": t.spec.on_fail.name(),
         "status": t.status.name(),
         "failures": t.failures,
@@ -215,7 +215,7 @@ pub fn render_build(r: &BuildReport, slos: &[SloAttainment], dir: &Path) -> Resu
         .collect();
     let all: Vec<&crate::contracts::TestResult> = r.all_tests().collect();
     let status_count =
-        |s: crate::project::tests::Status| all.iter().filter(|t| t.status == s).count();
+        |s: crate::project::data_tests::Status| all.iter().filter(|t| t.status == s).count();
     let freshness: Vec<Value> = r
         .freshness()
         .map(|f| {
@@ -281,7 +281,7 @@ pub fn render_build(r: &BuildReport, slos: &[SloAttainment], dir: &Path) -> Resu
         "run": run_context(r),
         "pages": pages,
         "charts": charts,
-        "contracts": {"total": all.len(), "warned": status_count(crate::project::tests::Status::Warn), "failed": status_count(crate::project::tests::Status::Fail), "quarantine": q_rows, "nodes": nodes},
+        "contracts": {"total": all.len(), "warned": status_count(crate::project::data_tests::Status::Warn), "failed": status_count(crate::project::data_tests::Status::Fail), "quarantine": q_rows, "nodes": nodes},
         "freshness": freshness,
         "slos": slos,
         "recognition": recognition,
