@@ -1,8 +1,10 @@
 //! `gtmos canary` (SPEC §12): after the golden gate, a candidate model gets a slice of live
 //! traffic against the current one, randomised by account; this module compares the arms
 //! ([`compare`], with the statistics of [`stats`]) over the snapshot's traffic ([`traffic`]),
-//! checks the golden gate came first, and writes the result down: `canary_results`, a
-//! `canary.rollout` decision. [`simulate`] replays the corpus' experiment model for studies.
+//! and writes the result down: `canary_results`, a `canary.rollout` decision. [`run`] is the
+//! whole workflow, and it owns the golden gate: no canary verdict for a model version whose most
+//! recent golden eval did not pass (golden → canary → promote), whoever calls it.
+//! [`simulate`] replays the corpus' experiment model for studies.
 
 pub mod compare;
 mod ids;
@@ -22,6 +24,94 @@ use crate::calendar::format_ts;
 use crate::decisions::{self, Entry};
 use crate::error::{Error, Result};
 use crate::logs::{self, CANARY_RESULTS, EVAL_LOG};
+
+/// What a canary run compares: one experiment of a snapshot's traffic, as of a time.
+pub struct Request<'a> {
+    pub warehouse: &'a Path,
+    pub snapshot: &'a crate::snapshot::Snapshot,
+    pub experiment: &'a str,
+    pub as_of: i64,
+    pub config: &'a Config,
+    pub cuped: bool,
+}
+
+/// A canary run that compared the arms and recorded the result.
+pub struct Run {
+    pub run_id: String,
+    pub decision_id: String,
+    /// The golden eval run the variant passed.
+    pub golden_eval: String,
+    pub traffic: Traffic,
+    pub comparison: Comparison,
+}
+
+/// Why a canary run was refused; nothing was logged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub variant: String,
+    pub reason: String,
+}
+
+/// The outcome of [`run`]: compared and recorded, or refused by the golden gate.
+pub enum Canary {
+    Done(Box<Run>),
+    Refused(Refusal),
+}
+
+/// The canary workflow: read the experiment's traffic, check the variant passed its most
+/// recent golden eval (else refuse, logging nothing), compare the arms (earlier looks of the
+/// same experiment carry forward: the always-valid p-value is the running minimum), and
+/// record `canary_results` and the `canary.rollout` decision. `progress` sees four steps.
+pub fn run(req: &Request, progress: &crate::printer::Progress) -> Result<Canary> {
+    progress.step("reading agent_decisions and decision_outcomes");
+    let t = traffic::read(req.snapshot, req.experiment, req.as_of)?;
+    progress.advance(1);
+    if t.variant_models.len() != 1 || t.control_models.len() != 1 {
+        return Err(Error::data(format!(
+            "experiment {} must run one model per arm; control: {:?}, variant: {:?}",
+            req.experiment, t.control_models, t.variant_models
+        ))
+        .with_table("agent_decisions")
+        .with_column("model_version"));
+    }
+    let variant = t.variant_models[0].clone();
+    let golden_eval = match golden_evals(req.warehouse, &variant)?.pop() {
+        Some((run, d)) if d == "pass" => run,
+        last => {
+            return Ok(Canary::Refused(Refusal {
+                reason: match last {
+                    None => format!("the variant model {variant} has no golden eval"),
+                    Some((run, d)) => format!(
+                        "the variant model {variant} did not pass its most recent golden eval (run {run}: {d})"
+                    ),
+                },
+                variant,
+            }));
+        }
+    };
+    progress.advance(1);
+    progress.step(&format!(
+        "comparing {} decisions of {} accounts",
+        t.decisions,
+        t.accounts.len()
+    ));
+    let hist = history(req.warehouse, &t.experiment_id, &variant)?;
+    let c = compare::compare_after(&t.accounts, req.config, req.cuped, &hist);
+    progress.advance(1);
+    progress.step("recording canary_results and the decision");
+    let run_id = logs::new_run_id();
+    let inputs_hash = req.snapshot.manifest.inputs_hash();
+    record_results(req.warehouse, &run_id, &t, &inputs_hash, &c)?;
+    let decision_id = record_decision(req.warehouse, &run_id, &t, &inputs_hash, req.config, &c)?;
+    progress.advance(1);
+    Ok(Canary::Done(Box::new(Run {
+        run_id,
+        decision_id,
+        golden_eval,
+        traffic: t,
+        comparison: c,
+    })))
+}
 
 /// The decision node a canary run writes.
 pub const ROLLOUT_NODE: &str = "canary.rollout";

@@ -1,5 +1,5 @@
-//! `gtmos canary`: read the experiment, check the golden gate came first, compare, record,
-//! report.
+//! `gtmos canary`: resolve the arguments, run the canary workflow ([`canary::run`], which owns
+//! the golden gate), render the page and print.
 
 use std::fmt::Write as _;
 
@@ -8,7 +8,7 @@ use serde_json::json;
 use crate::calendar::{format_ts, parse_ts};
 use crate::canary::{self, compare, traffic};
 use crate::cli::{CanaryArgs, Locations};
-use crate::error::{Error, Outcome, Result};
+use crate::error::{Outcome, Result};
 use crate::printer::{self, Format};
 use crate::schema::Registry;
 use crate::settings::{Paths, reports_dir};
@@ -26,61 +26,38 @@ pub fn run(a: CanaryArgs) -> Result<Outcome> {
         Some(s) => parse_ts(s)?,
         None => snap.manifest.as_of_micros()?,
     };
-    // Steps: read the traffic, check the golden gate, compare, record, report.
     let progress = crate::printer::Progress::new("canary", 4);
-    progress.step("reading agent_decisions and decision_outcomes");
-    let t = traffic::read(&snap, &a.experiment, as_of)?;
-    progress.advance(1);
-    if t.variant_models.len() != 1 || t.control_models.len() != 1 {
-        return Err(Error::data(format!(
-            "experiment {} must run one model per arm; control: {:?}, variant: {:?}",
-            a.experiment, t.control_models, t.variant_models
-        ))
-        .with_table("agent_decisions")
-        .with_column("model_version"));
-    }
-    // golden → canary → promote: no canary verdict for a model the golden gate has not passed.
-    let variant = &t.variant_models[0];
-    let evals = canary::golden_evals(&paths.warehouse, variant)?;
-    match evals.last() {
-        Some((_, d)) if d == "pass" => {}
-        last => {
-            progress.finish();
+    let outcome = canary::run(
+        &canary::Request {
+            warehouse: &paths.warehouse,
+            snapshot: &snap,
+            experiment: &a.experiment,
+            as_of,
+            config: &cfg,
+            cuped: a.cuped,
+        },
+        &progress,
+    );
+    progress.finish();
+    let r = match outcome? {
+        canary::Canary::Done(r) => r,
+        canary::Canary::Refused(no) => {
             eprintln!(
-                "refused: the variant model {variant} {} in {} (kind golden). Run `gtmos eval golden --predictions …` for it first: golden → canary → promote. Nothing was logged.",
-                match last {
-                    None => "has no golden eval".to_string(),
-                    Some((run, d)) =>
-                        format!("did not pass its most recent golden eval (run {run}: {d})"),
-                },
-                crate::logs::EVAL_LOG.dir(&paths.warehouse).display()
+                "refused: {} (in {}, kind golden). Run `gtmos eval golden --predictions …` for {} first: golden → canary → promote. Nothing was logged.",
+                no.reason,
+                crate::logs::EVAL_LOG.dir(&paths.warehouse).display(),
+                no.variant
             );
             return Ok(Outcome::GateFailed);
         }
-    }
-    // Earlier looks carry forward: the always-valid p-value is the running minimum.
-    progress.advance(1);
-    progress.step(&format!(
-        "comparing {} decisions of {} accounts",
-        t.decisions,
-        t.accounts.len()
-    ));
-    let hist = canary::history(&paths.warehouse, &t.experiment_id, variant)?;
-    let c = compare::compare_after(&t.accounts, &cfg, a.cuped, &hist);
-    progress.advance(1);
-    progress.step("recording canary_results and the decision");
-    let run_id = crate::logs::new_run_id();
-    let inputs_hash = snap.manifest.inputs_hash();
-    canary::record_results(&paths.warehouse, &run_id, &t, &inputs_hash, &c)?;
-    let decision_id =
-        canary::record_decision(&paths.warehouse, &run_id, &t, &inputs_hash, &cfg, &c)?;
-    progress.advance(1);
-    progress.finish();
+    };
+    let (t, c, run_id, decision_id) = (&r.traffic, &r.comparison, &r.run_id, &r.decision_id);
+    let variant = &t.variant_models[0];
     let report = json!({
         "experiment_id": t.experiment_id,
         "control_model": t.control_models[0],
         "variant_model": variant,
-        "golden_eval": evals.last().map(|(run, _)| run),
+        "golden_eval": r.golden_eval,
         "window": {"pre_start": format_ts(t.pre_start), "start": format_ts(t.start), "last_decision": format_ts(t.end), "as_of": format_ts(t.as_of)},
         "decisions": t.decisions,
         "outcomes": t.outcomes,
@@ -110,7 +87,7 @@ pub fn run(a: CanaryArgs) -> Result<Outcome> {
             v["report"] = json!(page.as_ref().map(|p| p.display().to_string()));
             printer::out_json(&v)?;
         }
-        Format::Text => printer::out(&text(&t, &c, &run_id, &decision_id, page.as_deref()))?,
+        Format::Text => printer::out(&text(t, c, run_id, decision_id, page.as_deref()))?,
     }
     Ok(if c.verdict == "promote" {
         Outcome::Success

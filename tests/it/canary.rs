@@ -799,3 +799,68 @@ fn a_rank_test_with_every_value_tied_reports_no_information_never_a_pass() {
     assert!(m.note.as_deref().unwrap().contains("no information"));
     assert_ne!(c.verdict, "promote");
 }
+
+/// golden → canary is the library's rule, not only the command's: `canary::run` refuses a
+/// variant without a passing golden eval and logs nothing, then compares once it has one.
+#[test]
+fn the_library_refuses_a_canary_without_a_golden_pass() {
+    use gtmos::canary::{self, Canary};
+    let tmp = crate::common::tempdir();
+    let wh = tmp.path().join("wh");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cfg = canary::load_config(&root.join("pipelines/canary.yml")).unwrap();
+    let snapshot = gtmos::snapshot::Snapshot::open(
+        crate::common::corpus(),
+        gtmos::schema::Registry::embedded().unwrap(),
+    )
+    .unwrap();
+    let run = || {
+        canary::run(
+            &canary::Request {
+                warehouse: &wh,
+                snapshot: &snapshot,
+                experiment: "exp-agent-canary-1",
+                as_of: snapshot.manifest.as_of_micros().unwrap(),
+                config: &cfg,
+                cuped: false,
+            },
+            &gtmos::printer::Progress::hidden(),
+        )
+        .unwrap()
+    };
+    match run() {
+        Canary::Refused(no) => {
+            assert_eq!(no.variant, "gtm-agent-3.3-rc1");
+            assert_eq!(
+                no.reason,
+                "the variant model gtm-agent-3.3-rc1 has no golden eval"
+            );
+        }
+        Canary::Done(_) => panic!("a canary ran without a golden eval"),
+    }
+    assert!(!wh.join("logs/canary_results").exists());
+    assert!(!wh.join("logs/decision_log").exists());
+
+    let preds = agent_predictions(tmp.path(), "gtm-agent-3.3-rc1");
+    let golden = gtmos::eval::golden::run(&gtmos::eval::golden::Request {
+        warehouse: &wh,
+        predictions: &preds,
+        baseline: None,
+        golden: &root.join("golden"),
+        config: None,
+        trigger: "test",
+    })
+    .unwrap();
+    assert!(golden.report.passed, "{:?}", golden.report.reasons);
+    match run() {
+        Canary::Done(r) => {
+            assert_eq!(r.traffic.variant_models, ["gtm-agent-3.3-rc1"]);
+            assert_eq!(r.golden_eval, golden.run_id);
+            assert_eq!(
+                crate::common::log_rows(&wh, "canary_results").len(),
+                canary::compare::METRICS.len()
+            );
+        }
+        Canary::Refused(no) => panic!("refused after a golden pass: {}", no.reason),
+    }
+}

@@ -4,6 +4,10 @@
 //! checks of BrainAnalysisLog — with their calibration probes; the rubric's decision, the
 //! evidence each hard criterion's sample supports, and per-question flakiness across runs.
 
+mod workflow;
+
+pub use workflow::{BrainEval, BrainRun, Refusal, Request, run};
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 

@@ -1,6 +1,11 @@
 //! The golden-dataset gate (`gtmos eval golden`, SPEC §11): load the datasets the manifest
 //! pins, read a prediction file, line it up with the examples (Polars), score each task with
-//! bootstrap intervals and a paired baseline comparison, and judge the gate.
+//! bootstrap intervals and a paired baseline comparison, and judge the gate. [`run`] is the
+//! whole workflow, recording the result (`workflow.rs`).
+
+mod workflow;
+
+pub use workflow::{GoldenRun, Request, run};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
