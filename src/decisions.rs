@@ -78,10 +78,10 @@ impl Entry {
         let mut v = serde_json::to_value(self).unwrap_or(Value::Null);
         if let Value::Object(m) = &mut v {
             for k in ["approvers", "selected_thresholds", "evidence"] {
-                if let Some(Value::String(text)) = m.get(k) {
-                    if let Ok(parsed) = serde_json::from_str::<Value>(text) {
-                        m.insert(k.to_string(), parsed);
-                    }
+                if let Some(Value::String(text)) = m.get(k)
+                    && let Ok(parsed) = serde_json::from_str::<Value>(text)
+                {
+                    m.insert(k.to_string(), parsed);
                 }
             }
         }

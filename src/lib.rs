@@ -14,6 +14,10 @@
 //! [`calendar`] and [`money`] (the one clock arithmetic and rounding rule), [`printer`]
 //! (stdout/stderr conventions), [`error`] (the one error type), [`cli`] and [`commands`].
 
+// Local tuples of intermediate results read better in place than as one-use type aliases, and
+// index loops in the numeric code (matrices, paired samples) follow the formulas they implement.
+#![allow(clippy::type_complexity, clippy::needless_range_loop)]
+
 // The data flow, in order: generate a snapshot; load the pipelines project; build (contracts,
 // models on the engine, reconciliation, publish); the brain-ready views; decisions; reports.
 pub mod build;

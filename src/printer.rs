@@ -133,11 +133,9 @@ impl Progress {
         s.last = Some(now);
         s.drawn = true;
         let width = 30;
-        let filled = if s.total == 0 {
-            width
-        } else {
-            ((s.done.min(s.total)) * width as u64 / s.total) as usize
-        };
+        let filled = (s.done.min(s.total) * width as u64)
+            .checked_div(s.total)
+            .map_or(width, |f| f as usize);
         let bar: String = "#".repeat(filled) + &".".repeat(width - filled);
         let step: String = s.step.chars().take(48).collect();
         // The step is padded so a shorter one overwrites what a longer one left behind.

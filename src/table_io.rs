@@ -741,11 +741,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("t.parquet");
         let b = batch();
-        let w = write_table(&p, b.schema(), &[], &[b.clone()]).unwrap();
+        let w = write_table(&p, b.schema(), &[], std::slice::from_ref(&b)).unwrap();
         assert_eq!(w.rows, 3);
         assert_eq!(w.sha256, sha256_file(&p).unwrap());
         // Same rows and settings, same bytes.
-        let w1 = write_table(&dir.path().join("v.parquet"), b.schema(), &[], &[b.clone()]).unwrap();
+        let w1 = write_table(
+            &dir.path().join("v.parquet"),
+            b.schema(),
+            &[],
+            std::slice::from_ref(&b),
+        )
+        .unwrap();
         assert_eq!(w.sha256, w1.sha256);
         let w2 = write_table(&dir.path().join("u.parquet"), b.schema(), &["x"], &[b]).unwrap();
         assert_ne!(w.sha256, w2.sha256, "plain encoding changes the bytes");

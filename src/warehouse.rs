@@ -149,13 +149,9 @@ impl Warehouse {
             .map(|e| e.file_name().to_string_lossy().to_string())
             .collect();
         names.sort();
-        let previous = current_name.as_ref().and_then(|c| {
-            names
-                .iter()
-                .filter(|n| n.as_str() < c.as_str())
-                .next_back()
-                .cloned()
-        });
+        let previous = current_name
+            .as_ref()
+            .and_then(|c| names.iter().rfind(|n| n.as_str() < c.as_str()).cloned());
         for n in names {
             if Some(&n) != current_name.as_ref() && Some(&n) != previous.as_ref() {
                 let _ = std::fs::remove_dir_all(versions.join(&n));

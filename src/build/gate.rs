@@ -185,28 +185,18 @@ mod tests {
 
     /// A project of models `a` → `b` → `c`, and `log` reading `b` at its last good version.
     fn project(dir: &std::path::Path) -> Project {
-        let root = dir.join("pipelines");
-        for d in ["models", "sources", "tests"] {
-            std::fs::create_dir_all(root.join(d)).unwrap();
-        }
-        std::fs::write(
-            root.join("gtmos_project.yml"),
-            "name: t\nversion: 1.0.0\nmodel-paths: [models]\n",
+        crate::project::test_project(
+            dir,
+            &[
+                ("models/a.sql", "select 1 as x"),
+                ("models/b.sql", "select x from {{ ref('a') }}"),
+                ("models/c.sql", "select x from {{ ref('b') }}"),
+                (
+                    "models/log.sql",
+                    "{{ config(blocked_inputs='last_good') }}\nselect x from {{ ref('b') }}",
+                ),
+            ],
         )
-        .unwrap();
-        let models = [
-            ("a", "select 1 as x"),
-            ("b", "select x from {{ ref('a') }}"),
-            ("c", "select x from {{ ref('b') }}"),
-            (
-                "log",
-                "{{ config(blocked_inputs='last_good') }}\nselect x from {{ ref('b') }}",
-            ),
-        ];
-        for (name, sql) in models {
-            std::fs::write(root.join(format!("models/{name}.sql")), sql).unwrap();
-        }
-        Project::load(&root).unwrap()
     }
 
     fn result(name: &str, read_last_good: &[&str]) -> ModelResult {

@@ -105,8 +105,8 @@ pub fn build_id(inputs_hash: &str, pipelines_hash: &str, config: &serde_json::Va
     sha256_hex(format!("{inputs_hash}\n{pipelines_hash}\n{config}").as_bytes())
 }
 
-/// Hold the warehouse for one build at a time; released when the process ends.
-
+/// One build: load the project, verify the snapshot, hold the warehouse (one build at a time,
+/// released when the process ends), run the stages, write the logs.
 pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
     let mut project = Project::load(&opts.project)?;
     project.override_vars(&opts.vars)?;

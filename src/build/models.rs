@@ -476,22 +476,11 @@ mod tests {
 
     /// A project of one model `t`: its SQL and the data tests of its schema entry (YAML).
     fn project(dir: &Path, sql: &str, data_tests: &str) -> Project {
-        let root = dir.join("pipelines");
-        for d in ["models", "sources", "tests"] {
-            std::fs::create_dir_all(root.join(d)).unwrap();
-        }
-        std::fs::write(
-            root.join("gtmos_project.yml"),
-            "name: t\nversion: 1.0.0\nmodel-paths: [models]\n",
+        let schema = format!("version: 2\nmodels:\n  - name: t\n    data_tests:\n{data_tests}");
+        crate::project::test_project(
+            dir,
+            &[("models/t.sql", sql), ("models/schema.yml", &schema)],
         )
-        .unwrap();
-        std::fs::write(root.join("models/t.sql"), sql).unwrap();
-        std::fs::write(
-            root.join("models/schema.yml"),
-            format!("version: 2\nmodels:\n  - name: t\n    data_tests:\n{data_tests}"),
-        )
-        .unwrap();
-        Project::load(&root).unwrap()
     }
 
     const KEYED: &str = "{{ config(order_by=['a', 'b']) }}\nselect 1 as a, 2 as b, 3 as c\n";

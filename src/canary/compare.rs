@@ -352,10 +352,11 @@ fn arm_value(
 /// account's responsiveness with far less noise than a rare outcome's own history).
 fn covariates(def: &'static MetricDef) -> Vec<&'static MetricDef> {
     let mut v = vec![def];
-    if let Some(reply) = metric("reply_rate") {
-        if reply.name != def.name && def.measure == Measure::Proportion {
-            v.push(reply);
-        }
+    if let Some(reply) = metric("reply_rate")
+        && reply.name != def.name
+        && def.measure == Measure::Proportion
+    {
+        v.push(reply);
     }
     v
 }
@@ -581,16 +582,17 @@ fn measure(
                 r.p_fixed = Some(stats::z_test(delta, var.sqrt()).p);
             }
             r.ci_fixed = Some((delta - q * var.sqrt(), delta + q * var.sqrt()));
-            if cuped && def.measure == Measure::Proportion {
-                if let Some(cu) = cuped_delta(def, arms, var) {
-                    delta = cu.delta;
-                    var = cu.se * cu.se;
-                    if !exact {
-                        r.p_fixed = Some(stats::z_test(delta, cu.se).p);
-                    }
-                    r.ci_fixed = Some((delta - q * cu.se, delta + q * cu.se));
-                    r.cuped = Some(cu);
+            if cuped
+                && def.measure == Measure::Proportion
+                && let Some(cu) = cuped_delta(def, arms, var)
+            {
+                delta = cu.delta;
+                var = cu.se * cu.se;
+                if !exact {
+                    r.p_fixed = Some(stats::z_test(delta, cu.se).p);
                 }
+                r.ci_fixed = Some((delta - q * cu.se, delta + q * cu.se));
+                r.cuped = Some(cu);
             }
         }
         Measure::Ratio => {

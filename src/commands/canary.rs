@@ -78,7 +78,7 @@ pub fn run(a: CanaryArgs) -> Result<Outcome> {
             "canary.html",
             ctx,
             &reports_dir(&a.reports).join("canary"),
-            &run_id,
+            run_id,
         )?)
     };
     match a.format {

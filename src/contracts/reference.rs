@@ -235,7 +235,7 @@ sources:
             .map(|(col, y)| {
                 let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(y).unwrap();
                 let column = col.map(|c| {
-                    let ty: ColumnType = t.column(c).unwrap().column_type.clone();
+                    let ty: ColumnType = t.column(c).unwrap().column_type;
                     (c, ty)
                 });
                 parse_test(Path::new("t.yml"), "t", column, &v, None).unwrap()
@@ -299,7 +299,12 @@ sources:
                 .map(|(a, b)| (a.to_string(), b.to_string()))
                 .unwrap();
             engine
-                .register_numbered(&schema, &name, &[file.clone()], &t.arrow_schema())
+                .register_numbered(
+                    &schema,
+                    &name,
+                    std::slice::from_ref(&file),
+                    &t.arrow_schema(),
+                )
                 .unwrap();
             let refs = reg.expect_table("refs").unwrap();
             let keys = RecordBatch::try_new(

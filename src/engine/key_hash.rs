@@ -61,7 +61,7 @@ impl ScalarUDFImpl for KeyHash {
         let mut hashes = vec![0u64; n];
         create_hashes(
             &arrays,
-            &RandomState::with_seed(0x6774_6d6f_73),
+            &RandomState::with_seed(0x67_746d_6f73),
             &mut hashes,
         )?;
         Ok(ColumnarValue::Array(Arc::new(UInt64Array::from(hashes))))

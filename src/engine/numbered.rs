@@ -62,8 +62,8 @@ impl NumberedParquet {
         let mut opened = Vec::with_capacity(files.len());
         let mut groups: Vec<(usize, usize, u64)> = Vec::new();
         for (i, path) in files.iter().enumerate() {
-            let mut f = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
-            let meta = ArrowReaderMetadata::load(&mut f, Default::default()).map_err(|e| {
+            let f = File::open(path).map_err(|e| Error::io("cannot open", path, e))?;
+            let meta = ArrowReaderMetadata::load(&f, Default::default()).map_err(|e| {
                 Error::data(format!("is not a readable Parquet file: {e}")).with_path(path)
             })?;
             for (g, rg) in meta.metadata().row_groups().iter().enumerate() {

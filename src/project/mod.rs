@@ -1477,3 +1477,22 @@ fn load_singular_tests(dir: &Path) -> Result<Vec<SingularTest>> {
     }
     Ok(out)
 }
+
+/// A minimal project for unit tests: `files` (path under `pipelines/`, text) beside an
+/// empty `gtmos_project.yml`, loaded.
+#[cfg(test)]
+pub(crate) fn test_project(dir: &Path, files: &[(&str, &str)]) -> Project {
+    let root = dir.join("pipelines");
+    for d in ["models", "sources", "tests"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::write(
+        root.join("gtmos_project.yml"),
+        "name: t\nversion: 1.0.0\nmodel-paths: [models]\n",
+    )
+    .unwrap();
+    for (path, text) in files {
+        std::fs::write(root.join(path), text).unwrap();
+    }
+    Project::load(&root).unwrap()
+}

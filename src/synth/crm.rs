@@ -195,7 +195,8 @@ pub fn account_and_contacts(
         ct.b.str(ct.c.contact_id, &c.id);
         ct.b.str(ct.c.account_id, &aid);
         ct.b.str(ct.c.full_name, &format!("{first} {last}"));
-        ct.b.str(ct.c.title, *r.pick(titles(c.persona)));
+        let title = *r.pick(titles(c.persona));
+        ct.b.str(ct.c.title, title);
         ct.b.str(ct.c.persona, c.persona);
         ct.b.str(
             ct.c.email,

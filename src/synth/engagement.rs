@@ -439,7 +439,8 @@ pub fn support_tickets(p: &Resolved, a: &AccountPlan, lc: &Lifecycle, t: &mut Ta
             st.b.ts(st.c.opened_at, opened);
             st.b.opt_ts(st.c.closed_at, closed);
             st.b.str(st.c.severity, ["P1", "P2", "P3", "P4"][sev]);
-            st.b.str(st.c.category, *r.pick(&TICKET_CATEGORIES));
+            let category = *r.pick(&TICKET_CATEGORIES);
+            st.b.str(st.c.category, category);
             st.b.opt_f64(st.c.csat_score, csat);
             st.b.end_row();
         }

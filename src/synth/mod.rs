@@ -346,11 +346,11 @@ fn generate_into(
         }
     }
     for name in ["oracle/accounts", "oracle/faults"] {
-        if !extras.contains_key(&table_file(name)) {
+        if let std::collections::btree_map::Entry::Vacant(e) = extras.entry(table_file(name)) {
             let schema = oracle::schema(name)
                 .ok_or_else(|| Error::Internal(format!("no schema for {name}")))?;
             let w = table_io::write_table(&dir.join(table_file(name)), schema, &[], &[])?;
-            extras.insert(table_file(name), w.sha256);
+            e.insert(w.sha256);
         }
     }
 
@@ -536,13 +536,13 @@ pub fn verify(dir: &Path, threads: usize, progress: bool) -> Result<VerifyReport
         .unwrap_or("snapshot");
     let regen = parent.join(format!(".{name}.verify-{}", std::process::id()));
     let result = generate(&params, &regen, threads, progress);
-    let report = result.and_then(|r| {
+    let report = result.map(|r| {
         let mut checked = Vec::new();
         let mut differing = Vec::new();
         let recorded: BTreeMap<String, String> = manifest
             .tables
-            .iter()
-            .map(|(_, t)| (t.path.clone(), t.sha256.clone()))
+            .values()
+            .map(|t| (t.path.clone(), t.sha256.clone()))
             .chain(manifest.extras.iter().map(|(k, v)| (k.clone(), v.clone())))
             .collect();
         let fresh: BTreeMap<String, String> = r
@@ -567,7 +567,7 @@ pub fn verify(dir: &Path, threads: usize, progress: bool) -> Result<VerifyReport
                 differing.push(path.clone());
             }
         }
-        Ok(VerifyReport { checked, differing })
+        VerifyReport { checked, differing }
     });
     let _ = std::fs::remove_dir_all(&regen);
     report

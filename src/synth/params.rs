@@ -564,11 +564,15 @@ mod tests {
 
     #[test]
     fn bad_parameters_are_usage_errors() {
-        let mut p = SynthParams::default();
-        p.accounts = 0;
+        let p = SynthParams {
+            accounts: 0,
+            ..SynthParams::default()
+        };
         assert!(p.resolve().is_err());
-        let mut p = SynthParams::default();
-        p.end = "2023-12-31".into();
+        let p = SynthParams {
+            end: "2023-12-31".into(),
+            ..SynthParams::default()
+        };
         assert!(p.resolve().unwrap_err().to_string().contains("before"));
         let mut p = SynthParams::default();
         p.mix.insert("unicorn".into(), 1.0);

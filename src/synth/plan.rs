@@ -343,8 +343,10 @@ mod tests {
     use crate::synth::params::SynthParams;
 
     fn resolved(accounts: u64) -> Resolved {
-        let mut p = SynthParams::default();
-        p.accounts = accounts;
+        let p = SynthParams {
+            accounts,
+            ..SynthParams::default()
+        };
         p.resolve().unwrap()
     }
 

@@ -385,7 +385,7 @@ impl Faulter<'_> {
                     && sku.is_none_or(|s| x.sku == s)
                     && x.day.minus(first) >= min_age
                     && x.day < latest
-                    && !self.used.iter().any(|u| *u == (x.sku, x.day))
+                    && !self.used.contains(&(x.sku, x.day))
             })
             .map(|(i, _)| i)
             .collect();
@@ -420,7 +420,7 @@ impl Faulter<'_> {
         );
     }
 
-    fn extra_row(&mut self, rows: &mut Vec<Row>, i: usize) -> Row {
+    fn extra_row(&mut self, rows: &mut [Row], i: usize) -> Row {
         self.extra += 1;
         let mut x = rows[i].clone();
         x.tag = Tag::Extra(self.extra);

@@ -235,7 +235,7 @@ mod tests {
             let mut s = Vec::new();
             for _ in 0..len {
                 let r = rng.next_u32() as usize;
-                if r % 3 == 0 {
+                if r.is_multiple_of(3) {
                     s.extend_from_slice(runs[(r / 3) % runs.len()]);
                 } else {
                     s.push(alphabet[(r / 3) % alphabet.len()]);

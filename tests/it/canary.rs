@@ -631,9 +631,14 @@ fn bad_traffic_is_named_precisely() {
         "decision_outcomes",
         &[out("O1", "D1"), out("O2", "D-missing")],
     );
-    let err = traffic::from_batches(&[decisions.clone()], &[outcomes], "exp-1", as_of)
-        .unwrap_err()
-        .to_string();
+    let err = traffic::from_batches(
+        std::slice::from_ref(&decisions),
+        &[outcomes],
+        "exp-1",
+        as_of,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains("1 outcome(s) refer to no decision, e.g. decision_id `D-missing` (row 2)"),
         "{err}"

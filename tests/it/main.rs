@@ -1,4 +1,5 @@
 //! The one integration-test binary (one link on 2 cores): CLI, snapshot and synth tests.
+#![allow(clippy::type_complexity)] // local tuples of expected values read better in place
 
 mod brain_eval;
 mod build;

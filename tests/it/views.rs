@@ -105,11 +105,11 @@ fn assemble(
 fn composites_do_not_depend_on_how_many_accounts_are_assembled_at_a_time() {
     let (wh, _, _) = crate::build::built_for_report();
     let cat = catalog();
-    let (whole, expected) = assemble(&cat, &wh, usize::MAX);
+    let (whole, expected) = assemble(&cat, wh, usize::MAX);
     assert!(expected.len() > 100, "{} composites", expected.len());
     // Chunks that end mid-way through the accounts of every view, and one account each.
     for per_chunk in [7, 1] {
-        let (a, got) = assemble(&cat, &wh, per_chunk);
+        let (a, got) = assemble(&cat, wh, per_chunk);
         assert_eq!(got.len(), expected.len());
         for (g, e) in got.iter().zip(&expected) {
             assert_eq!(
@@ -129,7 +129,7 @@ fn a_tight_budget_drops_the_oldest_detail_first_and_records_it() {
     let (wh, _, _) = crate::build::built_for_report();
     let mut cat = catalog();
     cat.composite.token_budget = 1500;
-    let (a, composites) = assemble(&cat, &wh, gtmos::views::COMPOSITE_CHUNK);
+    let (a, composites) = assemble(&cat, wh, gtmos::views::COMPOSITE_CHUNK);
     assert_eq!(a.composites, composites.len());
     let tok = Tokenizer::new(&cat.tokenizer).unwrap();
     let mut fitted = 0;

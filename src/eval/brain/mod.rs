@@ -163,7 +163,7 @@ impl Catalog {
                 ));
             }
         }
-        for (action, _) in &rubric.levers {
+        for action in rubric.levers.keys() {
             if !rubric.taxonomies[DEFAULT_WRITER].contains(action) {
                 problems.push(format!(
                     "rubric.yml: lever for `{action}`, which is not in {DEFAULT_WRITER}'s taxonomy"
@@ -456,13 +456,13 @@ pub fn align<'a>(
     let mut problems = Vec::new();
     for o in outputs {
         for a in &o.proposed_actions {
-            if let Some(c) = a.confidence {
-                if !(0.0..=1.0).contains(&c) {
-                    problems.push(format!(
-                        "line {}: action `{}` has confidence {c}, outside [0, 1]",
-                        o.line, a.action_type
-                    ));
-                }
+            if let Some(c) = a.confidence
+                && !(0.0..=1.0).contains(&c)
+            {
+                problems.push(format!(
+                    "line {}: action `{}` has confidence {c}, outside [0, 1]",
+                    o.line, a.action_type
+                ));
             }
         }
     }

@@ -404,13 +404,13 @@ pub fn align(golden: &Golden, preds: &[Prediction], path: &Path) -> Result<Align
         ));
     }
     for (i, pr) in preds.iter().enumerate() {
-        if let Some(c) = pr.confidence {
-            if !(0.0..=1.0).contains(&c) {
-                problems.push(format!(
-                    "{}: confidence {c} is outside [0, 1]",
-                    at(i as u32)
-                ));
-            }
+        if let Some(c) = pr.confidence
+            && !(0.0..=1.0).contains(&c)
+        {
+            problems.push(format!(
+                "{}: confidence {c} is outside [0, 1]",
+                at(i as u32)
+            ));
         }
     }
     let with_conf = preds.iter().filter(|p| p.confidence.is_some()).count();
