@@ -1,0 +1,79 @@
+//! gtmos' functions inside DataFusion: Rust kernels for per-series math SQL expresses badly
+//! (SPEC §2), registered once in [`super::Engine::new`].
+//!
+//! - `ratable_schedule(amount_usd, term_start, term_end, method)`: the recognition schedule of
+//!   an amount over a half-open term (SPEC §7), as `list<struct<month date, amount_usd
+//!   decimal(18,2)>>`, one entry per calendar month the term touches. `daily`: amount × days of
+//!   the term in the month ÷ term days; `monthly_prorated`: equal per full month, first and last
+//!   month prorated by days. Every part is rounded half away from zero to the cent and the
+//!   remainder goes to the final month, so the parts sum to the amount exactly.
+//! - `money_mul(units, unit_price_usd)`: units × a `decimal(18,6)` price, rounded half away
+//!   from zero to a `decimal(18,2)`, computed exactly in integers.
+//! - `trailing_median(value, ts, min_history, window_days) OVER (PARTITION BY … ORDER BY ts)`:
+//!   the median of `value` over the partition's rows whose time lies in the `window_days` days
+//!   before the current row's (`now − window_days ≤ ts < now`: the row and its peers excluded),
+//!   or NULL when fewer than `min_history` rows are in it. Used by the usage anomaly rule (SPEC
+//!   §6: units more than 10× the trailing 30-day median). The function finds the window itself,
+//!   walking the ordered partition with a pointer, so the engine computes no frame per row (a
+//!   `RANGE … PRECEDING` frame cost DataFusion ~1 µs a row to locate); it streams partition by
+//!   partition, holding one series, and fails if the rows are not ordered by `ts`.
+//! - `consumption_forecast(usage, as_of, commit_units, params)`: the TOOL-004 core
+//!   ([`crate::forecast`]) over one account × SKU's daily usage (`usage` a list of
+//!   `struct<day date, units number>` in any order, as from `array_agg(named_struct('day', d,
+//!   'units', u))` — an aggregate DataFusion runs column-wise, where an ordered `array_agg`
+//!   keeps each value as a scalar), against the current monthly commit; `params` is a JSON
+//!   object of [`crate::forecast::Params`] (a constant). Returns a struct of the forecast's
+//!   fields.
+//! - `is_finite_value(x)`: false for a NaN or infinite float, true for any other value of any
+//!   type (null stays null). Range tests use it so that a non-finite number fails every range,
+//!   including one-sided ones (Arrow orders NaN above every number, so `NaN < 0` is false).
+//! - `day_number(date)`: days since 1970-01-01 as an `int`, and `date_of_day_number(n)` back:
+//!   day arithmetic in one portable spelling (the DuckDB benchmark scripts define both as
+//!   macros, in the DuckDB translation the benchmarks use).
+
+mod day_number;
+mod forecast;
+mod is_finite;
+mod money_mul;
+mod schedule;
+#[cfg(test)]
+mod tests;
+mod trailing_median;
+
+pub use day_number::DayNumber;
+pub use forecast::ConsumptionForecast;
+pub use is_finite::IsFiniteValue;
+pub use money_mul::MoneyMul;
+pub use schedule::{RatableSchedule, schedule_weights};
+pub use trailing_median::TrailingMedian;
+
+// The imports the function files share (each reads them with `use super::*`).
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, ListArray, StructArray};
+use arrow::buffer::{NullBuffer, OffsetBuffer};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type, Int64Type};
+use datafusion::common::{Result as DfResult, exec_err, plan_err};
+use datafusion::logical_expr::function::{PartitionEvaluatorArgs, WindowUDFFieldArgs};
+use datafusion::logical_expr::{
+    ColumnarValue, PartitionEvaluator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    TypeSignature, Volatility, WindowUDF, WindowUDFImpl,
+};
+use datafusion::prelude::SessionContext;
+
+use crate::calendar::{Day, days_in_month, month_start, overlap_days};
+use crate::money::{allocate, div_round};
+
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// Register every gtmos function with a session.
+pub fn register(ctx: &SessionContext) {
+    ctx.register_udwf(WindowUDF::from(TrailingMedian::new()));
+    ctx.register_udf(ScalarUDF::from(RatableSchedule::new()));
+    ctx.register_udf(ScalarUDF::from(MoneyMul::new()));
+    ctx.register_udf(ScalarUDF::from(ConsumptionForecast::new()));
+    ctx.register_udf(ScalarUDF::from(DayNumber::new(false)));
+    ctx.register_udf(ScalarUDF::from(DayNumber::new(true)));
+    ctx.register_udf(ScalarUDF::from(IsFiniteValue::new()));
+}
