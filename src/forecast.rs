@@ -31,6 +31,9 @@
 //!   (σ the residual standard deviation), widened by √(`full_history_days` ÷ n) when the history
 //!   is shorter. The low date is when the upper band's month-to-date total first exceeds the
 //!   monthly commit, the high date when the lower band's does (null: not within the horizon).
+//!
+//! Its length (over 700 lines) is about 730 lines of one method (series, seasonality, trend,
+//! bands, dates) and its worked-example tests.
 
 use serde::Deserialize;
 

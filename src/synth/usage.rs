@@ -2,6 +2,9 @@
 //! lifecycle curves, with the labelled ingest faults of SPEC §5 applied and recorded in the
 //! oracle. Hands billing the monthly consumption the books must see (current, non-disputed
 //! rows) and the product-database figure (current rows, disputed included).
+//!
+//! Its length (over 700 lines) is one table's generator: its rows, and the labelled faults
+//! that must be injected in the same pass to keep the oracle exact.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
