@@ -105,9 +105,19 @@ pub fn build_id(inputs_hash: &str, pipelines_hash: &str, config: &serde_json::Va
     sha256_hex(format!("{inputs_hash}\n{pipelines_hash}\n{config}").as_bytes())
 }
 
-/// One build: load the project, verify the snapshot, hold the warehouse (one build at a time,
-/// released when the process ends), run the stages, write the logs.
+/// One build: load the project, verify the snapshot, hold the warehouse's run lock (one run at
+/// a time), run the stages, write the logs.
 pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
+    build_then(opts, |_| Ok(()))
+}
+
+/// [`build`], then `after` on the finished report while the run lock is still held: the
+/// command renders the HTML report there, so no other run can switch `published/` halfway
+/// through its pages.
+pub fn build_then(
+    opts: &BuildOptions,
+    after: impl FnOnce(&mut BuildReport) -> Result<()>,
+) -> Result<BuildReport> {
     let mut project = Project::load(&opts.project)?;
     project.override_vars(&opts.vars)?;
     let snapshot = Snapshot::open(&opts.snapshot, &project.registry)?;
@@ -201,6 +211,7 @@ pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
             progress.step("logs");
             logs::write_logs(&warehouse, &report, None)?;
             progress.finish();
+            after(&mut report)?;
             Ok(report)
         }
         Err(e) => {
