@@ -108,15 +108,15 @@ pub fn build_id(inputs_hash: &str, pipelines_hash: &str, config: &serde_json::Va
 /// One build: load the project, verify the snapshot, hold the warehouse's run lock (one run at
 /// a time), run the stages, write the logs.
 pub fn build(opts: &BuildOptions) -> Result<BuildReport> {
-    build_then(opts, |_| Ok(()))
+    build_then(opts, |_, _| Ok(()))
 }
 
-/// [`build`], then `after` on the finished report while the run lock is still held: the
-/// command renders the HTML report there, so no other run can switch `published/` halfway
-/// through its pages.
+/// [`build`], then `after` on the finished report (and the project it ran) while the run lock
+/// is still held: the command renders the HTML report there, so no other run can switch
+/// `published/` halfway through its pages.
 pub fn build_then(
     opts: &BuildOptions,
-    after: impl FnOnce(&mut BuildReport) -> Result<()>,
+    after: impl FnOnce(&mut BuildReport, &Project) -> Result<()>,
 ) -> Result<BuildReport> {
     let mut project = Project::load(&opts.project)?;
     project.override_vars(&opts.vars)?;
@@ -211,7 +211,7 @@ pub fn build_then(
             progress.step("logs");
             logs::write_logs(&warehouse, &report, None)?;
             progress.finish();
-            after(&mut report)?;
+            after(&mut report, &project)?;
             Ok(report)
         }
         Err(e) => {

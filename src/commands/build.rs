@@ -33,13 +33,12 @@ pub fn recognize(a: BuildArgs) -> Result<Outcome> {
 /// Run the build, then render its HTML report (`<reports>/<run_id>/`, and `<reports>/latest/`
 /// for a full build) unless `--no-report`, still under the warehouse's run lock.
 pub fn build_and_report(opts: &BuildOptions, a: &BuildArgs) -> Result<BuildReport> {
-    crate::build::build_then(opts, |r| {
+    crate::build::build_then(opts, |r, project| {
         if a.no_report {
             return Ok(());
         }
         let progress = Progress::new(opts.command, 1);
         progress.step("report");
-        let project = crate::project::Project::load(&opts.project)?;
         let slos = crate::freshness::attainment(&opts.warehouse, &project.slos)?;
         r.report_dir = Some(crate::reports::render_build(
             r,

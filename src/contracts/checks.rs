@@ -148,7 +148,7 @@ fn checks_by_position(
     rel: &dyn Fn(&str) -> String,
     what: &str,
 ) -> Result<Findings> {
-    let name = format!("{}_checked", crate::project::data_tests::ident_part(node));
+    let name = format!("{}_checked", crate::engine::ident_part(node));
     let schema = cx.engine.schema_of(relation, what)?;
     let table = cx
         .engine

@@ -23,9 +23,9 @@
 //! the snapshot, so the outcome does not depend on how the engine schedules its work.
 
 use crate::contracts::Compiled;
-use crate::engine::{SCRATCH, ident};
+use crate::engine::{SCRATCH, ident, ident_part};
 use crate::error::Result;
-use crate::project::data_tests::{SqlContext, TestKind, TestSpec, ident_part};
+use crate::project::data_tests::{SqlContext, TestKind, TestSpec};
 use crate::schema::TableSchema;
 
 /// The relation the ingest queries read: the raw rows with `_row` (as of the build).

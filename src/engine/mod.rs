@@ -334,6 +334,17 @@ pub fn ident(s: &str) -> String {
     }
 }
 
+/// A piece of a generated identifier (a scratch table's name): lower case, every character
+/// other than a letter or digit as `_`.
+pub fn ident_part(s: &str) -> String {
+    s.chars()
+        .map(|c| match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9') => c,
+            _ => '_',
+        })
+        .collect()
+}
+
 /// A UTC timestamp literal with microsecond precision, comparable with `timestamp` columns.
 pub fn timestamp_literal(micros: i64) -> String {
     format!("arrow_cast({micros}, 'Timestamp(µs, \"UTC\")')")

@@ -312,16 +312,7 @@ fn stage_whole(engine: &Engine, sql: &str, stem: &Path, what: &str) -> Result<St
     engine.for_each_batch(df, what, |b| w.write(&b))?;
     w.finish()?;
     let stem_name = stem.file_stem().unwrap_or_default().to_string_lossy();
-    let name: String = format!("whole_{stem_name}")
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let name = super::ident_part(&format!("whole_{stem_name}"));
     engine.register_parquet(super::SCRATCH, &name, &file.to_string_lossy(), Some(schema))?;
     Ok(StagedWhole {
         sql: format!("SELECT * FROM {}.{}", super::SCRATCH, ident(&name)),

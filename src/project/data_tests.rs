@@ -16,7 +16,7 @@ use std::path::Path;
 
 use serde_yaml_ng::Value;
 
-use crate::engine::{SCRATCH, ident, quote};
+use crate::engine::{SCRATCH, ident, ident_part, quote};
 use crate::error::{Error, Result};
 use crate::schema::{ColumnType, relation_name, test_kind};
 
@@ -429,16 +429,6 @@ fn scalar(v: &Value) -> Option<String> {
         Value::Bool(b) => Some(b.to_string()),
         _ => None,
     }
-}
-
-/// `s` as a plain lower-case name part, for naming scratch tables.
-pub fn ident_part(s: &str) -> String {
-    s.chars()
-        .map(|c| match c.to_ascii_lowercase() {
-            c @ ('a'..='z' | '0'..='9') => c,
-            _ => '_',
-        })
-        .collect()
 }
 
 /// How a test finds failing rows in SQL.

@@ -1081,3 +1081,31 @@ fn a_load_time_in_the_future_is_a_freshness_error_never_a_negative_age() {
         assert!(age >= 0.0, "negative age {age}");
     }
 }
+
+/// What the command does after a build (rendering the report) runs while the warehouse's run
+/// lock is still held, so no other run can switch `published/` under it; after the build, the
+/// lock is free again.
+#[test]
+fn the_work_after_a_build_runs_under_the_run_lock() {
+    let tmp = tempdir();
+    let wh = tmp.path().join("wh");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut opts = gtmos::build::BuildOptions::new(&root.join("pipelines"), corpus(), &wh);
+    opts.select = vec!["spend_by_month".into()];
+    let mut saw = None;
+    let r = gtmos::build::build_then(&opts, |r, project| {
+        assert_eq!(project.name, r.project_name);
+        saw = Some(gtmos::warehouse::Warehouse::new(&wh).lock().map(|_| ()));
+        Ok(())
+    })
+    .unwrap();
+    assert!(r.models.iter().any(|m| m.name == "spend_by_month"));
+    let during = saw.expect("the work after the build ran");
+    assert!(
+        during
+            .unwrap_err()
+            .to_string()
+            .contains("another gtmos run holds the warehouse"),
+    );
+    assert!(gtmos::warehouse::Warehouse::new(&wh).lock().is_ok());
+}
