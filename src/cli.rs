@@ -50,6 +50,11 @@ pub enum Command {
     Reopen(ReopenArgs),
     /// Print the resolved DAG and the compiled SQL of every step, without running anything.
     Compile(CompileArgs),
+    /// Run the project's unit tests: each model on given rows, against expected rows.
+    ///
+    /// They are declared under `unit_tests:` in the models' properties files (docs/pipelines.md).
+    /// Exit 0 all pass, 1 any fails, 2 a bad definition.
+    Test(TestArgs),
     /// Print freshness SLO attainment from the warehouse's freshness log; exit 1 on a breach.
     Freshness(FreshnessArgs),
     /// Generate a deterministic synthetic corpus (a snapshot plus its oracle), or verify one.
@@ -359,6 +364,18 @@ pub struct CompileArgs {
     /// Render `{{ as_of }}` for this time (default: the snapshot's as_of when it exists).
     #[arg(long, value_name = "TS")]
     pub as_of: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The pipelines project directory [default: pipelines]
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    /// Only these unit tests, or the unit tests of these models (repeatable)
+    #[arg(long, value_name = "NAME")]
+    pub select: Vec<String>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

@@ -207,8 +207,10 @@ pub struct TableSchema {
     pub columns: Vec<ColumnSchema>,
     /// The YAML file that declares the table.
     pub file: PathBuf,
-    /// Every key of the table declaration as written, for the contract engine.
+    /// The table declaration as written (hashed for its contract version).
     pub raw: Value,
+    /// The declaration, typed: its table tests, freshness and contract version.
+    pub decl: TableDecl,
     arrow: SchemaRef,
 }
 
@@ -343,68 +345,133 @@ impl Registry {
     }
 }
 
+/// A sources file as written: dbt's `version: 2` / `sources:` / `tables:` layout. Every level
+/// denies unknown keys, so a misspelt key is an error naming the file and line.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourcesFile {
+    #[allow(dead_code)]
+    version: Option<u32>,
+    sources: Vec<SourceDecl>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceDecl {
+    #[allow(dead_code)]
+    name: String,
+    #[allow(dead_code)]
+    description: Option<String>,
+    tables: Vec<TableDecl>,
+}
+
+/// One table's declaration.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableDecl {
+    pub name: String,
+    pub description: Option<String>,
+    #[serde(default = "yes")]
+    pub required: bool,
+    pub loaded_at_field: Option<String>,
+    #[serde(default)]
+    pub append_only: bool,
+    pub freshness: Option<FreshnessDecl>,
+    /// Declared, or a hash of the declaration (see `project::SourceContract`).
+    pub contract_version: Option<Value>,
+    pub columns: Vec<ColumnDecl>,
+    /// Table tests as written (each a name or a one-key map; parsed by the contract engine).
+    #[serde(default)]
+    pub data_tests: Vec<Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnDecl {
+    pub name: String,
+    pub description: Option<String>,
+    pub data_type: String,
+    #[serde(default)]
+    pub data_tests: Vec<Value>,
+}
+
+/// `freshness: {warn_after: {count: 24, period: hour}, error_after: …}`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreshnessDecl {
+    pub warn_after: Option<After>,
+    pub error_after: Option<After>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct After {
+    pub count: f64,
+    #[serde(default)]
+    pub period: Period,
+}
+
+#[derive(Debug, Clone, Copy, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Period {
+    Minute,
+    #[default]
+    Hour,
+    Day,
+}
+
+impl After {
+    pub fn hours(&self) -> f64 {
+        self.count
+            * match self.period {
+                Period::Minute => 1.0 / 60.0,
+                Period::Hour => 1.0,
+                Period::Day => 24.0,
+            }
+    }
+}
+
 fn parse_source_file(path: &Path, text: &str) -> Result<Vec<TableSchema>> {
+    let file: SourcesFile = serde_yaml_ng::from_str(text)
+        .map_err(|e| Error::pipeline(path, format!("invalid sources file: {e}")))?;
+    // The declaration as written, for its contract_version hash.
     let doc: Value = serde_yaml_ng::from_str(text)
         .map_err(|e| Error::pipeline(path, format!("invalid YAML: {e}")))?;
-    let sources = doc
-        .get("sources")
-        .and_then(Value::as_sequence)
-        .ok_or_else(|| Error::pipeline(path, "expected a top-level `sources:` list"))?;
     let mut out = Vec::new();
-    for source in sources {
-        let tables = source
-            .get("tables")
-            .and_then(Value::as_sequence)
-            .ok_or_else(|| Error::pipeline(path, "each source needs a `tables:` list"))?;
-        for t in tables {
-            out.push(parse_table(path, t)?);
+    for (i, source) in file.sources.into_iter().enumerate() {
+        for (j, t) in source.tables.into_iter().enumerate() {
+            let raw = doc["sources"][i]["tables"][j].clone();
+            out.push(parse_table(path, t, raw)?);
         }
     }
     Ok(out)
 }
 
-fn str_key<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.get(key).and_then(Value::as_str)
-}
-
-fn parse_table(path: &Path, t: &Value) -> Result<TableSchema> {
-    let name = str_key(t, "name")
-        .ok_or_else(|| Error::pipeline(path, "a table without `name`"))?
-        .to_string();
+fn parse_table(path: &Path, t: TableDecl, raw: Value) -> Result<TableSchema> {
+    let name = t.name.clone();
     let err = |m: String| Error::pipeline(path, format!("table `{name}`: {m}"));
-    let required = match t.get("required") {
-        None => true,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(err("`required` must be true or false".into())),
-    };
-    let cols = t
-        .get("columns")
-        .and_then(Value::as_sequence)
-        .ok_or_else(|| err("needs a `columns:` list".into()))?;
     let mut columns: Vec<ColumnSchema> = Vec::new();
-    for c in cols {
-        let cname = str_key(c, "name")
-            .ok_or_else(|| err("a column without `name`".into()))?
-            .to_string();
+    for c in &t.columns {
+        let cname = c.name.clone();
         if columns.iter().any(|x| x.name == cname) {
             return Err(err(format!("column `{cname}` is declared twice")));
         }
         let cerr =
             |m: String| Error::pipeline(path, format!("table `{name}`, column `{cname}`: {m}"));
-        let dt = str_key(c, "data_type").ok_or_else(|| cerr("needs a `data_type`".into()))?;
+        let dt = &c.data_type;
         let column_type = ColumnType::parse(dt).ok_or_else(|| {
             cerr(format!(
                 "unknown data_type `{dt}` (expected varchar, varchar[], date, timestamp, boolean, integer, bigint, double or decimal(p,s))"
             ))
         })?;
-        let tests = c
-            .get("data_tests")
-            .and_then(Value::as_sequence)
-            .cloned()
-            .unwrap_or_default();
+        let tests = c.data_tests.clone();
         let mut col = ColumnSchema {
             name: cname.clone(),
-            description: str_key(c, "description").map(str::to_string),
+            description: c.description.clone(),
             column_type,
             nullable: true,
             unique: false,
@@ -453,23 +520,20 @@ fn parse_table(path: &Path, t: &Value) -> Result<TableSchema> {
     if columns.is_empty() {
         return Err(err("declares no columns".into()));
     }
-    let loaded_at_field = str_key(t, "loaded_at_field").map(str::to_string);
-    if let Some(f) = &loaded_at_field
+    if let Some(f) = &t.loaded_at_field
         && !columns.iter().any(|c| &c.name == f)
     {
         return Err(err(format!(
             "loaded_at_field `{f}` is not one of its columns"
         )));
     }
-    let append_only = match t.get("append_only") {
-        None => false,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(err("append_only must be true or false".into())),
-    };
-    if append_only && loaded_at_field.is_none() {
+    if t.append_only && t.loaded_at_field.is_none() {
         return Err(err(
             "append_only needs a loaded_at_field (when each row was loaded)".into(),
         ));
+    }
+    if t.freshness.is_some() && t.loaded_at_field.is_none() {
+        return Err(err("declares freshness but no loaded_at_field".into()));
     }
     let fields: Vec<Field> = columns
         .iter()
@@ -477,15 +541,20 @@ fn parse_table(path: &Path, t: &Value) -> Result<TableSchema> {
         .collect();
     Ok(TableSchema {
         name,
-        description: str_key(t, "description").map(|s| s.trim().to_string()),
-        required,
-        loaded_at_field,
-        append_only,
+        description: t.description.as_ref().map(|s| s.trim().to_string()),
+        required: t.required,
+        loaded_at_field: t.loaded_at_field.clone(),
+        append_only: t.append_only,
         columns,
         file: path.to_path_buf(),
-        raw: t.clone(),
+        raw,
+        decl: t,
         arrow: Arc::new(Schema::new(fields)),
     })
+}
+
+fn str_key<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.get(key).and_then(Value::as_str)
 }
 
 /// `not_null` → ("not_null", None); `{accepted_values: {...}}` → ("accepted_values", Some(args)).

@@ -2,7 +2,6 @@
 //! from its rendered SQL, written sorted into staging (or registered as a view) and checked by
 //! its data tests; then the singular tests over what was built.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -10,7 +9,7 @@ use arrow::datatypes::DataType;
 
 use crate::contracts::{self, TestResult};
 use crate::engine::write::{Sorting, write_sorted};
-use crate::engine::{CLOSED, Engine, LAST_GOOD, MODELS, SCRATCH, SOURCES, ident, quote};
+use crate::engine::{CLOSED, Engine, LAST_GOOD, MODELS, SCRATCH, SOURCES, ident};
 use crate::error::{Error, Result};
 use crate::project::data_tests::TestKind;
 use crate::project::template::Ref;
@@ -155,7 +154,7 @@ pub(super) fn singular_tests(run: &mut BuildRun) -> Result<()> {
 /// Register `closed.<model>`: the frozen months so far (empty, with the model's contract schema, at first).
 fn register_closed(engine: &Engine, warehouse: &Warehouse, model: &Model) -> Result<()> {
     warehouse.verify_closed(&model.name)?;
-    let schema = contract_schema(model);
+    let schema = model.contract_schema();
     let dir = warehouse.closed_dir().join(&model.name);
     let has_files = std::fs::read_dir(&dir)
         .map(|mut d| d.any(|e| e.is_ok()))
@@ -165,16 +164,6 @@ fn register_closed(engine: &Engine, warehouse: &Warehouse, model: &Model) -> Res
     } else {
         engine.register_batches(CLOSED, &model.name, schema, vec![])
     }
-}
-
-fn contract_schema(model: &Model) -> arrow::datatypes::SchemaRef {
-    std::sync::Arc::new(arrow::datatypes::Schema::new(
-        model
-            .contract
-            .iter()
-            .map(|(n, t)| arrow::datatypes::Field::new(n, t.arrow(), true))
-            .collect::<Vec<_>>(),
-    ))
 }
 
 fn wrap_model(model: &Model, e: Error) -> Error {
@@ -356,56 +345,8 @@ fn materialize(
         }
     }
     let order = write_order(model, &columns, keyed);
-    let has_build_id = columns.iter().any(|(n, _)| n == "build_id");
-    let select = if !model.contract.is_empty() {
-        // A model contract: exactly the declared columns, in declared order, cast to their types.
-        let declared: BTreeSet<&str> = model.contract.iter().map(|(n, _)| n.as_str()).collect();
-        let produced: BTreeSet<&str> = columns
-            .iter()
-            .map(|(n, _)| n.as_str())
-            .filter(|n| *n != "build_id" || declared.contains("build_id"))
-            .collect();
-        if let Some(missing) = declared
-            .iter()
-            .find(|c| !produced.contains(*c) && **c != "build_id")
-        {
-            return Err(Error::pipeline(
-                &model.file,
-                format!(
-                    "model `{}`: declared column `{missing}` is not in its output",
-                    model.name
-                ),
-            ));
-        }
-        if let Some(extra) = produced.iter().find(|c| !declared.contains(*c)) {
-            return Err(Error::pipeline(
-                &model.file,
-                format!(
-                    "model `{}`: output column `{extra}` is not declared in its properties",
-                    model.name
-                ),
-            ));
-        }
-        let mut cols: Vec<String> = model
-            .contract
-            .iter()
-            .map(|(n, t)| {
-                if n == "build_id" && !has_build_id {
-                    format!("{} AS build_id", quote(build_id))
-                } else {
-                    format!("arrow_cast(m.{c}, '{}') AS {c}", t.arrow(), c = ident(n))
-                }
-            })
-            .collect();
-        if !declared.contains("build_id") {
-            cols.push(format!("{} AS build_id", quote(build_id)));
-        }
-        cols.join(", ")
-    } else if has_build_id {
-        "m.*".to_string()
-    } else {
-        format!("m.*, {} AS build_id", quote(build_id))
-    };
+    let produced: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
+    let select = model.output_select(&produced, build_id)?;
     let path = staging
         .join("models")
         .join(format!("{}.parquet", model.name));

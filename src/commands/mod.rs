@@ -11,6 +11,7 @@ pub mod reconcile;
 pub mod reopen;
 pub mod snapshot;
 pub mod synth;
+pub mod test;
 pub mod views;
 
 use crate::cli::{Cli, Command};
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Reconcile(args) => reconcile::run(args),
         Command::Reopen(args) => reopen::run(args),
         Command::Compile(args) => compile::run(args),
+        Command::Test(args) => test::run(args),
         Command::Freshness(args) => freshness::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Snapshot(cmd) => snapshot::run(cmd),

@@ -372,6 +372,7 @@ pub fn parse_test(
             )));
         }
     };
+    check_arguments(kind_name, [Some(args), defaults], &err)?;
     let severity = match s("severity")
         .as_deref()
         .map(str::to_ascii_lowercase)
@@ -420,6 +421,46 @@ pub fn parse_test(
             s("where")
         },
     })
+}
+
+/// The arguments every data test takes.
+const COMMON_ARGUMENTS: &[&str] = &[
+    "rule", "severity", "on_fail", "error_if", "warn_if", "where",
+];
+
+/// A misspelt argument (in the test or in the project's defaults for its kind) is an error,
+/// never a setting silently left at its default.
+fn check_arguments(
+    kind: &str,
+    args: [Option<&Value>; 2],
+    err: &dyn Fn(String) -> Error,
+) -> Result<()> {
+    let own: &[&str] = match kind {
+        "accepted_values" => &["values", "quote"],
+        "accepted_range" => &["min_value", "max_value", "inclusive"],
+        "relationships" => &["to", "field"],
+        "expression_is_true" => &["expression"],
+        "unique_combination_of_columns" | "unique_combination" => {
+            &["columns", "combination_of_columns"]
+        }
+        "deduplicate" => &["key", "order_by"],
+        "exists" => &["in", "key"],
+        "version_sequence" => &["key", "version", "order_by"],
+        _ => &[],
+    };
+    for m in args.into_iter().flatten().filter_map(Value::as_mapping) {
+        for k in m.keys() {
+            let k = k.as_str().unwrap_or("?");
+            if !own.contains(&k) && !COMMON_ARGUMENTS.contains(&k) {
+                let takes: Vec<&str> = own.iter().chain(COMMON_ARGUMENTS).copied().collect();
+                return Err(err(format!(
+                    "`{kind}` has no argument `{k}` (it takes {})",
+                    takes.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn scalar(v: &Value) -> Option<String> {
@@ -854,5 +895,24 @@ mod tests {
             )
             .is_err()
         );
+        let e = spec(
+            "{accepted_range: {min_value: 0, max_valu: 9}}",
+            Some(("c", ColumnType::Double)),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("`accepted_range` has no argument `max_valu`"),
+            "{e}"
+        );
+        let e = spec(
+            "not_null",
+            Some(("c", ColumnType::Varchar)),
+            Some("{on_fial: quarantine}"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`not_null` has no argument `on_fial`"), "{e}");
     }
 }

@@ -10,8 +10,10 @@
 //! Hands the build a [`Project`] in execution order.
 
 pub mod data_tests;
+pub mod files;
 pub mod roster;
 pub mod template;
+pub mod unit_tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -99,6 +101,75 @@ pub struct Model {
     pub pushdown_filters: bool,
 }
 
+impl Model {
+    /// The published columns over the model's query `m`, whose output columns are `produced`:
+    /// with a contract, exactly the declared columns in declared order, cast to their types;
+    /// always with the run's `build_id`.
+    pub fn output_select(&self, produced: &[&str], build_id: &str) -> Result<String> {
+        use crate::engine::{ident, quote};
+        let has_build_id = produced.contains(&"build_id");
+        if self.contract.is_empty() {
+            return Ok(if has_build_id {
+                "m.*".to_string()
+            } else {
+                format!("m.*, {} AS build_id", quote(build_id))
+            });
+        }
+        let declared: BTreeSet<&str> = self.contract.iter().map(|(n, _)| n.as_str()).collect();
+        let produced: BTreeSet<&str> = produced
+            .iter()
+            .copied()
+            .filter(|n| *n != "build_id" || declared.contains("build_id"))
+            .collect();
+        if let Some(missing) = declared
+            .iter()
+            .find(|c| !produced.contains(*c) && **c != "build_id")
+        {
+            return Err(Error::pipeline(
+                &self.file,
+                format!(
+                    "model `{}`: declared column `{missing}` is not in its output",
+                    self.name
+                ),
+            ));
+        }
+        if let Some(extra) = produced.iter().find(|c| !declared.contains(*c)) {
+            return Err(Error::pipeline(
+                &self.file,
+                format!(
+                    "model `{}`: output column `{extra}` is not declared in its properties",
+                    self.name
+                ),
+            ));
+        }
+        let mut cols: Vec<String> = self
+            .contract
+            .iter()
+            .map(|(n, t)| {
+                if n == "build_id" && !has_build_id {
+                    format!("{} AS build_id", quote(build_id))
+                } else {
+                    format!("arrow_cast(m.{c}, '{}') AS {c}", t.arrow(), c = ident(n))
+                }
+            })
+            .collect();
+        if !declared.contains("build_id") {
+            cols.push(format!("{} AS build_id", quote(build_id)));
+        }
+        Ok(cols.join(", "))
+    }
+
+    /// The declared columns as an Arrow schema (all nullable), e.g. for `closed.<model>`.
+    pub fn contract_schema(&self) -> arrow::datatypes::SchemaRef {
+        std::sync::Arc::new(arrow::datatypes::Schema::new(
+            self.contract
+                .iter()
+                .map(|(n, t)| arrow::datatypes::Field::new(n, t.arrow(), true))
+                .collect::<Vec<_>>(),
+        ))
+    }
+}
+
 /// A `tests/*.sql` file: a query that returns failing rows.
 #[derive(Debug, Clone)]
 pub struct SingularTest {
@@ -151,6 +222,8 @@ pub struct Project {
     /// Models in execution order (inputs first).
     pub models: Vec<Model>,
     pub tests: Vec<SingularTest>,
+    /// `unit_tests:` of the model properties files: models run on given rows, against expected rows.
+    pub unit_tests: Vec<unit_tests::UnitTest>,
     pub slos: Vec<Slo>,
     /// Decision nodes (SPEC §13), evaluated by their models every build.
     pub decision_nodes: Vec<DecisionNode>,
@@ -159,22 +232,6 @@ pub struct Project {
     pub views: Option<crate::views::Catalog>,
     /// sha256 over every file of the project (relative path and bytes, in path order).
     pub hash: String,
-}
-
-fn read_yaml(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
-    serde_yaml_ng::from_str(&text).map_err(|e| Error::pipeline(path, format!("invalid YAML: {e}")))
-}
-
-fn str_list(v: Option<&Value>) -> Vec<String> {
-    match v {
-        Some(Value::Sequence(s)) => s
-            .iter()
-            .filter_map(|x| x.as_str().map(str::to_string))
-            .collect(),
-        Some(Value::String(s)) => vec![s.clone()],
-        _ => Vec::new(),
-    }
 }
 
 /// Every regular file below `dir`, sorted.
@@ -222,17 +279,6 @@ fn project_hash(dir: &Path) -> Result<String> {
     Ok(hex(&h.finalize()))
 }
 
-fn hours(v: Option<&Value>) -> Option<f64> {
-    let v = v?;
-    let count = v.get("count").and_then(Value::as_f64)?;
-    let per = match v.get("period").and_then(Value::as_str).unwrap_or("hour") {
-        "minute" => 1.0 / 60.0,
-        "day" => 24.0,
-        _ => 1.0,
-    };
-    Some(count * per)
-}
-
 impl Project {
     /// Replace declared vars for one run (`--vars`); an undeclared name is a usage error, so a
     /// typo never silently leaves the default in force.
@@ -263,58 +309,48 @@ impl Project {
             )
             .with_hint("pass --project DIR pointing at a directory with gtmos_project.yml"));
         }
-        let p = read_yaml(&pfile)?;
-        let name = p
-            .get("name")
-            .and_then(Value::as_str)
-            .unwrap_or("gtmos")
-            .to_string();
-        let version = match p.get("version") {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Number(n)) => n.to_string(),
-            _ => "0".into(),
-        };
-        let path_of = |key: &str, default: &str| -> PathBuf {
-            let v = str_list(p.get(key));
-            dir.join(v.first().map(String::as_str).unwrap_or(default))
+        let p: files::ProjectFile = files::read(&pfile, "project file")?;
+        let name = p.name.clone().unwrap_or_else(|| "gtmos".into());
+        let version = p
+            .version
+            .as_ref()
+            .and_then(scalar_sql)
+            .unwrap_or_else(|| "0".into());
+        let path_of = |key: &Option<files::Paths>, default: &str| -> PathBuf {
+            dir.join(key.as_ref().and_then(|p| p.first()).unwrap_or(default))
         };
         let mut vars = BTreeMap::new();
-        if let Some(Value::Mapping(m)) = p.get("vars") {
-            for (k, v) in m {
-                let (Some(k), Some(v)) = (k.as_str(), scalar_sql(v)) else {
-                    return Err(Error::pipeline(
-                        &pfile,
-                        "vars must map names to scalar values",
-                    ));
-                };
-                vars.insert(k.to_string(), v);
-            }
+        for (k, v) in &p.vars {
+            let v = scalar_sql(v).ok_or_else(|| {
+                Error::pipeline(&pfile, format!("var `{k}` must be a scalar value"))
+            })?;
+            vars.insert(k.clone(), v);
         }
-        let test_defaults = p.get("data_tests").cloned();
         let engine = EngineConfig {
             target_partitions: p
-                .get("engine")
-                .and_then(|e| e.get("target_partitions"))
-                .and_then(Value::as_u64)
+                .engine
+                .target_partitions
                 .map(|n| n.max(1) as usize)
                 .unwrap_or(EngineConfig::default().target_partitions),
             ..EngineConfig::default()
         };
-        let default_materialized = match p
-            .get("models")
-            .and_then(|m| m.get("materialized"))
-            .and_then(Value::as_str)
-        {
+        let default_materialized = match p.models.materialized.as_deref() {
+            None | Some("table") => Materialized::Table,
             Some("view") => Materialized::View,
-            _ => Materialized::Table,
+            Some(x) => {
+                return Err(Error::pipeline(
+                    &pfile,
+                    format!("models.materialized `{x}` must be table or view"),
+                ));
+            }
         };
-        let slos = parse_slos(&pfile, p.get("freshness_slos"))?;
-        let decision_nodes = parse_decision_nodes(&pfile, p.get("decision_nodes"), &vars)?;
+        let slos = parse_slos(&pfile, &p.freshness_slos)?;
+        let decision_nodes = parse_decision_nodes(&pfile, &p.decision_nodes, &vars)?;
 
-        let registry = Registry::load_dir(&path_of("source-paths", "sources"))?;
+        let registry = Registry::load_dir(&path_of(&p.source_paths, "sources"))?;
         let mut sources = Vec::new();
         for t in registry.tables() {
-            sources.push(source_contract(t, test_defaults.as_ref())?);
+            sources.push(source_contract(t, &p.data_tests)?);
         }
         let sources = order_sources(sources)?;
         for slo in &slos {
@@ -328,12 +364,12 @@ impl Project {
             }
         }
 
-        let mut models = load_models(
-            &path_of("model-paths", "models"),
+        let (mut models, unit_tests) = load_models(
+            &path_of(&p.model_paths, "models"),
             default_materialized,
             &registry,
         )?;
-        let views = crate::views::Catalog::load(&path_of("view-paths", "views"))?;
+        let views = crate::views::Catalog::load(&path_of(&p.view_paths, "views"))?;
         if let Some(c) = &views {
             for (name, sql, order_by, description) in c.models() {
                 models.push(generated_view_model(
@@ -345,7 +381,7 @@ impl Project {
                 )?);
             }
         }
-        let tests = load_singular_tests(&path_of("test-paths", "tests"))?;
+        let tests = load_singular_tests(&path_of(&p.test_paths, "tests"))?;
         let mut project = Project {
             dir: dir.to_path_buf(),
             name,
@@ -355,6 +391,7 @@ impl Project {
             sources,
             models,
             tests,
+            unit_tests,
             slos,
             decision_nodes,
             engine,
@@ -374,8 +411,17 @@ impl Project {
             }
         }
         project.check_templates()?;
+        for (i, t) in project.unit_tests.iter().enumerate() {
+            t.check(&project)?;
+            if project.unit_tests[..i].iter().any(|x| x.name == t.name) {
+                return Err(Error::pipeline(
+                    &t.file,
+                    format!("unit test `{}` is declared twice", t.name),
+                ));
+            }
+        }
         // A roster role no node knows would silently grant nothing: say so now.
-        let roster = roster::Roster::load(&pfile)?;
+        let roster = roster::Roster::of(&pfile, p.decision_roster)?;
         for (who, roles) in &roster.people {
             for role in roles {
                 let known = roster::MODEL_APPROVERS.contains(&role.as_str())
@@ -873,27 +919,13 @@ pub struct DecisionNode {
 
 fn parse_decision_nodes(
     file: &Path,
-    v: Option<&Value>,
+    decls: &[files::DecisionNodeDecl],
     vars: &BTreeMap<String, String>,
 ) -> Result<Vec<DecisionNode>> {
     let mut out: Vec<DecisionNode> = Vec::new();
-    let Some(Value::Sequence(list)) = v else {
-        return Ok(out);
-    };
-    for n in list {
-        let text = |k: &str| {
-            n.get(k)
-                .and_then(Value::as_str)
-                .map(|s| s.trim().to_string())
-        };
-        let name = text("name")
-            .ok_or_else(|| Error::pipeline(file, "every decision node needs a name"))?;
-        let need = |k: &str| {
-            text(k)
-                .ok_or_else(|| Error::pipeline(file, format!("decision node `{name}` needs `{k}`")))
-        };
-        let thresholds = str_list(n.get("thresholds"));
-        if let Some(t) = thresholds.iter().find(|t| !vars.contains_key(*t)) {
+    for n in decls {
+        let name = n.name.trim().to_string();
+        if let Some(t) = n.thresholds.iter().find(|t| !vars.contains_key(*t)) {
             return Err(Error::pipeline(
                 file,
                 format!("decision node `{name}`: threshold `{t}` is not a var of the project"),
@@ -905,67 +937,45 @@ fn parse_decision_nodes(
                 format!("decision node `{name}` is declared twice"),
             ));
         }
+        let trimmed = |s: &Option<String>| s.as_ref().map(|s| s.trim().to_string());
         out.push(DecisionNode {
-            model: need("model")?,
-            owner: need("owner")?,
-            approvers: str_list(n.get("approvers")),
-            thresholds,
-            risk_notes: text("risk_notes"),
-            reversal_plan: text("reversal_plan"),
-            review_after_days: n
-                .get("review_after_days")
-                .and_then(Value::as_i64)
-                .unwrap_or(14),
+            model: n.model.trim().to_string(),
+            owner: n.owner.trim().to_string(),
+            approvers: n.approvers.clone(),
+            thresholds: n.thresholds.clone(),
+            risk_notes: trimmed(&n.risk_notes),
+            reversal_plan: trimmed(&n.reversal_plan),
+            review_after_days: n.review_after_days,
             name,
         });
     }
     Ok(out)
 }
 
-fn parse_slos(file: &Path, v: Option<&Value>) -> Result<Vec<Slo>> {
+fn parse_slos(file: &Path, decls: &[files::SloDecl]) -> Result<Vec<Slo>> {
     let mut out = Vec::new();
-    let Some(Value::Sequence(list)) = v else {
-        return Ok(out);
-    };
-    for s in list {
-        let name = s
-            .get("name")
-            .and_then(Value::as_str)
-            .ok_or_else(|| Error::pipeline(file, "every freshness SLO needs a name"))?;
-        let num = |k: &str| -> Result<f64> {
-            s.get(k).and_then(Value::as_f64).ok_or_else(|| {
-                Error::pipeline(
-                    file,
-                    format!("freshness SLO `{name}` needs a numeric `{k}`"),
-                )
-            })
-        };
-        let target = num("target")?;
-        if !(0.0..=1.0).contains(&target) {
+    for s in decls {
+        if !(0.0..=1.0).contains(&s.target) {
             return Err(Error::pipeline(
                 file,
-                format!("freshness SLO `{name}`: target must be in [0, 1]"),
+                format!("freshness SLO `{}`: target must be in [0, 1]", s.name),
             ));
         }
         out.push(Slo {
-            name: name.to_string(),
-            description: s
-                .get("description")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
-            sources: str_list(s.get("sources")),
-            max_age_hours: num("max_age_hours")?,
-            target,
-            window_days: num("window_days")?,
+            name: s.name.clone(),
+            description: s.description.clone(),
+            sources: s.sources.clone(),
+            max_age_hours: s.max_age_hours,
+            target: s.target,
+            window_days: s.window_days,
         });
     }
     Ok(out)
 }
 
-fn source_contract(t: &TableSchema, defaults: Option<&Value>) -> Result<SourceContract> {
+fn source_contract(t: &TableSchema, defaults: &BTreeMap<String, Value>) -> Result<SourceContract> {
     let mut tests = Vec::new();
-    let default_for = |kind: &str| defaults.and_then(|d| d.get(kind));
+    let default_for = |kind: &str| defaults.get(kind);
     for c in &t.columns {
         for entry in &c.tests {
             let kind = crate::schema::test_kind(entry).map(|k| k.0).unwrap_or("");
@@ -978,17 +988,15 @@ fn source_contract(t: &TableSchema, defaults: Option<&Value>) -> Result<SourceCo
             )?);
         }
     }
-    if let Some(Value::Sequence(list)) = t.raw.get("data_tests") {
-        for entry in list {
-            let kind = crate::schema::test_kind(entry).map(|k| k.0).unwrap_or("");
-            tests.push(data_tests::parse_test(
-                &t.file,
-                &t.name,
-                None,
-                entry,
-                default_for(kind),
-            )?);
-        }
+    for entry in &t.decl.data_tests {
+        let kind = crate::schema::test_kind(entry).map(|k| k.0).unwrap_or("");
+        tests.push(data_tests::parse_test(
+            &t.file,
+            &t.name,
+            None,
+            entry,
+            default_for(kind),
+        )?);
     }
     // Set tests may only name declared columns.
     for s in &tests {
@@ -1016,21 +1024,13 @@ fn source_contract(t: &TableSchema, defaults: Option<&Value>) -> Result<SourceCo
             }
         }
     }
-    let freshness = match (t.raw.get("freshness"), &t.loaded_at_field) {
+    // (The registry refuses freshness without a loaded_at_field.)
+    let freshness = match (&t.decl.freshness, &t.loaded_at_field) {
         (Some(f), Some(field)) => Some(Freshness {
             loaded_at_field: field.clone(),
-            warn_after_hours: hours(f.get("warn_after")),
-            error_after_hours: hours(f.get("error_after")),
+            warn_after_hours: f.warn_after.as_ref().map(crate::schema::After::hours),
+            error_after_hours: f.error_after.as_ref().map(crate::schema::After::hours),
         }),
-        (Some(_), None) => {
-            return Err(Error::pipeline(
-                &t.file,
-                format!(
-                    "table `{}` declares freshness but no loaded_at_field",
-                    t.name
-                ),
-            ));
-        }
         _ => None,
     };
     let mut depends_on: BTreeSet<String> = BTreeSet::new();
@@ -1068,7 +1068,7 @@ fn source_contract(t: &TableSchema, defaults: Option<&Value>) -> Result<SourceCo
         }
     }
     let depends_on: Vec<String> = depends_on.into_iter().collect();
-    let contract_version = match t.raw.get("contract_version").and_then(scalar_sql) {
+    let contract_version = match t.decl.contract_version.as_ref().and_then(scalar_sql) {
         Some(v) => v,
         None => {
             let canonical = serde_json::to_string(&t.raw).unwrap_or_default();
@@ -1125,31 +1125,29 @@ fn config_str(c: &BTreeMap<String, ConfigValue>, k: &str) -> Option<String> {
     }
 }
 
+/// The models under `dir` (each `.sql` file with its properties from any `.yml` there) and
+/// the unit tests those properties files declare.
 fn load_models(
     dir: &Path,
     default_materialized: Materialized,
     registry: &Registry,
-) -> Result<Vec<Model>> {
+) -> Result<(Vec<Model>, Vec<unit_tests::UnitTest>)> {
     // Properties from every YAML file under the models directory.
-    let mut props: BTreeMap<String, (PathBuf, Value)> = BTreeMap::new();
+    let mut props: BTreeMap<String, (PathBuf, files::ModelDecl)> = BTreeMap::new();
+    let mut unit_tests = Vec::new();
     for f in files_below(dir, &[".yml", ".yaml"])? {
-        let v = read_yaml(&f)?;
-        if let Some(Value::Sequence(list)) = v.get("models") {
-            for m in list {
-                let name = m
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| Error::pipeline(&f, "a model entry without `name`"))?;
-                if props
-                    .insert(name.to_string(), (f.clone(), m.clone()))
-                    .is_some()
-                {
-                    return Err(Error::pipeline(
-                        &f,
-                        format!("model `{name}` has properties in two places"),
-                    ));
-                }
+        let file: files::ModelsFile = files::read(&f, "model properties")?;
+        for m in file.models {
+            let name = m.name.clone();
+            if props.insert(name.clone(), (f.clone(), m)).is_some() {
+                return Err(Error::pipeline(
+                    &f,
+                    format!("model `{name}` has properties in two places"),
+                ));
             }
+        }
+        for t in file.unit_tests {
+            unit_tests.push(unit_tests::UnitTest::new(&f, t)?);
         }
     }
     let mut models: Vec<Model> = Vec::new();
@@ -1176,22 +1174,40 @@ fn load_models(
             .map_err(|e| Error::pipeline(&f, format!("line {}: {}", e.line, e.message)))?;
         let refs = template::refs(&pieces);
         let mut cfg = template::config(&pieces);
-        let (yaml_file, yaml) = props
-            .remove(&name)
-            .map(|(f, v)| (Some(f), v))
-            .unwrap_or((None, Value::Null));
-        if let Some(Value::Mapping(m)) = yaml.get("config") {
-            for (k, v) in m {
-                let Some(k) = k.as_str() else { continue };
+        files::check_config_keys(
+            &f,
+            &format!("model `{name}`"),
+            cfg.keys(),
+            files::MODEL_CONFIG_KEYS,
+        )?;
+        let (yaml_file, yaml) = match props.remove(&name) {
+            Some((f, m)) => (Some(f), Some(m)),
+            None => (None, None),
+        };
+        if let (Some(yf), Some(y)) = (&yaml_file, &yaml) {
+            files::check_config_keys(
+                yf,
+                &format!("model `{name}`"),
+                y.config.keys(),
+                files::MODEL_CONFIG_KEYS,
+            )?;
+            for (k, v) in &y.config {
                 let cv = match v {
                     Value::String(s) => ConfigValue::Str(s.clone()),
                     Value::Bool(b) => ConfigValue::Bool(*b),
-                    Value::Sequence(_) => ConfigValue::List(str_list(Some(v))),
+                    Value::Sequence(l) => {
+                        ConfigValue::List(l.iter().filter_map(scalar_sql).collect())
+                    }
                     Value::Number(n) => ConfigValue::Num(n.as_f64().unwrap_or(0.0)),
-                    _ => continue,
+                    _ => {
+                        return Err(Error::pipeline(
+                            yf,
+                            format!("model `{name}`: config `{k}` must be a scalar or a list"),
+                        ));
+                    }
                 };
                 // SQL config() wins over YAML, as in dbt.
-                cfg.entry(k.to_string()).or_insert(cv);
+                cfg.entry(k.clone()).or_insert(cv);
             }
         }
         if matches!(cfg.get("enabled"), Some(ConfigValue::Bool(false))) {
@@ -1220,38 +1236,35 @@ fn load_models(
         let mut tests = Vec::new();
         let mut contract = Vec::new();
         let tfile = yaml_file.clone().unwrap_or_else(|| f.clone());
-        if let Some(Value::Sequence(cols)) = yaml.get("columns") {
-            for c in cols {
-                let cname = c.get("name").and_then(Value::as_str).ok_or_else(|| {
-                    Error::pipeline(&tfile, format!("model `{name}`: a column without `name`"))
+        let no_columns = Vec::new();
+        let no_tests = Vec::new();
+        let (columns, table_tests) = match &yaml {
+            Some(y) => (&y.columns, &y.data_tests),
+            None => (&no_columns, &no_tests),
+        };
+        for c in columns {
+            let cname = c.name.as_str();
+            if let Some(dt) = c.data_type.as_deref() {
+                let ty = crate::schema::ColumnType::parse(dt).ok_or_else(|| {
+                    Error::pipeline(
+                        &tfile,
+                        format!("model `{name}`, column `{cname}`: unknown data_type `{dt}`"),
+                    )
                 })?;
-                if let Some(dt) = c.get("data_type").and_then(Value::as_str) {
-                    let ty = crate::schema::ColumnType::parse(dt).ok_or_else(|| {
-                        Error::pipeline(
-                            &tfile,
-                            format!("model `{name}`, column `{cname}`: unknown data_type `{dt}`"),
-                        )
-                    })?;
-                    contract.push((cname.to_string(), ty));
-                }
-                if let Some(Value::Sequence(list)) = c.get("data_tests").or_else(|| c.get("tests"))
-                {
-                    for entry in list {
-                        // Model columns' types come from the SQL; quote accepted values unless told otherwise.
-                        tests.push(model_test(
-                            &tfile,
-                            &name,
-                            Some((cname, crate::schema::ColumnType::Varchar)),
-                            entry,
-                        )?);
-                    }
-                }
+                contract.push((cname.to_string(), ty));
+            }
+            for entry in &c.data_tests {
+                // Model columns' types come from the SQL; quote accepted values unless told otherwise.
+                tests.push(model_test(
+                    &tfile,
+                    &name,
+                    Some((cname, crate::schema::ColumnType::Varchar)),
+                    entry,
+                )?);
             }
         }
-        if let Some(Value::Sequence(list)) = yaml.get("data_tests").or_else(|| yaml.get("tests")) {
-            for entry in list {
-                tests.push(model_test(&tfile, &name, None, entry)?);
-            }
+        for entry in table_tests {
+            tests.push(model_test(&tfile, &name, None, entry)?);
         }
         let tags = match cfg.get("tags") {
             Some(ConfigValue::List(l)) => l.clone(),
@@ -1353,8 +1366,8 @@ fn load_models(
             name,
             file: f,
             description: yaml
-                .get("description")
-                .and_then(Value::as_str)
+                .as_ref()
+                .and_then(|y| y.description.as_deref())
                 .map(|s| s.trim().to_string()),
             pieces,
             refs,
@@ -1369,7 +1382,7 @@ fn load_models(
             format!("properties for model `{name}`, but there is no {name}.sql"),
         ));
     }
-    Ok(models)
+    Ok((models, unit_tests))
 }
 
 /// The model a brain-ready view contract generates: a table tagged `views` that reads the last
@@ -1436,6 +1449,12 @@ fn load_singular_tests(dir: &Path) -> Result<Vec<SingularTest>> {
         let pieces = template::parse(&text)
             .map_err(|e| Error::pipeline(&f, format!("line {}: {}", e.line, e.message)))?;
         let cfg = template::config(&pieces);
+        files::check_config_keys(
+            &f,
+            "singular test",
+            cfg.keys(),
+            files::SINGULAR_TEST_CONFIG_KEYS,
+        )?;
         let severity = match config_str(&cfg, "severity").as_deref() {
             None | Some("error") => Severity::Error,
             Some("warn") => Severity::Warn,

@@ -3,8 +3,6 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
-
 use crate::error::{Error, Result};
 
 /// The owner and approvers of the model decisions (`model.promotion` of `gtmos eval`,
@@ -22,28 +20,22 @@ pub struct Roster {
 impl Roster {
     /// The `decision_roster:` mapping (person → list of roles) of a project file, if any.
     pub fn load(project_file: &Path) -> Result<Roster> {
-        let text = std::fs::read_to_string(project_file)
-            .map_err(|e| Error::io("cannot read", project_file, e))?;
-        #[derive(Deserialize)]
-        struct File {
-            #[serde(default)]
-            decision_roster: std::collections::BTreeMap<String, Vec<String>>,
-        }
-        let f: File = serde_yaml_ng::from_str(&text).map_err(|e| {
-            Error::pipeline(
-                project_file,
-                format!("decision_roster must map each person to a list of roles: {e}"),
-            )
-        })?;
-        if let Some((who, _)) = f.decision_roster.iter().find(|(_, roles)| roles.is_empty()) {
+        let f: super::files::ProjectFile = super::files::read(project_file, "project file")?;
+        Roster::of(project_file, f.decision_roster)
+    }
+
+    /// A declared roster, checked: every person holds a role.
+    pub fn of(
+        project_file: &Path,
+        people: std::collections::BTreeMap<String, Vec<String>>,
+    ) -> Result<Roster> {
+        if let Some((who, _)) = people.iter().find(|(_, roles)| roles.is_empty()) {
             return Err(Error::pipeline(
                 project_file,
                 format!("decision_roster: `{who}` holds no role"),
             ));
         }
-        Ok(Roster {
-            people: f.decision_roster,
-        })
+        Ok(Roster { people })
     }
 
     /// The roles `by` acts in: a roster person's roles; with no roster, `by` is a role itself.

@@ -383,7 +383,12 @@ fn pipeline_errors_are_caught_before_anything_runs() {
         (
             "sources/broken.yml",
             "sources: [ {name: snapshot, tables: [ {name: x",
-            "invalid YAML",
+            "invalid sources file",
+        ),
+        (
+            "models/finance/_typo.yml",
+            "models:\n  - name: spend_by_month\n    descripton: misspelt\n",
+            "unknown field `descripton`",
         ),
     ];
     for (file, text, needle) in cases {
