@@ -18,4 +18,5 @@ mod scores;
 mod snapshot;
 mod synth;
 mod synth_faults;
+mod unit_tests;
 mod views;

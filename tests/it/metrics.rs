@@ -1,5 +1,9 @@
-//! The metric layer (SPEC §8): the worked oracles on hand-made snapshots, calendar edges, plan
-//! comparison, segment sums, and an independent recomputation on a synthetic corpus.
+//! The metric layer (SPEC §8) end to end: the NRR/GRR oracle through the whole build on a
+//! hand-made snapshot, calendar edges, plan comparison, segment sums, publish gating, and an
+//! independent recomputation on a synthetic corpus. The formulas' worked oracles (NRR/GRR,
+//! Magic Number, CAC payback, Rule of 40) are unit tests beside the models, in
+//! pipelines/models/metrics/_unit_tests.yml, run by `gtmos test` (and
+//! tests/it/unit_tests.rs).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,10 +12,6 @@ use gtmos::calendar::Day;
 use serde_json::{Value, json};
 
 use crate::common::*;
-
-fn spend(month: &str, segment: &str, category: &str, amount: f64) -> Value {
-    json!({"month": month, "channel": "inbound", "category": category, "segment": segment, "amount_usd": amount})
-}
 
 fn plan(
     version: &str,
@@ -231,136 +231,6 @@ fn calendar_edges_month_ends_leap_days_and_quarters_of_different_lengths() {
         log.value("nrr", "quarterly", "2025-07-01", "ENT"),
         Some(100.0)
     );
-}
-
-#[test]
-fn magic_number_and_cac_payback_match_the_spec_oracles() {
-    // Magic Number: SMB revenue 100,000 → 130,000 with prior S&M 120,000 → 1.00.
-    // CAC payback: MM S&M 770,000; new recurring revenue 100,000 in the quarter's last month;
-    // gross margin 70 % → 11.0 months.
-    let d = build_metrics(
-        "2024-07-01T00:00:00Z",
-        &[("A", "SMB"), ("N", "MM"), ("E", "ENT")],
-        &[
-            ("A1", "A", "2024-01-01", "2024-04-01", 100_000.0),
-            ("A2", "A", "2024-04-01", "2024-07-01", 130_000.0),
-            ("N1", "N", "2024-06-01", "2024-07-01", 100_000.0),
-            ("E1", "E", "2024-01-01", "2024-07-01", 6_000.0),
-        ],
-        vec![
-            (
-                "gtm_spend",
-                rows(
-                    "gtm_spend",
-                    &[
-                        spend("2024-01-01", "SMB", "sales", 40_000.0),
-                        spend("2024-02-01", "SMB", "marketing", 30_000.0),
-                        spend("2024-03-01", "SMB", "sales", 50_000.0),
-                        // customer success is not S&M
-                        spend("2024-03-01", "SMB", "customer_success", 99_000.0),
-                        spend("2024-02-01", "MM", "sales", 770_000.0),
-                        // ENT spends nothing in Q1: S&M ≤ 0 is a data gap
-                        spend("2024-02-01", "ENT", "marketing", 0.0),
-                    ],
-                ),
-            ),
-            (
-                "financials",
-                rows(
-                    "financials",
-                    &[
-                        json!({"quarter_start": "2024-04-01", "revenue_usd": 236_000.0, "gross_margin_pct": 70.0,
-                             "ebitda_usd": 1.0, "fcf_usd": 1.0, "operating_income_usd": 1.0}),
-                    ],
-                ),
-            ),
-        ],
-    );
-    let log = Log::read(&d.path().join("wh"));
-    let mn = log.row("magic_number", "quarterly", "2024-04-01", "SMB");
-    assert!(close(mn["metric_value"].as_f64().unwrap(), 1.0), "{mn:?}");
-    assert_eq!(mn["numerator"].as_f64(), Some(120_000.0));
-    assert_eq!(mn["denominator"].as_f64(), Some(120_000.0));
-    // The monthly form on trailing quarters agrees at the quarter's last month.
-    assert!(close(
-        log.value("magic_number", "monthly", "2024-06-01", "SMB")
-            .unwrap(),
-        1.0
-    ));
-    let ent = log.row("magic_number", "quarterly", "2024-04-01", "ENT");
-    assert_eq!(ent["data_gap"], json!(true));
-    assert!(ent["metric_value"].is_null());
-    assert!(
-        ent["data_gap_reason"]
-            .as_str()
-            .unwrap()
-            .contains("not positive"),
-        "{ent:?}"
-    );
-    let cac = log.row("cac_payback_months", "quarterly", "2024-04-01", "MM");
-    assert!(
-        close(cac["metric_value"].as_f64().unwrap(), 11.0),
-        "{cac:?}"
-    );
-    assert_eq!(
-        format!("{:.1}", cac["metric_value"].as_f64().unwrap()),
-        "11.0"
-    );
-    // SMB had no new account in Q2: a data gap, not an infinite payback.
-    let smb = log.row("cac_payback_months", "quarterly", "2024-04-01", "SMB");
-    assert_eq!(smb["data_gap"], json!(true));
-    assert!(
-        smb["data_gap_reason"]
-            .as_str()
-            .unwrap()
-            .contains("no new recurring revenue")
-    );
-}
-
-#[test]
-fn rule_of_40_matches_the_spec_oracle_in_every_variant() {
-    // Growth 30 % (TTM 1,000,000 → 1,300,000) + margin 25 % → 55, for each variant.
-    let quarter = |q: &str| {
-        json!({"quarter_start": q, "revenue_usd": 325_000.0, "gross_margin_pct": 75.0,
-               "ebitda_usd": 81_250.0, "fcf_usd": 81_250.0, "operating_income_usd": 81_250.0})
-    };
-    let d = build_metrics(
-        "2025-01-01T00:00:00Z",
-        &[("R", "SMB")],
-        &[
-            ("R1", "R", "2023-01-01", "2024-01-01", 1_000_000.0),
-            ("R2", "R", "2024-01-01", "2025-01-01", 1_300_000.0),
-        ],
-        vec![(
-            "financials",
-            rows(
-                "financials",
-                &["2024-01-01", "2024-04-01", "2024-07-01", "2024-10-01"].map(quarter),
-            ),
-        )],
-    );
-    let log = Log::read(&d.path().join("wh"));
-    for variant in ["ebitda", "fcf", "operating"] {
-        let m = format!("rule_of_40_{variant}");
-        let r = log.row(&m, "quarterly", "2024-10-01", "ALL");
-        assert!(close(r["metric_value"].as_f64().unwrap(), 55.0), "{r:?}");
-        assert!(close(r["numerator"].as_f64().unwrap(), 30.0));
-        assert!(close(r["denominator"].as_f64().unwrap(), 25.0));
-        // Financials are company-wide: no segment figure.
-        assert_eq!(
-            log.row(&m, "quarterly", "2024-10-01", "SMB")["data_gap"],
-            json!(true)
-        );
-        // Q3 lacks 24 months of revenue history.
-        let q3 = log.row(&m, "quarterly", "2024-07-01", "ALL");
-        assert_eq!(q3["data_gap"], json!(true));
-        assert!(
-            q3["data_gap_reason"]
-                .as_str()
-                .unwrap()
-                .contains("24 months")
-        );
-    }
 }
 
 /// Recurring revenue per (account, month) from the published recognition log: seat and

@@ -67,7 +67,7 @@ judged as (
             when p.metric_value is null or p.prior_value is null
                 then 'inputs missing: no CAC payback for the latest two quarters'
         end as unavailable
-    from (values ('SMB'), ('MM'), ('ENT')) s(segment)
+    from {{ ref('segments') }} s
     left join win_vs_all w on w.segment = s.segment
     left join (select * from payback where recency = 1) p on p.segment = s.segment
 ),

@@ -54,7 +54,7 @@ judged as (
                 then 'inputs missing: the price test has data gaps'
             when p.metric_value is null then 'inputs missing: no CAC payback for the segment''s latest quarter'
         end as unavailable
-    from (values ('SMB'), ('MM'), ('ENT')) s(segment)
+    from {{ ref('segments') }} s
     left join (select * from tests where recency = 1) t on t.segment = s.segment
     left join (select * from payback where recency = 1) p on p.segment = s.segment
 ),

@@ -50,7 +50,7 @@ grid as (
         coalesce(n.accounts, 0) as accounts,
         sp.usd as spend_prior_q
     from quarters q
-    cross join (values ('SMB'), ('MM'), ('ENT')) s(segment)
+    cross join {{ ref('segments') }} s
     left join new_revenue n on n.quarter = q.quarter and n.segment = s.segment
     left join spend sp
         on sp.quarter = arrow_cast(q.quarter - interval '3 months', 'Date32') and sp.segment = s.segment

@@ -6,7 +6,7 @@
 --                × gross margin ÷ new accounts
 --   payback_months = CAC ÷ max(Monthly_CM, 1e-6)
 -- numerator = CAC, denominator = Monthly_CM. Its QA tests (CAC ≥ 0 and Monthly_CM ≥ 0;
--- payback < 36 months; CAC ≤ $1M) block publishing (schema.yml). Segment ALL pools a channel's
+-- payback < 36 months; CAC ≤ $1M) block publishing (_models.yml). Segment ALL pools a channel's
 -- segments. A cohort smaller than var('payback_min_cohort_accounts') is a data gap: one account
 -- is an anecdote, not a payback. The first month of data is skipped (accounts already paying
 -- would look new).

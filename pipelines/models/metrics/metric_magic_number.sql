@@ -23,7 +23,7 @@ first_month as (select min(month) as month from revenue),
 grid as (
     select m.month, s.segment, coalesce(r.usd, 0) as revenue_usd, sp.usd as spend_usd
     from months m
-    cross join (values ('SMB'), ('MM'), ('ENT')) s(segment)
+    cross join {{ ref('segments') }} s
     left join revenue r on r.month = m.month and r.segment = s.segment
     left join spend sp on sp.month = m.month and sp.segment = s.segment
 ),

@@ -53,7 +53,7 @@ grid as (
         coalesce(b.open_pipeline_usd, 0) as open_pipeline_usd,
         coalesce(b.closed_won_usd, 0) as closed_won_usd
     from weeks w
-    cross join (values ('SMB'), ('MM'), ('ENT')) s(segment)
+    cross join {{ ref('segments') }} s
     left join by_segment b on b.week_start = w.week_start and b.segment = s.segment
 ),
 

@@ -28,7 +28,7 @@ by_segment as (
 grid as (
     select p.cadence, p.period, s.segment
     from (select distinct cadence, period from base) p
-    cross join (values ('SMB'), ('MM'), ('ENT'), ('ALL')) s(segment)
+    cross join (select segment from {{ ref('segments') }} union all select 'ALL') s(segment)
 ),
 
 metrics as (

@@ -79,7 +79,7 @@ judged as (
 segments as (
     select s.segment, j.*
     from judged j
-    cross join (values ('SMB'), ('MM'), ('ENT'), ('ALL')) s(segment)
+    cross join (select segment from {{ ref('segments') }} union all select 'ALL') s(segment)
 ),
 
 final as (

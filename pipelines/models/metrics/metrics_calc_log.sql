@@ -7,31 +7,32 @@
 {{ config(tags=['metrics'], blocked_inputs='last_good', order_by=['metric_name', 'cadence', 'segment', 'channel', 'period']) }}
 
 with computed as (
+    -- By name: each metric model publishes the declared metric output contract (_models.yml).
     select *, {{ input_status('metric_retention') }} as input_status, {{ blocked_reason('metric_retention') }} as blocked_reason
     from {{ ref('metric_retention') }}
-    union all
-    select *, {{ input_status('metric_magic_number') }}, {{ blocked_reason('metric_magic_number') }}
+    union all by name
+    select *, {{ input_status('metric_magic_number') }} as input_status, {{ blocked_reason('metric_magic_number') }} as blocked_reason
     from {{ ref('metric_magic_number') }}
-    union all
-    select *, {{ input_status('metric_cac_payback') }}, {{ blocked_reason('metric_cac_payback') }}
+    union all by name
+    select *, {{ input_status('metric_cac_payback') }} as input_status, {{ blocked_reason('metric_cac_payback') }} as blocked_reason
     from {{ ref('metric_cac_payback') }}
-    union all
-    select *, {{ input_status('metric_cac_payback_cohort') }}, {{ blocked_reason('metric_cac_payback_cohort') }}
+    union all by name
+    select *, {{ input_status('metric_cac_payback_cohort') }} as input_status, {{ blocked_reason('metric_cac_payback_cohort') }} as blocked_reason
     from {{ ref('metric_cac_payback_cohort') }}
-    union all
-    select *, {{ input_status('metric_rule_of_40') }}, {{ blocked_reason('metric_rule_of_40') }}
+    union all by name
+    select *, {{ input_status('metric_rule_of_40') }} as input_status, {{ blocked_reason('metric_rule_of_40') }} as blocked_reason
     from {{ ref('metric_rule_of_40') }}
-    union all
-    select *, {{ input_status('metric_pipeline_coverage') }}, {{ blocked_reason('metric_pipeline_coverage') }}
+    union all by name
+    select *, {{ input_status('metric_pipeline_coverage') }} as input_status, {{ blocked_reason('metric_pipeline_coverage') }} as blocked_reason
     from {{ ref('metric_pipeline_coverage') }}
-    union all
-    select *, {{ input_status('metric_gtm_funnel') }}, {{ blocked_reason('metric_gtm_funnel') }}
+    union all by name
+    select *, {{ input_status('metric_gtm_funnel') }} as input_status, {{ blocked_reason('metric_gtm_funnel') }} as blocked_reason
     from {{ ref('metric_gtm_funnel') }}
-    union all
-    select *, {{ input_status('metric_pricing') }}, {{ blocked_reason('metric_pricing') }}
+    union all by name
+    select *, {{ input_status('metric_pricing') }} as input_status, {{ blocked_reason('metric_pricing') }} as blocked_reason
     from {{ ref('metric_pricing') }}
-    union all
-    select *, {{ input_status('metric_routing') }}, {{ blocked_reason('metric_routing') }}
+    union all by name
+    select *, {{ input_status('metric_routing') }} as input_status, {{ blocked_reason('metric_routing') }} as blocked_reason
     from {{ ref('metric_routing') }}
 ),
 
