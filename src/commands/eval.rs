@@ -238,7 +238,7 @@ fn brain_text(r: &BrainReport, run_id: &str, decision_id: &str, page: Option<&Pa
 
 fn probes(a: &EvalArgs, dir: &Path) -> Result<Outcome> {
     let catalog = Catalog::load(dir)?;
-    let results = brain::run_probes(&catalog.rubric);
+    let results = brain::run_probes(&catalog.rubric, &brain::load_probes(dir)?);
     let ok = results.iter().all(|r| r.passed);
     match a.format {
         Format::Json => printer::out_json(&json!({"passed": ok, "probes": results}))?,
