@@ -28,6 +28,9 @@
 //!   the expected value above 1); other values are compared as the model's column type displays them.
 //! - `overrides.as_of` renders `{{ as_of }}` (required when the model reads it); `vars`
 //!   replace declared vars for this test only.
+//!
+//! Its length (over 700 lines) is one runner (about 620 lines with its documentation) and its
+//! unit tests.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
