@@ -9,6 +9,9 @@
 //!
 //! Physical Parquet fields are always written nullable: nullability is enforced by contract, so
 //! a bad row can be quarantined instead of failing the whole load (SPEC §6).
+//!
+//! Its length (over 700 lines) is one idea: the declared types, the typed sources file and its
+//! checks, and the registry built from them (about 610 lines), with their unit tests.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
