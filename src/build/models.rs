@@ -345,7 +345,7 @@ fn materialize(
         }
     }
     let order = write_order(model, &columns, keyed);
-    let produced: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
+    let produced: Vec<(&str, &DataType)> = columns.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let select = model.output_select(&produced, build_id)?;
     let path = staging
         .join("models")

@@ -1,6 +1,8 @@
 //! Models and singular tests: each `.sql` file with its properties (description, config,
 //! column types, tests), the config checked and resolved, and the columns a model publishes.
 
+use arrow::datatypes::DataType;
+
 use super::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -53,12 +55,14 @@ pub struct Model {
 }
 
 impl Model {
-    /// The published columns over the model's query `m`, whose output columns are `produced`:
-    /// with a contract, exactly the declared columns in declared order, cast to their types;
-    /// always with the run's `build_id`.
-    pub fn output_select(&self, produced: &[&str], build_id: &str) -> Result<String> {
+    /// The published columns over the model's query `m`, whose output columns (and their
+    /// types) are `produced`: with a contract, exactly the declared columns in declared order,
+    /// cast to their types — a cast that changes width, precision or time unit, never the kind
+    /// of value (text, number, date, timestamp, boolean, list); always with the run's
+    /// `build_id`.
+    pub fn output_select(&self, produced: &[(&str, &DataType)], build_id: &str) -> Result<String> {
         use crate::engine::{ident, quote};
-        let has_build_id = produced.contains(&"build_id");
+        let has_build_id = produced.iter().any(|(n, _)| *n == "build_id");
         if self.contract.is_empty() {
             return Ok(if has_build_id {
                 "m.*".to_string()
@@ -67,9 +71,25 @@ impl Model {
             });
         }
         let declared: BTreeSet<&str> = self.contract.iter().map(|(n, _)| n.as_str()).collect();
+        for (name, ty) in &self.contract {
+            let Some((_, found)) = produced.iter().find(|(n, _)| n == name) else {
+                continue;
+            };
+            let (want, got) = (kind(&ty.arrow()), kind(found));
+            if want != got && got != Kind::Null {
+                return Err(Error::pipeline(
+                    &self.file,
+                    format!(
+                        "model `{}`: column `{name}` is declared {} but the model outputs {found} ({got:?}, not {want:?})",
+                        self.name,
+                        ty.sql_name()
+                    ),
+                ));
+            }
+        }
         let produced: BTreeSet<&str> = produced
             .iter()
-            .copied()
+            .map(|(n, _)| *n)
             .filter(|n| *n != "build_id" || declared.contains("build_id"))
             .collect();
         if let Some(missing) = declared
@@ -118,6 +138,34 @@ impl Model {
                 .map(|(n, t)| arrow::datatypes::Field::new(n, t.arrow(), true))
                 .collect::<Vec<_>>(),
         ))
+    }
+}
+
+/// The kind of value a type holds, which a contract's cast may not change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Text,
+    Number,
+    Date,
+    Timestamp,
+    Boolean,
+    List,
+    /// An untyped NULL: any declared type.
+    Null,
+    Other,
+}
+
+fn kind(t: &DataType) -> Kind {
+    use DataType as D;
+    match t {
+        D::Utf8 | D::LargeUtf8 | D::Utf8View => Kind::Text,
+        t if t.is_numeric() => Kind::Number,
+        D::Date32 | D::Date64 => Kind::Date,
+        D::Timestamp(..) => Kind::Timestamp,
+        D::Boolean => Kind::Boolean,
+        D::List(_) | D::LargeList(_) | D::ListView(_) => Kind::List,
+        D::Null => Kind::Null,
+        _ => Kind::Other,
     }
 }
 
@@ -525,4 +573,53 @@ pub(super) fn load_singular_tests(dir: &Path) -> Result<Vec<SingularTest>> {
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_contract_casts_width_but_refuses_another_kind_of_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = test_project(
+            dir.path(),
+            &[
+                ("models/m.sql", "select 1 as a, 'x' as b"),
+                (
+                    "models/m.yml",
+                    "models:\n  - name: m\n    columns:\n      - { name: a, data_type: double }\n      - { name: b, data_type: varchar }\n",
+                ),
+            ],
+        );
+        let m = p.model("m").unwrap();
+        let ok = m
+            .output_select(&[("a", &DataType::Int64), ("b", &DataType::Utf8)], "B")
+            .unwrap();
+        assert_eq!(
+            ok,
+            "arrow_cast(m.a, 'Float64') AS a, arrow_cast(m.b, 'Utf8') AS b, 'B' AS build_id"
+        );
+        assert!(
+            m.output_select(&[("a", &DataType::Null), ("b", &DataType::Utf8)], "B")
+                .is_ok()
+        );
+        // Two text columns swapped into a number would be cast (and maybe parsed) silently.
+        let e = m
+            .output_select(&[("a", &DataType::Utf8), ("b", &DataType::Utf8)], "B")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("column `a` is declared double but the model outputs Utf8"),
+            "{e}"
+        );
+        let e = m
+            .output_select(&[("a", &DataType::Int64)], "B")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("declared column `b` is not in its output"),
+            "{e}"
+        );
+    }
 }

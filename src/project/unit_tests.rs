@@ -311,11 +311,11 @@ fn published_sql(
     }
     let what = format!("model `{}`", model.name);
     let planned = engine.sql(&sql, &what)?;
-    let produced: Vec<&str> = planned
+    let produced: Vec<(&str, &DataType)> = planned
         .schema()
         .fields()
         .iter()
-        .map(|f| f.name().as_str())
+        .map(|f| (f.name().as_str(), f.data_type()))
         .collect();
     let select = model.output_select(&produced, BUILD_ID)?;
     Ok(format!("SELECT {select} FROM ({sql}) m"))
