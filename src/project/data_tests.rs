@@ -368,7 +368,8 @@ pub fn parse_test(
         },
         other => {
             return Err(err(format!(
-                "unknown data test `{other}` (known: not_null, unique, accepted_values, accepted_range, relationships, expression_is_true, unique_combination_of_columns, deduplicate, version_sequence, exists)"
+                "unknown data test `{other}` (known: {})",
+                KNOWN_TESTS.join(", ")
             )));
         }
     };
@@ -427,6 +428,36 @@ pub fn parse_test(
 const COMMON_ARGUMENTS: &[&str] = &[
     "rule", "severity", "on_fail", "error_if", "warn_if", "where",
 ];
+
+/// The data tests gtmos runs (`unique_combination` is also accepted for the dbt-utils name).
+pub const KNOWN_TESTS: &[&str] = &[
+    "not_null",
+    "unique",
+    "accepted_values",
+    "accepted_range",
+    "relationships",
+    "expression_is_true",
+    "unique_combination_of_columns",
+    "deduplicate",
+    "version_sequence",
+    "exists",
+];
+
+/// The project file's defaults for one test kind (`data_tests:` in gtmos_project.yml), checked
+/// when the project loads: a known test, with arguments that test takes.
+pub fn check_defaults(file: &Path, kind: &str, args: &Value) -> Result<()> {
+    let err = |m: String| Error::pipeline(file, format!("data_tests defaults: {m}"));
+    if !KNOWN_TESTS.contains(&kind) && kind != "unique_combination" {
+        return Err(err(format!(
+            "unknown data test `{kind}` (known: {})",
+            KNOWN_TESTS.join(", ")
+        )));
+    }
+    if !args.is_mapping() {
+        return Err(err(format!("the defaults of `{kind}` must be a mapping")));
+    }
+    check_arguments(kind, [Some(args), None], &err)
+}
 
 /// A misspelt argument (in the test or in the project's defaults for its kind) is an error,
 /// never a setting silently left at its default.

@@ -226,6 +226,34 @@ mod tests {
     }
 
     #[test]
+    fn test_defaults_name_known_tests_and_their_arguments() {
+        let dir = tempfile::tempdir().unwrap();
+        let load = |defaults: &str| {
+            let root = dir.path().join("pipelines");
+            std::fs::create_dir_all(root.join("models")).unwrap();
+            std::fs::write(
+                root.join("gtmos_project.yml"),
+                format!("name: t\ndata_tests:\n{defaults}"),
+            )
+            .unwrap();
+            super::super::Project::load(&root).map(|_| ())
+        };
+        std::fs::create_dir_all(dir.path().join("pipelines/sources")).unwrap();
+        assert!(load("  not_null: { on_fail: quarantine }\n").is_ok());
+        let e = load("  not_nul: { on_fail: quarantine }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown data test `not_nul`"), "{e}");
+        let e = load("  accepted_values: { on_fial: quarantine }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`accepted_values` has no argument `on_fial`"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn paths_take_one_directory_or_a_list() {
         let p: ProjectFile =
             serde_yaml_ng::from_str("model-paths: [m2, m3]\ntest-paths: t2\n").unwrap();

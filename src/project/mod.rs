@@ -187,6 +187,9 @@ impl Project {
         let slos = parse_slos(&pfile, &p.freshness_slos)?;
         let decision_nodes = parse_decision_nodes(&pfile, &p.decision_nodes, &vars)?;
 
+        for (kind, args) in &p.data_tests {
+            data_tests::check_defaults(&pfile, kind, args)?;
+        }
         let registry = Registry::load_dir(&path_of(&p.source_paths, "sources"))?;
         let mut sources = Vec::new();
         for t in registry.tables() {

@@ -253,7 +253,11 @@ pub fn run(project: &Project, select: &[String]) -> Result<Vec<Outcome>> {
     if chosen.is_empty() {
         return Ok(Vec::new());
     }
-    let spill = std::env::temp_dir().join(format!("gtmos-unit-tests-{}", std::process::id()));
+    // The engines' spill directory (nothing this small spills), one per call.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let spill =
+        std::env::temp_dir().join(format!("gtmos-unit-tests-{}-{call}", std::process::id()));
     let result = (|| {
         let schemas = published_schemas(project, &spill)?;
         chosen
