@@ -320,12 +320,33 @@ fn materialize(
         engine.register_view(SCRATCH, view, &format!("SELECT * FROM {relation}"), &what)?;
     }
     if model.materialized == Materialized::View {
+        // A view's CTEs are inlined into its readers' plans: a hint has nothing to hold.
         engine.query(
-            &format!("CREATE OR REPLACE VIEW {qualified} AS {sql}"),
+            &format!(
+                "CREATE OR REPLACE VIEW {qualified} AS {}",
+                crate::engine::ctes::without_hints(sql)
+            ),
             &what,
         )?;
         return Ok(None);
     }
+    // CTEs marked `AS MATERIALIZED`, computed once and held until the table is written.
+    let (sql, ctes) = crate::engine::ctes::materialize(
+        engine,
+        sql,
+        &model.file,
+        &format!("model `{}`", model.name),
+    )?;
+    if !ranged.is_empty() && !ctes.is_empty() {
+        return Err(Error::pipeline(
+            &model.file,
+            format!(
+                "model `{}`: a model built in ranges cannot materialise CTEs (each range reads its own rows)",
+                model.name
+            ),
+        ));
+    }
+    let sql = sql.as_str();
     let planned = engine.sql(sql, &what)?;
     let columns: Vec<(String, DataType)> = planned
         .schema()

@@ -10,6 +10,7 @@
 //! to dates, and dates plus or minus whole days, run as integer arithmetic instead of Arrow's
 //! per-value calendar conversions.
 
+pub mod ctes;
 pub mod dates;
 pub mod key_hash;
 pub mod numbered;
@@ -307,6 +308,13 @@ impl Engine {
             }
             Ok(())
         })
+    }
+
+    /// Drop the table `schema.name` from the session, if registered.
+    pub fn deregister(&self, schema: &str, name: &str) {
+        let _ = self
+            .ctx
+            .deregister_table(format!("{schema}.{name}").as_str());
     }
 
     pub fn has_table(&self, schema: &str, name: &str) -> bool {

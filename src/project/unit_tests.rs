@@ -309,7 +309,13 @@ fn published_sql(
     project: &Project,
     model: &Model,
 ) -> Result<String> {
-    let sql = renderer.model(project, model, &Renderer::relation, &|_| None)?;
+    // (A CTE marked `AS MATERIALIZED` is inlined: the same rows, on inputs this small.)
+    let sql = crate::engine::ctes::without_hints(&renderer.model(
+        project,
+        model,
+        &Renderer::relation,
+        &|_| None,
+    )?);
     if model.materialized == Materialized::View {
         return Ok(sql);
     }

@@ -10,7 +10,7 @@
 -- Channel rows have segment ALL; channel ALL is the pooled baseline.
 {{ config(tags=['metrics'], definition_version='1', order_by=['metric_name', 'period', 'segment', 'channel']) }}
 
-with opportunities as (
+with opportunities as materialized (
     select
         coalesce(a.acquisition_channel, 'unknown') as channel,
         coalesce(a.segment, 'unknown') as segment,
@@ -39,7 +39,7 @@ spans as (
 
 -- Per channel, segment and month: opportunities created, and new-logo ones closed; a window is
 -- three whole months, so its counts are sums of these.
-monthly as (
+monthly as materialized (
     select channel, segment, month,
         sum(sqos) as sqos, sum(won) as won, sum(lost) as lost,
         sum(attributable) as attributable, sum(created) as created

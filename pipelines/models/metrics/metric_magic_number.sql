@@ -4,7 +4,7 @@
 -- is a data gap. Periods need six months of history and must have ended by as_of.
 {{ config(tags=['metrics'], definition_version='1', order_by=['cadence', 'period', 'segment']) }}
 
-with revenue as (
+with revenue as materialized (
     select segment, month, sum(recurring_usd) as usd
     from {{ ref('metric_revenue') }}
     group by segment, month

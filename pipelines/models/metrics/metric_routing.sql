@@ -12,7 +12,7 @@
 -- fair one).
 {{ config(tags=['metrics'], definition_version='1', order_by=['metric_name', 'period', 'segment']) }}
 
-with events as (
+with events as materialized (
     select
         *,
         arrow_cast(date_trunc('week', arrow_cast(routed_at, 'Timestamp(Microsecond, None)')), 'Date32') as week
@@ -25,7 +25,7 @@ weeks as (
     where week + interval '7 days' <= {{ as_of_date }}
 ),
 
-rates as (
+rates as materialized (
     select
         week,
         segment,
