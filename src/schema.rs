@@ -572,7 +572,8 @@ pub fn test_kind(test: &Value) -> Option<(&str, Option<&Value>)> {
     }
 }
 
-fn scalar_text(v: &Value) -> Option<String> {
+/// A YAML scalar (text, number or boolean) as the text it was written as; None otherwise.
+pub fn scalar_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

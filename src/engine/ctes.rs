@@ -16,19 +16,19 @@ use crate::error::{Error, Result};
 const DEFAULT_SCHEMA: &str = "public";
 
 /// The materialised CTEs of one query, registered until this is dropped.
-pub struct Materialized<'a> {
+pub struct HeldCtes<'a> {
     engine: &'a Engine,
     names: Vec<String>,
 }
 
-impl Materialized<'_> {
+impl HeldCtes<'_> {
     /// True when the query had no CTE to materialise.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
 }
 
-impl Drop for Materialized<'_> {
+impl Drop for HeldCtes<'_> {
     fn drop(&mut self) {
         for n in &self.names {
             self.engine.deregister(DEFAULT_SCHEMA, n);
@@ -44,8 +44,8 @@ pub fn materialize<'a>(
     sql: &str,
     file: &std::path::Path,
     what: &str,
-) -> Result<(String, Materialized<'a>)> {
-    let mut held = Materialized {
+) -> Result<(String, HeldCtes<'a>)> {
+    let mut held = HeldCtes {
         engine,
         names: Vec::new(),
     };

@@ -18,7 +18,7 @@ use serde_yaml_ng::Value;
 
 use crate::engine::{SCRATCH, ident, ident_part, quote};
 use crate::error::{Error, Result};
-use crate::schema::{ColumnType, relation_name, test_kind};
+use crate::schema::{ColumnType, relation_name, scalar_text, test_kind};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -280,11 +280,11 @@ pub fn parse_test(
         return Err(err(format!("arguments of `{kind_name}` must be a mapping")));
     }
     let get = |k: &str| args.get(k).or_else(|| defaults.and_then(|d| d.get(k)));
-    let s = |k: &str| get(k).and_then(scalar);
+    let s = |k: &str| get(k).and_then(scalar_text);
     let list = |k: &str| -> Option<Vec<String>> {
         match get(k)? {
-            Value::Sequence(v) => Some(v.iter().filter_map(scalar).collect()),
-            v => scalar(v).map(|x| x.split(',').map(|p| p.trim().to_string()).collect()),
+            Value::Sequence(v) => Some(v.iter().filter_map(scalar_text).collect()),
+            v => scalar_text(v).map(|x| x.split(',').map(|p| p.trim().to_string()).collect()),
         }
     };
     let need_col = || {
@@ -492,15 +492,6 @@ fn check_arguments(
         }
     }
     Ok(())
-}
-
-fn scalar(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
 }
 
 /// How a test finds failing rows in SQL.

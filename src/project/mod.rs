@@ -32,7 +32,7 @@ use self::data_tests::{Severity, TestSpec, Threshold};
 use self::template::{ConfigValue, Piece, Ref};
 use crate::engine::EngineConfig;
 use crate::error::{Error, Result};
-use crate::schema::{Registry, TableSchema};
+use crate::schema::{Registry, TableSchema, scalar_text};
 use crate::table_io::hex;
 
 pub const PROJECT_FILE: &str = "gtmos_project.yml";
@@ -154,14 +154,14 @@ impl Project {
         let version = p
             .version
             .as_ref()
-            .and_then(scalar_sql)
+            .and_then(scalar_text)
             .unwrap_or_else(|| "0".into());
         let path_of = |key: &Option<files::Paths>, default: &str| -> PathBuf {
             dir.join(key.as_ref().and_then(|p| p.first()).unwrap_or(default))
         };
         let mut vars = BTreeMap::new();
         for (k, v) in &p.vars {
-            let v = scalar_sql(v).ok_or_else(|| {
+            let v = scalar_text(v).ok_or_else(|| {
                 Error::pipeline(&pfile, format!("var `{k}` must be a scalar value"))
             })?;
             vars.insert(k.clone(), v);
@@ -544,19 +544,10 @@ pub fn parse_var_overrides(text: &str) -> Result<BTreeMap<String, String>> {
         let name = k
             .as_str()
             .ok_or_else(|| bad(format!("{k:?} is not a var name")))?;
-        let v = scalar_sql(v).ok_or_else(|| bad(format!("`{name}` must be a scalar")))?;
+        let v = scalar_text(v).ok_or_else(|| bad(format!("`{name}` must be a scalar")))?;
         out.insert(name.to_string(), v);
     }
     Ok(out)
-}
-
-fn scalar_sql(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
 }
 
 /// A decision node of the project file (SPEC §13): the model that evaluates it and what every

@@ -274,7 +274,7 @@ pub(super) fn load_models(
                     Value::String(s) => ConfigValue::Str(s.clone()),
                     Value::Bool(b) => ConfigValue::Bool(*b),
                     Value::Sequence(l) => {
-                        ConfigValue::List(l.iter().filter_map(scalar_sql).collect())
+                        ConfigValue::List(l.iter().filter_map(scalar_text).collect())
                     }
                     Value::Number(n) => ConfigValue::Num(n.as_f64().unwrap_or(0.0)),
                     _ => {

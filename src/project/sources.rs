@@ -124,7 +124,7 @@ pub(super) fn source_contract(
         }
     }
     let depends_on: Vec<String> = depends_on.into_iter().collect();
-    let contract_version = match t.decl.contract_version.as_ref().and_then(scalar_sql) {
+    let contract_version = match t.decl.contract_version.as_ref().and_then(scalar_text) {
         Some(v) => v,
         None => {
             let canonical = serde_json::to_string(&t.raw).unwrap_or_default();

@@ -45,7 +45,7 @@ use serde::Deserialize;
 use serde_yaml_ng::Value;
 
 use super::template::{self, Call, Piece, Ref};
-use super::{Materialized, Model, Project, Renderer, scalar_sql};
+use super::{Materialized, Model, Project, Renderer};
 use crate::engine::{CLOSED, Engine, MODELS, SOURCES};
 use crate::error::{Error, Result};
 
@@ -147,7 +147,8 @@ impl UnitTest {
         }
         let mut vars = BTreeMap::new();
         for (k, v) in &d.overrides.vars {
-            let v = scalar_sql(v).ok_or_else(|| err(format!("var `{k}` must be a scalar")))?;
+            let v = crate::schema::scalar_text(v)
+                .ok_or_else(|| err(format!("var `{k}` must be a scalar")))?;
             vars.insert(k.clone(), v);
         }
         let as_of = match &d.overrides.as_of {
@@ -419,10 +420,9 @@ fn run_one(
 fn scalar_text(v: &Value) -> std::result::Result<Option<String>, String> {
     match v {
         Value::Null => Ok(None),
-        Value::String(s) => Ok(Some(s.clone())),
-        Value::Number(n) => Ok(Some(n.to_string())),
-        Value::Bool(b) => Ok(Some(b.to_string())),
-        other => Err(format!("{other:?} is not a scalar")),
+        other => crate::schema::scalar_text(other)
+            .map(Some)
+            .ok_or_else(|| format!("{other:?} is not a scalar")),
     }
 }
 
