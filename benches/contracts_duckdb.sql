@@ -18,9 +18,8 @@ CREATE TABLE src_reps AS SELECT rep_id, full_name, role, segment, geo, hire_date
 COPY src_reps TO '${OUT}/reps.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_reps WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_reps.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_reps;
-CREATE OR REPLACE TEMP TABLE scratch_reps_dup_rep_id_hashes AS SELECT key_hash(rep_id) AS _h FROM src_reps WHERE true GROUP BY key_hash(rep_id) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_reps_dup_rep_id AS SELECT rep_id AS _k0, true AS _dup FROM src_reps WHERE true AND key_hash(rep_id) IN (SELECT _h FROM scratch_reps_dup_rep_id_hashes) GROUP BY rep_id HAVING COUNT(*) > 1;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.rep_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM scratch_reps_dup_rep_id _dup0 RIGHT JOIN src_reps t ON (t.rep_id IS NOT DISTINCT FROM _dup0._k0)) x;
+CREATE OR REPLACE TEMP TABLE scratch_reps_dup_rep_id AS SELECT _k0, COUNT(*) AS _n FROM (SELECT rep_id AS _k0 FROM src_reps WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.rep_id IS NOT NULL AND (_dup0._n IS NOT NULL))) AS _v0 FROM scratch_reps_dup_rep_id _dup0 RIGHT JOIN src_reps t ON (t.rep_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source gtm_spend
 CREATE OR REPLACE TEMP VIEW scratch_gtm_spend_rows AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${SNAPSHOT}/gtm_spend.parquet', file_row_number = true);
@@ -40,9 +39,8 @@ CREATE TABLE src_financials AS SELECT quarter_start, revenue_usd, gross_margin_p
 COPY src_financials TO '${OUT}/financials.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_financials WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_financials.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_financials;
-CREATE OR REPLACE TEMP TABLE scratch_financials_dup_quarter_start_hashes AS SELECT key_hash(quarter_start) AS _h FROM src_financials WHERE true GROUP BY key_hash(quarter_start) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_financials_dup_quarter_start AS SELECT quarter_start AS _k0, true AS _dup FROM src_financials WHERE true AND key_hash(quarter_start) IN (SELECT _h FROM scratch_financials_dup_quarter_start_hashes) GROUP BY quarter_start HAVING COUNT(*) > 1;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0, SUM(CASE WHEN _v1 THEN 1 ELSE 0 END) AS _f1 FROM (SELECT t.*, ((t.quarter_start IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0, ((t.gross_margin_pct IS NOT NULL AND (t.gross_margin_pct < -100 OR t.gross_margin_pct > 100 OR NOT is_finite_value(t.gross_margin_pct)))) AS _v1 FROM scratch_financials_dup_quarter_start _dup0 RIGHT JOIN src_financials t ON (t.quarter_start IS NOT DISTINCT FROM _dup0._k0)) x;
+CREATE OR REPLACE TEMP TABLE scratch_financials_dup_quarter_start AS SELECT _k0, COUNT(*) AS _n FROM (SELECT quarter_start AS _k0 FROM src_financials WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0, SUM(CASE WHEN _v1 THEN 1 ELSE 0 END) AS _f1 FROM (SELECT t.*, ((t.quarter_start IS NOT NULL AND (_dup0._n IS NOT NULL))) AS _v0, ((t.gross_margin_pct IS NOT NULL AND (t.gross_margin_pct < -100 OR t.gross_margin_pct > 100 OR NOT is_finite_value(t.gross_margin_pct)))) AS _v1 FROM scratch_financials_dup_quarter_start _dup0 RIGHT JOIN src_financials t ON (t.quarter_start IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source fpa_plan
 CREATE OR REPLACE TEMP VIEW scratch_fpa_plan_rows AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${SNAPSHOT}/fpa_plan.parquet', file_row_number = true);
@@ -70,9 +68,8 @@ CREATE TABLE src_reference_billing AS SELECT invoice_id, amount_usd FROM labelle
 COPY src_reference_billing TO '${OUT}/reference_billing.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_reference_billing WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_reference_billing.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_reference_billing;
-CREATE OR REPLACE TEMP TABLE scratch_reference_billing_dup_invoice_id_hashes AS SELECT key_hash(invoice_id) AS _h FROM src_reference_billing WHERE true GROUP BY key_hash(invoice_id) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_reference_billing_dup_invoice_id AS SELECT invoice_id AS _k0, true AS _dup FROM src_reference_billing WHERE true AND key_hash(invoice_id) IN (SELECT _h FROM scratch_reference_billing_dup_invoice_id_hashes) GROUP BY invoice_id HAVING COUNT(*) > 1;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.invoice_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM scratch_reference_billing_dup_invoice_id _dup0 RIGHT JOIN src_reference_billing t ON (t.invoice_id IS NOT DISTINCT FROM _dup0._k0)) x;
+CREATE OR REPLACE TEMP TABLE scratch_reference_billing_dup_invoice_id AS SELECT _k0, COUNT(*) AS _n FROM (SELECT invoice_id AS _k0 FROM src_reference_billing WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.invoice_id IS NOT NULL AND (_dup0._n IS NOT NULL))) AS _v0 FROM scratch_reference_billing_dup_invoice_id _dup0 RIGHT JOIN src_reference_billing t ON (t.invoice_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source reference_gl
 CREATE OR REPLACE TEMP VIEW scratch_reference_gl_rows AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${SNAPSHOT}/reference_gl.parquet', file_row_number = true);
@@ -82,9 +79,8 @@ CREATE TABLE src_reference_gl AS SELECT month, deferred_revenue_usd FROM labelle
 COPY src_reference_gl TO '${OUT}/reference_gl.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_reference_gl WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_reference_gl.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_reference_gl;
-CREATE OR REPLACE TEMP TABLE scratch_reference_gl_dup_month_hashes AS SELECT key_hash(month) AS _h FROM src_reference_gl WHERE true GROUP BY key_hash(month) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_reference_gl_dup_month AS SELECT month AS _k0, true AS _dup FROM src_reference_gl WHERE true AND key_hash(month) IN (SELECT _h FROM scratch_reference_gl_dup_month_hashes) GROUP BY month HAVING COUNT(*) > 1;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.month IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM scratch_reference_gl_dup_month _dup0 RIGHT JOIN src_reference_gl t ON (t.month IS NOT DISTINCT FROM _dup0._k0)) x;
+CREATE OR REPLACE TEMP TABLE scratch_reference_gl_dup_month AS SELECT _k0, COUNT(*) AS _n FROM (SELECT month AS _k0 FROM src_reference_gl WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.month IS NOT NULL AND (_dup0._n IS NOT NULL))) AS _v0 FROM scratch_reference_gl_dup_month _dup0 RIGHT JOIN src_reference_gl t ON (t.month IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source price_tests
 CREATE OR REPLACE TEMP VIEW scratch_price_tests_rows AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${SNAPSHOT}/price_tests.parquet', file_row_number = true);
@@ -94,9 +90,8 @@ CREATE TABLE src_price_tests AS SELECT test_id, segment, sku_id, start_date, end
 COPY src_price_tests TO '${OUT}/price_tests.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_price_tests WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_price_tests.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_price_tests;
-CREATE OR REPLACE TEMP TABLE scratch_price_tests_dup_test_id_hashes AS SELECT key_hash(test_id) AS _h FROM src_price_tests WHERE true GROUP BY key_hash(test_id) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_price_tests_dup_test_id AS SELECT test_id AS _k0, true AS _dup FROM src_price_tests WHERE true AND key_hash(test_id) IN (SELECT _h FROM scratch_price_tests_dup_test_id_hashes) GROUP BY test_id HAVING COUNT(*) > 1;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0, SUM(CASE WHEN _v1 THEN 1 ELSE 0 END) AS _f1, SUM(CASE WHEN _v2 THEN 1 ELSE 0 END) AS _f2, SUM(CASE WHEN _v3 THEN 1 ELSE 0 END) AS _f3, SUM(CASE WHEN _v4 THEN 1 ELSE 0 END) AS _f4 FROM (SELECT t.*, ((t.test_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0, ((t.list_price_usd IS NOT NULL AND (t.list_price_usd <= 0 OR NOT is_finite_value(t.list_price_usd)))) AS _v1, ((t.price_change_pct IS NOT NULL AND (t.price_change_pct < -50 OR t.price_change_pct > 50 OR NOT is_finite_value(t.price_change_pct)))) AS _v2, ((t.control_accounts IS NOT NULL AND (t.control_accounts < 1 OR NOT is_finite_value(t.control_accounts)))) AS _v3, ((t.test_accounts IS NOT NULL AND (t.test_accounts < 1 OR NOT is_finite_value(t.test_accounts)))) AS _v4 FROM scratch_price_tests_dup_test_id _dup0 RIGHT JOIN src_price_tests t ON (t.test_id IS NOT DISTINCT FROM _dup0._k0)) x;
+CREATE OR REPLACE TEMP TABLE scratch_price_tests_dup_test_id AS SELECT _k0, COUNT(*) AS _n FROM (SELECT test_id AS _k0 FROM src_price_tests WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0, SUM(CASE WHEN _v1 THEN 1 ELSE 0 END) AS _f1, SUM(CASE WHEN _v2 THEN 1 ELSE 0 END) AS _f2, SUM(CASE WHEN _v3 THEN 1 ELSE 0 END) AS _f3, SUM(CASE WHEN _v4 THEN 1 ELSE 0 END) AS _f4 FROM (SELECT t.*, ((t.test_id IS NOT NULL AND (_dup0._n IS NOT NULL))) AS _v0, ((t.list_price_usd IS NOT NULL AND (t.list_price_usd <= 0 OR NOT is_finite_value(t.list_price_usd)))) AS _v1, ((t.price_change_pct IS NOT NULL AND (t.price_change_pct < -50 OR t.price_change_pct > 50 OR NOT is_finite_value(t.price_change_pct)))) AS _v2, ((t.control_accounts IS NOT NULL AND (t.control_accounts < 1 OR NOT is_finite_value(t.control_accounts)))) AS _v3, ((t.test_accounts IS NOT NULL AND (t.test_accounts < 1 OR NOT is_finite_value(t.test_accounts)))) AS _v4 FROM scratch_price_tests_dup_test_id _dup0 RIGHT JOIN src_price_tests t ON (t.test_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source routing_shadow_log
 CREATE OR REPLACE TEMP VIEW scratch_routing_shadow_log_rows AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${SNAPSHOT}/routing_shadow_log.parquet', file_row_number = true);
@@ -106,9 +101,8 @@ CREATE TABLE src_routing_shadow_log AS SELECT event_id, routed_at, segment, curr
 COPY src_routing_shadow_log TO '${OUT}/routing_shadow_log.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_routing_shadow_log WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_routing_shadow_log.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_routing_shadow_log;
-CREATE OR REPLACE TEMP TABLE scratch_routing_shadow_log_dup_event_id_hashes AS SELECT key_hash(event_id) AS _h FROM src_routing_shadow_log WHERE true GROUP BY key_hash(event_id) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_routing_shadow_log_dup_event_id AS SELECT event_id AS _k0, true AS _dup FROM src_routing_shadow_log WHERE true AND key_hash(event_id) IN (SELECT _h FROM scratch_routing_shadow_log_dup_event_id_hashes) GROUP BY event_id HAVING COUNT(*) > 1;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0, SUM(CASE WHEN _v1 THEN 1 ELSE 0 END) AS _f1, SUM(CASE WHEN _v2 THEN 1 ELSE 0 END) AS _f2 FROM (SELECT t.*, ((t.event_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0, ((t.current_route_seconds IS NOT NULL AND (t.current_route_seconds < 0 OR NOT is_finite_value(t.current_route_seconds)))) AS _v1, ((t.candidate_route_seconds IS NOT NULL AND (t.candidate_route_seconds < 0 OR NOT is_finite_value(t.candidate_route_seconds)))) AS _v2 FROM scratch_routing_shadow_log_dup_event_id _dup0 RIGHT JOIN src_routing_shadow_log t ON (t.event_id IS NOT DISTINCT FROM _dup0._k0)) x;
+CREATE OR REPLACE TEMP TABLE scratch_routing_shadow_log_dup_event_id AS SELECT _k0, COUNT(*) AS _n FROM (SELECT event_id AS _k0 FROM src_routing_shadow_log WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0, SUM(CASE WHEN _v1 THEN 1 ELSE 0 END) AS _f1, SUM(CASE WHEN _v2 THEN 1 ELSE 0 END) AS _f2 FROM (SELECT t.*, ((t.event_id IS NOT NULL AND (_dup0._n IS NOT NULL))) AS _v0, ((t.current_route_seconds IS NOT NULL AND (t.current_route_seconds < 0 OR NOT is_finite_value(t.current_route_seconds)))) AS _v1, ((t.candidate_route_seconds IS NOT NULL AND (t.candidate_route_seconds < 0 OR NOT is_finite_value(t.candidate_route_seconds)))) AS _v2 FROM scratch_routing_shadow_log_dup_event_id _dup0 RIGHT JOIN src_routing_shadow_log t ON (t.event_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source accounts
 CREATE OR REPLACE TEMP VIEW scratch_accounts_rows AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${SNAPSHOT}/accounts.parquet', file_row_number = true);
@@ -119,11 +113,9 @@ CREATE TABLE src_accounts AS SELECT account_id, account_name, domain, segment, v
 COPY src_accounts TO '${OUT}/accounts.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_accounts WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_accounts.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_accounts;
-CREATE OR REPLACE TEMP TABLE scratch_accounts_dup_account_id_hashes AS SELECT key_hash(account_id) AS _h FROM src_accounts WHERE true GROUP BY key_hash(account_id) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_accounts_dup_account_id AS SELECT account_id AS _k0, true AS _dup FROM src_accounts WHERE true AND key_hash(account_id) IN (SELECT _h FROM scratch_accounts_dup_account_id_hashes) GROUP BY account_id HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_accounts_dup_domain_hashes AS SELECT key_hash(domain) AS _h FROM src_accounts WHERE true GROUP BY key_hash(domain) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_accounts_dup_domain AS SELECT domain AS _k0, true AS _dup FROM src_accounts WHERE true AND key_hash(domain) IN (SELECT _h FROM scratch_accounts_dup_domain_hashes) GROUP BY domain HAVING COUNT(*) > 1;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0, SUM(CASE WHEN _v1 THEN 1 ELSE 0 END) AS _f1 FROM (SELECT t.*, ((t.account_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0, ((t.domain IS NOT NULL AND (_dup1._dup IS NOT NULL))) AS _v1 FROM scratch_accounts_dup_domain _dup1 RIGHT JOIN (scratch_accounts_dup_account_id _dup0 RIGHT JOIN src_accounts t ON (t.account_id IS NOT DISTINCT FROM _dup0._k0)) ON (t.domain IS NOT DISTINCT FROM _dup1._k0)) x;
+CREATE OR REPLACE TEMP TABLE scratch_accounts_dup_account_id AS SELECT _k0, COUNT(*) AS _n FROM (SELECT account_id AS _k0 FROM src_accounts WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+CREATE OR REPLACE TEMP TABLE scratch_accounts_dup_domain AS SELECT _k0, COUNT(*) AS _n FROM (SELECT domain AS _k0 FROM src_accounts WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0, SUM(CASE WHEN _v1 THEN 1 ELSE 0 END) AS _f1 FROM (SELECT t.*, ((t.account_id IS NOT NULL AND (_dup0._n IS NOT NULL))) AS _v0, ((t.domain IS NOT NULL AND (_dup1._n IS NOT NULL))) AS _v1 FROM scratch_accounts_dup_domain _dup1 RIGHT JOIN (scratch_accounts_dup_account_id _dup0 RIGHT JOIN src_accounts t ON (t.account_id IS NOT DISTINCT FROM _dup0._k0)) ON (t.domain IS NOT DISTINCT FROM _dup1._k0)) x;
 
 -- source contacts
 CREATE OR REPLACE TEMP VIEW scratch_contacts_rows AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${SNAPSHOT}/contacts.parquet', file_row_number = true);
@@ -134,11 +126,9 @@ CREATE TABLE src_contacts AS SELECT contact_id, account_id, full_name, title, pe
 COPY src_contacts TO '${OUT}/contacts.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_contacts WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_contacts.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_contacts;
-CREATE OR REPLACE TEMP TABLE scratch_contacts_dup_contact_id_hashes AS SELECT key_hash(contact_id) AS _h FROM src_contacts WHERE true GROUP BY key_hash(contact_id) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_contacts_dup_contact_id AS SELECT contact_id AS _k0, true AS _dup FROM src_contacts WHERE true AND key_hash(contact_id) IN (SELECT _h FROM scratch_contacts_dup_contact_id_hashes) GROUP BY contact_id HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_contacts_dup_email_hashes AS SELECT key_hash(email) AS _h FROM src_contacts WHERE true GROUP BY key_hash(email) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_contacts_dup_email AS SELECT email AS _k0, true AS _dup FROM src_contacts WHERE true AND key_hash(email) IN (SELECT _h FROM scratch_contacts_dup_email_hashes) GROUP BY email HAVING COUNT(*) > 1;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0, SUM(CASE WHEN _v1 THEN 1 ELSE 0 END) AS _f1 FROM (SELECT t.*, ((t.contact_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0, ((t.email IS NOT NULL AND (_dup1._dup IS NOT NULL))) AS _v1 FROM scratch_contacts_dup_email _dup1 RIGHT JOIN (scratch_contacts_dup_contact_id _dup0 RIGHT JOIN src_contacts t ON (t.contact_id IS NOT DISTINCT FROM _dup0._k0)) ON (t.email IS NOT DISTINCT FROM _dup1._k0)) x;
+CREATE OR REPLACE TEMP TABLE scratch_contacts_dup_contact_id AS SELECT _k0, COUNT(*) AS _n FROM (SELECT contact_id AS _k0 FROM src_contacts WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+CREATE OR REPLACE TEMP TABLE scratch_contacts_dup_email AS SELECT _k0, COUNT(*) AS _n FROM (SELECT email AS _k0 FROM src_contacts WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0, SUM(CASE WHEN _v1 THEN 1 ELSE 0 END) AS _f1 FROM (SELECT t.*, ((t.contact_id IS NOT NULL AND (_dup0._n IS NOT NULL))) AS _v0, ((t.email IS NOT NULL AND (_dup1._n IS NOT NULL))) AS _v1 FROM scratch_contacts_dup_email _dup1 RIGHT JOIN (scratch_contacts_dup_contact_id _dup0 RIGHT JOIN src_contacts t ON (t.contact_id IS NOT DISTINCT FROM _dup0._k0)) ON (t.email IS NOT DISTINCT FROM _dup1._k0)) x;
 
 -- source opportunities
 CREATE OR REPLACE TEMP VIEW scratch_opportunities_rows AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${SNAPSHOT}/opportunities.parquet', file_row_number = true);
@@ -150,9 +140,8 @@ CREATE TABLE src_opportunities AS SELECT opp_id, account_id, owner_rep_id, opp_t
 COPY src_opportunities TO '${OUT}/opportunities.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_opportunities WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_opportunities.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_opportunities;
-CREATE OR REPLACE TEMP TABLE scratch_opportunities_dup_opp_id_hashes AS SELECT key_hash(opp_id) AS _h FROM src_opportunities WHERE true GROUP BY key_hash(opp_id) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_opportunities_dup_opp_id AS SELECT opp_id AS _k0, true AS _dup FROM src_opportunities WHERE true AND key_hash(opp_id) IN (SELECT _h FROM scratch_opportunities_dup_opp_id_hashes) GROUP BY opp_id HAVING COUNT(*) > 1;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.opp_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM scratch_opportunities_dup_opp_id _dup0 RIGHT JOIN src_opportunities t ON (t.opp_id IS NOT DISTINCT FROM _dup0._k0)) x;
+CREATE OR REPLACE TEMP TABLE scratch_opportunities_dup_opp_id AS SELECT _k0, COUNT(*) AS _n FROM (SELECT opp_id AS _k0 FROM src_opportunities WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.opp_id IS NOT NULL AND (_dup0._n IS NOT NULL))) AS _v0 FROM scratch_opportunities_dup_opp_id _dup0 RIGHT JOIN src_opportunities t ON (t.opp_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source feature_engagement
 CREATE OR REPLACE TEMP VIEW scratch_feature_engagement_rows AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${SNAPSHOT}/feature_engagement.parquet', file_row_number = true);
@@ -174,9 +163,8 @@ CREATE TABLE src_conversations AS SELECT conv_id, account_id, owner_rep_id, call
 COPY src_conversations TO '${OUT}/conversations.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_conversations WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_conversations.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_conversations;
-CREATE OR REPLACE TEMP TABLE scratch_conversations_dup_conv_id_hashes AS SELECT key_hash(conv_id) AS _h FROM src_conversations WHERE true GROUP BY key_hash(conv_id) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_conversations_dup_conv_id AS SELECT conv_id AS _k0, true AS _dup FROM src_conversations WHERE true AND key_hash(conv_id) IN (SELECT _h FROM scratch_conversations_dup_conv_id_hashes) GROUP BY conv_id HAVING COUNT(*) > 1;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.conv_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM scratch_conversations_dup_conv_id _dup0 RIGHT JOIN src_conversations t ON (t.conv_id IS NOT DISTINCT FROM _dup0._k0)) x;
+CREATE OR REPLACE TEMP TABLE scratch_conversations_dup_conv_id AS SELECT _k0, COUNT(*) AS _n FROM (SELECT conv_id AS _k0 FROM src_conversations WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.conv_id IS NOT NULL AND (_dup0._n IS NOT NULL))) AS _v0 FROM scratch_conversations_dup_conv_id _dup0 RIGHT JOIN src_conversations t ON (t.conv_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source support_tickets
 CREATE OR REPLACE TEMP VIEW scratch_support_tickets_rows AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${SNAPSHOT}/support_tickets.parquet', file_row_number = true);
@@ -187,9 +175,8 @@ CREATE TABLE src_support_tickets AS SELECT ticket_id, account_id, opened_at, clo
 COPY src_support_tickets TO '${OUT}/support_tickets.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_support_tickets WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_support_tickets.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_support_tickets;
-CREATE OR REPLACE TEMP TABLE scratch_support_tickets_dup_ticket_id_hashes AS SELECT key_hash(ticket_id) AS _h FROM src_support_tickets WHERE true GROUP BY key_hash(ticket_id) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_support_tickets_dup_ticket_id AS SELECT ticket_id AS _k0, true AS _dup FROM src_support_tickets WHERE true AND key_hash(ticket_id) IN (SELECT _h FROM scratch_support_tickets_dup_ticket_id_hashes) GROUP BY ticket_id HAVING COUNT(*) > 1;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.ticket_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM scratch_support_tickets_dup_ticket_id _dup0 RIGHT JOIN src_support_tickets t ON (t.ticket_id IS NOT DISTINCT FROM _dup0._k0)) x;
+CREATE OR REPLACE TEMP TABLE scratch_support_tickets_dup_ticket_id AS SELECT _k0, COUNT(*) AS _n FROM (SELECT ticket_id AS _k0 FROM src_support_tickets WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.ticket_id IS NOT NULL AND (_dup0._n IS NOT NULL))) AS _v0 FROM scratch_support_tickets_dup_ticket_id _dup0 RIGHT JOIN src_support_tickets t ON (t.ticket_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source nps_responses
 CREATE OR REPLACE TEMP VIEW scratch_nps_responses_rows AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${SNAPSHOT}/nps_responses.parquet', file_row_number = true);
@@ -201,9 +188,8 @@ CREATE TABLE src_nps_responses AS SELECT response_id, account_id, contact_id, re
 COPY src_nps_responses TO '${OUT}/nps_responses.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_nps_responses WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_nps_responses.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_nps_responses;
-CREATE OR REPLACE TEMP TABLE scratch_nps_responses_dup_response_id_hashes AS SELECT key_hash(response_id) AS _h FROM src_nps_responses WHERE true GROUP BY key_hash(response_id) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_nps_responses_dup_response_id AS SELECT response_id AS _k0, true AS _dup FROM src_nps_responses WHERE true AND key_hash(response_id) IN (SELECT _h FROM scratch_nps_responses_dup_response_id_hashes) GROUP BY response_id HAVING COUNT(*) > 1;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.response_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM scratch_nps_responses_dup_response_id _dup0 RIGHT JOIN src_nps_responses t ON (t.response_id IS NOT DISTINCT FROM _dup0._k0)) x;
+CREATE OR REPLACE TEMP TABLE scratch_nps_responses_dup_response_id AS SELECT _k0, COUNT(*) AS _n FROM (SELECT response_id AS _k0 FROM src_nps_responses WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.response_id IS NOT NULL AND (_dup0._n IS NOT NULL))) AS _v0 FROM scratch_nps_responses_dup_response_id _dup0 RIGHT JOIN src_nps_responses t ON (t.response_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source qbr_log
 CREATE OR REPLACE TEMP VIEW scratch_qbr_log_rows AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${SNAPSHOT}/qbr_log.parquet', file_row_number = true);
@@ -215,9 +201,8 @@ CREATE TABLE src_qbr_log AS SELECT qbr_id, account_id, owner_rep_id, scheduled_d
 COPY src_qbr_log TO '${OUT}/qbr_log.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_qbr_log WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_qbr_log.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_qbr_log;
-CREATE OR REPLACE TEMP TABLE scratch_qbr_log_dup_qbr_id_hashes AS SELECT key_hash(qbr_id) AS _h FROM src_qbr_log WHERE true GROUP BY key_hash(qbr_id) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_qbr_log_dup_qbr_id AS SELECT qbr_id AS _k0, true AS _dup FROM src_qbr_log WHERE true AND key_hash(qbr_id) IN (SELECT _h FROM scratch_qbr_log_dup_qbr_id_hashes) GROUP BY qbr_id HAVING COUNT(*) > 1;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.qbr_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM scratch_qbr_log_dup_qbr_id _dup0 RIGHT JOIN src_qbr_log t ON (t.qbr_id IS NOT DISTINCT FROM _dup0._k0)) x;
+CREATE OR REPLACE TEMP TABLE scratch_qbr_log_dup_qbr_id AS SELECT _k0, COUNT(*) AS _n FROM (SELECT qbr_id AS _k0 FROM src_qbr_log WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.qbr_id IS NOT NULL AND (_dup0._n IS NOT NULL))) AS _v0 FROM scratch_qbr_log_dup_qbr_id _dup0 RIGHT JOIN src_qbr_log t ON (t.qbr_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source onboarding_log
 CREATE OR REPLACE TEMP VIEW scratch_onboarding_log_rows AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${SNAPSHOT}/onboarding_log.parquet', file_row_number = true);
@@ -238,9 +223,8 @@ CREATE TABLE src_technical_milestones AS SELECT tech_milestone_id, account_id, m
 COPY src_technical_milestones TO '${OUT}/technical_milestones.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_technical_milestones WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_technical_milestones.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_technical_milestones;
-CREATE OR REPLACE TEMP TABLE scratch_technical_milestones_dup_tech_milestone_id_hashes AS SELECT key_hash(tech_milestone_id) AS _h FROM src_technical_milestones WHERE true GROUP BY key_hash(tech_milestone_id) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_technical_milestones_dup_tech_milestone_id AS SELECT tech_milestone_id AS _k0, true AS _dup FROM src_technical_milestones WHERE true AND key_hash(tech_milestone_id) IN (SELECT _h FROM scratch_technical_milestones_dup_tech_milestone_id_hashes) GROUP BY tech_milestone_id HAVING COUNT(*) > 1;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.tech_milestone_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM scratch_technical_milestones_dup_tech_milestone_id _dup0 RIGHT JOIN src_technical_milestones t ON (t.tech_milestone_id IS NOT DISTINCT FROM _dup0._k0)) x;
+CREATE OR REPLACE TEMP TABLE scratch_technical_milestones_dup_tech_milestone_id AS SELECT _k0, COUNT(*) AS _n FROM (SELECT tech_milestone_id AS _k0 FROM src_technical_milestones WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.tech_milestone_id IS NOT NULL AND (_dup0._n IS NOT NULL))) AS _v0 FROM scratch_technical_milestones_dup_tech_milestone_id _dup0 RIGHT JOIN src_technical_milestones t ON (t.tech_milestone_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source cadence_events
 CREATE OR REPLACE TEMP VIEW scratch_cadence_events_rows AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${SNAPSHOT}/cadence_events.parquet', file_row_number = true);
@@ -252,9 +236,8 @@ CREATE TABLE src_cadence_events AS SELECT event_id, account_id, contact_id, sequ
 COPY src_cadence_events TO '${OUT}/cadence_events.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_cadence_events WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_cadence_events.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_cadence_events;
-CREATE OR REPLACE TEMP TABLE scratch_cadence_events_dup_event_id_hashes AS SELECT key_hash(event_id) AS _h FROM src_cadence_events WHERE true GROUP BY key_hash(event_id) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_cadence_events_dup_event_id AS SELECT event_id AS _k0, true AS _dup FROM src_cadence_events WHERE true AND key_hash(event_id) IN (SELECT _h FROM scratch_cadence_events_dup_event_id_hashes) GROUP BY event_id HAVING COUNT(*) > 1;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.event_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM scratch_cadence_events_dup_event_id _dup0 RIGHT JOIN src_cadence_events t ON (t.event_id IS NOT DISTINCT FROM _dup0._k0)) x;
+CREATE OR REPLACE TEMP TABLE scratch_cadence_events_dup_event_id AS SELECT _k0, COUNT(*) AS _n FROM (SELECT event_id AS _k0 FROM src_cadence_events WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.event_id IS NOT NULL AND (_dup0._n IS NOT NULL))) AS _v0 FROM scratch_cadence_events_dup_event_id _dup0 RIGHT JOIN src_cadence_events t ON (t.event_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source agent_decisions
 CREATE OR REPLACE TEMP VIEW scratch_agent_decisions_rows AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${SNAPSHOT}/agent_decisions.parquet', file_row_number = true);
@@ -266,9 +249,8 @@ CREATE TABLE src_agent_decisions AS SELECT decision_id, decided_at, account_id, 
 COPY src_agent_decisions TO '${OUT}/agent_decisions.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_agent_decisions WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_agent_decisions.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_agent_decisions;
-CREATE OR REPLACE TEMP TABLE scratch_agent_decisions_dup_decision_id_hashes AS SELECT key_hash(decision_id) AS _h FROM src_agent_decisions WHERE true GROUP BY key_hash(decision_id) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_agent_decisions_dup_decision_id AS SELECT decision_id AS _k0, true AS _dup FROM src_agent_decisions WHERE true AND key_hash(decision_id) IN (SELECT _h FROM scratch_agent_decisions_dup_decision_id_hashes) GROUP BY decision_id HAVING COUNT(*) > 1;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.decision_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM scratch_agent_decisions_dup_decision_id _dup0 RIGHT JOIN src_agent_decisions t ON (t.decision_id IS NOT DISTINCT FROM _dup0._k0)) x;
+CREATE OR REPLACE TEMP TABLE scratch_agent_decisions_dup_decision_id AS SELECT _k0, COUNT(*) AS _n FROM (SELECT decision_id AS _k0 FROM src_agent_decisions WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.decision_id IS NOT NULL AND (_dup0._n IS NOT NULL))) AS _v0 FROM scratch_agent_decisions_dup_decision_id _dup0 RIGHT JOIN src_agent_decisions t ON (t.decision_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source decision_outcomes
 CREATE OR REPLACE TEMP VIEW scratch_decision_outcomes_rows AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${SNAPSHOT}/decision_outcomes.parquet', file_row_number = true);
@@ -279,9 +261,8 @@ CREATE TABLE src_decision_outcomes AS SELECT outcome_id, decision_id, outcome_at
 COPY src_decision_outcomes TO '${OUT}/decision_outcomes.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_decision_outcomes WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_decision_outcomes.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_decision_outcomes;
-CREATE OR REPLACE TEMP TABLE scratch_decision_outcomes_dup_outcome_id_hashes AS SELECT key_hash(outcome_id) AS _h FROM src_decision_outcomes WHERE true GROUP BY key_hash(outcome_id) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_decision_outcomes_dup_outcome_id AS SELECT outcome_id AS _k0, true AS _dup FROM src_decision_outcomes WHERE true AND key_hash(outcome_id) IN (SELECT _h FROM scratch_decision_outcomes_dup_outcome_id_hashes) GROUP BY outcome_id HAVING COUNT(*) > 1;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.outcome_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM scratch_decision_outcomes_dup_outcome_id _dup0 RIGHT JOIN src_decision_outcomes t ON (t.outcome_id IS NOT DISTINCT FROM _dup0._k0)) x;
+CREATE OR REPLACE TEMP TABLE scratch_decision_outcomes_dup_outcome_id AS SELECT _k0, COUNT(*) AS _n FROM (SELECT outcome_id AS _k0 FROM src_decision_outcomes WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.outcome_id IS NOT NULL AND (_dup0._n IS NOT NULL))) AS _v0 FROM scratch_decision_outcomes_dup_outcome_id _dup0 RIGHT JOIN src_decision_outcomes t ON (t.outcome_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source orders
 CREATE OR REPLACE TEMP VIEW scratch_orders_rows AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${SNAPSHOT}/orders.parquet', file_row_number = true);
@@ -294,9 +275,8 @@ CREATE TABLE src_orders AS SELECT order_id, account_id, opp_id, order_date, term
 COPY src_orders TO '${OUT}/orders.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_orders WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_orders.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_orders;
-CREATE OR REPLACE TEMP TABLE scratch_orders_dup_order_id_hashes AS SELECT key_hash(order_id) AS _h FROM src_orders WHERE true GROUP BY key_hash(order_id) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_orders_dup_order_id AS SELECT order_id AS _k0, true AS _dup FROM src_orders WHERE true AND key_hash(order_id) IN (SELECT _h FROM scratch_orders_dup_order_id_hashes) GROUP BY order_id HAVING COUNT(*) > 1;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.order_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM scratch_orders_dup_order_id _dup0 RIGHT JOIN src_orders t ON (t.order_id IS NOT DISTINCT FROM _dup0._k0)) x;
+CREATE OR REPLACE TEMP TABLE scratch_orders_dup_order_id AS SELECT _k0, COUNT(*) AS _n FROM (SELECT order_id AS _k0 FROM src_orders WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.order_id IS NOT NULL AND (_dup0._n IS NOT NULL))) AS _v0 FROM scratch_orders_dup_order_id _dup0 RIGHT JOIN src_orders t ON (t.order_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source order_lines
 CREATE OR REPLACE TEMP VIEW scratch_order_lines_rows AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${SNAPSHOT}/order_lines.parquet', file_row_number = true);
@@ -308,9 +288,8 @@ CREATE TABLE src_order_lines AS SELECT order_line_id, order_id, account_id, sku_
 COPY src_order_lines TO '${OUT}/order_lines.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_order_lines WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_order_lines.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_order_lines;
-CREATE OR REPLACE TEMP TABLE scratch_order_lines_dup_order_line_id_hashes AS SELECT key_hash(order_line_id) AS _h FROM src_order_lines WHERE true GROUP BY key_hash(order_line_id) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_order_lines_dup_order_line_id AS SELECT order_line_id AS _k0, true AS _dup FROM src_order_lines WHERE true AND key_hash(order_line_id) IN (SELECT _h FROM scratch_order_lines_dup_order_line_id_hashes) GROUP BY order_line_id HAVING COUNT(*) > 1;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.order_line_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM scratch_order_lines_dup_order_line_id _dup0 RIGHT JOIN src_order_lines t ON (t.order_line_id IS NOT DISTINCT FROM _dup0._k0)) x;
+CREATE OR REPLACE TEMP TABLE scratch_order_lines_dup_order_line_id AS SELECT _k0, COUNT(*) AS _n FROM (SELECT order_line_id AS _k0 FROM src_order_lines WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.order_line_id IS NOT NULL AND (_dup0._n IS NOT NULL))) AS _v0 FROM scratch_order_lines_dup_order_line_id _dup0 RIGHT JOIN src_order_lines t ON (t.order_line_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source service_milestones
 CREATE OR REPLACE TEMP VIEW scratch_service_milestones_rows AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${SNAPSHOT}/service_milestones.parquet', file_row_number = true);
@@ -322,9 +301,8 @@ CREATE TABLE src_service_milestones AS SELECT milestone_id, order_line_id, accou
 COPY src_service_milestones TO '${OUT}/service_milestones.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_service_milestones WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_service_milestones.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_service_milestones;
-CREATE OR REPLACE TEMP TABLE scratch_service_milestones_dup_milestone_id_hashes AS SELECT key_hash(milestone_id) AS _h FROM src_service_milestones WHERE true GROUP BY key_hash(milestone_id) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_service_milestones_dup_milestone_id AS SELECT milestone_id AS _k0, true AS _dup FROM src_service_milestones WHERE true AND key_hash(milestone_id) IN (SELECT _h FROM scratch_service_milestones_dup_milestone_id_hashes) GROUP BY milestone_id HAVING COUNT(*) > 1;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.milestone_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM scratch_service_milestones_dup_milestone_id _dup0 RIGHT JOIN src_service_milestones t ON (t.milestone_id IS NOT DISTINCT FROM _dup0._k0)) x;
+CREATE OR REPLACE TEMP TABLE scratch_service_milestones_dup_milestone_id AS SELECT _k0, COUNT(*) AS _n FROM (SELECT milestone_id AS _k0 FROM src_service_milestones WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.milestone_id IS NOT NULL AND (_dup0._n IS NOT NULL))) AS _v0 FROM scratch_service_milestones_dup_milestone_id _dup0 RIGHT JOIN src_service_milestones t ON (t.milestone_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source invoices
 CREATE OR REPLACE TEMP VIEW scratch_invoices_rows AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${SNAPSHOT}/invoices.parquet', file_row_number = true);
@@ -336,9 +314,8 @@ CREATE TABLE src_invoices AS SELECT invoice_id, account_id, order_id, invoice_da
 COPY src_invoices TO '${OUT}/invoices.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_invoices WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_invoices.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_invoices;
-CREATE OR REPLACE TEMP TABLE scratch_invoices_dup_invoice_id_hashes AS SELECT key_hash(invoice_id) AS _h FROM src_invoices WHERE true GROUP BY key_hash(invoice_id) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_invoices_dup_invoice_id AS SELECT invoice_id AS _k0, true AS _dup FROM src_invoices WHERE true AND key_hash(invoice_id) IN (SELECT _h FROM scratch_invoices_dup_invoice_id_hashes) GROUP BY invoice_id HAVING COUNT(*) > 1;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.invoice_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM scratch_invoices_dup_invoice_id _dup0 RIGHT JOIN src_invoices t ON (t.invoice_id IS NOT DISTINCT FROM _dup0._k0)) x;
+CREATE OR REPLACE TEMP TABLE scratch_invoices_dup_invoice_id AS SELECT _k0, COUNT(*) AS _n FROM (SELECT invoice_id AS _k0 FROM src_invoices WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.invoice_id IS NOT NULL AND (_dup0._n IS NOT NULL))) AS _v0 FROM scratch_invoices_dup_invoice_id _dup0 RIGHT JOIN src_invoices t ON (t.invoice_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source invoice_lines
 CREATE OR REPLACE TEMP VIEW scratch_invoice_lines_rows AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${SNAPSHOT}/invoice_lines.parquet', file_row_number = true);
@@ -350,9 +327,8 @@ CREATE TABLE src_invoice_lines AS SELECT invoice_line_id, invoice_id, order_line
 COPY src_invoice_lines TO '${OUT}/invoice_lines.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_invoice_lines WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_invoice_lines.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_invoice_lines;
-CREATE OR REPLACE TEMP TABLE scratch_invoice_lines_dup_invoice_line_id_hashes AS SELECT key_hash(invoice_line_id) AS _h FROM src_invoice_lines WHERE true GROUP BY key_hash(invoice_line_id) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_invoice_lines_dup_invoice_line_id AS SELECT invoice_line_id AS _k0, true AS _dup FROM src_invoice_lines WHERE true AND key_hash(invoice_line_id) IN (SELECT _h FROM scratch_invoice_lines_dup_invoice_line_id_hashes) GROUP BY invoice_line_id HAVING COUNT(*) > 1;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.invoice_line_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM scratch_invoice_lines_dup_invoice_line_id _dup0 RIGHT JOIN src_invoice_lines t ON (t.invoice_line_id IS NOT DISTINCT FROM _dup0._k0)) x;
+CREATE OR REPLACE TEMP TABLE scratch_invoice_lines_dup_invoice_line_id AS SELECT _k0, COUNT(*) AS _n FROM (SELECT invoice_line_id AS _k0 FROM src_invoice_lines WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.invoice_line_id IS NOT NULL AND (_dup0._n IS NOT NULL))) AS _v0 FROM scratch_invoice_lines_dup_invoice_line_id _dup0 RIGHT JOIN src_invoice_lines t ON (t.invoice_line_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source payment_events
 CREATE OR REPLACE TEMP VIEW scratch_payment_events_rows AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${SNAPSHOT}/payment_events.parquet', file_row_number = true);
@@ -364,9 +340,8 @@ CREATE TABLE src_payment_events AS SELECT event_id, invoice_id, account_id, even
 COPY src_payment_events TO '${OUT}/payment_events.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_payment_events WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_payment_events.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_payment_events;
-CREATE OR REPLACE TEMP TABLE scratch_payment_events_dup_event_id_hashes AS SELECT key_hash(event_id) AS _h FROM src_payment_events WHERE true GROUP BY key_hash(event_id) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_payment_events_dup_event_id AS SELECT event_id AS _k0, true AS _dup FROM src_payment_events WHERE true AND key_hash(event_id) IN (SELECT _h FROM scratch_payment_events_dup_event_id_hashes) GROUP BY event_id HAVING COUNT(*) > 1;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.event_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM scratch_payment_events_dup_event_id _dup0 RIGHT JOIN src_payment_events t ON (t.event_id IS NOT DISTINCT FROM _dup0._k0)) x;
+CREATE OR REPLACE TEMP TABLE scratch_payment_events_dup_event_id AS SELECT _k0, COUNT(*) AS _n FROM (SELECT event_id AS _k0 FROM src_payment_events WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.event_id IS NOT NULL AND (_dup0._n IS NOT NULL))) AS _v0 FROM scratch_payment_events_dup_event_id _dup0 RIGHT JOIN src_payment_events t ON (t.event_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source restatements
 CREATE OR REPLACE TEMP VIEW scratch_restatements_rows AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${SNAPSHOT}/restatements.parquet', file_row_number = true);
@@ -377,9 +352,8 @@ CREATE TABLE src_restatements AS SELECT restatement_id, period_start, order_line
 COPY src_restatements TO '${OUT}/restatements.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_restatements WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_restatements.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_restatements;
-CREATE OR REPLACE TEMP TABLE scratch_restatements_dup_restatement_id_hashes AS SELECT key_hash(restatement_id) AS _h FROM src_restatements WHERE true GROUP BY key_hash(restatement_id) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_restatements_dup_restatement_id AS SELECT restatement_id AS _k0, true AS _dup FROM src_restatements WHERE true AND key_hash(restatement_id) IN (SELECT _h FROM scratch_restatements_dup_restatement_id_hashes) GROUP BY restatement_id HAVING COUNT(*) > 1;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.restatement_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0 FROM scratch_restatements_dup_restatement_id _dup0 RIGHT JOIN src_restatements t ON (t.restatement_id IS NOT DISTINCT FROM _dup0._k0)) x;
+CREATE OR REPLACE TEMP TABLE scratch_restatements_dup_restatement_id AS SELECT _k0, COUNT(*) AS _n FROM (SELECT restatement_id AS _k0 FROM src_restatements WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0 FROM (SELECT t.*, ((t.restatement_id IS NOT NULL AND (_dup0._n IS NOT NULL))) AS _v0 FROM scratch_restatements_dup_restatement_id _dup0 RIGHT JOIN src_restatements t ON (t.restatement_id IS NOT DISTINCT FROM _dup0._k0)) x;
 
 -- source usage_metering_log
 CREATE OR REPLACE TEMP VIEW scratch_usage_metering_log_rows AS SELECT * EXCLUDE (file_row_number), CAST(file_row_number AS UBIGINT) AS _row FROM read_parquet('${SNAPSHOT}/usage_metering_log.parquet', file_row_number = true);
@@ -389,18 +363,17 @@ CREATE OR REPLACE TEMP TABLE scratch_usage_metering_log_exr28 AS select l.accoun
 CREATE OR REPLACE TEMP TABLE scratch_usage_metering_log_ex28 AS SELECT DISTINCT t.usage_id AS _key FROM scratch_usage_metering_log_rows t WHERE t.usage_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM scratch_usage_metering_log_exr28 r WHERE t.account_id = r.account_id and t.sku_id = r.sku_id and CAST(t.period_start AS DATE) >= r.term_start and CAST(t.period_start AS DATE) < r.term_end
 );
 CREATE OR REPLACE TEMP TABLE scratch_usage_metering_log_flags AS SELECT _row, _rule FROM (SELECT t._row, CAST(CASE WHEN t.usage_id IS NULL THEN 0 WHEN t.account_id IS NULL THEN 1 WHEN (t.account_id IS NOT NULL AND _rel2._key IS NULL) THEN 2 WHEN t.sku_id IS NULL THEN 3 WHEN t.sku_type IS NULL THEN 4 WHEN (t.sku_type IS NOT NULL AND t.sku_type NOT IN ('consumption', 'seat', 'hybrid')) THEN 5 WHEN t.period_start IS NULL THEN 6 WHEN t.period_end IS NULL THEN 7 WHEN t.period_granularity IS NULL THEN 8 WHEN (t.period_granularity IS NOT NULL AND t.period_granularity NOT IN ('day', 'month')) THEN 9 WHEN t.units_consumed IS NULL THEN 10 WHEN (t.units_consumed IS NOT NULL AND (t.units_consumed < 0 OR NOT is_finite_value(t.units_consumed))) THEN 11 WHEN t.commit_units IS NULL THEN 12 WHEN t.overage_units IS NULL THEN 13 WHEN t.unit_price_usd IS NULL THEN 14 WHEN (t.seat_utilization_pct IS NOT NULL AND (t.seat_utilization_pct < 0 OR t.seat_utilization_pct > 100 OR NOT is_finite_value(t.seat_utilization_pct))) THEN 15 WHEN t.source_system IS NULL THEN 16 WHEN t.ingest_event_id IS NULL THEN 17 WHEN t.ingest_batch_id IS NULL THEN 18 WHEN t.received_at IS NULL THEN 19 WHEN t.effective_at IS NULL THEN 20 WHEN t.record_version IS NULL THEN 21 WHEN t.audit_status IS NULL THEN 22 WHEN (t.audit_status IS NOT NULL AND t.audit_status NOT IN ('pending_recon', 'verified', 'disputed')) THEN 23 WHEN (CASE WHEN (period_end > period_start) THEN false ELSE true END) THEN 24 WHEN (CASE WHEN (period_end <= make_timestamp(1767225600000000)::TIMESTAMPTZ) THEN false ELSE true END) THEN 25 WHEN (_ex28._key IS NOT NULL) THEN 28 END AS BIGINT) AS _rule FROM scratch_usage_metering_log_ex28 _ex28 RIGHT JOIN (scratch_usage_metering_log_keys_accounts_account_id _rel2 RIGHT JOIN scratch_usage_metering_log_rows t ON t.account_id = _rel2._key) ON t.usage_id = _ex28._key) r WHERE _rule IS NOT NULL;
-CREATE OR REPLACE TEMP TABLE scratch_usage_metering_log_repeats26 AS SELECT key_hash(s.source_system, s.ingest_event_id) AS _h FROM (SELECT t.* FROM scratch_usage_metering_log_rows t LEFT JOIN (SELECT DISTINCT _row FROM scratch_usage_metering_log_flags WHERE _rule < 26) x ON t._row = x._row WHERE x._row IS NULL) s GROUP BY key_hash(s.source_system, s.ingest_event_id) HAVING COUNT(*) > 1;
+CREATE OR REPLACE TEMP TABLE scratch_usage_metering_log_repeats26 AS SELECT _h FROM (SELECT key_hash(s.source_system, s.ingest_event_id) AS _h FROM (SELECT t.* FROM scratch_usage_metering_log_rows t LEFT JOIN (SELECT DISTINCT _row FROM scratch_usage_metering_log_flags WHERE _rule < 26) x ON t._row = x._row WHERE x._row IS NULL) s) r GROUP BY _h HAVING COUNT(*) > 1;
 CREATE OR REPLACE TEMP TABLE scratch_usage_metering_log_flags26 AS SELECT _row, _rule FROM scratch_usage_metering_log_flags UNION ALL SELECT _row, CAST(26 AS BIGINT) AS _rule FROM (SELECT _row FROM (SELECT s._row, true AS _w, ROW_NUMBER() OVER (PARTITION BY s.source_system, s.ingest_event_id ORDER BY s.received_at, s.usage_id, s._row) AS _n FROM (SELECT t.* FROM scratch_usage_metering_log_rows t LEFT JOIN (SELECT DISTINCT _row FROM scratch_usage_metering_log_flags WHERE _rule < 26) x ON t._row = x._row WHERE x._row IS NULL) s WHERE key_hash(s.source_system, s.ingest_event_id) IN (SELECT _h FROM scratch_usage_metering_log_repeats26)) d WHERE _n > 1 AND _w) f;
-CREATE OR REPLACE TEMP TABLE scratch_usage_metering_log_repeats27 AS SELECT key_hash(s.account_id, s.sku_id, s.period_start, s.period_end, s.source_system) AS _h FROM (SELECT t.* FROM scratch_usage_metering_log_rows t LEFT JOIN (SELECT DISTINCT _row FROM scratch_usage_metering_log_flags26 WHERE _rule < 27) x ON t._row = x._row WHERE x._row IS NULL) s GROUP BY key_hash(s.account_id, s.sku_id, s.period_start, s.period_end, s.source_system) HAVING COUNT(*) > 1;
+CREATE OR REPLACE TEMP TABLE scratch_usage_metering_log_repeats27 AS SELECT _h FROM (SELECT key_hash(s.account_id, s.sku_id, s.period_start, s.period_end, s.source_system) AS _h FROM (SELECT t.* FROM scratch_usage_metering_log_rows t LEFT JOIN (SELECT DISTINCT _row FROM scratch_usage_metering_log_flags26 WHERE _rule < 27) x ON t._row = x._row WHERE x._row IS NULL) s) r GROUP BY _h HAVING COUNT(*) > 1;
 CREATE OR REPLACE TEMP TABLE scratch_usage_metering_log_flags27 AS SELECT _row, _rule FROM scratch_usage_metering_log_flags26 UNION ALL SELECT _row, CAST(27 AS BIGINT) AS _rule FROM (SELECT s._row FROM (SELECT t.* FROM scratch_usage_metering_log_rows t LEFT JOIN (SELECT DISTINCT _row FROM scratch_usage_metering_log_flags26 WHERE _rule < 27) x ON t._row = x._row WHERE x._row IS NULL) s LEFT JOIN scratch_usage_metering_log_repeats27 c ON key_hash(s.account_id, s.sku_id, s.period_start, s.period_end, s.source_system) = c._h WHERE c._h IS NULL AND true AND s.record_version <> 1 UNION ALL SELECT _row FROM (SELECT s._row, true AS _w, s.record_version <> ROW_NUMBER() OVER (PARTITION BY s.account_id, s.sku_id, s.period_start, s.period_end, s.source_system ORDER BY s.received_at, s.usage_id, s._row) AS _bad FROM (SELECT t.* FROM scratch_usage_metering_log_rows t LEFT JOIN (SELECT DISTINCT _row FROM scratch_usage_metering_log_flags26 WHERE _rule < 27) x ON t._row = x._row WHERE x._row IS NULL) s WHERE key_hash(s.account_id, s.sku_id, s.period_start, s.period_end, s.source_system) IN (SELECT _h FROM scratch_usage_metering_log_repeats27)) d WHERE _w AND _bad) f;
 CREATE TABLE labelled_usage_metering_log AS SELECT t.usage_id, t.account_id, t.sku_id, t.sku_type, t.period_start, t.period_end, t.period_granularity, t.units_consumed, t.commit_units, t.overage_units, t.unit_price_usd, t.overage_unit_price_usd, t.seat_utilization_pct, t.source_system, t.ingest_event_id, t.ingest_batch_id, t.received_at, t.effective_at, t.record_version, t.prior_version_id, t.correction_reason, t.audit_status, t._row, f._rule FROM scratch_usage_metering_log_rows t LEFT JOIN (SELECT _row, MIN(_rule) AS _rule FROM scratch_usage_metering_log_flags27 GROUP BY _row) f ON t._row = f._row;
 CREATE TABLE src_usage_metering_log AS SELECT usage_id, account_id, sku_id, sku_type, period_start, period_end, period_granularity, units_consumed, commit_units, overage_units, unit_price_usd, overage_unit_price_usd, seat_utilization_pct, source_system, ingest_event_id, ingest_batch_id, received_at, effective_at, record_version, prior_version_id, correction_reason, audit_status FROM labelled_usage_metering_log WHERE _rule IS NULL;
 COPY src_usage_metering_log TO '${OUT}/usage_metering_log.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 COPY (SELECT * FROM labelled_usage_metering_log WHERE _rule IS NOT NULL) TO '${OUT}/quarantine_usage_metering_log.parquet' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1);
 DROP TABLE labelled_usage_metering_log;
-CREATE OR REPLACE TEMP TABLE scratch_usage_metering_log_dup_usage_id_hashes AS SELECT key_hash(usage_id) AS _h FROM src_usage_metering_log WHERE true GROUP BY key_hash(usage_id) HAVING COUNT(*) > 1;
-CREATE OR REPLACE TEMP TABLE scratch_usage_metering_log_dup_usage_id AS SELECT usage_id AS _k0, true AS _dup FROM src_usage_metering_log WHERE true AND key_hash(usage_id) IN (SELECT _h FROM scratch_usage_metering_log_dup_usage_id_hashes) GROUP BY usage_id HAVING COUNT(*) > 1;
-SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0, SUM(CASE WHEN _v1 THEN 1 ELSE 0 END) AS _f1, SUM(CASE WHEN _v2 THEN 1 ELSE 0 END) AS _f2, SUM(CASE WHEN _v3 THEN 1 ELSE 0 END) AS _f3 FROM (SELECT t.*, ((t.usage_id IS NOT NULL AND (_dup0._dup IS NOT NULL))) AS _v0, ((CASE WHEN (not (record_version = 1
+CREATE OR REPLACE TEMP TABLE scratch_usage_metering_log_dup_usage_id AS SELECT _k0, COUNT(*) AS _n FROM (SELECT usage_id AS _k0 FROM src_usage_metering_log WHERE true) r GROUP BY _k0 HAVING COUNT(*) > 1;
+SELECT COUNT(*) AS _n, SUM(CASE WHEN _v0 THEN 1 ELSE 0 END) AS _f0, SUM(CASE WHEN _v1 THEN 1 ELSE 0 END) AS _f1, SUM(CASE WHEN _v2 THEN 1 ELSE 0 END) AS _f2, SUM(CASE WHEN _v3 THEN 1 ELSE 0 END) AS _f3 FROM (SELECT t.*, ((t.usage_id IS NOT NULL AND (_dup0._n IS NOT NULL))) AS _v0, ((CASE WHEN (not (record_version = 1
      and received_at > period_end + interval '24 hours')
 ) THEN false ELSE true END)) AS _v1, ((CASE WHEN (effective_at between period_start and period_end) THEN false ELSE true END)) AS _v2, ((CASE WHEN (units_consumed <= 10 * coalesce(
   (CASE WHEN count(units_consumed) OVER (partition by account_id, sku_id, source_system order by period_start RANGE BETWEEN INTERVAL (30) DAYS PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING) >= 7 THEN median(units_consumed) OVER (partition by account_id, sku_id, source_system order by period_start RANGE BETWEEN INTERVAL (30) DAYS PRECEDING AND INTERVAL 1 MICROSECOND PRECEDING) END),

@@ -58,7 +58,6 @@ pub fn run(a: CompileArgs) -> Result<Outcome> {
                 check_sql(
                     &c.table,
                     &format!("{SOURCES}.{}", ident(&c.table)),
-                    true,
                     &checks,
                     &rel,
                     &render,

@@ -15,12 +15,10 @@ use crate::error::{Error, Result};
 use crate::project::data_tests::{SqlContext, TestSpec};
 
 /// The check query: `_n` rows and one failure count `_f<k>` per test; and the query of the
-/// rows with their `_v<k>` flags, for samples. `scope` names the table or model under test;
-/// `stored` says whether `relation` is a table rather than a view ([`SqlContext::stored`]).
+/// rows with their `_v<k>` flags, for samples. `scope` names the table or model under test.
 pub fn check_sql(
     scope: &str,
     relation: &str,
-    stored: bool,
     tests: &[TestSpec],
     rel: &dyn Fn(&str) -> String,
     render: &dyn Fn(&str) -> Result<String>,
@@ -37,7 +35,6 @@ pub fn check_sql(
             survivors: None,
             render,
             this: Some(relation),
-            stored,
         };
         let v = s.violation(&sc)?;
         for m in v.materialize {
@@ -82,14 +79,7 @@ fn ranged_tests(
 ) -> Result<BTreeMap<String, (Vec<usize>, Vec<String>)>> {
     let mut ranged: BTreeMap<String, (Vec<usize>, Vec<String>)> = BTreeMap::new();
     for (k, s) in tests.iter().enumerate() {
-        let (compiled, inner) = check_sql(
-            node,
-            numbered,
-            true,
-            std::slice::from_ref(s),
-            rel,
-            cx.render,
-        )?;
+        let (compiled, inner) = check_sql(node, numbered, std::slice::from_ref(s), rel, cx.render)?;
         if !compiled.materialize.is_empty() {
             continue;
         }
@@ -167,7 +157,7 @@ fn checks_by_position(
         .collect();
     if !whole.is_empty() {
         let subset: Vec<TestSpec> = whole.iter().map(|&k| tests[k].clone()).collect();
-        let (compiled, inner) = check_sql(node, &numbered, true, &subset, rel, cx.render)?;
+        let (compiled, inner) = check_sql(node, &numbered, &subset, rel, cx.render)?;
         cx.engine.materialize(&compiled.materialize, what)?;
         tally.flags(cx, &inner, &whole, what)?;
     }
@@ -187,14 +177,8 @@ fn checks_by_position(
         for file in &staged.pieces {
             cx.engine
                 .register_parquet(SCRATCH, &piece, &file.to_string_lossy(), None)?;
-            let (_, inner) = check_sql(
-                node,
-                &format!("{SCRATCH}.{piece}"),
-                true,
-                &subset,
-                rel,
-                cx.render,
-            )?;
+            let (_, inner) =
+                check_sql(node, &format!("{SCRATCH}.{piece}"), &subset, rel, cx.render)?;
             tally.flags(cx, &inner, ks, what)?;
             let _ = std::fs::remove_file(file);
         }
@@ -277,7 +261,7 @@ fn checks_by_query(
     rel: &dyn Fn(&str) -> String,
     what: &str,
 ) -> Result<Findings> {
-    let (compiled, inner) = check_sql(node, relation, false, tests, rel, cx.render)?;
+    let (compiled, inner) = check_sql(node, relation, tests, rel, cx.render)?;
     cx.engine.materialize(&compiled.materialize, what)?;
     let b = cx.engine.query(&compiled.sql, what)?;
     let row = b

@@ -60,7 +60,7 @@ pub fn duckdb_script(project: &crate::project::Project, as_of: i64) -> Result<St
                 s.push_str(&format!(
                     "CREATE OR REPLACE TEMP TABLE {} AS {};\n",
                     local(table),
-                    local(sql)
+                    local(&sql.sql())
                 ));
             }
             let sql = local(&c.sql);
@@ -110,14 +110,14 @@ pub fn duckdb_checks(
     if tests.is_empty() {
         return Ok(String::new());
     }
-    let (c, _) = check_sql(node, relation, true, tests, rel, render)?;
+    let (c, _) = check_sql(node, relation, tests, rel, render)?;
     let local = |sql: &str| sql.replace(&format!("{SCRATCH}."), "scratch_");
     let mut s = String::new();
     for (table, sql) in &c.materialize {
         s.push_str(&format!(
             "CREATE OR REPLACE TEMP TABLE {} AS {};\n",
             local(table),
-            local(sql)
+            local(&sql.sql())
         ));
     }
     s.push_str(&local(&c.sql));

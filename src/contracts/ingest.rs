@@ -23,7 +23,7 @@
 //! the snapshot, so the outcome does not depend on how the engine schedules its work.
 
 use crate::contracts::Compiled;
-use crate::engine::{SCRATCH, ident, ident_part};
+use crate::engine::{SCRATCH, Scratch, ident, ident_part};
 use crate::error::Result;
 use crate::project::data_tests::{SqlContext, TestKind, TestSpec};
 use crate::schema::TableSchema;
@@ -54,7 +54,7 @@ pub fn ingest_sql(
 ) -> Result<Compiled> {
     let rows = rows_relation(&t.name);
     let scratch = |name: &str| format!("{SCRATCH}.{}_{name}", ident_part(&t.name));
-    let mut materialize: Vec<(String, String)> = Vec::new();
+    let mut materialize: Vec<(String, Scratch)> = Vec::new();
 
     // 1. Row rules, in one pass.
     let (mut joins, mut whens) = (Vec::new(), Vec::new());
@@ -70,7 +70,6 @@ pub fn ingest_sql(
             survivors: None,
             render,
             this: Some(&rows),
-            stored: true,
         };
         let v = s.violation(&sc)?;
         for m in v.materialize {
@@ -84,7 +83,7 @@ pub fn ingest_sql(
     let mut flags = scratch("flags");
     materialize.push((
         flags.clone(),
-        if whens.is_empty() {
+        Scratch::Rows(if whens.is_empty() {
             format!("SELECT _row, CAST(NULL AS BIGINT) AS _rule FROM {rows} WHERE false")
         } else {
             format!(
@@ -92,7 +91,7 @@ pub fn ingest_sql(
                 whens.join(" "),
                 crate::project::data_tests::from_joined(&format!("{rows} t"), &joins)
             )
-        },
+        }),
     ));
 
     // 2. Set rules, each over the rows no earlier rule flagged.
@@ -124,9 +123,9 @@ pub fn ingest_sql(
         let candidates = scratch(&format!("repeats{i}"));
         materialize.push((
             candidates.clone(),
-            format!(
-                "SELECT key_hash({key}) AS _h FROM {survivors} s{not_null} GROUP BY key_hash({key}) HAVING COUNT(*) > 1"
-            ),
+            Scratch::RepeatedHashes(format!(
+                "SELECT key_hash({key}) AS _h FROM {survivors} s{not_null}"
+            )),
         ));
         let repeated = format!("key_hash({key}) IN (SELECT _h FROM {candidates})");
         let order = |by: &[String]| {
@@ -161,9 +160,9 @@ pub fn ingest_sql(
         let next = scratch(&format!("flags{i}"));
         materialize.push((
             next.clone(),
-            format!(
+            Scratch::Rows(format!(
                 "SELECT _row, _rule FROM {flags} UNION ALL SELECT _row, CAST({i} AS BIGINT) AS _rule FROM ({failing}) f"
-            ),
+            )),
         ));
         flags = next;
     }

@@ -31,7 +31,7 @@ use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, UInt64Type
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use crate::engine::numbered::ROW;
-use crate::engine::{Engine, RAW, SCRATCH, SOURCES, ident};
+use crate::engine::{Engine, RAW, SCRATCH, SOURCES, Scratch, ident};
 use crate::error::{Error, Result};
 use crate::project::data_tests::{OnFail, Status, TestSpec};
 use crate::project::{Freshness, SourceContract};
@@ -324,7 +324,7 @@ fn count(engine: &Engine, relation: &str, what: &str) -> Result<u64> {
 /// A data-test query and the small tables it reads, to be materialised first, in order.
 #[derive(Debug, Clone)]
 pub struct Compiled {
-    pub materialize: Vec<(String, String)>,
+    pub materialize: Vec<(String, Scratch)>,
     pub sql: String,
 }
 
@@ -332,8 +332,8 @@ impl Compiled {
     /// As one script: `CREATE TABLE … AS …;` per materialised table, then the query.
     pub fn script(&self) -> String {
         let mut s = String::new();
-        for (name, sql) in &self.materialize {
-            s.push_str(&format!("CREATE TABLE {name} AS {sql};\n"));
+        for (name, table) in &self.materialize {
+            s.push_str(&format!("CREATE TABLE {name} AS {};\n", table.sql()));
         }
         s.push_str(&self.sql);
         s

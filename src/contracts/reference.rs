@@ -58,7 +58,6 @@ pub fn reference_ingest_sql(
                 survivors: Some("t._rule IS NULL"),
                 render,
                 this: Some(&raw_relation),
-                stored: true,
             };
             let v = s.violation(&sc)?;
             for m in v.materialize {

@@ -15,10 +15,11 @@ pub mod dates;
 pub mod key_hash;
 pub mod numbered;
 pub mod ranges;
+pub mod repeated;
 pub mod udf;
 pub mod write;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::RecordBatch;
@@ -47,6 +48,38 @@ pub const SCRATCH: &str = "scratch";
 /// The last good published version of a model blocked this run: `last_good.<model>`.
 pub const LAST_GOOD: &str = "last_good";
 
+/// A small table computed before the statements that read it ([`Engine::materialize`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scratch {
+    /// The rows of a query.
+    Rows(String),
+    /// Each combination of the query's `columns` that occurs in more than one of its rows, with
+    /// how many (`_n`), found without grouping every combination ([`Engine::repeated`]).
+    Repeated { sql: String, columns: Vec<String> },
+    /// The values of the query's one UInt64 column `_h` (a `key_hash`) that occur in more than
+    /// one of its rows.
+    RepeatedHashes(String),
+}
+
+impl Scratch {
+    /// The table as one SQL query, for a script or another engine.
+    pub fn sql(&self) -> String {
+        match self {
+            Scratch::Rows(sql) => sql.clone(),
+            Scratch::Repeated { sql, columns } => {
+                let cols: Vec<String> = columns.iter().map(|c| ident(c)).collect();
+                let cols = cols.join(", ");
+                format!(
+                    "SELECT {cols}, COUNT(*) AS _n FROM ({sql}) r GROUP BY {cols} HAVING COUNT(*) > 1"
+                )
+            }
+            Scratch::RepeatedHashes(sql) => {
+                format!("SELECT _h FROM ({sql}) r GROUP BY _h HAVING COUNT(*) > 1")
+            }
+        }
+    }
+}
+
 /// Engine settings that affect results are recorded in the build's effective config.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct EngineConfig {
@@ -68,6 +101,8 @@ pub struct Engine {
     runtime: tokio::runtime::Runtime,
     threads: usize,
     memory_limit: usize,
+    /// Where operators (and [`repeated`]'s buckets) spill.
+    spill_dir: PathBuf,
 }
 
 /// Wrap a DataFusion error with what gtmos was doing.
@@ -137,6 +172,7 @@ impl Engine {
             runtime,
             threads: threads.max(1),
             memory_limit,
+            spill_dir: spill_dir.to_path_buf(),
         })
     }
 
@@ -264,13 +300,19 @@ impl Engine {
             .map_err(df_err(format!("cannot register {qualified}")))
     }
 
-    /// Run each (`schema.name`, query) in order and register its result in memory under that
-    /// name, so later statements read it with exact statistics.
-    pub fn materialize(&self, tables: &[(String, String)], what: &str) -> Result<()> {
-        for (qualified, sql) in tables {
-            let df = self.sql(sql, what)?;
-            let schema = Arc::new(df.schema().as_arrow().clone());
-            let batches = self.collect(df, what)?;
+    /// Compute each (`schema.name`, table) in order and register its rows in memory under
+    /// that name, so later statements read it with exact statistics.
+    pub fn materialize(&self, tables: &[(String, Scratch)], what: &str) -> Result<()> {
+        for (qualified, table) in tables {
+            let (schema, batches) = match table {
+                Scratch::Rows(sql) => {
+                    let df = self.sql(sql, what)?;
+                    let schema = Arc::new(df.schema().as_arrow().clone());
+                    (schema, self.collect(df, what)?)
+                }
+                Scratch::Repeated { sql, columns } => self.repeated(sql, columns, what)?,
+                Scratch::RepeatedHashes(sql) => self.repeated_hashes(sql, what)?,
+            };
             let (schema_name, name) = qualified
                 .split_once('.')
                 .ok_or_else(|| Error::Internal(format!("{what}: unqualified table {qualified}")))?;

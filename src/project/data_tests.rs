@@ -16,7 +16,7 @@ use std::path::Path;
 
 use serde_yaml_ng::Value;
 
-use crate::engine::{SCRATCH, ident, ident_part, quote};
+use crate::engine::{SCRATCH, Scratch, ident, ident_part, quote};
 use crate::error::{Error, Result};
 use crate::schema::{ColumnType, relation_name, scalar_text, test_kind};
 
@@ -500,7 +500,7 @@ pub struct Violation {
     /// Small tables to compute first, as (`scratch.<name>`, query), in order. Set tests join the
     /// table under test to a key set; materialised, the key set has exact statistics, so the
     /// engine builds its hash table on the small side instead of on millions of rows.
-    pub materialize: Vec<(String, String)>,
+    pub materialize: Vec<(String, Scratch)>,
     /// The key sets the predicate needs, each joined to the rows under test by a left join.
     pub joins: Vec<Join>,
     /// True for a failing row.
@@ -556,9 +556,6 @@ pub struct SqlContext<'a> {
     pub render: &'a dyn Fn(&str) -> Result<String>,
     /// The whole table under test (raw during ingest), for tests that aggregate or join it.
     pub this: Option<&'a str>,
-    /// Whether `this` is stored (a table, not a view), so reading it twice costs a scan rather
-    /// than recomputing a query.
-    pub stored: bool,
 }
 
 impl TestSpec {
@@ -604,32 +601,12 @@ impl TestSpec {
                 .enumerate()
                 .map(|(i, c)| format!("{c} AS _k{i}"))
                 .collect();
-            // From a stored table, the keys whose 64-bit hash repeats (a hash aggregate over
-            // integers), then the exact repeated keys among their rows; from a view, which a
-            // second read would recompute, the keys grouped exactly at once.
-            // The repeated hashes are materialised first: with their exact (small) row count,
-            // the engine builds the semi join's hash table on them rather than on the table.
-            let hash = format!("key_hash({})", cols.join(", "));
-            let candidates = match cx.stored {
-                true => {
-                    let hashes = format!("{set}_hashes");
-                    materialize.push((
-                        hashes.clone(),
-                        format!(
-                            "SELECT {hash} AS _h FROM {base} WHERE {filter} GROUP BY {hash} HAVING COUNT(*) > 1"
-                        ),
-                    ));
-                    format!(" AND {hash} IN (SELECT _h FROM {hashes})")
-                }
-                false => String::new(),
-            };
             materialize.push((
                 set.clone(),
-                format!(
-                    "SELECT {}, true AS _dup FROM {base} WHERE {filter}{candidates} GROUP BY {} HAVING COUNT(*) > 1",
-                    select.join(", "),
-                    cols.join(", ")
-                ),
+                Scratch::Repeated {
+                    sql: format!("SELECT {} FROM {base} WHERE {filter}", select.join(", ")),
+                    columns: (0..cols.len()).map(|i| format!("_k{i}")).collect(),
+                },
             ));
             let on: Vec<String> = cols
                 .iter()
@@ -641,7 +618,7 @@ impl TestSpec {
                 alias: j.clone(),
                 on: on.join(" AND "),
             });
-            Ok(Some(format!("({j}._dup IS NOT NULL)")))
+            Ok(Some(format!("({j}._n IS NOT NULL)")))
         };
         let predicate = match &self.kind {
             TestKind::NotNull => format!("{column} IS NULL"),
@@ -688,11 +665,11 @@ impl TestSpec {
                 let keys = scratch(&format!("keys_{to}_{field}"));
                 materialize.push((
                     keys.clone(),
-                    format!(
+                    Scratch::Rows(format!(
                         "SELECT DISTINCT {f} AS _key FROM {rel}",
                         f = ident(field),
                         rel = (cx.relation)(to)
-                    ),
+                    )),
                 ));
                 joins.push(Join {
                     on: format!("{column} = {j}._key"),
@@ -741,14 +718,14 @@ impl TestSpec {
                     scratch(&format!("exr{}", cx.n)),
                     scratch(&format!("ex{}", cx.n)),
                 );
-                materialize.push((rel.clone(), (cx.render)(relation)?));
+                materialize.push((rel.clone(), Scratch::Rows((cx.render)(relation)?)));
                 materialize.push((
                     unmatched.clone(),
-                    format!(
+                    Scratch::Rows(format!(
                         "SELECT DISTINCT t.{k} AS _key FROM {base} t WHERE t.{k} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {rel} r WHERE {cond})",
                         k = ident(key),
                         cond = (cx.render)(condition)?,
-                    ),
+                    )),
                 ));
                 joins.push(Join {
                     table: unmatched.clone(),
@@ -840,7 +817,6 @@ mod tests {
             survivors: Some("t._rule IS NULL"),
             render: &render,
             this: None,
-            stored: true,
             scope: "orders",
         };
         let v = spec(
@@ -864,7 +840,7 @@ mod tests {
             v.materialize,
             vec![(
                 "scratch.orders_keys_accounts_account_id".to_string(),
-                "SELECT DISTINCT account_id AS _key FROM sources.accounts".to_string()
+                Scratch::Rows("SELECT DISTINCT account_id AS _key FROM sources.accounts".into())
             )]
         );
         assert_eq!(
