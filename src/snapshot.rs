@@ -28,6 +28,20 @@ pub struct TableEntry {
     pub rows: u64,
     /// sha256 of the file's bytes; for a directory, of its files' `name\tsha256\n` lines in name order.
     pub sha256: String,
+    /// For a directory, each of its files (a partition), in name order: which partitions a later
+    /// snapshot shares, adds or changes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileEntry>,
+}
+
+/// One file of a table stored as a directory of Parquet files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Path relative to the table's directory, with `/` separators.
+    pub path: String,
+    pub rows: u64,
+    /// sha256 of the file's bytes.
+    pub sha256: String,
 }
 
 /// `manifest.json`. Keys serialise in a fixed order so the same snapshot gives the same bytes.
@@ -145,25 +159,75 @@ impl Manifest {
     }
 }
 
-/// sha256 and row count of a table stored at `path` (a file or a directory of Parquet files).
-pub fn describe_table_path(path: &Path) -> Result<(u64, String)> {
-    let files = parquet_files(path)?;
+/// The manifest entry of a table stored at `path` (a file or a directory of Parquet files),
+/// recorded under `rel`: rows, sha256 and, for a directory, each file's.
+pub fn describe_table_path(path: &Path, rel: String) -> Result<TableEntry> {
+    let found = parquet_files(path)?;
     if path.is_file() {
         let (_, rows) = table_io::read_parquet_schema(path)?;
-        return Ok((rows, table_io::sha256_file(path)?));
+        return Ok(TableEntry {
+            path: rel,
+            rows,
+            sha256: table_io::sha256_file(path)?,
+            files: Vec::new(),
+        });
     }
-    let mut lines = String::new();
-    let mut rows = 0;
-    for f in &files {
-        rows += table_io::read_parquet_schema(f)?.1;
-        let rel = f
-            .strip_prefix(path)
-            .unwrap_or(f)
-            .to_string_lossy()
-            .replace('\\', "/");
-        lines.push_str(&format!("{rel}\t{}\n", table_io::sha256_file(f)?));
+    let mut files = Vec::with_capacity(found.len());
+    for f in &found {
+        files.push(FileEntry {
+            path: f
+                .strip_prefix(path)
+                .unwrap_or(f)
+                .to_string_lossy()
+                .replace('\\', "/"),
+            rows: table_io::read_parquet_schema(f)?.1,
+            sha256: table_io::sha256_file(f)?,
+        });
     }
-    Ok((rows, sha256_hex(lines.as_bytes())))
+    let lines: String = files
+        .iter()
+        .map(|f| format!("{}\t{}\n", f.path, f.sha256))
+        .collect();
+    Ok(TableEntry {
+        path: rel,
+        rows: files.iter().map(|f| f.rows).sum(),
+        sha256: sha256_hex(lines.as_bytes()),
+        files,
+    })
+}
+
+/// How the files of a partitioned table on disk (`got`) differ from its manifest entry: each
+/// partition added, missing or changed, by name.
+fn file_differences(name: &str, entry: &TableEntry, got: &TableEntry) -> Vec<String> {
+    let listed: BTreeMap<&str, &FileEntry> =
+        entry.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let found: BTreeMap<&str, &FileEntry> =
+        got.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let mut out = Vec::new();
+    for (path, f) in &found {
+        match listed.get(path) {
+            None => out.push(format!(
+                "table `{name}` ({}): partition {path} is on disk but not in the manifest",
+                entry.path
+            )),
+            Some(l) if l.sha256 != f.sha256 => out.push(format!(
+                "table `{name}` ({}): partition {path}: sha256 {} on disk, {} in the manifest",
+                entry.path, f.sha256, l.sha256
+            )),
+            Some(l) if l.rows != f.rows => out.push(format!(
+                "table `{name}` ({}): partition {path}: {} rows on disk, {} in the manifest",
+                entry.path, f.rows, l.rows
+            )),
+            Some(_) => {}
+        }
+    }
+    for path in listed.keys().filter(|p| !found.contains_key(*p)) {
+        out.push(format!(
+            "table `{name}` ({}): partition {path} is in the manifest but not on disk",
+            entry.path
+        ));
+    }
+    out
 }
 
 /// The Parquet files of a table path: the file itself, or a directory's `*.parquet` files in name order.
@@ -269,21 +333,15 @@ impl Snapshot {
             path: abs.to_string_lossy().into_owned(),
             rows: 0,
             sha256: String::new(),
+            files: Vec::new(),
         };
         let mut problems = Vec::new();
         check_table(Path::new("/"), &t, &entry, &mut problems)?;
         if let Some(p) = problems.first() {
             return Err(Error::data(p.to_string()).with_path(path).with_table(table));
         }
-        let (rows, sha256) = describe_table_path(&abs)?;
-        self.manifest.tables.insert(
-            table.to_string(),
-            TableEntry {
-                path: abs.to_string_lossy().into_owned(),
-                rows,
-                sha256,
-            },
-        );
+        let entry = describe_table_path(&abs, abs.to_string_lossy().into_owned())?;
+        self.manifest.tables.insert(table.to_string(), entry);
         Ok(())
     }
 
@@ -311,22 +369,25 @@ impl Snapshot {
     /// naming each table and both values.
     pub fn verify(&self) -> Result<()> {
         use rayon::prelude::*;
-        let found: Vec<(String, Result<(u64, String)>)> = self
+        let found: Vec<(String, Result<TableEntry>)> = self
             .manifest
             .tables
             .par_iter()
             .map(|(name, entry)| {
                 (
                     name.clone(),
-                    describe_table_path(&self.dir.join(&entry.path)),
+                    describe_table_path(&self.dir.join(&entry.path), entry.path.clone()),
                 )
             })
             .collect();
         let mut problems = Vec::new();
         for (name, got) in found {
             let entry = &self.manifest.tables[&name];
-            let (rows, sha) = got?;
-            if sha != entry.sha256 {
+            let got = got?;
+            let (rows, sha) = (got.rows, got.sha256.clone());
+            if !entry.files.is_empty() && got.files != entry.files {
+                problems.extend(file_differences(&name, entry, &got));
+            } else if sha != entry.sha256 {
                 problems.push(format!(
                     "table `{name}` ({}): sha256 {sha} on disk, {} in the manifest",
                     entry.path, entry.sha256
@@ -355,8 +416,8 @@ impl Snapshot {
     pub fn verify_hashes(&self) -> Result<Vec<String>> {
         let mut bad = Vec::new();
         for (name, entry) in &self.manifest.tables {
-            let (_, sha) = describe_table_path(&self.dir.join(&entry.path))?;
-            if sha != entry.sha256 {
+            let got = describe_table_path(&self.dir.join(&entry.path), entry.path.clone())?;
+            if got.sha256 != entry.sha256 {
                 bad.push(name.clone());
             }
         }

@@ -11,7 +11,7 @@ use crate::cli::SnapshotCommand;
 use crate::error::{Error, Outcome, Result};
 use crate::printer::{Format, out, out_json};
 use crate::schema::Registry;
-use crate::snapshot::{Manifest, Snapshot, TableEntry, describe_table_path};
+use crate::snapshot::{Manifest, Snapshot, describe_table_path};
 
 pub fn run(cmd: SnapshotCommand) -> Result<Outcome> {
     match cmd {
@@ -81,15 +81,7 @@ pub fn run(cmd: SnapshotCommand) -> Result<Outcome> {
                 } else {
                     continue;
                 };
-                let (rows, sha256) = describe_table_path(&path)?;
-                tables.insert(
-                    t.name.clone(),
-                    TableEntry {
-                        path: rel,
-                        rows,
-                        sha256,
-                    },
-                );
+                tables.insert(t.name.clone(), describe_table_path(&path, rel)?);
             }
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

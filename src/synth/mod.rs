@@ -321,6 +321,7 @@ fn generate_into(
                     path: table_file(name),
                     rows: w.rows,
                     sha256: w.sha256.clone(),
+                    files: Vec::new(),
                 },
             );
         }
@@ -341,6 +342,7 @@ fn generate_into(
                     path: table_file(&t.name),
                     rows: 0,
                     sha256: w.sha256,
+                    files: Vec::new(),
                 },
             );
         }

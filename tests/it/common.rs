@@ -267,6 +267,7 @@ pub fn mini_snapshot(dir: &Path, as_of: &str, tables: Vec<(&str, arrow::array::R
                 path: format!("{}.parquet", t.name),
                 rows: w.rows,
                 sha256: w.sha256,
+                files: Vec::new(),
             },
         );
     }
