@@ -439,8 +439,13 @@ pub struct SynthArgs {
     /// the pre-period and the experiment): larger makes the pre-period more informative.
     #[arg(long, default_value_t = 0.5)]
     pub canary_responsiveness_sigma: f64,
+    /// Also write N nightly snapshots of the company, one day apart and sharing their files: the
+    /// corpus goes to OUT/corpus, the nights to OUT/night-01 … OUT/night-N (the last at the
+    /// corpus' as_of), each append-only source a directory of one partition per night.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=366))]
+    pub nights: Option<u32>,
     /// Regenerate the corpus in DIR from its manifest and exit 1 if any file's bytes differ.
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["seed", "accounts", "start", "end", "out", "mix", "fault_rate", "no_faults", "canary_effect", "canary_variant_share", "canary_responsiveness_sigma"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["nights", "seed", "accounts", "start", "end", "out", "mix", "fault_rate", "no_faults", "canary_effect", "canary_variant_share", "canary_responsiveness_sigma"])]
     pub verify: Option<PathBuf>,
     /// Output format of the summary.
     #[arg(long, value_enum, default_value_t = Format::Text)]

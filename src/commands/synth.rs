@@ -82,7 +82,15 @@ pub fn run(a: SynthArgs) -> Result<Outcome> {
         return Ok(report.outcome());
     }
     let p = params(&a)?;
-    let r = synth::generate(&p, &a.out, threads, show)?;
+    let corpus = match a.nights {
+        Some(_) => a.out.join("corpus"),
+        None => a.out.clone(),
+    };
+    let r = synth::generate(&p, &corpus, threads, show)?;
+    let nights = match a.nights {
+        Some(n) => Some(synth::nights::write_nights(&corpus, &a.out, n)?),
+        None => None,
+    };
     let m = &r.manifest;
     match a.format {
         Format::Json => out_json(&json!({
@@ -93,6 +101,7 @@ pub fn run(a: SynthArgs) -> Result<Outcome> {
             "bytes": r.bytes,
             "seconds": r.seconds,
             "tables": m.tables.iter().map(|(k, v)| (k.clone(), json!({"rows": v.rows, "sha256": v.sha256}))).collect::<serde_json::Map<_, _>>(),
+            "nights": nights,
         }))?,
         Format::Text => {
             let mut s = format!(
@@ -112,6 +121,24 @@ pub fn run(a: SynthArgs) -> Result<Outcome> {
                 s.push_str(&format!("  {name:<22} {:>12}\n", thousands(t.rows)));
             }
             s.push_str(&format!("  oracle: {}\n", r.dir.join("oracle").display()));
+            if let Some(nights) = &nights {
+                s.push_str(&format!(
+                    "{} nights in {} (index {}):\n",
+                    nights.len(),
+                    a.out.display(),
+                    synth::nights::INDEX
+                ));
+                for n in nights {
+                    let added: u64 = n.new_rows.values().sum();
+                    s.push_str(&format!(
+                        "  {}  as_of {}  {}  +{} append-only rows\n",
+                        n.dir,
+                        n.as_of,
+                        n.snapshot_id,
+                        thousands(added)
+                    ));
+                }
+            }
             out(&s)?;
         }
     }

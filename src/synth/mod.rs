@@ -19,6 +19,7 @@ pub mod company;
 pub mod crm;
 pub mod engagement;
 pub mod lifecycle;
+pub mod nights;
 pub mod oracle;
 pub mod params;
 pub mod plan;

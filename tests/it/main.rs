@@ -12,6 +12,7 @@ mod faults;
 mod first_run;
 mod ingest_rules;
 mod metrics;
+mod nights;
 mod recognition;
 mod report;
 mod scores;
