@@ -497,7 +497,7 @@ fn check_arguments(
 /// How a test finds failing rows in SQL.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Violation {
-    /// Small tables to compute first, as (`scratch.<name>`, query), in order. Set tests join the
+    /// Small tables to compute first, as (`scratch.<name>`, how), in order. Set tests join the
     /// table under test to a key set; materialised, the key set has exact statistics, so the
     /// engine builds its hash table on the small side instead of on millions of rows.
     pub materialize: Vec<(String, Scratch)>,
@@ -601,6 +601,8 @@ impl TestSpec {
                 .enumerate()
                 .map(|(i, c)| format!("{c} AS _k{i}"))
                 .collect();
+            // The repeated keys, found from their hashes: no hash table of every key, and a
+            // second read of `base` only when some hash repeats (see `engine::repeated`).
             materialize.push((
                 set.clone(),
                 Scratch::Repeated {
