@@ -184,16 +184,22 @@ pub fn describe_table_path(path: &Path, rel: String) -> Result<TableEntry> {
             sha256: table_io::sha256_file(f)?,
         });
     }
+    Ok(directory_entry(rel, files))
+}
+
+/// The manifest entry of a table stored as the directory `rel` holding `files` (in name
+/// order): its rows, and the sha256 of the files' `path\tsha256\n` lines.
+pub fn directory_entry(rel: String, files: Vec<FileEntry>) -> TableEntry {
     let lines: String = files
         .iter()
         .map(|f| format!("{}\t{}\n", f.path, f.sha256))
         .collect();
-    Ok(TableEntry {
+    TableEntry {
         path: rel,
         rows: files.iter().map(|f| f.rows).sum(),
         sha256: sha256_hex(lines.as_bytes()),
         files,
-    })
+    }
 }
 
 /// How the files of a partitioned table on disk (`got`) differ from its manifest entry: each

@@ -182,18 +182,12 @@ mod tests {
             "held while the model runs"
         );
         let run = || {
+            use arrow::array::AsArray;
             let b = e.query(&rewritten, "test").unwrap();
-            let same = b[0]
-                .column(0)
-                .as_any()
-                .downcast_ref::<arrow::array::BooleanArray>()
-                .unwrap()
-                .value(0);
+            let same = b[0].column(0).as_boolean().value(0);
             let x = b[0]
                 .column(1)
-                .as_any()
-                .downcast_ref::<arrow::array::Float64Array>()
-                .unwrap()
+                .as_primitive::<arrow::datatypes::Float64Type>()
                 .value(0);
             (same, x)
         };

@@ -29,7 +29,7 @@ use serde::Serialize;
 use crate::calendar::format_ts;
 use crate::error::{Error, Result};
 use crate::schema::{Registry, TableSchema};
-use crate::snapshot::{Manifest, describe_table_path};
+use crate::snapshot::{FileEntry, Manifest, directory_entry};
 use crate::table_io::{self, TableWriter};
 
 const DAY_MICROS: i64 = 86_400_000_000;
@@ -112,9 +112,9 @@ fn write_into(
     staging: &Path,
 ) -> Result<Vec<Night>> {
     let nights = as_of.len();
-    // Per append-only table, its partitions (path inside the table's directory, rows), in
-    // night order; per other table, its file.
-    let mut partitioned: BTreeMap<String, Vec<(String, u64)>> = BTreeMap::new();
+    // Per append-only table, its partitions in night order; per other table, its file. Their
+    // hashes are known (written here, or in the corpus' manifest), so no file is read again.
+    let mut partitioned: BTreeMap<String, Vec<FileEntry>> = BTreeMap::new();
     let mut whole: BTreeMap<String, PathBuf> = BTreeMap::new();
     for (name, entry) in &m.tables {
         let path = corpus.join(&entry.path);
@@ -136,18 +136,21 @@ fn write_into(
         let mut tables = BTreeMap::new();
         let mut new_rows = BTreeMap::new();
         for (name, file) in &whole {
-            let rel = m.tables[name].path.clone();
-            link(file, &dir.join(&rel))?;
-            tables.insert(name.clone(), describe_table_path(&dir.join(&rel), rel)?);
+            let entry = &m.tables[name];
+            link(file, &dir.join(&entry.path))?;
+            tables.insert(name.clone(), entry.clone());
         }
         for (name, parts) in &partitioned {
             let table_dir = dir.join(name);
-            for (rel, _) in &parts[..=k] {
-                let from = staging.join("partitions").join(name).join(rel);
-                link(&from, &table_dir.join(rel))?;
+            for part in &parts[..=k] {
+                let from = staging.join("partitions").join(name).join(&part.path);
+                link(&from, &table_dir.join(&part.path))?;
             }
-            new_rows.insert(name.clone(), if k == 0 { 0 } else { parts[k].1 });
-            tables.insert(name.clone(), describe_table_path(&table_dir, name.clone())?);
+            new_rows.insert(name.clone(), if k == 0 { 0 } else { parts[k].rows });
+            tables.insert(
+                name.clone(),
+                directory_entry(name.clone(), parts[..=k].to_vec()),
+            );
         }
         let mut source = m.source.clone();
         if let Some(o) = source.as_object_mut() {
@@ -186,9 +189,9 @@ fn link(from: &Path, to: &Path) -> Result<()> {
 /// Cut the append-only table `t` stored at `path` into one partition per night under `store`:
 /// partition k holds the rows loaded after night k − 1's as_of and at or before night k's
 /// (partition 1 also every earlier row, and rows without a load time). Returns each
-/// partition's path inside the table's directory and its rows; an empty partition is still
-/// written (with the table's schema), so every night adds exactly one file.
-fn cut(t: &TableSchema, path: &Path, as_of: &[i64], store: &Path) -> Result<Vec<(String, u64)>> {
+/// partition's entry (path inside the table's directory, rows, sha256); an empty partition is
+/// still written (with the table's schema), so every night adds exactly one file.
+fn cut(t: &TableSchema, path: &Path, as_of: &[i64], store: &Path) -> Result<Vec<FileEntry>> {
     let field = t.loaded_at_field.as_deref().unwrap_or_default();
     let plain = t.plain_columns();
     let rels: Vec<String> = as_of
@@ -236,7 +239,11 @@ fn cut(t: &TableSchema, path: &Path, as_of: &[i64], store: &Path) -> Result<Vec<
     let mut out = Vec::with_capacity(rels.len());
     for (rel, w) in rels.into_iter().zip(writers) {
         let written = w.finish()?;
-        out.push((rel, written.rows));
+        out.push(FileEntry {
+            path: rel,
+            rows: written.rows,
+            sha256: written.sha256,
+        });
     }
     Ok(out)
 }
