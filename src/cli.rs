@@ -327,6 +327,14 @@ pub struct BuildArgs {
     /// Only vars declared in gtmos_project.yml; they change the build_id.
     #[arg(long, value_name = "YAML")]
     pub vars: Option<String>,
+    /// Compute every model, even those whose inputs and definition are unchanged since the
+    /// published version (by default such a table is reused, restamped, not computed).
+    #[arg(long)]
+    pub full_refresh: bool,
+    /// Before publishing, build the same snapshot again as a full refresh beside this run and
+    /// fail (exit 2, nothing published) on the first table, row and column that differ.
+    #[arg(long)]
+    pub verify_full_refresh: bool,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

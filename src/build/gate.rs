@@ -210,6 +210,7 @@ mod tests {
             blocked: None,
             sha256: None,
             read_last_good: read_last_good.iter().map(|s| s.to_string()).collect(),
+            decision: None,
         }
     }
 

@@ -32,8 +32,10 @@ mod logs;
 mod models;
 mod publish;
 mod report;
+mod reuse;
 mod selection;
 mod sources;
+mod verify;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -56,6 +58,7 @@ pub use models::{build_model, key_test, ranged_inputs, through_ranges, write_ord
 pub use report::{
     BuildReport, ModelResult, Step, ViewsSummary, quarantine_summary, warned_sources,
 };
+pub use reuse::{Decision, STEPS_FILE};
 pub use selection::Selection;
 pub use sources::{run_contracts, run_contracts_of};
 
@@ -80,6 +83,11 @@ pub struct BuildOptions {
     pub overrides: BTreeMap<String, PathBuf>,
     /// Project vars overridden for this run (`--vars`), as the SQL text they render to.
     pub vars: BTreeMap<String, String>,
+    /// Compute every model, whatever the state says (`--full-refresh`).
+    pub full_refresh: bool,
+    /// Before committing, build the same snapshot again with `--full-refresh` beside this run
+    /// and fail on the first difference (`--verify-full-refresh`).
+    pub verify_full_refresh: bool,
 }
 
 impl BuildOptions {
@@ -96,6 +104,8 @@ impl BuildOptions {
             close_through: None,
             overrides: BTreeMap::new(),
             vars: BTreeMap::new(),
+            full_refresh: false,
+            verify_full_refresh: false,
         }
     }
 }
@@ -231,6 +241,8 @@ struct BuildRun<'a> {
     gate: Gate,
     /// The tables written to staging, by model.
     staged: BTreeMap<String, WrittenFile>,
+    /// What the published version was built from, and what this run builds from.
+    reuse: reuse::Reuse,
     report: &'a mut BuildReport,
     progress: &'a Progress,
 }
@@ -257,8 +269,8 @@ fn run(
         &staging.join("spill"),
         opts.memory_limit,
     )?;
-    let frozen_through = warehouse
-        .close_state()?
+    let close = warehouse.close_state()?;
+    let frozen_through = close
         .closed_through
         .as_deref()
         .map(Day::parse)
@@ -270,6 +282,12 @@ fn run(
         .with_snapshot_as_of(snapshot_as_of);
     let render = |text: &str| renderer.text(text);
     let run_id = report.run_id.clone();
+    // The warehouse as this run finds it, for the full refresh to start from.
+    let scratch = if opts.verify_full_refresh {
+        Some(verify::seed(warehouse, staging)?)
+    } else {
+        None
+    };
     let mut run = BuildRun {
         cx: contracts::Context {
             engine: &engine,
@@ -286,6 +304,7 @@ fn run(
         selection,
         gate: Gate::new(project),
         staged: BTreeMap::new(),
+        reuse: reuse::Reuse::new(project, warehouse, &close, opts.full_refresh)?,
         report,
         progress,
     };
@@ -313,6 +332,18 @@ fn run(
     }
     // 6. Decision nodes: the proposals of every node evaluated this run join the decision log.
     publish::decisions(&mut run, &next)?;
+    // The proof, when asked for: a full refresh beside this run, compared before publishing.
+    if let Some(scratch) = &scratch {
+        run.progress
+            .step("verify: a full refresh beside this build");
+        let started = Instant::now();
+        verify::against_full_refresh(opts, scratch, &next, run.report)?;
+        run.report.steps.push(Step::ok(
+            "verify",
+            "full_refresh",
+            started.elapsed().as_secs_f64(),
+        ));
+    }
     // 7. The one commit point: readers switch from the old version to the new, whole.
     warehouse.commit(&next)?;
     failpoint("published")?;

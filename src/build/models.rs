@@ -19,6 +19,7 @@ use crate::warehouse::Warehouse;
 
 use super::BuildRun;
 use super::report::{ModelResult, Step};
+use super::reuse::Decision;
 
 /// Stage 2: build every selected model in DAG order; frozen months of closed periods are
 /// readable as `closed.<model>`.
@@ -50,6 +51,7 @@ pub(super) fn build_all(run: &mut BuildRun) -> Result<()> {
             blocked: upstream_block.clone(),
             sha256: None,
             read_last_good: Vec::new(),
+            decision: None,
         };
         if upstream_block.is_none() {
             let inputs = run.gate.last_good_inputs(project, model, warehouse);
@@ -69,13 +71,40 @@ pub(super) fn build_all(run: &mut BuildRun) -> Result<()> {
                 .renderer
                 .model(project, model, &relation, &|m| inputs.get(m).cloned())?;
             result.read_last_good = inputs.keys().cloned().collect();
-            let (written, tests) =
-                build_model(&run.cx, project, model, &sql, &ranged, &run.report.build_id)?;
+            let memo = run
+                .reuse
+                .memo(model, &sql, &|m| inputs.get(m).is_some_and(|s| s.last_good));
+            let decision = if model.materialized == Materialized::Table {
+                let last_good = inputs.values().any(|s| s.last_good);
+                let must = must_compute(model, &sql, &run.report.build_id, last_good);
+                Some(run.reuse.decide(warehouse, &model.name, &memo, must)?)
+            } else {
+                None
+            };
+            let (written, tests) = match decision {
+                Some(Decision::Reuse { keyed }) => reuse_model(
+                    &run.cx,
+                    project,
+                    model,
+                    &warehouse.published_file(&model.name),
+                    keyed,
+                    &run.report.build_id,
+                )?,
+                _ => build_model(&run.cx, project, model, &sql, &ranged, &run.report.build_id)?,
+            };
+            if let Ok(memo) = &memo {
+                run.reuse.built(&model.name, memo);
+            }
             if let Some(w) = written {
+                if let Ok(memo) = memo {
+                    let keyed = key_test(model).is_some_and(|k| tests[k].failures == 0);
+                    run.reuse.wrote(&model.name, memo, &w.sha256, keyed);
+                }
                 result.rows = w.rows;
                 result.sha256 = Some(w.sha256.clone());
                 run.staged.insert(model.name.clone(), w);
             }
+            result.decision = decision;
             if let Some(t) = tests.iter().find(|t| t.spec.blocks(t.status)) {
                 result.blocked = Some(format!(
                     "rule `{}` failed on {} rows",
@@ -90,7 +119,11 @@ pub(super) fn build_all(run: &mut BuildRun) -> Result<()> {
         {
             // Computed anyway, never tested or published, so that a model reading last good
             // versions can still show a blocked input that has none (its rows, values withheld).
-            // Failure here is not the build's: the input is blocked already.
+            // Failure here is not the build's: the input is blocked already. Its readers'
+            // fingerprints cover what it computes.
+            if let Ok(memo) = run.reuse.memo(model, &sql, &|_| false) {
+                run.reuse.built(&model.name, &memo);
+            }
             let _ = materialize(
                 engine,
                 model,
@@ -235,6 +268,118 @@ pub fn build_model(
         cx.staging,
         key.is_some(),
     )?;
+    let tests = check_model(cx, project, model, &written)?;
+    if key.is_some_and(|k| tests[k].failures > 0) {
+        // The key has duplicates, so `order_by` alone left ties: written again in the total
+        // order, for the same bytes on every run (the tests saw the same rows).
+        written = materialize(cx.engine, model, sql, ranged, build_id, cx.staging, false)?;
+    }
+    Ok((written, tests))
+}
+
+/// Why a table model is computed whatever the state says, if it must be: one built or
+/// sorted in ranges (its file is written range by range, not through the one sorted writer
+/// a reused table goes through), one reading a last good input or frozen months (whose rows
+/// carry other builds' ids), or one whose SQL may put the build id anywhere but its
+/// `build_id` column.
+fn must_compute(model: &Model, sql: &str, build_id: &str, last_good: bool) -> Option<String> {
+    if model.build_in_ranges.is_some() || model.sort_in_ranges.is_some() {
+        Some("built or sorted in ranges, so always computed".into())
+    } else if last_good {
+        Some("it reads a last good version".into())
+    } else if sql.contains(&format!("{CLOSED}.")) {
+        // Frozen rows keep the build id of the close that froze them.
+        Some("it reads frozen months".into())
+    } else if !stamps_only(sql, build_id) {
+        Some("its SQL uses the build id beyond stamping it".into())
+    } else {
+        None
+    }
+}
+
+/// Whether `sql` uses the build id only to stamp the `build_id` column: the id's literal
+/// only as `'<id>' as build_id` or as the last item of a select (`'<id>' from`, a union
+/// branch), and a `build_id` column only passed through (`build_id,` `build_id from`,
+/// `exclude (build_id)`) or named (`… as build_id`), never computed with or renamed.
+pub(super) fn stamps_only(sql: &str, build_id: &str) -> bool {
+    let lower = sql.to_ascii_lowercase();
+    let literal = crate::engine::quote(build_id).to_ascii_lowercase();
+    let next_words = |from: usize, n: usize| -> Vec<String> {
+        lower[from..]
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ','))
+            .filter(|w| !w.is_empty())
+            .take(n)
+            .map(str::to_string)
+            .collect()
+    };
+    for (i, _) in lower.match_indices(&literal) {
+        let after = next_words(i + literal.len(), 2);
+        let ok = matches!(after.first().map(String::as_str), Some("from"))
+            || after == ["as", "build_id"]
+            || after == ["as", "build_id,"];
+        if !ok {
+            return false;
+        }
+    }
+    let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    for (i, w) in lower.match_indices("build_id") {
+        let (head, tail) = (&lower[..i], &lower[i + w.len()..]);
+        if head.ends_with(ident) || tail.starts_with(ident) {
+            continue; // part of another name
+        }
+        let (before, after) = (head.trim_end(), tail.trim_start());
+        // `… as build_id`: only the stamp itself, `'<id>' as build_id`.
+        if let Some(b) = before
+            .strip_suffix("as")
+            .filter(|b| b.ends_with(char::is_whitespace))
+        {
+            if b.trim_end().ends_with(&literal) {
+                continue;
+            }
+            return false;
+        }
+        let passed = after.is_empty()
+            || after.starts_with(',')
+            || after.starts_with("from") && !after[4..].starts_with(ident);
+        let excluded = (before.ends_with("exclude (") || before.ends_with("exclude("))
+            && after.starts_with(')');
+        if !(passed || excluded) {
+            return false;
+        }
+    }
+    true
+}
+
+/// A table model whose published rows are this build's ([`super::reuse`]): those rows,
+/// stamped with `build_id` and written in the order computing them would use, then checked by
+/// its data tests like a computed one.
+pub fn reuse_model(
+    cx: &contracts::Context,
+    project: &Project,
+    model: &Model,
+    published: &Path,
+    keyed: bool,
+    build_id: &str,
+) -> Result<(Option<WrittenFile>, Vec<TestResult>)> {
+    let mut written = Some(restamp(
+        cx.engine, model, published, build_id, cx.staging, keyed,
+    )?);
+    let tests = check_model(cx, project, model, &written)?;
+    if keyed && key_test(model).is_some_and(|k| tests[k].failures > 0) {
+        written = Some(restamp(
+            cx.engine, model, published, build_id, cx.staging, false,
+        )?);
+    }
+    Ok((written, tests))
+}
+
+/// A model's data tests over what was written (a failing test marked as blocking it).
+fn check_model(
+    cx: &contracts::Context,
+    project: &Project,
+    model: &Model,
+    written: &Option<WrittenFile>,
+) -> Result<Vec<TestResult>> {
     let rel_of = |to: &str| {
         if project.model(to).is_some() {
             format!("{MODELS}.{}", ident(to))
@@ -253,18 +398,13 @@ pub fn build_model(
         files.as_deref(),
     )
     .map_err(|e| wrap_model(model, e))?;
-    if key.is_some_and(|k| tests[k].failures > 0) {
-        // The key has duplicates, so `order_by` alone left ties: written again in the total
-        // order, for the same bytes on every run (the tests saw the same rows).
-        written = materialize(cx.engine, model, sql, ranged, build_id, cx.staging, false)?;
-    }
     for t in &mut tests {
         t.declared_in = model.file.display().to_string();
         if t.status == crate::project::data_tests::Status::Fail {
             t.action = "blocked";
         }
     }
-    Ok((written, tests))
+    Ok(tests)
 }
 
 /// The data test, by its index in the model's tests, that proves the declared `order_by` a
@@ -432,6 +572,69 @@ fn materialize(
     Ok(Some(written))
 }
 
+/// Write the rows of a published table again, stamped with `build_id`, through the writer
+/// and in the order [`materialize`] writes the model (`keyed`: on its `order_by` alone): the
+/// same rows give the same bytes. Registered as `models.<name>`.
+fn restamp(
+    engine: &Engine,
+    model: &Model,
+    published: &Path,
+    build_id: &str,
+    staging: &Path,
+    keyed: bool,
+) -> Result<WrittenFile> {
+    let what = format!("{}: model `{}` (reused)", model.file.display(), model.name);
+    let (schema, _) = crate::table_io::read_parquet_schema(published)?;
+    let from = format!("reused__{}", model.name);
+    engine.register_parquet(
+        SCRATCH,
+        &from,
+        &published.to_string_lossy(),
+        Some(schema.clone()),
+    )?;
+    let columns: Vec<(String, DataType)> = schema
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), f.data_type().clone()))
+        .collect();
+    let id = crate::engine::quote(build_id);
+    let select: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.name().as_str() {
+            // As nullable as computing it made it (a union with a frozen month's rows is).
+            "build_id" if f.is_nullable() => format!("nullif({id}, '') AS build_id"),
+            "build_id" => format!("{id} AS build_id"),
+            n => format!("r.{}", ident(n)),
+        })
+        .collect();
+    let path = staging
+        .join("models")
+        .join(format!("{}.parquet", model.name));
+    let written = write_sorted(
+        engine,
+        &format!(
+            "SELECT {} FROM {SCRATCH}.{} r",
+            select.join(", "),
+            ident(&from)
+        ),
+        &write_order(model, &columns, keyed),
+        Sorting::Whole,
+        &path,
+        &what,
+        |_| Error::Internal(format!("{what}: not sorted in ranges")),
+        |_| Error::Internal(format!("{what}: not built in ranges")),
+    )?;
+    engine.register_parquet_with(
+        MODELS,
+        &model.name,
+        &path.to_string_lossy(),
+        None,
+        model.pushdown_filters,
+    )?;
+    Ok(written)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -465,6 +668,36 @@ mod tests {
             "a test of some rows proves nothing of the others"
         );
         assert_eq!(key(not_null), None);
+    }
+
+    #[test]
+    fn only_a_stamped_build_id_lets_a_table_be_reused() {
+        let id = "abc123";
+        let ok = [
+            "select a, 'abc123' as build_id from t",
+            "select a, 'abc123' AS build_id, b from t",
+            "select a, 'abc123'\n from t union all select b, 'abc123' as build_id from u",
+            "select * exclude (build_id) from t",
+            "select a, build_id from final",
+            "select a, build_id, b from final",
+            "select a from t where a_build_id > 0",
+            "select a, 'abc123'\nas build_id from t",
+        ];
+        for sql in ok {
+            assert!(stamps_only(sql, id), "{sql}");
+        }
+        let not_ok = [
+            "select a, 'abc123' as source_build from t",
+            "select a, build_id as computed_in_build from t",
+            "select a, concat('abc123', a) as build_id from t",
+            "select a, 'abc123', b from t",
+            "select a from t where build_id = 'x'",
+            "select a, upper(b) as build_id from t",
+            "select a, hash(build_id) from t",
+        ];
+        for sql in not_ok {
+            assert!(!stamps_only(sql, id), "{sql}");
+        }
     }
 
     #[test]

@@ -81,6 +81,10 @@ pub(super) fn tables(run: &mut BuildRun) -> Result<Warehouse> {
         report.views = Some(summary);
     }
     next.write_state(&state)?;
+    super::reuse::write_state(
+        &next.published_dir(),
+        &run.reuse.next_state(&report.published),
+    )?;
     failpoint("publish.state")?;
     run.progress.advance(1);
     Ok(next)

@@ -16,6 +16,9 @@ pub struct Step {
     pub rows_out: u64,
     pub quarantined: u64,
     pub status: String,
+    /// For a table model: `reused`, or `recomputed: <why>` (see [`super::reuse`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incremental: Option<String>,
 }
 
 impl Step {
@@ -29,6 +32,7 @@ impl Step {
             rows_out: 0,
             quarantined: 0,
             status: "ok".into(),
+            incremental: None,
         }
     }
 
@@ -58,6 +62,7 @@ impl Step {
             } else {
                 "ok".into()
             },
+            incremental: r.decision.as_ref().map(|d| d.describe()),
             ..Step::ok("model", &r.name, r.seconds)
         }
     }
@@ -86,6 +91,8 @@ pub struct ModelResult {
     pub sha256: Option<String>,
     /// Blocked inputs it read at their last good version (`blocked_inputs='last_good'`).
     pub read_last_good: Vec<String>,
+    /// For a table model: reused from the published version, or computed and why.
+    pub decision: Option<super::reuse::Decision>,
 }
 
 /// Everything a run did, for the summary, the logs and the report.

@@ -22,6 +22,9 @@ pub(super) fn check(run: &mut BuildRun, snapshot: &Snapshot) -> Result<()> {
         &run.selection.sources,
         run.progress,
     )? {
+        if let Some(c) = run.project.sources.iter().find(|c| c.table == r.table) {
+            run.reuse.source(run.project, snapshot, c, run.report.as_of);
+        }
         run.report.steps.push(Step::of_source(&r));
         if let Some(why) = &r.blocked {
             run.gate.block_source(&r.table, why);

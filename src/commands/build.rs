@@ -104,6 +104,8 @@ pub fn options(a: &BuildArgs) -> Result<BuildOptions> {
             Some(text) => crate::project::parse_var_overrides(text)?,
             None => Default::default(),
         },
+        full_refresh: a.full_refresh,
+        verify_full_refresh: a.verify_full_refresh,
     })
 }
 
@@ -127,7 +129,38 @@ fn summary_json(r: &BuildReport) -> serde_json::Value {
         "closed_months": r.closed,
         "close_held": r.close_held,
         "decisions": r.decisions,
+        "incremental": r.models.iter().filter_map(|m| m.decision.as_ref().map(|d| json!({"model": m.name, "decision": d.describe()}))).collect::<Vec<_>>(),
     })
+}
+
+/// What the run computed and what it reused, with the reasons for recomputing by count.
+fn incremental_line(r: &BuildReport) -> String {
+    use crate::build::Decision;
+    let decided: Vec<&Decision> = r
+        .models
+        .iter()
+        .filter_map(|m| m.decision.as_ref())
+        .collect();
+    let reused = decided
+        .iter()
+        .filter(|d| matches!(d, Decision::Reuse { .. }))
+        .count();
+    let mut why: std::collections::BTreeMap<&str, usize> = Default::default();
+    for d in &decided {
+        if let Decision::Recompute(w) = d {
+            *why.entry(w.as_str()).or_default() += 1;
+        }
+    }
+    let mut why: Vec<(&str, usize)> = why.into_iter().collect();
+    why.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let mut s = format!(
+        "  incremental {reused} tables reused, {} computed\n",
+        decided.len() - reused
+    );
+    for (w, n) in why {
+        s.push_str(&format!("    {n} computed: {w}\n"));
+    }
+    s
 }
 
 fn summary_text(r: &BuildReport) -> String {
@@ -175,6 +208,7 @@ fn summary_text(r: &BuildReport) -> String {
         r.published.len(),
         r.blocked.len()
     ));
+    s.push_str(&incremental_line(r));
     let warehouse = crate::warehouse::Warehouse::new(&r.warehouse);
     for (t, why) in &r.blocked {
         if warehouse.published_file(t).exists() {

@@ -393,7 +393,9 @@ fn ingest(
         .encode_threads(cx.engine.threads());
     let q_schema = quarantine_schema(t);
     let mut per_test = vec![0u64; removing.len()];
-    let mut samples: Vec<Vec<serde_json::Value>> = vec![Vec::new(); removing.len()];
+    // Each rule's sample: its failing rows of the smallest positions, so the same on every
+    // run whatever order the engine hands the rows back in.
+    let mut samples: Vec<Vec<(u64, serde_json::Value)>> = vec![Vec::new(); removing.len()];
     let mut quarantine: Option<TableWriter> = None;
     let mut dead = DeadLetter::new(cx, &t.name, &contract.contract_version);
     let mut rows_in = 0u64;
@@ -427,8 +429,12 @@ fn ingest(
                 .ok_or_else(|| Error::Internal(format!("{what}: rule label out of range")))?;
             per_test[k] += 1;
             *result.quarantined.entry(spec.rule.clone()).or_default() += 1;
-            if samples[k].len() < SAMPLE_ROWS {
-                samples[k].push(record_json(&bad_batch, i));
+            let at = positions.value(i);
+            let sample = &mut samples[k];
+            if sample.len() < SAMPLE_ROWS || sample.last().is_some_and(|(p, _)| at < *p) {
+                let slot = sample.partition_point(|(p, _)| *p < at);
+                sample.insert(slot, (at, record_json(&bad_batch, i)));
+                sample.truncate(SAMPLE_ROWS);
             }
             if spec.on_fail == OnFail::DeadLetter {
                 let col = spec.column.clone().unwrap_or_default();
@@ -519,7 +525,10 @@ fn ingest(
             failures,
             rows_checked: rows_in,
             action,
-            sample: std::mem::take(&mut samples[k]),
+            sample: std::mem::take(&mut samples[k])
+                .into_iter()
+                .map(|(_, v)| v)
+                .collect(),
             contract_version: Some(contract.contract_version.clone()),
             declared_in: contract.file.display().to_string(),
         });

@@ -10,6 +10,7 @@ mod decisions;
 mod eval;
 mod faults;
 mod first_run;
+mod incremental;
 mod ingest_rules;
 mod metrics;
 mod nights;
