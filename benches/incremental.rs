@@ -27,7 +27,14 @@ fn build(snapshot: &Path, warehouse: &Path, extra: &[&str]) -> (f64, f64, serde_
         .arg(snapshot)
         .arg("--warehouse")
         .arg(warehouse)
-        .args(["--no-report", "-q", "--format", "json", "--memory-mb", &memory])
+        .args([
+            "--no-report",
+            "-q",
+            "--format",
+            "json",
+            "--memory-mb",
+            &memory,
+        ])
         .args(extra)
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -97,12 +104,16 @@ fn main() {
     println!("  night 1, first build           {s1:8.1} s  peak {m1:7.0} MiB");
     let (si, mi, ri) = build(&n2, &inc, &[]);
     let (ui, ti) = reused(&ri);
-    println!("  night 2, incremental           {si:8.1} s  peak {mi:7.0} MiB  ({ui} of {ti} tables reused)");
+    println!(
+        "  night 2, incremental           {si:8.1} s  peak {mi:7.0} MiB  ({ui} of {ti} tables reused)"
+    );
     let (sf, mf, _) = build(&n2, &full, &["--full-refresh"]);
     println!("  night 2, full refresh          {sf:8.1} s  peak {mf:7.0} MiB");
     let (sr, mr, rr) = build(&n2, &inc, &[]);
     let (ur, tr) = reused(&rr);
-    println!("  night 2 again (nothing new)    {sr:8.1} s  peak {mr:7.0} MiB  ({ur} of {tr} tables reused)");
+    println!(
+        "  night 2 again (nothing new)    {sr:8.1} s  peak {mr:7.0} MiB  ({ur} of {tr} tables reused)"
+    );
     let why: std::collections::BTreeMap<String, usize> = ri["incremental"]
         .as_array()
         .expect("incremental")
@@ -134,6 +145,10 @@ fn main() {
     println!(
         "  ratio incremental / full refresh: {:.2}; target {} s",
         si / sf,
-        if accounts >= 100_000 { "≤ 30" } else { "≤ 3" }
+        if accounts >= 100_000 {
+            "≤ 30"
+        } else {
+            "≤ 3"
+        }
     );
 }

@@ -508,9 +508,7 @@ fn materialize(
     let order = write_order(model, &columns, keyed);
     let produced: Vec<(&str, &DataType)> = columns.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let select = model.output_select(&produced, build_id)?;
-    let path = staging
-        .join("models")
-        .join(format!("{}.parquet", model.name));
+    let path = staged_path(staging, model);
     // (A model built in ranges but rendered over its whole inputs, `ranged` empty, is one query.)
     let by_key = model.build_in_ranges.filter(|_| !ranged.is_empty());
     let (sorting, ranges) = match (model.sort_in_ranges, by_key) {
@@ -562,14 +560,26 @@ fn materialize(
             )
         },
     )?;
+    register_staged(engine, model, &path)?;
+    Ok(Some(written))
+}
+
+/// Where a model's table is written in the run's staging directory.
+fn staged_path(staging: &Path, model: &Model) -> PathBuf {
+    staging
+        .join("models")
+        .join(format!("{}.parquet", model.name))
+}
+
+/// Register a model's staged table as `models.<name>`, for its tests and its readers.
+fn register_staged(engine: &Engine, model: &Model, path: &Path) -> Result<()> {
     engine.register_parquet_with(
         MODELS,
         &model.name,
         &path.to_string_lossy(),
         None,
         model.pushdown_filters,
-    )?;
-    Ok(Some(written))
+    )
 }
 
 /// Write the rows of a published table again, stamped with `build_id`, through the writer
@@ -608,9 +618,7 @@ fn restamp(
             n => format!("r.{}", ident(n)),
         })
         .collect();
-    let path = staging
-        .join("models")
-        .join(format!("{}.parquet", model.name));
+    let path = staged_path(staging, model);
     let written = write_sorted(
         engine,
         &format!(
@@ -625,13 +633,7 @@ fn restamp(
         |_| Error::Internal(format!("{what}: not sorted in ranges")),
         |_| Error::Internal(format!("{what}: not built in ranges")),
     )?;
-    engine.register_parquet_with(
-        MODELS,
-        &model.name,
-        &path.to_string_lossy(),
-        None,
-        model.pushdown_filters,
-    )?;
+    register_staged(engine, model, &path)?;
     Ok(written)
 }
 

@@ -11,8 +11,8 @@
 //! and at or before night k's. Each partition is written once, under `partitions/`, and linked
 //! into every night that holds it, so an unchanged partition is the same file with the same
 //! sha256 night after night. What a night adds is whatever the generator dated in that day:
-//! new metered periods, replays of earlier events, late arrivals and corrections of earlier
-//! periods (some in months a close has frozen). Rows loaded after the last as_of are in no night.
+//! mostly new metered periods (the generator dates few replays, late arrivals or corrections in
+//! a corpus' last days). Rows loaded after the last as_of are in no night.
 //!
 //! The other tables (accounts, contracts, orders, the finance tables, …) hold current state, not
 //! history: a snapshot has no earlier version of a row, so every night carries the corpus'
