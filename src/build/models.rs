@@ -298,8 +298,8 @@ fn must_compute(model: &Model, sql: &str, build_id: &str, last_good: bool) -> Op
 }
 
 /// Whether `sql` uses the build id only to stamp the `build_id` column: the id's literal
-/// only as `'<id>' as build_id` or as the last item of a select (`'<id>' from`, a union
-/// branch), and a `build_id` column only passed through (`build_id,` `build_id from`,
+/// only as `'<id>' as build_id` or, where that appears too, as the last item of a select
+/// (`'<id>' from`, a later union branch), and a `build_id` column only passed through (`build_id,` `build_id from`,
 /// `exclude (build_id)`) or named (`… as build_id`), never computed with or renamed.
 pub(super) fn stamps_only(sql: &str, build_id: &str) -> bool {
     let lower = sql.to_ascii_lowercase();
@@ -312,14 +312,21 @@ pub(super) fn stamps_only(sql: &str, build_id: &str) -> bool {
             .map(str::to_string)
             .collect()
     };
+    let mut stamped = false;
+    let mut unnamed = false;
     for (i, _) in lower.match_indices(&literal) {
         let after = next_words(i + literal.len(), 2);
-        let ok = matches!(after.first().map(String::as_str), Some("from"))
-            || after == ["as", "build_id"]
-            || after == ["as", "build_id,"];
-        if !ok {
+        if after == ["as", "build_id"] || after == ["as", "build_id,"] {
+            stamped = true;
+        } else if after.first().map(String::as_str) == Some("from") {
+            unnamed = true;
+        } else {
             return false;
         }
+    }
+    // Unnamed, it is a later union branch's column: the first branch must name it.
+    if unnamed && !stamped {
+        return false;
     }
     let ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
     for (i, w) in lower.match_indices("build_id") {
@@ -696,6 +703,7 @@ mod tests {
             "select a from t where build_id = 'x'",
             "select a, upper(b) as build_id from t",
             "select a, hash(build_id) from t",
+            "select a, 'abc123' from t",
         ];
         for sql in not_ok {
             assert!(!stamps_only(sql, id), "{sql}");
