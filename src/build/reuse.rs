@@ -8,8 +8,8 @@
 //! describes, in the same switch): per table, the fingerprint it was built from and the sha256
 //! of the file it wrote. A fingerprint is a hash over
 //!
-//! - the environment: the gtmos version, the engine settings and the close state (frozen months
-//!   are an input of every model that reads `closed.<model>`);
+//! - the environment: the gtmos version and executable (a rebuilt binary recomputes), the
+//!   engine settings and the close state;
 //! - the model's definition (SQL file, config, contract, tests) and its SQL as rendered for this
 //!   run — `as_of`, `snapshot_id`, vars and last good inputs render into it;
 //! - each input's identity: a source's is a hash of its snapshot files (the manifest's sha256,
@@ -146,8 +146,9 @@ impl Reuse {
     ) -> Result<Reuse> {
         let environment = sha256_hex(
             format!(
-                "gtmos {}\n{:?}\n{}",
+                "gtmos {} {}\n{:?}\n{}",
                 env!("CARGO_PKG_VERSION"),
+                executable(),
                 project.engine,
                 serde_json::to_string(close).unwrap_or_default()
             )
@@ -289,6 +290,22 @@ impl Reuse {
         }
         StepState { models }
     }
+}
+
+/// The running executable's size and modification time: a rebuilt gtmos (a changed kernel
+/// under the same version number) computes everything once. Only ever costs a recomputation.
+fn executable() -> String {
+    std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .map(|m| {
+            let modified = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos());
+            format!("{} bytes, modified {modified}", m.len())
+        })
+        .unwrap_or_else(|_| "unknown executable".into())
 }
 
 /// The state a published version records (empty when it has none: a warehouse from before
