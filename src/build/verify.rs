@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::table_io::read_parquet;
+use crate::table_io::{json_rows, read_parquet_schema};
 use crate::warehouse::{PUBLISHED, Warehouse};
 
 use super::{BuildOptions, BuildReport};
@@ -73,7 +73,7 @@ pub(super) fn against_full_refresh(
     for table in sorted(&report.published) {
         let (a, b) = (next.published_file(&table), other.published_file(&table));
         if std::fs::read(&a).ok() != std::fs::read(&b).ok() {
-            let at = first_difference(&a, &b, &[])?;
+            let at = first_difference(&a, &b)?;
             return Err(differ(format!("table `{table}` differs{at}")).with_table(&table));
         }
     }
@@ -170,68 +170,64 @@ fn compare_run_rows(
     }
 }
 
-/// Each row of a Parquet file as `column=value;…`, without the `skip` columns.
+/// Each row of a Parquet file as `column=value;…` (columns in name order), without the `skip`
+/// columns.
 fn text_rows(path: &Path, skip: &[&str]) -> Result<Vec<String>> {
-    let (schema, batches) = read_parquet(path)?;
-    let mut out = Vec::new();
-    for b in &batches {
-        for r in 0..b.num_rows() {
-            let mut line = String::new();
-            for (i, f) in schema.fields().iter().enumerate() {
-                if skip.contains(&f.name().as_str()) {
-                    continue;
-                }
-                line.push_str(&format!("{}={};", f.name(), value(b.column(i), r)));
-            }
-            out.push(line);
-        }
-    }
-    Ok(out)
+    Ok(json_rows(path)?
+        .iter()
+        .map(|r| {
+            r.iter()
+                .filter(|(k, _)| !skip.contains(&k.as_str()))
+                .map(|(k, v)| format!("{k}={};", text(v)))
+                .collect()
+        })
+        .collect())
 }
 
-fn value(a: &arrow::array::ArrayRef, row: usize) -> String {
-    if a.is_null(row) {
-        return "NULL".into();
+/// A value as text: strings bare, null as `NULL`.
+fn text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "NULL".into(),
+        serde_json::Value::String(s) => s.clone(),
+        v => v.to_string(),
     }
-    arrow::util::display::array_value_to_string(a, row).unwrap_or_else(|e| format!("<{e}>"))
 }
 
-/// Where two Parquet tables first differ: the row and column, with both values; or their
-/// schemas, row counts, or (same values) only their bytes.
-fn first_difference(a: &Path, b: &Path, skip: &[&str]) -> Result<String> {
-    let ((sa, ba), (sb, bb)) = (read_parquet(a)?, read_parquet(b)?);
+/// Where two Parquet tables first differ: the columns whose types differ, the row counts, or
+/// the first row and column (in the table's order) with both values; else only their bytes.
+fn first_difference(a: &Path, b: &Path) -> Result<String> {
+    let ((sa, _), (sb, _)) = (read_parquet_schema(a)?, read_parquet_schema(b)?);
     if sa != sb {
-        return Ok(format!(": schema {sa:?}, a full refresh {sb:?}"));
-    }
-    let rows = |batches: &[arrow::array::RecordBatch]| -> usize {
-        batches.iter().map(|b| b.num_rows()).sum()
-    };
-    if rows(&ba) != rows(&bb) {
+        let fields = |s: &arrow::datatypes::Schema| -> Vec<String> {
+            s.fields().iter().map(|f| format!("{f:?}")).collect()
+        };
+        let (fa, fb) = (fields(&sa), fields(&sb));
+        let only = |x: &[String], y: &[String]| -> Vec<String> {
+            x.iter().filter(|f| !y.contains(f)).cloned().collect()
+        };
         return Ok(format!(
-            ": {} rows, a full refresh {}",
-            rows(&ba),
-            rows(&bb)
+            ": columns {:?}, a full refresh {:?}",
+            only(&fa, &fb),
+            only(&fb, &fa)
         ));
     }
-    let cell = |batches: &[arrow::array::RecordBatch], mut r: usize, c: usize| -> String {
-        for b in batches {
-            if r < b.num_rows() {
-                return value(b.column(c), r);
-            }
-            r -= b.num_rows();
-        }
-        String::new()
-    };
-    for r in 0..rows(&ba) {
-        for (c, f) in sa.fields().iter().enumerate() {
-            if skip.contains(&f.name().as_str()) {
-                continue;
-            }
-            let (x, y) = (cell(&ba, r, c), cell(&bb, r, c));
-            if x != y {
+    let (ra, rb) = (json_rows(a)?, json_rows(b)?);
+    if ra.len() != rb.len() {
+        return Ok(format!(": {} rows, a full refresh {}", ra.len(), rb.len()));
+    }
+    for (r, (x, y)) in ra.iter().zip(&rb).enumerate() {
+        for f in sa.fields() {
+            let null = serde_json::Value::Null;
+            let (p, q) = (
+                x.get(f.name()).unwrap_or(&null),
+                y.get(f.name()).unwrap_or(&null),
+            );
+            if p != q {
                 return Ok(format!(
-                    " at row {r}, column `{}`: incremental `{x}`, full refresh `{y}`",
-                    f.name()
+                    " at row {r}, column `{}`: incremental `{}`, full refresh `{}`",
+                    f.name(),
+                    text(p),
+                    text(q)
                 ));
             }
         }
@@ -283,14 +279,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = table(dir.path(), "a.parquet", &[1, 2, 3], "r1");
         let b = table(dir.path(), "b.parquet", &[1, 5, 3], "r1");
-        let at = first_difference(&a, &b, &[]).unwrap();
+        let at = first_difference(&a, &b).unwrap();
         assert_eq!(
             at,
             " at row 1, column `id`: incremental `2`, full refresh `5`"
         );
         let c = table(dir.path(), "c.parquet", &[1, 2], "r1");
         assert_eq!(
-            first_difference(&a, &c, &[]).unwrap(),
+            first_difference(&a, &c).unwrap(),
             ": 3 rows, a full refresh 2"
         );
     }

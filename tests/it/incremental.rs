@@ -362,6 +362,47 @@ fn ten_nights_of_incremental_builds_publish_what_full_refreshes_do() {
     );
 }
 
+/// Put another value in a published table in place (its first row's segment), as a stray
+/// write would; returns the file's sha256 before and after.
+fn tamper(file: &Path) -> (String, String) {
+    let (schema, batches) = gtmos::table_io::read_parquet(file).unwrap();
+    let all = arrow::compute::concat_batches(&schema, &batches).unwrap();
+    let old_sha = gtmos::table_io::sha256_file(file).unwrap();
+    let mut segments = Table::read_file(file).str("segment");
+    std::fs::remove_file(file).unwrap();
+    let c = schema.index_of("segment").unwrap();
+    segments[0] = Some("TAMPERED".into());
+    let mut columns = all.columns().to_vec();
+    columns[c] = std::sync::Arc::new(arrow::array::StringArray::from(segments));
+    let altered = [arrow::array::RecordBatch::try_new(schema.clone(), columns).unwrap()];
+    gtmos::table_io::write_table(file, schema, &[], &altered).unwrap();
+    (old_sha, gtmos::table_io::sha256_file(file).unwrap())
+}
+
+/// Verified inputs hold for reuse: a published table changed after publishing (its recorded
+/// sha256 left as it was) is computed again, not reused, and the build publishes it as it was.
+#[test]
+fn a_published_table_changed_after_the_fact_is_computed_again_not_reused() {
+    let dir = tempdir();
+    let wh = dir.path().join("wh");
+    let (code, _, err) = build(corpus(), &wh, &[]);
+    assert!(code < 2, "{err}");
+    let file = Warehouse::new(&wh).published_file("metric_revenue");
+    let (old_sha, _) = tamper(&file);
+    let summary = build_json(&project_dir(), corpus(), &wh, &[]);
+    assert!(
+        decisions(&summary).contains(&(
+            "metric_revenue".into(),
+            "recomputed: its published file does not hash to the recorded sha256".into()
+        )),
+        "{:?}",
+        decisions(&summary)
+    );
+    assert!(reused(&summary) > 40, "the rest is reused");
+    let again = Warehouse::new(&wh).published_file("metric_revenue");
+    assert_eq!(gtmos::table_io::sha256_file(&again).unwrap(), old_sha);
+}
+
 /// Proof, not hope: a published table altered after the fact, with the hashes recorded for it
 /// altered to match, is reused by an incremental build; `--verify-full-refresh` finds the
 /// difference, names it, and publishes nothing.
@@ -374,19 +415,7 @@ fn verify_full_refresh_catches_a_reused_table_that_is_not_what_computing_gives()
     let w = Warehouse::new(&wh);
     let table = "metric_revenue";
     let file = w.published_file(table);
-    // Another value in place: the first row's segment.
-    let (schema, batches) = gtmos::table_io::read_parquet(&file).unwrap();
-    let all = arrow::compute::concat_batches(&schema, &batches).unwrap();
-    let old_sha = gtmos::table_io::sha256_file(&file).unwrap();
-    let mut segments = Table::read_file(&file).str("segment");
-    std::fs::remove_file(&file).unwrap();
-    let c = schema.index_of("segment").unwrap();
-    segments[0] = Some("TAMPERED".into());
-    let mut columns = all.columns().to_vec();
-    columns[c] = std::sync::Arc::new(arrow::array::StringArray::from(segments));
-    let altered = [arrow::array::RecordBatch::try_new(schema.clone(), columns).unwrap()];
-    gtmos::table_io::write_table(&file, schema, &[], &altered).unwrap();
-    let new_sha = gtmos::table_io::sha256_file(&file).unwrap();
+    let (old_sha, new_sha) = tamper(&file);
     for state in ["_state.json", gtmos::build::STEPS_FILE] {
         let p = w.published_dir().join(state);
         let text = std::fs::read_to_string(&p)
