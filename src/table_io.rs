@@ -270,6 +270,7 @@ impl TableWriter {
         plain: &[&str],
     ) -> Result<TableWriter> {
         let err = |e| Error::parquet(format!("cannot start writing {}", path.display()), e);
+        let schema = plain_schema(&schema);
         // ArrowWriter sets up the file: the Parquet schema and the Arrow schema in its metadata.
         let (file, factory) =
             ArrowWriter::try_new(file, schema.clone(), Some(writer_properties(plain)))
@@ -322,7 +323,21 @@ impl TableWriter {
         }
         let mut leaves = Vec::with_capacity(self.columns.len());
         for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
-            leaves.extend(compute_leaves(field, column).map_err(err)?);
+            let column = if column.data_type() == field.data_type() {
+                column.clone()
+            } else {
+                arrow::compute::cast(column, field.data_type()).map_err(|e| {
+                    Error::arrow(
+                        format!(
+                            "cannot write {}: column `{}`",
+                            self.path.display(),
+                            field.name()
+                        ),
+                        e,
+                    )
+                })?
+            };
+            leaves.extend(compute_leaves(field, &column).map_err(err)?);
         }
         let columns: Vec<(&mut ArrowColumnWriter, &ArrowLeafColumn)> =
             self.columns.iter_mut().zip(&leaves).collect();
@@ -369,6 +384,34 @@ impl TableWriter {
             sha256,
         })
     }
+}
+
+/// `schema` with string and binary views as plain strings and binaries, at any depth. The
+/// Parquet data is the same either way; the Arrow schema a file records (and its readers get)
+/// must not depend on which engine or function happened to produce a view.
+fn plain_schema(schema: &SchemaRef) -> SchemaRef {
+    use arrow::datatypes::{DataType, Field, Schema};
+    fn plain(t: &DataType) -> DataType {
+        let field = |f: &arrow::datatypes::FieldRef| {
+            std::sync::Arc::new(f.as_ref().clone().with_data_type(plain(f.data_type())))
+        };
+        match t {
+            DataType::Utf8View => DataType::Utf8,
+            DataType::BinaryView => DataType::Binary,
+            DataType::List(f) => DataType::List(field(f)),
+            DataType::LargeList(f) => DataType::LargeList(field(f)),
+            DataType::FixedSizeList(f, n) => DataType::FixedSizeList(field(f), *n),
+            DataType::Struct(fs) => DataType::Struct(fs.iter().map(field).collect()),
+            DataType::Map(f, sorted) => DataType::Map(field(f), *sorted),
+            other => other.clone(),
+        }
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_data_type(plain(f.data_type())))
+        .collect();
+    std::sync::Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 /// `f` of each job, in job order, computed on up to `threads` scoped threads that each take
