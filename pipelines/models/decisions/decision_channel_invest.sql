@@ -25,7 +25,10 @@ channels as (
         max(case when metric_name = 'sql_to_win_pct' then metric_value end) as win_pct,
         max(case when metric_name = 'attribution_validity' then metric_value end) as validity,
         bool_or(stale) as stale,
-        string_agg(case when data_gap then metric_name || ': ' || data_gap_reason end, '; ') as gaps
+        -- ordered: an aggregate's input order is the engine's (on a cluster, whichever task
+        -- finishes first)
+        string_agg(case when data_gap then metric_name || ': ' || data_gap_reason end, '; '
+                   order by metric_name) as gaps
     from latest
     group by channel
 ),
