@@ -79,6 +79,70 @@ pub enum Command {
     /// pipelines/canary.yml. Appends canary_results and a canary.rollout decision. Exit 0
     /// promote, 1 anything else (or refused), 2 bad input.
     Canary(CanaryArgs),
+    /// Run a Ballista scheduler that knows gtmos' functions (`--features distributed`).
+    ///
+    /// Builds reach it with `gtmos build --engine ballista --scheduler df://HOST:PORT`; it
+    /// plans each query's stages and hands their tasks to the executors (docs/cluster.md).
+    #[cfg(feature = "distributed")]
+    Scheduler(SchedulerArgs),
+    /// Run a Ballista executor that knows gtmos' functions and tables (`--features distributed`).
+    ///
+    /// It registers with the scheduler and runs the tasks it is given; every executor must
+    /// read the snapshot, warehouse and staging paths the build reads (docs/cluster.md).
+    #[cfg(feature = "distributed")]
+    Executor(ExecutorArgs),
+}
+
+#[cfg(feature = "distributed")]
+#[derive(Debug, Args)]
+pub struct SchedulerArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_host: String,
+    /// Port to listen on.
+    #[arg(long, default_value_t = 50050)]
+    pub port: u16,
+    /// Host name executors and builds reach this scheduler by.
+    #[arg(long, default_value = "localhost")]
+    pub external_host: String,
+}
+
+#[cfg(feature = "distributed")]
+#[derive(Debug, Args)]
+pub struct ExecutorArgs {
+    /// The scheduler to join, df://HOST:PORT [default: GTMOS_SCHEDULER, or df://localhost:50050].
+    #[arg(long, value_name = "URL")]
+    pub scheduler: Option<String>,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_host: String,
+    /// Host name the scheduler and other executors reach this executor by [default: its IP].
+    #[arg(long)]
+    pub external_host: Option<String>,
+    /// Arrow Flight port (shuffle data is fetched from it).
+    #[arg(long, default_value_t = 50051)]
+    pub port: u16,
+    /// gRPC port (the scheduler sends tasks to it).
+    #[arg(long, default_value_t = 50052)]
+    pub grpc_port: u16,
+    /// Tasks run at once [default: all cores].
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: Option<u16>,
+    /// Directory for shuffle files [default: a temporary directory].
+    #[arg(long, value_name = "DIR")]
+    pub work_dir: Option<PathBuf>,
+    /// Memory its tasks may hold before spilling, in MiB [default: Ballista's share of RAM, or GTMOS_MEMORY_MB].
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(64..=16_777_216))]
+    pub memory_mb: Option<u64>,
+}
+
+/// Where a build's SQL runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EngineKind {
+    /// In this process.
+    Local,
+    /// On an Apache DataFusion Ballista cluster (needs --scheduler, `--features distributed`).
+    Ballista,
 }
 
 #[derive(Debug, Args)]
@@ -335,6 +399,13 @@ pub struct BuildArgs {
     /// fail (exit 2, nothing published) on the first table, row and column that differ.
     #[arg(long)]
     pub verify_full_refresh: bool,
+    /// Where the SQL runs: local or ballista [default: GTMOS_ENGINE, or local]. Published
+    /// bytes do not depend on it.
+    #[arg(long, value_enum)]
+    pub engine: Option<EngineKind>,
+    /// The Ballista scheduler for --engine ballista, df://HOST:PORT [default: GTMOS_SCHEDULER].
+    #[arg(long, value_name = "URL")]
+    pub scheduler: Option<String>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

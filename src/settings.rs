@@ -75,3 +75,43 @@ pub fn memory_limit(flag: Option<u64>) -> crate::Result<usize> {
         ))
     })
 }
+
+/// Where a build's SQL runs: `--engine` / `--scheduler`, else `GTMOS_ENGINE` /
+/// `GTMOS_SCHEDULER`, else this process.
+pub fn runner(
+    engine: Option<crate::cli::EngineKind>,
+    scheduler: Option<&str>,
+) -> crate::Result<crate::engine::Runner> {
+    use crate::cli::EngineKind;
+    let env = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let engine = match engine {
+        Some(e) => e,
+        None => match env("GTMOS_ENGINE").as_deref() {
+            None | Some("local") => EngineKind::Local,
+            Some("ballista") => EngineKind::Ballista,
+            Some(other) => {
+                return Err(crate::Error::usage(format!(
+                    "GTMOS_ENGINE={other}: expected local or ballista"
+                )));
+            }
+        },
+    };
+    let scheduler = scheduler
+        .map(str::to_string)
+        .or_else(|| env("GTMOS_SCHEDULER"));
+    match (engine, scheduler) {
+        (EngineKind::Local, _) => Ok(crate::engine::Runner::Local),
+        (EngineKind::Ballista, Some(scheduler)) => {
+            Ok(crate::engine::Runner::Ballista { scheduler })
+        }
+        (EngineKind::Ballista, None) => Err(crate::Error::usage_hint(
+            "--engine ballista needs the scheduler's address",
+            "--scheduler df://HOST:PORT, or GTMOS_SCHEDULER",
+        )),
+    }
+}

@@ -88,6 +88,8 @@ pub struct BuildOptions {
     /// Before committing, build the same snapshot again with `--full-refresh` beside this run
     /// and fail on the first difference (`--verify-full-refresh`).
     pub verify_full_refresh: bool,
+    /// Where the SQL runs (`--engine`, `--scheduler`); published bytes do not depend on it.
+    pub runner: crate::engine::Runner,
 }
 
 impl BuildOptions {
@@ -106,6 +108,7 @@ impl BuildOptions {
             vars: BTreeMap::new(),
             full_refresh: false,
             verify_full_refresh: false,
+            runner: crate::engine::Runner::Local,
         }
     }
 }
@@ -263,11 +266,12 @@ fn run(
     progress.set_total(
         (selection.sources.len() + selection.models.len() + project.tests.len() + 2) as u64,
     );
-    let engine = Engine::new(
+    let engine = Engine::start(
         &project.engine,
         opts.threads,
         &staging.join("spill"),
         opts.memory_limit,
+        &opts.runner,
     )?;
     let close = warehouse.close_state()?;
     let frozen_through = close

@@ -9,7 +9,7 @@ use crate::cli::BuildArgs;
 use crate::error::Error;
 use crate::error::{Outcome, Result};
 use crate::printer::{Format, Progress, out, out_json};
-use crate::settings::{Paths, memory_limit, reports_dir};
+use crate::settings::{Paths, memory_limit, reports_dir, runner};
 use crate::snapshot::MANIFEST;
 use crate::synth::params::SynthParams;
 
@@ -71,6 +71,7 @@ pub fn print_summary(r: &BuildReport, format: Format) -> Result<()> {
 pub fn options(a: &BuildArgs) -> Result<BuildOptions> {
     let paths = Paths::resolve(&a.at);
     let threads = threads(a.threads);
+    let runner = runner(a.engine, a.scheduler.as_deref())?;
     if paths.default_snapshot && !paths.snapshot.join(MANIFEST).exists() {
         eprintln!(
             "gtmos: no snapshot at {}; generating the default corpus (seed 42, 2,000 accounts, 2024-01-01..2025-12-31)",
@@ -106,6 +107,7 @@ pub fn options(a: &BuildArgs) -> Result<BuildOptions> {
         },
         full_refresh: a.full_refresh,
         verify_full_refresh: a.verify_full_refresh,
+        runner,
     })
 }
 

@@ -3,6 +3,8 @@
 
 pub mod build;
 pub mod canary;
+#[cfg(feature = "distributed")]
+pub mod cluster;
 pub mod compile;
 pub mod decisions;
 pub mod eval;
@@ -33,6 +35,10 @@ pub fn run(cli: Cli) -> Result<Outcome> {
         Command::Views(args) => views::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Canary(args) => canary::run(args),
+        #[cfg(feature = "distributed")]
+        Command::Scheduler(args) => cluster::scheduler(args),
+        #[cfg(feature = "distributed")]
+        Command::Executor(args) => cluster::executor(args),
     }
 }
 

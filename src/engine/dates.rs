@@ -35,12 +35,6 @@ use datafusion::optimizer::optimizer::ApplyOrder;
 use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use datafusion::prelude::{cast, lit};
 
-/// Register [`UtcDate`] (so plans naming it resolve) and the [`FastDates`] rule on a session.
-pub fn register(ctx: &datafusion::prelude::SessionContext) {
-    ctx.register_udf(ScalarUDF::from(UtcDate::default()));
-    ctx.add_optimizer_rule(Arc::new(FastDates));
-}
-
 /// `utc_date(ts)`: the date of a timestamp without a time zone or in UTC.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct UtcDate {

@@ -10,6 +10,8 @@
 //! to dates, and dates plus or minus whole days, run as integer arithmetic instead of Arrow's
 //! per-value calendar conversions.
 
+#[cfg(feature = "distributed")]
+pub mod cluster;
 pub mod ctes;
 pub mod dates;
 pub mod key_hash;
@@ -30,6 +32,7 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::{ScalarUDF, WindowUDF};
 use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext};
 use futures::StreamExt;
 
@@ -96,6 +99,17 @@ impl Default for EngineConfig {
     }
 }
 
+/// Where a session's plans run.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Runner {
+    /// In this process.
+    #[default]
+    Local,
+    /// On a Ballista cluster, through its scheduler (`df://host:port`): the SQL is planned
+    /// here and executed by the cluster's executors ([`cluster`], `--features distributed`).
+    Ballista { scheduler: String },
+}
+
 pub struct Engine {
     ctx: SessionContext,
     runtime: tokio::runtime::Runtime,
@@ -103,6 +117,9 @@ pub struct Engine {
     memory_limit: usize,
     /// Where operators (and [`repeated`]'s buckets) spill.
     spill_dir: PathBuf,
+    /// On a cluster, in-memory tables cannot travel with a plan: [`Engine::register_batches`]
+    /// writes them here as Parquet (next to the run's other files) and registers the file.
+    shared_tables: Option<(PathBuf, std::sync::atomic::AtomicU64)>,
 }
 
 /// Wrap a DataFusion error with what gtmos was doing.
@@ -114,6 +131,44 @@ pub fn df_err(context: impl Into<String>) -> impl FnOnce(DataFusionError) -> Err
     }
 }
 
+/// The session settings every engine runs with, local or on a cluster.
+fn session_config(
+    config: &EngineConfig,
+    memory_limit: usize,
+    base: SessionConfig,
+) -> SessionConfig {
+    base.with_target_partitions(config.target_partitions)
+        .with_batch_size(config.batch_size)
+        .with_information_schema(true)
+        .set_bool(
+            "datafusion.execution.parquet.schema_force_view_types",
+            false,
+        )
+        .set_bool("datafusion.execution.parquet.pushdown_filters", false)
+        // Headroom each external sort keeps for merging its spill files: DataFusion's 10 MiB
+        // default let other consumers take the memory a sorter freed, and the merge of a
+        // 66 M-row sort then failed with ResourcesExhausted at 100,000 accounts.
+        .set_usize(
+            "datafusion.execution.sort_spill_reservation_bytes",
+            (memory_limit / 32).clamp(1 << 20, 64 << 20),
+        )
+}
+
+/// A memory pool of `memory_limit` bytes that spills to `spill_dir`.
+fn runtime_env(
+    memory_limit: usize,
+    spill_dir: &Path,
+) -> Result<Arc<datafusion::execution::runtime_env::RuntimeEnv>> {
+    RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit)))
+        .with_disk_manager_builder(
+            DiskManagerBuilder::default()
+                .with_mode(DiskManagerMode::Directories(vec![spill_dir.to_path_buf()])),
+        )
+        .build_arc()
+        .map_err(df_err("cannot configure the engine"))
+}
+
 impl Engine {
     /// A session with `threads` worker threads, spilling to `spill_dir` beyond `memory_limit` bytes.
     pub fn new(
@@ -122,38 +177,39 @@ impl Engine {
         spill_dir: &Path,
         memory_limit: usize,
     ) -> Result<Engine> {
+        Engine::start(config, threads, spill_dir, memory_limit, &Runner::Local)
+    }
+
+    /// [`Engine::new`], running its plans where `runner` says.
+    pub fn start(
+        config: &EngineConfig,
+        threads: usize,
+        spill_dir: &Path,
+        memory_limit: usize,
+        runner: &Runner,
+    ) -> Result<Engine> {
         std::fs::create_dir_all(spill_dir)
             .map_err(|e| Error::io("cannot create spill directory", spill_dir, e))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .thread_name("gtmos-engine")
+            .enable_all()
             .build()
             .map_err(|e| Error::Internal(format!("cannot start the engine runtime: {e}")))?;
-        let rt = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(FairSpillPool::new(memory_limit)))
-            .with_disk_manager_builder(
-                DiskManagerBuilder::default()
-                    .with_mode(DiskManagerMode::Directories(vec![spill_dir.to_path_buf()])),
-            )
-            .build_arc()
-            .map_err(df_err("cannot configure the engine"))?;
-        let session = SessionConfig::new()
-            .with_target_partitions(config.target_partitions)
-            .with_batch_size(config.batch_size)
-            .with_information_schema(true)
-            .set_bool(
-                "datafusion.execution.parquet.schema_force_view_types",
-                false,
-            )
-            .set_bool("datafusion.execution.parquet.pushdown_filters", false)
-            // Headroom each external sort keeps for merging its spill files: DataFusion's 10 MiB
-            // default let other consumers take the memory a sorter freed, and the merge of a
-            // 66 M-row sort then failed with ResourcesExhausted at 100,000 accounts.
-            .set_usize(
-                "datafusion.execution.sort_spill_reservation_bytes",
-                (memory_limit / 32).clamp(1 << 20, 64 << 20),
-            );
-        let ctx = SessionContext::new_with_config_rt(session, rt);
+        let rt = runtime_env(memory_limit, spill_dir)?;
+        let (ctx, shared_tables) = match runner {
+            Runner::Local => {
+                let session = session_config(config, memory_limit, SessionConfig::new());
+                (SessionContext::new_with_config_rt(session, rt), None)
+            }
+            Runner::Ballista { scheduler } => {
+                let ctx = runtime.block_on(cluster_session(config, memory_limit, rt, scheduler))?;
+                let dir = spill_dir.join("tables");
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| Error::io("cannot create directory", &dir, e))?;
+                (ctx, Some((dir, std::sync::atomic::AtomicU64::new(0))))
+            }
+        };
         let catalog = ctx
             .catalog("datafusion")
             .ok_or_else(|| Error::Internal("the default catalog is missing".into()))?;
@@ -162,17 +218,14 @@ impl Engine {
                 .register_schema(schema, Arc::new(MemorySchemaProvider::new()))
                 .map_err(df_err(format!("cannot create schema {schema}")))?;
         }
-        udf::register(&ctx);
-        ctx.register_udf(datafusion::logical_expr::ScalarUDF::from(
-            key_hash::KeyHash::new(),
-        ));
-        dates::register(&ctx);
+        register_functions(&ctx);
         Ok(Engine {
             ctx,
             runtime,
             threads: threads.max(1),
             memory_limit,
             spill_dir: spill_dir.to_path_buf(),
+            shared_tables,
         })
     }
 
@@ -278,6 +331,21 @@ impl Engine {
         batches: Vec<RecordBatch>,
     ) -> Result<()> {
         let qualified = format!("{schema}.{name}");
+        if let Some((dir, n)) = &self.shared_tables {
+            let n = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path = dir.join(format!("{n}-{schema}.{name}.parquet"));
+            let mut w = crate::table_io::TableWriter::create(&path, table_schema.clone(), &[])?;
+            for b in &batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+            return self.register_parquet(
+                schema,
+                name,
+                &path.to_string_lossy(),
+                Some(table_schema),
+            );
+        }
         let _ = self.ctx.deregister_table(qualified.as_str());
         let table = MemTable::try_new(table_schema, vec![batches])
             .map_err(df_err(format!("cannot register {qualified}")))?;
@@ -364,6 +432,56 @@ impl Engine {
             .table_exist(format!("{schema}.{name}").as_str())
             .unwrap_or(false)
     }
+}
+
+/// A session whose plans run on the Ballista cluster behind `scheduler`.
+#[cfg(feature = "distributed")]
+async fn cluster_session(
+    config: &EngineConfig,
+    memory_limit: usize,
+    rt: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    scheduler: &str,
+) -> Result<SessionContext> {
+    cluster::client(
+        session_config(config, memory_limit, cluster::client_config()),
+        rt,
+        scheduler,
+    )
+    .await
+}
+
+#[cfg(not(feature = "distributed"))]
+async fn cluster_session(
+    _config: &EngineConfig,
+    _memory_limit: usize,
+    _rt: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    scheduler: &str,
+) -> Result<SessionContext> {
+    Err(Error::usage(format!(
+        "--engine ballista (scheduler {scheduler}) needs a gtmos built with `--features distributed`"
+    )))
+}
+
+/// Every function gtmos adds to DataFusion: registered with each session by [`Engine::new`],
+/// and by name with a cluster's scheduler and executors, since plans name their functions.
+pub fn functions() -> (Vec<ScalarUDF>, Vec<WindowUDF>) {
+    let mut scalar = udf::scalar_functions();
+    scalar.push(ScalarUDF::from(key_hash::KeyHash::new()));
+    // So plans naming it resolve: the `FastDates` rule writes it.
+    scalar.push(ScalarUDF::from(dates::UtcDate::default()));
+    (scalar, udf::window_functions())
+}
+
+/// Register gtmos' functions and its optimizer rule ([`dates::FastDates`]) with a session.
+pub fn register_functions(ctx: &SessionContext) {
+    let (scalar, window) = functions();
+    for f in scalar {
+        ctx.register_udf(f);
+    }
+    for f in window {
+        ctx.register_udwf(f);
+    }
+    ctx.add_optimizer_rule(Arc::new(dates::FastDates));
 }
 
 /// A SQL string literal.

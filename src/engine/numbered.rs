@@ -53,6 +53,8 @@ pub struct NumberedParquet {
     schema: SchemaRef,
     parts: Arc<Vec<Vec<Chunk>>>,
     rows: u64,
+    /// The partitions asked for (a cluster rebuilds the table from its files and this).
+    partitions: usize,
 }
 
 impl NumberedParquet {
@@ -104,6 +106,7 @@ impl NumberedParquet {
             schema: Arc::new(Schema::new(fields)),
             parts: Arc::new(parts),
             rows,
+            partitions,
         })
     }
 
@@ -156,6 +159,36 @@ impl NumberedParquet {
         Ok(out)
     }
 
+    /// The scan of the columns at `projection` (positions in [`TableProvider::schema`]).
+    fn exec(&self, projection: Vec<usize>) -> datafusion::common::Result<NumberedExec> {
+        let schema = Arc::new(self.schema.project(&projection)?);
+        let stats = self.statistics(&schema);
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(schema.clone()),
+            Partitioning::UnknownPartitioning(self.parts.len()),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ));
+        Ok(NumberedExec {
+            table: self.description(),
+            projection,
+            files: self.files.clone(),
+            parts: self.parts.clone(),
+            schema,
+            stats: Arc::new(stats),
+            properties,
+        })
+    }
+
+    /// What rebuilds this table elsewhere: its files, columns and partitions.
+    pub fn description(&self) -> Description {
+        Description {
+            files: self.files.iter().map(|(p, _)| p.clone()).collect(),
+            columns: columns_of(&self.schema),
+            partitions: self.partitions,
+        }
+    }
+
     /// How many rows the files hold.
     pub fn rows(&self) -> u64 {
         self.rows
@@ -191,21 +224,7 @@ impl TableProvider for NumberedParquet {
             Some(p) => p.clone(),
             None => (0..self.schema.fields().len()).collect(),
         };
-        let schema = Arc::new(self.schema.project(&projection)?);
-        let stats = self.statistics(&schema);
-        let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(schema.clone()),
-            Partitioning::UnknownPartitioning(self.parts.len()),
-            EmissionType::Incremental,
-            Boundedness::Bounded,
-        ));
-        Ok(Arc::new(NumberedExec {
-            files: self.files.clone(),
-            parts: self.parts.clone(),
-            schema,
-            stats: Arc::new(stats),
-            properties,
-        }))
+        Ok(Arc::new(self.exec(projection)?))
     }
 
     fn statistics(&self) -> Option<Statistics> {
@@ -213,15 +232,66 @@ impl TableProvider for NumberedParquet {
     }
 }
 
+/// A [`NumberedParquet`] as a cluster's scheduler and executors rebuild it: the files (which
+/// they must reach at the same paths), the table's columns without `_row`, as `(name, Arrow
+/// type, nullable)`, and the partitions asked for.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Description {
+    pub files: Vec<PathBuf>,
+    pub columns: Vec<(String, String, bool)>,
+    pub partitions: usize,
+}
+
+impl Description {
+    /// The table again, its files' metadata read anew.
+    pub fn open(&self) -> Result<NumberedParquet> {
+        let mut fields = Vec::with_capacity(self.columns.len());
+        for (name, ty, nullable) in &self.columns {
+            let ty: DataType = ty
+                .parse()
+                .map_err(|e| Error::Internal(format!("column `{name}`: type {ty}: {e}")))?;
+            fields.push(Field::new(name, ty, *nullable));
+        }
+        NumberedParquet::try_new(&self.files, &Schema::new(fields), self.partitions)
+    }
+
+    /// The scan of the columns at `projection`, as the table's own scan would plan it.
+    pub fn exec(&self, projection: Vec<usize>) -> Result<Arc<dyn ExecutionPlan>> {
+        let table = self.open()?;
+        Ok(Arc::new(table.exec(projection).map_err(|e| {
+            Error::Internal(format!("numbered scan: {e}"))
+        })?))
+    }
+}
+
+/// The columns of a numbered table's schema, without `_row`.
+fn columns_of(schema: &Schema) -> Vec<(String, String, bool)> {
+    schema
+        .fields()
+        .iter()
+        .filter(|f| f.name() != ROW)
+        .map(|f| (f.name().clone(), f.data_type().to_string(), f.is_nullable()))
+        .collect()
+}
+
 /// The scan of a [`NumberedParquet`] with the columns a query reads.
 #[derive(Debug)]
-struct NumberedExec {
+pub struct NumberedExec {
+    table: Description,
+    projection: Vec<usize>,
     files: Arc<Vec<(PathBuf, ArrowReaderMetadata)>>,
     parts: Arc<Vec<Vec<Chunk>>>,
     /// The projected columns (possibly including `_row`).
     schema: SchemaRef,
     stats: Arc<Statistics>,
     properties: Arc<PlanProperties>,
+}
+
+impl NumberedExec {
+    /// The table it scans and the columns it reads, for a cluster's codec.
+    pub fn description(&self) -> (&Description, &[usize]) {
+        (&self.table, &self.projection)
+    }
 }
 
 impl DisplayAs for NumberedExec {

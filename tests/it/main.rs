@@ -5,6 +5,8 @@ mod brain_eval;
 mod build;
 mod canary;
 mod cli;
+#[cfg(feature = "distributed")]
+mod cluster;
 mod common;
 mod decisions;
 mod eval;

@@ -1,5 +1,6 @@
 //! gtmos' functions inside DataFusion: Rust kernels for per-series math SQL expresses badly
-//! (SPEC §2), registered once in [`super::Engine::new`].
+//! (SPEC §2), registered with every session by
+//! [`super::Engine::new`] (and, in a cluster, by its scheduler and executors).
 //!
 //! - `ratable_schedule(amount_usd, term_start, term_end, method)`: the recognition schedule of
 //!   an amount over a half-open term (SPEC §7), as `list<struct<month date, amount_usd
@@ -60,20 +61,25 @@ use datafusion::logical_expr::{
     ColumnarValue, PartitionEvaluator, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
     TypeSignature, Volatility, WindowUDF, WindowUDFImpl,
 };
-use datafusion::prelude::SessionContext;
 
 use crate::calendar::{Day, days_in_month, month_start, overlap_days};
 use crate::money::{allocate, div_round};
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
-/// Register every gtmos function with a session.
-pub fn register(ctx: &SessionContext) {
-    ctx.register_udwf(WindowUDF::from(TrailingMedian::new()));
-    ctx.register_udf(ScalarUDF::from(RatableSchedule::new()));
-    ctx.register_udf(ScalarUDF::from(MoneyMul::new()));
-    ctx.register_udf(ScalarUDF::from(ConsumptionForecast::new()));
-    ctx.register_udf(ScalarUDF::from(DayNumber::new(false)));
-    ctx.register_udf(ScalarUDF::from(DayNumber::new(true)));
-    ctx.register_udf(ScalarUDF::from(IsFiniteValue::new()));
+/// gtmos' scalar functions (the engine adds `key_hash` and `utc_date`: [`super::functions`]).
+pub fn scalar_functions() -> Vec<ScalarUDF> {
+    vec![
+        ScalarUDF::from(RatableSchedule::new()),
+        ScalarUDF::from(MoneyMul::new()),
+        ScalarUDF::from(ConsumptionForecast::new()),
+        ScalarUDF::from(DayNumber::new(false)),
+        ScalarUDF::from(DayNumber::new(true)),
+        ScalarUDF::from(IsFiniteValue::new()),
+    ]
+}
+
+/// gtmos' window functions.
+pub fn window_functions() -> Vec<WindowUDF> {
+    vec![WindowUDF::from(TrailingMedian::new())]
 }

@@ -1,0 +1,574 @@
+//! gtmos on an Apache DataFusion Ballista cluster (SPEC §1–2, `--features distributed`).
+//!
+//! A build's SQL is planned in the `gtmos build` process ([`client`]) and executed by the
+//! cluster: `gtmos scheduler` ([`run_scheduler`]) splits each plan into stages and
+//! `gtmos executor` ([`run_executor`]) runs their tasks. Plans travel as protobuf and name their
+//! functions, so the scheduler and every executor register gtmos' own ([`super::functions`]);
+//! the stock Ballista binaries cannot run a gtmos plan. Two kinds of table are gtmos' own and
+//! travel through [`LogicalCodec`] / [`PhysicalCodec`]: a contract's numbered Parquet scan
+//! ([`super::numbered`]) by its description (files, columns, partitions). In-memory tables do
+//! not travel at all: on a cluster the engine writes them as Parquet files and registers those
+//! ([`super::Engine::register_batches`]). Every node therefore reads the same paths: one
+//! machine, a shared file system, or an object store.
+//!
+//! Determinism: Ballista's adaptive planning (which picks joins from run-time sizes) is off,
+//! and results are ordered before they are written, as on the local engine.
+
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ballista::prelude::{SessionConfigExt, SessionContextExt};
+use ballista_core::JobId;
+use ballista_core::extension::{
+    ballista_aggregate_functions, ballista_scalar_functions, ballista_window_functions,
+};
+use ballista_core::registry::BallistaFunctionRegistry;
+use ballista_core::serde::protobuf::{
+    RuntimeStatsReport, ShuffleWritePartition, TaskColumnStats, WindowStateReport,
+};
+use ballista_core::serde::{BallistaLogicalExtensionCodec, BallistaPhysicalExtensionCodec};
+use ballista_executor::execution_engine::{
+    DefaultExecutionEngine, ExecutionEngine, QueryStageExecutor,
+};
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_process::start_server;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
+use datafusion::common::JoinType;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{DataFusionError, Result as DfResult, TableReference};
+use datafusion::config::ConfigOptions;
+use datafusion::datasource::file_format::FileFormatFactory;
+use datafusion::execution::TaskContext;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
+use datafusion::logical_expr::{Extension, LogicalPlan};
+use datafusion::physical_optimizer::PhysicalOptimizerRule;
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
+use datafusion::physical_plan::joins::NestedLoopJoinExec;
+use datafusion::physical_plan::metrics::MetricsSet;
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_proto::logical_plan::LogicalExtensionCodec;
+use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+
+use super::numbered::{Description, NumberedExec, NumberedParquet};
+use super::{df_err, register_functions};
+use crate::error::{Error, Result};
+
+/// Marks a payload as one of gtmos' own (then JSON), not Ballista's protobuf.
+const MAGIC: &[u8] = b"gtmos/numbered\n";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Scan {
+    table: Description,
+    /// Columns read, by position in the table's schema (`_row` last); none for a table.
+    projection: Option<Vec<usize>>,
+}
+
+fn encode(scan: &Scan, buf: &mut Vec<u8>) -> DfResult<()> {
+    buf.extend_from_slice(MAGIC);
+    serde_json::to_writer(&mut *buf, scan).map_err(|e| DataFusionError::External(Box::new(e)))
+}
+
+fn decode(buf: &[u8]) -> Option<DfResult<Scan>> {
+    let json = buf.strip_prefix(MAGIC)?;
+    Some(serde_json::from_slice(json).map_err(|e| DataFusionError::External(Box::new(e))))
+}
+
+fn external(e: Error) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+/// Ballista's logical codec, plus gtmos' numbered Parquet tables.
+#[derive(Debug, Default)]
+pub struct LogicalCodec {
+    inner: BallistaLogicalExtensionCodec,
+}
+
+impl LogicalExtensionCodec for LogicalCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[LogicalPlan],
+        ctx: &TaskContext,
+    ) -> DfResult<Extension> {
+        self.inner.try_decode(buf, inputs, ctx)
+    }
+
+    fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> DfResult<()> {
+        self.inner.try_encode(node, buf)
+    }
+
+    fn try_decode_table_provider(
+        &self,
+        buf: &[u8],
+        table_ref: &TableReference,
+        schema: SchemaRef,
+        ctx: &TaskContext,
+    ) -> DfResult<Arc<dyn TableProvider>> {
+        match decode(buf) {
+            Some(scan) => Ok(Arc::new(scan?.table.open().map_err(external)?)),
+            None => self
+                .inner
+                .try_decode_table_provider(buf, table_ref, schema, ctx),
+        }
+    }
+
+    fn try_encode_table_provider(
+        &self,
+        table_ref: &TableReference,
+        node: Arc<dyn TableProvider>,
+        buf: &mut Vec<u8>,
+    ) -> DfResult<()> {
+        match node.downcast_ref::<NumberedParquet>() {
+            Some(t) => encode(
+                &Scan {
+                    table: t.description(),
+                    projection: None,
+                },
+                buf,
+            ),
+            None => self.inner.try_encode_table_provider(table_ref, node, buf),
+        }
+    }
+
+    fn try_decode_file_format(
+        &self,
+        buf: &[u8],
+        ctx: &TaskContext,
+    ) -> DfResult<Arc<dyn FileFormatFactory>> {
+        self.inner.try_decode_file_format(buf, ctx)
+    }
+
+    fn try_encode_file_format(
+        &self,
+        buf: &mut Vec<u8>,
+        node: Arc<dyn FileFormatFactory>,
+    ) -> DfResult<()> {
+        self.inner.try_encode_file_format(buf, node)
+    }
+}
+
+/// Ballista's physical codec, plus the scan of gtmos' numbered Parquet tables.
+#[derive(Debug, Default)]
+pub struct PhysicalCodec {
+    inner: BallistaPhysicalExtensionCodec,
+}
+
+impl PhysicalExtensionCodec for PhysicalCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        ctx: &TaskContext,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        match decode(buf) {
+            Some(scan) => {
+                let scan = scan?;
+                let projection = scan.projection.ok_or_else(|| {
+                    DataFusionError::Internal("a numbered scan without its columns".into())
+                })?;
+                scan.table.exec(projection).map_err(external)
+            }
+            None => self.inner.try_decode(buf, inputs, ctx, proto_converter),
+        }
+    }
+
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> DfResult<()> {
+        match node.downcast_ref::<NumberedExec>() {
+            Some(scan) => {
+                let (table, projection) = scan.description();
+                encode(
+                    &Scan {
+                        table: table.clone(),
+                        projection: Some(projection.to_vec()),
+                    },
+                    buf,
+                )
+            }
+            None => self.inner.try_encode(node, buf, proto_converter),
+        }
+    }
+}
+
+/// The session settings a cluster client starts from: Ballista's, gtmos' codecs, and no
+/// adaptive planning (its join choices follow run-time sizes).
+pub fn client_config() -> SessionConfig {
+    SessionConfig::new_with_ballista()
+        .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::default()))
+        .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::default()))
+        .with_ballista_adaptive_query_planner(false)
+}
+
+/// A session planning here and executing on the cluster behind `scheduler` (`df://host:port`).
+/// Fails at once, naming the address, when nothing answers there.
+pub async fn client(
+    config: SessionConfig,
+    rt: Arc<RuntimeEnv>,
+    scheduler: &str,
+) -> Result<SessionContext> {
+    let addr = scheduler_address(scheduler)?;
+    reachable(scheduler, &addr)?;
+    let state = SessionStateBuilder::new_from_existing(
+        session_state(config).map_err(df_err("cannot configure the cluster session"))?,
+    )
+    .with_runtime_env(rt)
+    .build();
+    let ctx = SessionContext::remote_with_state(scheduler, state)
+        .await
+        .map_err(df_err(format!(
+            "cannot connect to the scheduler at {scheduler}"
+        )))?;
+    Ok(ctx)
+}
+
+/// `df://host:port` (or `host:port`) as a socket address.
+fn scheduler_address(scheduler: &str) -> Result<SocketAddr> {
+    let hostport = scheduler
+        .strip_prefix("df://")
+        .unwrap_or(scheduler)
+        .trim_end_matches('/');
+    let bad = || {
+        Error::usage_hint(
+            format!("scheduler address `{scheduler}` is not df://HOST:PORT"),
+            "e.g. --scheduler df://127.0.0.1:50050",
+        )
+    };
+    if !hostport.contains(':') {
+        return Err(bad());
+    }
+    hostport
+        .to_socket_addrs()
+        .map_err(|_| bad())?
+        .next()
+        .ok_or_else(bad)
+}
+
+fn reachable(scheduler: &str, addr: &SocketAddr) -> Result<()> {
+    TcpStream::connect_timeout(addr, Duration::from_secs(5))
+        .map(|_| ())
+        .map_err(|e| {
+            Error::usage_hint(
+                format!("cannot reach the scheduler at {scheduler} ({addr}): {e}"),
+                "start one with `gtmos scheduler`, or check --scheduler / GTMOS_SCHEDULER",
+            )
+        })
+}
+
+/// Ballista's session state with gtmos' functions and optimizer rules: what the client plans
+/// with and what the scheduler plans each job with.
+fn session_state(config: SessionConfig) -> DfResult<SessionState> {
+    let state = SessionStateBuilder::new_from_existing(
+        ballista_core::utils::default_session_builder(config)?,
+    )
+    .with_physical_optimizer_rule(Arc::new(OuterNestedLoopInOneTask))
+    .build();
+    let ctx = SessionContext::new_with_state(state);
+    register_functions(&ctx);
+    Ok(ctx.state())
+}
+
+/// Turns a nested-loop join that emits rows for its build (left) side — unmatched rows of a
+/// `LEFT` join, semi, anti and mark rows — around, so that those rows come from the probe side.
+///
+/// In one process the partitions of such a join share which build rows matched, and the last
+/// one emits the rest. On a cluster each partition is a separate task that sees only its own
+/// matches, so every task emitted the unmatched build rows again: `a LEFT JOIN b ON true`
+/// returned `a`'s row once per partition of `b` (Ballista 55 guards hash joins this way, not
+/// nested-loop joins; a coalesced probe side does not help, as its planner slices it per task
+/// again). Swapped, the preserved side is the probe side, whose every row is in one task, and
+/// the other side is read whole by each task. A `FULL` join preserves both sides: it cannot
+/// run exactly this way, and fails with a message rather than give wrong rows.
+#[derive(Debug)]
+struct OuterNestedLoopInOneTask;
+
+impl PhysicalOptimizerRule for OuterNestedLoopInOneTask {
+    fn optimize(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        _config: &ConfigOptions,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        plan.transform_up(|p| {
+            let Some(join) = p.downcast_ref::<NestedLoopJoinExec>() else {
+                return Ok(Transformed::no(p));
+            };
+            match join.join_type() {
+                JoinType::Inner
+                | JoinType::Right
+                | JoinType::RightSemi
+                | JoinType::RightAnti
+                | JoinType::RightMark => return Ok(Transformed::no(p)),
+                JoinType::Full => {
+                    return Err(DataFusionError::NotImplemented(
+                        "a FULL JOIN without an equality condition cannot run exactly on a \
+                         Ballista cluster; give it an equality key, or build with --engine local"
+                            .into(),
+                    ));
+                }
+                _ => {}
+            }
+            let swapped = join.swap_inputs()?;
+            Ok(Transformed::yes(
+                swapped
+                    .transform_down(|q| {
+                        // The new build side is read whole: one partition.
+                        let Some(join) = q.downcast_ref::<NestedLoopJoinExec>() else {
+                            return Ok(Transformed::no(q));
+                        };
+                        let (left, right) = (join.left().clone(), join.right().clone());
+                        if left.output_partitioning().partition_count() <= 1 {
+                            return Ok(Transformed::new(q, false, TreeNodeRecursion::Stop));
+                        }
+                        let left: Arc<dyn ExecutionPlan> =
+                            Arc::new(CoalescePartitionsExec::new(left));
+                        let recompute =
+                            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute);
+                        let q = q.replace_children(vec![left, right], recompute)?;
+                        Ok(Transformed::new(q, true, TreeNodeRecursion::Stop))
+                    })?
+                    .data,
+            ))
+        })
+        .map(|t| t.data)
+    }
+
+    fn name(&self) -> &str {
+        "gtmos_outer_nested_loop_in_one_task"
+    }
+
+    fn schema_check(&self) -> bool {
+        true
+    }
+}
+
+/// Where a scheduler listens.
+#[derive(Debug, Clone)]
+pub struct SchedulerOptions {
+    pub bind_host: String,
+    pub port: u16,
+    /// The host name executors and clients reach it by.
+    pub external_host: String,
+}
+
+/// Run a scheduler that knows gtmos' functions, until the process is stopped.
+pub fn run_scheduler(opts: &SchedulerOptions) -> Result<()> {
+    let addr: SocketAddr = format!("{}:{}", opts.bind_host, opts.port)
+        .parse()
+        .map_err(|e| {
+            Error::usage(format!(
+                "bind address {}:{}: {e}",
+                opts.bind_host, opts.port
+            ))
+        })?;
+    let config = SchedulerConfig::default()
+        .with_hostname(opts.external_host.clone())
+        .with_port(opts.port)
+        .with_override_config_producer(Arc::new(client_config))
+        .with_override_session_builder(Arc::new(session_state));
+    let config = SchedulerConfig {
+        bind_host: opts.bind_host.clone(),
+        override_logical_codec: Some(Arc::new(LogicalCodec::default())),
+        override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
+        ..config
+    };
+    server_runtime()?.block_on(async move {
+        let cluster = BallistaCluster::new_from_config(&config)
+            .await
+            .map_err(|e| Error::Internal(format!("cannot start the scheduler: {e}")))?;
+        start_server(cluster, addr, Arc::new(config))
+            .await
+            .map_err(|e| Error::Internal(format!("scheduler at {addr}: {e}")))
+    })
+}
+
+/// How an executor joins a cluster.
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    pub bind_host: String,
+    /// The host name the scheduler and other executors reach it by.
+    pub external_host: Option<String>,
+    /// The Arrow Flight port (shuffle data) and the gRPC port (tasks).
+    pub port: u16,
+    pub grpc_port: u16,
+    pub scheduler: String,
+    /// Tasks it runs at once.
+    pub concurrency: usize,
+    /// Where it keeps shuffle files.
+    pub work_dir: Option<String>,
+    /// Bytes its tasks may hold before spilling.
+    pub memory_limit: Option<u64>,
+}
+
+/// Run an executor that knows gtmos' functions and tables, until the process is stopped.
+pub fn run_executor(opts: &ExecutorOptions) -> Result<()> {
+    let addr = scheduler_address(&opts.scheduler)?;
+    // Every function a gtmos plan may name. Ballista's default executor registry leaves out
+    // DataFusion's nested (array) functions, which its scheduler plans with (`cardinality`).
+    let mut registry = BallistaFunctionRegistry::default();
+    let (scalar, window) = super::functions();
+    let scalar = ballista_scalar_functions()
+        .into_iter()
+        .chain(scalar.into_iter().map(Arc::new));
+    registry
+        .scalar_functions
+        .extend(scalar.map(|f| (f.name().to_string(), f)));
+    let window = ballista_window_functions()
+        .into_iter()
+        .chain(window.into_iter().map(Arc::new));
+    registry
+        .window_functions
+        .extend(window.map(|f| (f.name().to_string(), f)));
+    registry.aggregate_functions.extend(
+        ballista_aggregate_functions()
+            .into_iter()
+            .map(|f| (f.name().to_string(), f)),
+    );
+    let config = ExecutorProcessConfig {
+        bind_host: opts.bind_host.clone(),
+        external_host: opts.external_host.clone(),
+        port: opts.port,
+        grpc_port: opts.grpc_port,
+        scheduler_host: addr.ip().to_string(),
+        scheduler_port: addr.port(),
+        // Wait for a scheduler that is still starting.
+        scheduler_connect_timeout_seconds: 30,
+        vcores: opts.concurrency.max(1),
+        work_dir: opts.work_dir.clone(),
+        memory_pool_size: opts.memory_limit,
+        print_thread_info: false,
+        executor_heartbeat_interval_seconds: 5,
+        override_function_registry: Some(Arc::new(registry)),
+        override_execution_engine: Some(Arc::new(RootMetricsOnly(DefaultExecutionEngine::new()))),
+        override_config_producer: Some(Arc::new(client_config)),
+        override_logical_codec: Some(Arc::new(LogicalCodec::default())),
+        override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
+        ..Default::default()
+    };
+    server_runtime()?.block_on(async move {
+        start_executor_process(Arc::new(config))
+            .await
+            .map_err(|e| Error::Internal(format!("executor: {e}")))
+    })
+}
+
+/// Ballista's execution engine, with each task reporting only its stage's root metrics (the
+/// shuffle writer's: rows, bytes, time). Ballista 55 requires every task of a stage to report
+/// as many operator metric sets as the first did, and a task that ran another branch of a
+/// `UNION ALL` (an operator that creates its metrics when it first runs, e.g. a placeholder
+/// row under a union) reports fewer: its status update fails and the job never finishes.
+struct RootMetricsOnly(DefaultExecutionEngine);
+
+impl ExecutionEngine for RootMetricsOnly {
+    fn create_query_stage_exec(
+        &self,
+        job_id: JobId,
+        stage_id: usize,
+        task_id: usize,
+        global_output_partition_ids: Vec<usize>,
+        plan: Arc<dyn ExecutionPlan>,
+        work_dir: &str,
+        config: &SessionConfig,
+    ) -> DfResult<Arc<dyn QueryStageExecutor>> {
+        let stage = self.0.create_query_stage_exec(
+            job_id,
+            stage_id,
+            task_id,
+            global_output_partition_ids,
+            plan,
+            work_dir,
+            config,
+        )?;
+        Ok(Arc::new(RootMetricsStage(stage)))
+    }
+}
+
+#[derive(Debug)]
+struct RootMetricsStage(Arc<dyn QueryStageExecutor>);
+
+impl std::fmt::Display for RootMetricsStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[async_trait::async_trait]
+impl QueryStageExecutor for RootMetricsStage {
+    async fn execute_query_stage(
+        &self,
+        task_id: usize,
+        context: Arc<TaskContext>,
+    ) -> DfResult<Vec<ShuffleWritePartition>> {
+        self.0.execute_query_stage(task_id, context).await
+    }
+
+    fn collect_plan_metrics(&self) -> Vec<MetricsSet> {
+        self.0.collect_plan_metrics().into_iter().take(1).collect()
+    }
+
+    fn collect_runtime_stats_reports(&self) -> Vec<RuntimeStatsReport> {
+        self.0.collect_runtime_stats_reports()
+    }
+
+    fn collect_window_state_reports(&self) -> DfResult<Vec<WindowStateReport>> {
+        self.0.collect_window_state_reports()
+    }
+
+    fn collect_column_stats(&self) -> Vec<TaskColumnStats> {
+        self.0.collect_column_stats()
+    }
+}
+
+/// Ballista's messages on stderr, at the level `GTMOS_LOG` names (error, warn, info, debug,
+/// trace; default info), each with its time and origin.
+struct StderrLog;
+
+impl log::Log for StderrLog {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::max_level()
+    }
+
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            eprintln!(
+                "{} {:5} {}: {}",
+                crate::calendar::format_ts(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_micros() as i64)
+                        .unwrap_or(0)
+                ),
+                r.level(),
+                r.target(),
+                r.args()
+            );
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+fn server_runtime() -> Result<tokio::runtime::Runtime> {
+    let level = std::env::var("GTMOS_LOG")
+        .ok()
+        .and_then(|l| l.parse::<log::LevelFilter>().ok())
+        .unwrap_or(log::LevelFilter::Info);
+    if log::set_logger(&StderrLog).is_ok() {
+        log::set_max_level(level);
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("gtmos-cluster")
+        .build()
+        .map_err(|e| Error::Internal(format!("cannot start the runtime: {e}")))
+}
