@@ -105,6 +105,10 @@ pub struct SchedulerArgs {
     /// Host name executors and builds reach this scheduler by.
     #[arg(long, default_value = "localhost")]
     pub external_host: String,
+    /// Seconds without a heartbeat (executors send one every 5 s) before an executor is taken
+    /// for dead and its tasks rerun on the others.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(10..))]
+    pub executor_timeout_seconds: u64,
 }
 
 #[cfg(feature = "distributed")]

@@ -15,6 +15,7 @@ pub fn scheduler(a: SchedulerArgs) -> Result<Outcome> {
         bind_host: a.bind_host,
         port: a.port,
         external_host: a.external_host,
+        executor_timeout_seconds: a.executor_timeout_seconds,
     })?;
     Ok(Outcome::Success)
 }

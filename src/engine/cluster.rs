@@ -359,6 +359,9 @@ pub struct SchedulerOptions {
     pub port: u16,
     /// The host name executors and clients reach it by.
     pub external_host: String,
+    /// Seconds without a heartbeat (executors send one every 5 s) after which an executor is
+    /// taken for dead and its tasks run elsewhere.
+    pub executor_timeout_seconds: u64,
 }
 
 /// Run a scheduler that knows gtmos' functions, until the process is stopped.
@@ -378,6 +381,9 @@ pub fn run_scheduler(opts: &SchedulerOptions) -> Result<()> {
         .with_override_session_builder(Arc::new(session_state));
     let config = SchedulerConfig {
         bind_host: opts.bind_host.clone(),
+        executor_timeout_seconds: opts.executor_timeout_seconds,
+        no_executors_grace_period_seconds: opts.executor_timeout_seconds,
+        expire_dead_executor_interval_seconds: opts.executor_timeout_seconds.clamp(1, 15),
         override_logical_codec: Some(Arc::new(LogicalCodec::default())),
         override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
         ..config
@@ -480,6 +486,7 @@ impl ExecutionEngine for RootMetricsOnly {
         work_dir: &str,
         config: &SessionConfig,
     ) -> DfResult<Arc<dyn QueryStageExecutor>> {
+        let label = format!("{job_id}/{stage_id}");
         let stage = self.0.create_query_stage_exec(
             job_id,
             stage_id,
@@ -489,16 +496,22 @@ impl ExecutionEngine for RootMetricsOnly {
             work_dir,
             config,
         )?;
-        Ok(Arc::new(RootMetricsStage(stage)))
+        Ok(Arc::new(RootMetricsStage { stage, label }))
     }
 }
 
+/// A stage's task, which also logs what it wrote to the shuffle (one line per task: the
+/// figures a cluster's shuffle volume per stage is read from).
 #[derive(Debug)]
-struct RootMetricsStage(Arc<dyn QueryStageExecutor>);
+struct RootMetricsStage {
+    stage: Arc<dyn QueryStageExecutor>,
+    /// `job/stage`.
+    label: String,
+}
 
 impl std::fmt::Display for RootMetricsStage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
+        self.stage.fmt(f)
     }
 }
 
@@ -509,23 +522,37 @@ impl QueryStageExecutor for RootMetricsStage {
         task_id: usize,
         context: Arc<TaskContext>,
     ) -> DfResult<Vec<ShuffleWritePartition>> {
-        self.0.execute_query_stage(task_id, context).await
+        let started = std::time::Instant::now();
+        let written = self.stage.execute_query_stage(task_id, context).await?;
+        log::info!(
+            "shuffle {} task {task_id}: {} rows, {} bytes in {} partitions, {:.3} s",
+            self.label,
+            written.iter().map(|p| p.num_rows).sum::<u64>(),
+            written.iter().map(|p| p.num_bytes).sum::<u64>(),
+            written.len(),
+            started.elapsed().as_secs_f64()
+        );
+        Ok(written)
     }
 
     fn collect_plan_metrics(&self) -> Vec<MetricsSet> {
-        self.0.collect_plan_metrics().into_iter().take(1).collect()
+        self.stage
+            .collect_plan_metrics()
+            .into_iter()
+            .take(1)
+            .collect()
     }
 
     fn collect_runtime_stats_reports(&self) -> Vec<RuntimeStatsReport> {
-        self.0.collect_runtime_stats_reports()
+        self.stage.collect_runtime_stats_reports()
     }
 
     fn collect_window_state_reports(&self) -> DfResult<Vec<WindowStateReport>> {
-        self.0.collect_window_state_reports()
+        self.stage.collect_window_state_reports()
     }
 
     fn collect_column_stats(&self) -> Vec<TaskColumnStats> {
-        self.0.collect_column_stats()
+        self.stage.collect_column_stats()
     }
 }
 
