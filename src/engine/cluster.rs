@@ -383,7 +383,7 @@ pub fn run_scheduler(opts: &SchedulerOptions) -> Result<()> {
         bind_host: opts.bind_host.clone(),
         executor_timeout_seconds: opts.executor_timeout_seconds,
         no_executors_grace_period_seconds: opts.executor_timeout_seconds,
-        expire_dead_executor_interval_seconds: opts.executor_timeout_seconds.clamp(1, 15),
+        expire_dead_executor_interval_seconds: (opts.executor_timeout_seconds / 2).clamp(1, 15),
         override_logical_codec: Some(Arc::new(LogicalCodec::default())),
         override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
         ..config

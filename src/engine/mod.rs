@@ -1,6 +1,8 @@
 //! The one place that builds a DataFusion session (SPEC §2): every SQL step of a build runs
-//! here. Tables are registered by location (a local path now; an object-store URL is a change
-//! here only), results are streamed or collected, and gtmos' UDFs are registered once.
+//! here, in this process or on a Ballista cluster ([`Runner`]; [`cluster`] with
+//! `--features distributed`). Tables are registered by location (a local path now; an
+//! object-store URL is a change here only), results are streamed or collected, and gtmos'
+//! functions are registered once ([`functions`]).
 //!
 //! Determinism: `target_partitions` is pinned by configuration, never derived from the thread
 //! count, so plans — and the order partial results combine in — do not depend on `--threads`.
