@@ -4,12 +4,12 @@
 //! cluster: `gtmos scheduler` ([`run_scheduler`]) splits each plan into stages and
 //! `gtmos executor` ([`run_executor`]) runs their tasks. Plans travel as protobuf and name their
 //! functions, so the scheduler and every executor register gtmos' own ([`super::functions`]);
-//! the stock Ballista binaries cannot run a gtmos plan. Two kinds of table are gtmos' own and
-//! travel through [`LogicalCodec`] / [`PhysicalCodec`]: a contract's numbered Parquet scan
-//! ([`super::numbered`]) by its description (files, columns, partitions). In-memory tables do
+//! the stock Ballista binaries cannot run a gtmos plan. One kind of table is gtmos' own and
+//! travels through [`LogicalCodec`] / [`PhysicalCodec`]: a contract's numbered Parquet scan
+//! ([`super::numbered`]), by its description (files, columns, partitions). In-memory tables do
 //! not travel at all: on a cluster the engine writes them as Parquet files and registers those
 //! ([`super::Engine::register_batches`]). Every node therefore reads the same paths: one
-//! machine, a shared file system, or an object store.
+//! machine, or a file system shared at the same mount point.
 //!
 //! Determinism: Ballista's adaptive planning (which picks joins from run-time sizes) is off,
 //! and results are ordered before they are written, as on the local engine.
@@ -218,14 +218,14 @@ pub async fn client(
     rt: Arc<RuntimeEnv>,
     scheduler: &str,
 ) -> Result<SessionContext> {
-    let addr = scheduler_address(scheduler)?;
+    let (url, addr) = scheduler_address(scheduler)?;
     reachable(scheduler, &addr)?;
     let state = SessionStateBuilder::new_from_existing(
         session_state(config).map_err(df_err("cannot configure the cluster session"))?,
     )
     .with_runtime_env(rt)
     .build();
-    let ctx = SessionContext::remote_with_state(scheduler, state)
+    let ctx = SessionContext::remote_with_state(&url, state)
         .await
         .map_err(df_err(format!(
             "cannot connect to the scheduler at {scheduler}"
@@ -233,8 +233,8 @@ pub async fn client(
     Ok(ctx)
 }
 
-/// `df://host:port` (or `host:port`) as a socket address.
-fn scheduler_address(scheduler: &str) -> Result<SocketAddr> {
+/// `df://host:port` (or `host:port`) as a `df://` URL and a socket address.
+fn scheduler_address(scheduler: &str) -> Result<(String, SocketAddr)> {
     let hostport = scheduler
         .strip_prefix("df://")
         .unwrap_or(scheduler)
@@ -248,11 +248,12 @@ fn scheduler_address(scheduler: &str) -> Result<SocketAddr> {
     if !hostport.contains(':') {
         return Err(bad());
     }
-    hostport
+    let addr = hostport
         .to_socket_addrs()
         .map_err(|_| bad())?
         .next()
-        .ok_or_else(bad)
+        .ok_or_else(bad)?;
+    Ok((format!("df://{hostport}"), addr))
 }
 
 fn reachable(scheduler: &str, addr: &SocketAddr) -> Result<()> {
@@ -418,7 +419,7 @@ pub struct ExecutorOptions {
 
 /// Run an executor that knows gtmos' functions and tables, until the process is stopped.
 pub fn run_executor(opts: &ExecutorOptions) -> Result<()> {
-    let addr = scheduler_address(&opts.scheduler)?;
+    let (_, addr) = scheduler_address(&opts.scheduler)?;
     // Every function a gtmos plan may name. Ballista's default executor registry leaves out
     // DataFusion's nested (array) functions, which its scheduler plans with (`cardinality`).
     let mut registry = BallistaFunctionRegistry::default();
@@ -598,4 +599,43 @@ fn server_runtime() -> Result<tokio::runtime::Runtime> {
         .thread_name("gtmos-cluster")
         .build()
         .map_err(|e| Error::Internal(format!("cannot start the runtime: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scheduler_addresses_take_df_urls_or_host_and_port() {
+        let (url, addr) = scheduler_address("df://127.0.0.1:50050").unwrap();
+        assert_eq!((url.as_str(), addr.port()), ("df://127.0.0.1:50050", 50050));
+        let (url, _) = scheduler_address("127.0.0.1:7").unwrap();
+        assert_eq!(url, "df://127.0.0.1:7");
+        for bad in ["df://127.0.0.1", "localhost", "df://:x"] {
+            let e = scheduler_address(bad).unwrap_err();
+            assert!(
+                e.to_string().contains("is not df://HOST:PORT"),
+                "{bad}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_numbered_scan_travels_as_its_description() {
+        let scan = Scan {
+            table: Description {
+                files: vec!["/data/usage/part-0.parquet".into()],
+                columns: vec![("units".into(), "Float64".into(), true)],
+                partitions: 4,
+            },
+            projection: Some(vec![0, 1]),
+        };
+        let mut buf = Vec::new();
+        encode(&scan, &mut buf).unwrap();
+        let back = decode(&buf).unwrap().unwrap();
+        assert_eq!(back.table, scan.table);
+        assert_eq!(back.projection, scan.projection);
+        // Ballista's own payloads are left to Ballista's codec.
+        assert!(decode(b"\x0a\x02ab").is_none());
+    }
 }

@@ -307,10 +307,19 @@ impl Engine {
     ) -> Result<Arc<numbered::NumberedParquet>> {
         let qualified = format!("{schema}.{name}");
         let _ = self.ctx.deregister_table(qualified.as_str());
+        // On a cluster, one partition: Ballista hands each task a slice of a stage's
+        // partitions by rewriting the scans it knows (Parquet, memory, shuffle reads), and
+        // leaves any other scan whole, so every task of a stage over a scan of N partitions
+        // read all N: each row N times.
+        let partitions = if self.shared_tables.is_some() {
+            1
+        } else {
+            self.threads
+        };
         let table = Arc::new(numbered::NumberedParquet::try_new(
             files,
             table_schema,
-            self.threads,
+            partitions,
         )?);
         self.ctx
             .register_table(qualified.as_str(), table.clone())

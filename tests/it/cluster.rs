@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gtmos::engine::{Engine, EngineConfig, MODELS, Runner};
+use gtmos::engine::{Engine, EngineConfig, MODELS, Runner, SCRATCH};
 
 use crate::common::{Table, build, corpus, gtmos, tempdir};
 
@@ -263,7 +263,19 @@ fn run_sql(runner: &Runner, spill: &Path, sql: &str) -> Vec<String> {
             )
             .unwrap()
         })
-        .collect();
+        .collect::<Vec<_>>();
+    // The same rows as a contract reads a source: numbered, from a file of several row groups.
+    let file = spill.join("t.parquet");
+    let mut w = gtmos::table_io::TableWriter::create(&file, schema.clone(), &[])
+        .unwrap()
+        .row_group_rows(500);
+    for b in &batches {
+        w.write(b).unwrap();
+    }
+    w.finish().unwrap();
+    engine
+        .register_numbered(SCRATCH, "numbered", &[file], &schema)
+        .unwrap();
     engine
         .register_batches(MODELS, "t", schema, batches)
         .unwrap();
@@ -297,6 +309,19 @@ fn a_left_join_on_true_and_a_trailing_median_give_the_local_rows_on_the_cluster(
     );
     assert_eq!(
         run_sql(&remote, &dir.path().join("spill-remote"), join),
+        local
+    );
+    // A numbered scan (a contract's read of its source) of several row groups: every row once,
+    // with its position. A cluster once read it once per task.
+    let numbered = "SELECT COUNT(*) AS n, SUM(_row) AS s, COUNT(DISTINCT _row) AS d \
+                    FROM scratch.numbered";
+    let local = run_sql(&Runner::Local, &dir.path().join("spill-local"), numbered);
+    assert_eq!(
+        local,
+        vec![r#"{"d":"2700","n":"2700","s":"3643650"}"#.to_string()]
+    );
+    assert_eq!(
+        run_sql(&remote, &dir.path().join("spill-remote"), numbered),
         local
     );
     // gtmos' window function, its series spread over the executors.
