@@ -104,15 +104,15 @@ fn shuffle_stages(logs: &[PathBuf]) -> BTreeMap<String, (u64, u64, u64, f64)> {
             };
             let words: Vec<&str> = rest.split_whitespace().collect();
             // [JOB/STAGE, task, N:, R, rows,, B, bytes, in, P, partitions,, T, s]
-            if words.len() < 13 || words[1] != "task" {
+            if words.len() < 12 || words[1] != "task" {
                 continue;
             }
             let num = |i: usize| words[i].trim_end_matches(',').parse::<f64>().unwrap_or(0.0);
             let e = stages.entry(words[0].to_string()).or_default();
             e.0 += 1;
             e.1 += num(3) as u64;
-            e.2 += num(6) as u64;
-            e.3 += num(12);
+            e.2 += num(5) as u64;
+            e.3 += num(10);
         }
     }
     stages

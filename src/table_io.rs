@@ -231,9 +231,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<WrittenFile> {
 
 /// A Parquet table written atomically with the pinned settings.
 ///
-/// Columns are encoded by [`ArrowColumnWriter`]s, one per leaf column, fed exactly as
-/// parquet's own `ArrowWriter` feeds them (each batch whole, split only at row-group
-/// boundaries), so the bytes do not depend on how many threads encode. With
+/// Rows are encoded [`WRITE_CHUNK_ROWS`] at a time, whatever batches they arrive in, by
+/// [`ArrowColumnWriter`]s, one per leaf column, fed exactly as parquet's own `ArrowWriter`
+/// feeds them (each piece whole, split only at row-group boundaries), so the bytes depend
+/// neither on how many threads encode nor on the batches the rows came in. With
 /// [`TableWriter::encode_threads`] above 1, each batch's columns are encoded on that many
 /// scoped threads (dictionary building and zstd are per column, and were a single-threaded
 /// tail after each model's sort: ~0.3–0.6 s a million rows).
@@ -250,7 +251,15 @@ pub struct TableWriter {
     rows: u64,
     threads: usize,
     row_group_rows: usize,
+    /// Rows handed in but not yet encoded: they are encoded [`WRITE_CHUNK_ROWS`] at a time.
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
 }
+
+/// Rows the writer encodes at a time. Parquet's column writers decide where a page ends after
+/// each piece they are given, so pieces of a fixed size make the bytes independent of how the
+/// rows arrived: a cluster streams the same rows back in other batch sizes than a local sort.
+pub const WRITE_CHUNK_ROWS: usize = 8192;
 
 impl TableWriter {
     /// A writer with the pinned settings; `plain` names columns written without a dictionary.
@@ -287,6 +296,8 @@ impl TableWriter {
             rows: 0,
             threads: 1,
             row_group_rows: ROW_GROUP_ROWS,
+            pending: Vec::new(),
+            pending_rows: 0,
         })
     }
 
@@ -303,7 +314,43 @@ impl TableWriter {
         self
     }
 
+    /// Append `batch`'s rows (encoded [`WRITE_CHUNK_ROWS`] at a time, whatever its size).
     pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        let mut at = 0;
+        while at < batch.num_rows() {
+            let take = (WRITE_CHUNK_ROWS - self.pending_rows).min(batch.num_rows() - at);
+            if self.pending_rows == 0 && take == WRITE_CHUNK_ROWS {
+                // A whole chunk in place, without copying.
+                self.write_chunk(&batch.slice(at, take))?;
+            } else {
+                self.pending.push(batch.slice(at, take));
+                self.pending_rows += take;
+                if self.pending_rows == WRITE_CHUNK_ROWS {
+                    self.flush_pending()?;
+                }
+            }
+            at += take;
+        }
+        Ok(())
+    }
+
+    /// Encode the pending rows as one piece.
+    fn flush_pending(&mut self) -> Result<()> {
+        if self.pending_rows == 0 {
+            return Ok(());
+        }
+        let pieces = std::mem::take(&mut self.pending);
+        self.pending_rows = 0;
+        let chunk = if pieces.len() == 1 {
+            pieces.into_iter().next().expect("one piece")
+        } else {
+            arrow::compute::concat_batches(&pieces[0].schema(), &pieces)
+                .map_err(|e| Error::arrow(format!("cannot write {}", self.path.display()), e))?
+        };
+        self.write_chunk(&chunk)
+    }
+
+    fn write_chunk(&mut self, batch: &RecordBatch) -> Result<()> {
         let n = batch.num_rows();
         if n == 0 {
             return Ok(());
@@ -311,8 +358,8 @@ impl TableWriter {
         // Row groups hold exactly row_group_rows rows but the last, as in ArrowWriter.
         if self.buffered + n > self.row_group_rows {
             let head = self.row_group_rows - self.buffered;
-            self.write(&batch.slice(0, head))?;
-            return self.write(&batch.slice(head, n - head));
+            self.write_chunk(&batch.slice(0, head))?;
+            return self.write_chunk(&batch.slice(head, n - head));
         }
         let err = |e| Error::parquet(format!("cannot write {}", self.path.display()), e);
         if self.columns.is_empty() {
@@ -369,6 +416,7 @@ impl TableWriter {
     }
 
     pub fn finish(mut self) -> Result<WrittenFile> {
+        self.flush_pending()?;
         self.close_row_group()?;
         let TableWriter {
             path, file, rows, ..
@@ -822,7 +870,7 @@ mod tests {
     }
 
     #[test]
-    fn any_encoding_thread_count_writes_the_bytes_of_parquets_own_writer() {
+    fn any_thread_count_and_any_batching_write_the_bytes_of_parquets_own_writer() {
         use arrow::array::StringArray;
         let schema = Arc::new(Schema::new(vec![
             Field::new("n", DataType::Int64, true),
@@ -854,6 +902,8 @@ mod tests {
             batches.push(batch(from, rows));
             from += rows;
         }
+        // Parquet's own writer, fed the rows WRITE_CHUNK_ROWS at a time.
+        let all = arrow::compute::concat_batches(&schema, &batches).unwrap();
         let mut reference = Vec::new();
         let mut w = ArrowWriter::try_new(
             &mut reference,
@@ -861,17 +911,28 @@ mod tests {
             Some(writer_properties(&["u"])),
         )
         .unwrap();
-        for b in &batches {
-            w.write(b).unwrap();
+        for at in (0..all.num_rows()).step_by(WRITE_CHUNK_ROWS) {
+            w.write(&all.slice(at, WRITE_CHUNK_ROWS.min(all.num_rows() - at)))
+                .unwrap();
         }
         w.close().unwrap();
+        // The same rows in other batches: the bytes may not depend on how they arrive.
+        let mut other = Vec::new();
+        let mut at = 0;
+        for rows in [1, 5000, 3191, 1_000_000] {
+            other.push(all.slice(at, rows));
+            at += rows;
+        }
+        other.push(all.slice(at, all.num_rows() - at));
         let dir = tempfile::tempdir().unwrap();
-        for threads in [1, 2, 5] {
-            let p = dir.path().join(format!("t{threads}.parquet"));
+        for (threads, batches) in [(1, &batches), (2, &batches), (5, &batches), (2, &other)] {
+            let p = dir
+                .path()
+                .join(format!("t{threads}-{}.parquet", batches.len()));
             let mut t = TableWriter::create(&p, schema.clone(), &["u"])
                 .unwrap()
                 .encode_threads(threads);
-            for b in &batches {
+            for b in batches {
                 t.write(b).unwrap();
             }
             let written = t.finish().unwrap();
