@@ -26,17 +26,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn vm_hwm_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
 /// One build: seconds, and the peak RSS (MiB) of the build process and of each of `watched`.
 fn build(
     snapshot: &Path,
@@ -61,7 +50,7 @@ fn build(
         .expect("gtmos");
     let mut peak = 0.0_f64;
     while child.try_wait().expect("wait").is_none() {
-        peak = peak.max(vm_hwm_mib(child.id()));
+        peak = peak.max(common::peak_rss_mib_of(child.id()));
         std::thread::sleep(Duration::from_millis(20));
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -72,30 +61,18 @@ fn build(
     );
     let others = watched
         .iter()
-        .map(|(name, pid)| (name.clone(), vm_hwm_mib(*pid)))
+        .map(|(name, pid)| (name.clone(), common::peak_rss_mib_of(*pid)))
         .collect();
     (seconds, peak, others)
 }
 
-fn published(warehouse: &Path) -> Vec<(String, Vec<u8>)> {
-    let dir = gtmos::warehouse::Warehouse::new(warehouse).published_dir();
-    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .expect("published")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
-        .map(|p| {
-            let bytes = std::fs::read(&p).expect("table");
-            (p.file_name().unwrap().to_string_lossy().into_owned(), bytes)
-        })
-        .collect();
-    out.sort();
-    out
-}
+/// One stage's shuffle writes: tasks, rows, bytes, and seconds summed over its tasks.
+type Stage = (u64, u64, u64, f64);
 
-/// Per `job/stage`: (tasks, rows, bytes, seconds summed over its tasks), from the executors'
+/// Per `job/stage`, from the executors'
 /// `shuffle JOB/STAGE task N: R rows, B bytes in P partitions, T s` lines.
-fn shuffle_stages(logs: &[PathBuf]) -> BTreeMap<String, (u64, u64, u64, f64)> {
-    let mut stages: BTreeMap<String, (u64, u64, u64, f64)> = BTreeMap::new();
+fn shuffle_stages(logs: &[PathBuf]) -> BTreeMap<String, Stage> {
+    let mut stages: BTreeMap<String, Stage> = BTreeMap::new();
     for log in logs {
         let text = String::from_utf8_lossy(&std::fs::read(log).unwrap_or_default()).into_owned();
         for line in text.lines() {
@@ -248,8 +225,8 @@ fn main() {
         stages.len(),
         bytes as f64 / 1048576.0
     );
-    let mut largest: Vec<(&String, &(u64, u64, u64, f64))> = stages.iter().collect();
-    largest.sort_by(|a, b| b.1.2.cmp(&a.1.2));
+    let mut largest: Vec<(&String, &Stage)> = stages.iter().collect();
+    largest.sort_by_key(|(_, s)| std::cmp::Reverse(s.2));
     println!("  largest stages by shuffle bytes (job/stage: tasks, rows, MiB, task-seconds):");
     for (stage, (t, r, b, s)) in largest.iter().take(10) {
         println!(
@@ -257,7 +234,7 @@ fn main() {
             *b as f64 / 1048576.0
         );
     }
-    let (a, b) = (published(&local), published(&remote));
+    let (a, b) = (common::published(&local), common::published(&remote));
     let differing: Vec<&str> = a
         .iter()
         .zip(&b)

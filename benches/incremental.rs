@@ -70,21 +70,6 @@ fn reused(summary: &serde_json::Value) -> (usize, usize) {
     (n, all.len())
 }
 
-fn published(warehouse: &Path) -> Vec<(String, Vec<u8>)> {
-    let dir = gtmos::warehouse::Warehouse::new(warehouse).published_dir();
-    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .expect("published")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
-        .map(|p| {
-            let bytes = std::fs::read(&p).expect("table");
-            (p.file_name().unwrap().to_string_lossy().into_owned(), bytes)
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 fn main() {
     let accounts = common::accounts();
     let corpus = common::corpus(accounts);
@@ -128,7 +113,7 @@ fn main() {
     for (d, n) in &why {
         println!("    {n:3}  {d}");
     }
-    let (a, b) = (published(&inc), published(&full));
+    let (a, b) = (common::published(&inc), common::published(&full));
     let differing: Vec<&str> = a
         .iter()
         .zip(&b)

@@ -21,7 +21,12 @@ pub fn threads() -> usize {
 
 /// The process's peak resident memory (VmHWM), in MiB.
 pub fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+    peak_rss_mib_of("self")
+}
+
+/// Another process's peak resident memory (VmHWM) so far, in MiB (0 once it has exited).
+pub fn peak_rss_mib_of(pid: impl std::fmt::Display) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
@@ -314,4 +319,20 @@ pub fn duckdb_write_order(
         .map(|c| format!("{c} ASC NULLS FIRST"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A warehouse's published tables: (file name, bytes), by name.
+pub fn published(warehouse: &Path) -> Vec<(String, Vec<u8>)> {
+    let dir = gtmos::warehouse::Warehouse::new(warehouse).published_dir();
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .expect("published")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .map(|p| {
+            let bytes = std::fs::read(&p).expect("table");
+            (p.file_name().unwrap().to_string_lossy().into_owned(), bytes)
+        })
+        .collect();
+    out.sort();
+    out
 }

@@ -383,3 +383,21 @@ pub fn log_rows(warehouse: &Path, log: &str) -> Vec<serde_json::Map<String, serd
         .flat_map(|f| gtmos::table_io::json_rows(f).unwrap())
         .collect()
 }
+
+/// A warehouse's published tables: (file name, bytes), by name.
+pub fn published(warehouse: &Path) -> Vec<(String, Vec<u8>)> {
+    let dir = gtmos::warehouse::Warehouse::new(warehouse).published_dir();
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}

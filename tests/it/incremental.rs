@@ -47,24 +47,6 @@ fn reused(summary: &serde_json::Value) -> usize {
         .count()
 }
 
-/// Every published table's bytes, by name.
-fn published(warehouse: &Path) -> Vec<(String, Vec<u8>)> {
-    let dir = Warehouse::new(warehouse).published_dir();
-    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
-        .map(|p| {
-            (
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 /// The rows a run wrote under `<warehouse>/<dir>/…/run=<run_id>…`, as sorted text without the
 /// columns that name the run or its time.
 fn run_rows(warehouse: &Path, dir: &str, run_id: &str) -> Vec<String> {

@@ -38,7 +38,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ),
     (
         "feature_engagement",
-        "ad075ed2e34a289979015442955480c5c8dfd3a0003c3a48be86a0efc37444c0",
+        "d2230eee5d1abe2324de4c442594ddc6ae3e046c364436d575a343f4846586cd",
     ),
     (
         "financials",
@@ -130,7 +130,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ),
     (
         "usage_metering_log",
-        "ebfeffcbeb3b371f10c44cceccf8a139a4d4418d2a6d74833637c1c4b26654c7",
+        "7d4e3d210b4e9dd8486d80147b1f52e039d3aa4439e4fadd1fc8930759575089",
     ),
 ];
 
