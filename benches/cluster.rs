@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -33,32 +33,9 @@ fn build(
     extra: &[&str],
     watched: &[(String, u32)],
 ) -> (f64, f64, Vec<(String, f64)>) {
-    let root = common::root();
-    let memory = (common::memory_limit() >> 20).to_string();
-    let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gtmos"))
-        .args(["build", "--project"])
-        .arg(root.join("pipelines"))
-        .arg("--snapshot")
-        .arg(snapshot)
-        .arg("--warehouse")
-        .arg(warehouse)
-        .args(["--no-report", "-q", "--memory-mb", &memory])
-        .args(extra)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("gtmos");
-    let mut peak = 0.0_f64;
-    while child.try_wait().expect("wait").is_none() {
-        peak = peak.max(common::peak_rss_mib_of(child.id()));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    let status = child.wait().expect("gtmos");
-    assert!(
-        status.code().is_some_and(|c| c < 2),
-        "gtmos build {extra:?} failed"
-    );
+    let (seconds, peak, _) =
+        common::gtmos_build(env!("CARGO_BIN_EXE_gtmos"), snapshot, warehouse, extra);
+    // The cluster's processes are still running: their VmHWM is their peak so far.
     let others = watched
         .iter()
         .map(|(name, pid)| (name.clone(), common::peak_rss_mib_of(*pid)))

@@ -11,57 +11,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// One `gtmos build` of `snapshot` into `warehouse`: seconds, peak RSS (MiB) and its JSON
 /// summary.
 fn build(snapshot: &Path, warehouse: &Path, extra: &[&str]) -> (f64, f64, serde_json::Value) {
-    let root = common::root();
-    let memory = (common::memory_limit() >> 20).to_string();
-    let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gtmos"))
-        .args(["build", "--project"])
-        .arg(root.join("pipelines"))
-        .arg("--snapshot")
-        .arg(snapshot)
-        .arg("--warehouse")
-        .arg(warehouse)
-        .args([
-            "--no-report",
-            "-q",
-            "--format",
-            "json",
-            "--memory-mb",
-            &memory,
-        ])
-        .args(extra)
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("gtmos");
-    // VmHWM only grows: its last reading before the process exits is its peak (to within the
-    // polling interval).
-    let status = format!("/proc/{}/status", child.id());
-    let mut peak_kib = 0.0_f64;
-    while child.try_wait().expect("wait").is_none() {
-        if let Ok(s) = std::fs::read_to_string(&status)
-            && let Some(kib) = s
-                .lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        {
-            peak_kib = peak_kib.max(kib);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("gtmos output");
-    let seconds = started.elapsed().as_secs_f64();
-    assert!(
-        out.status.code().is_some_and(|c| c < 2),
-        "gtmos build {extra:?} failed"
-    );
-    let summary = serde_json::from_slice(&out.stdout).expect("JSON summary");
-    (seconds, peak_kib / 1024.0, summary)
+    common::gtmos_build(env!("CARGO_BIN_EXE_gtmos"), snapshot, warehouse, extra)
 }
 
 fn reused(summary: &serde_json::Value) -> (usize, usize) {

@@ -336,3 +336,50 @@ pub fn published(warehouse: &Path) -> Vec<(String, Vec<u8>)> {
     out.sort();
     out
 }
+
+/// One `gtmos build` of `snapshot` into `warehouse` (the release binary, in its own process,
+/// with the bench's memory budget and `extra` flags): seconds, peak RSS (MiB) and its JSON
+/// summary. Panics unless it exits 0 or 1.
+pub fn gtmos_build(
+    gtmos: &str,
+    snapshot: &Path,
+    warehouse: &Path,
+    extra: &[&str],
+) -> (f64, f64, serde_json::Value) {
+    let memory = (memory_limit() >> 20).to_string();
+    let started = std::time::Instant::now();
+    let mut child = Command::new(gtmos)
+        .args(["build", "--project"])
+        .arg(root().join("pipelines"))
+        .arg("--snapshot")
+        .arg(snapshot)
+        .arg("--warehouse")
+        .arg(warehouse)
+        .args([
+            "--no-report",
+            "-q",
+            "--format",
+            "json",
+            "--memory-mb",
+            &memory,
+        ])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gtmos");
+    // VmHWM only grows: its last reading before the process exits is its peak (to within the
+    // polling interval).
+    let mut peak = 0.0_f64;
+    while child.try_wait().expect("wait").is_none() {
+        peak = peak.max(peak_rss_mib_of(child.id()));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("gtmos output");
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(
+        out.status.code().is_some_and(|c| c < 2),
+        "gtmos build {extra:?} failed"
+    );
+    let summary = serde_json::from_slice(&out.stdout).expect("JSON summary");
+    (seconds, peak, summary)
+}

@@ -472,8 +472,9 @@ pub fn run_executor(opts: &ExecutorOptions) -> Result<()> {
 /// Ballista's execution engine, with each task reporting only its stage's root metrics (the
 /// shuffle writer's: rows, bytes, time). Ballista 55 requires every task of a stage to report
 /// as many operator metric sets as the first did, and a task that ran another branch of a
-/// `UNION ALL` (an operator that creates its metrics when it first runs, e.g. a placeholder
-/// row under a union) reports fewer: its status update fails and the job never finishes.
+/// `UNION ALL` reports fewer (some operators create their metrics only when they first run,
+/// e.g. the one-row source of a `SELECT` without `FROM`): its status update fails and the job
+/// never finishes.
 struct RootMetricsOnly(DefaultExecutionEngine);
 
 impl ExecutionEngine for RootMetricsOnly {
