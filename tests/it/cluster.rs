@@ -12,7 +12,7 @@ use gtmos::engine::{Engine, EngineConfig, MODELS, Runner, SCRATCH};
 use crate::common::{Table, build, corpus, gtmos, published, tempdir};
 
 /// A free loopback port (bound, read, released).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -21,14 +21,14 @@ fn free_port() -> u16 {
 }
 
 /// Processes of a loopback cluster, stopped when dropped.
-struct Cluster {
-    scheduler: String,
+pub(crate) struct Cluster {
+    pub(crate) scheduler: String,
     processes: Vec<(String, Child)>,
 }
 
 impl Cluster {
     /// A scheduler and `executors` executors of one task each, working under `dir`.
-    fn start(dir: &Path, executors: usize) -> Cluster {
+    pub(crate) fn start(dir: &Path, executors: usize) -> Cluster {
         let port = free_port();
         let log = |name: &str| std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
         let spawn = |name: &str, args: &[String]| {
@@ -324,11 +324,9 @@ fn a_left_join_on_true_and_a_trailing_median_give_the_local_rows_on_the_cluster(
     );
 }
 
-/// Open defect (docs/cluster.md): DataFusion runs one of two windows over a partition in
-/// opposite orders reversed, and the plan sent to the executors loses the reversal, so `lag`
-/// runs the other way on the cluster. Run with `--ignored` to reproduce.
+/// DataFusion runs one of two windows over a partition in opposite orders reversed; the plan
+/// sent to the executors lost the reversal, so `lag` ran the other way (docs/cluster.md).
 #[test]
-#[ignore = "open defect: a reversed window function loses its direction on a cluster"]
 fn two_windows_in_opposite_orders_give_the_local_rows_on_the_cluster() {
     let dir = tempdir();
     let cluster = Cluster::start(dir.path(), 2);

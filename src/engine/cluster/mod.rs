@@ -37,24 +37,21 @@ use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::TableProvider;
-use datafusion::common::JoinType;
-use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DataFusionError, Result as DfResult, TableReference};
-use datafusion::config::ConfigOptions;
 use datafusion::datasource::file_format::FileFormatFactory;
 use datafusion::execution::TaskContext;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::session_state::{SessionState, SessionStateBuilder};
-use datafusion::logical_expr::{Extension, LogicalPlan};
-use datafusion::physical_optimizer::PhysicalOptimizerRule;
-use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
-use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
-use datafusion::physical_plan::joins::NestedLoopJoinExec;
+use datafusion::logical_expr::{Extension, LogicalPlan, WindowUDF};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::metrics::MetricsSet;
-use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_proto::logical_plan::LogicalExtensionCodec;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+
+mod rules;
+
+use rules::{OuterNestedLoopInOneTask, ReversedWindows};
 
 use super::numbered::{Description, NumberedExec, NumberedParquet};
 use super::{df_err, register_functions};
@@ -200,6 +197,27 @@ impl PhysicalExtensionCodec for PhysicalCodec {
             None => self.inner.try_encode(node, buf, proto_converter),
         }
     }
+
+    fn try_decode_udwf(&self, name: &str, buf: &[u8]) -> DfResult<Arc<WindowUDF>> {
+        match rules::decode_window(buf, window_functions()) {
+            Some(fun) => fun,
+            None => self.inner.try_decode_udwf(name, buf),
+        }
+    }
+
+    fn try_encode_udwf(&self, node: &WindowUDF, buf: &mut Vec<u8>) -> DfResult<()> {
+        if rules::encode_window(node, buf) {
+            return Ok(());
+        }
+        self.inner.try_encode_udwf(node, buf)
+    }
+}
+
+/// Every window function a gtmos plan may name: DataFusion's and gtmos'.
+fn window_functions() -> impl Iterator<Item = Arc<WindowUDF>> {
+    ballista_window_functions()
+        .into_iter()
+        .chain(super::functions().1.into_iter().map(Arc::new))
 }
 
 /// The session settings a cluster client starts from: Ballista's, gtmos' codecs, and no
@@ -274,83 +292,11 @@ fn session_state(config: SessionConfig) -> DfResult<SessionState> {
         ballista_core::utils::default_session_builder(config)?,
     )
     .with_physical_optimizer_rule(Arc::new(OuterNestedLoopInOneTask))
+    .with_physical_optimizer_rule(Arc::new(ReversedWindows))
     .build();
     let ctx = SessionContext::new_with_state(state);
     register_functions(&ctx);
     Ok(ctx.state())
-}
-
-/// Turns a nested-loop join that emits rows for its build (left) side — unmatched rows of a
-/// `LEFT` join, semi, anti and mark rows — around, so that those rows come from the probe side.
-///
-/// In one process the partitions of such a join share which build rows matched, and the last
-/// one emits the rest. On a cluster each partition is a separate task that sees only its own
-/// matches, so every task emitted the unmatched build rows again: `a LEFT JOIN b ON true`
-/// returned `a`'s row once per partition of `b` (Ballista 55 guards hash joins this way, not
-/// nested-loop joins; a coalesced probe side does not help, as its planner slices it per task
-/// again). Swapped, the preserved side is the probe side, whose every row is in one task, and
-/// the other side is read whole by each task. A `FULL` join preserves both sides: it cannot
-/// run exactly this way, and fails with a message rather than give wrong rows.
-#[derive(Debug)]
-struct OuterNestedLoopInOneTask;
-
-impl PhysicalOptimizerRule for OuterNestedLoopInOneTask {
-    fn optimize(
-        &self,
-        plan: Arc<dyn ExecutionPlan>,
-        _config: &ConfigOptions,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
-        plan.transform_up(|p| {
-            let Some(join) = p.downcast_ref::<NestedLoopJoinExec>() else {
-                return Ok(Transformed::no(p));
-            };
-            match join.join_type() {
-                JoinType::Inner
-                | JoinType::Right
-                | JoinType::RightSemi
-                | JoinType::RightAnti
-                | JoinType::RightMark => return Ok(Transformed::no(p)),
-                JoinType::Full => {
-                    return Err(DataFusionError::NotImplemented(
-                        "a FULL JOIN without an equality condition cannot run exactly on a \
-                         Ballista cluster; give it an equality key, or build with --engine local"
-                            .into(),
-                    ));
-                }
-                _ => {}
-            }
-            let swapped = join.swap_inputs()?;
-            Ok(Transformed::yes(
-                swapped
-                    .transform_down(|q| {
-                        // The new build side is read whole: one partition.
-                        let Some(join) = q.downcast_ref::<NestedLoopJoinExec>() else {
-                            return Ok(Transformed::no(q));
-                        };
-                        let (left, right) = (join.left().clone(), join.right().clone());
-                        if left.output_partitioning().partition_count() <= 1 {
-                            return Ok(Transformed::new(q, false, TreeNodeRecursion::Stop));
-                        }
-                        let left: Arc<dyn ExecutionPlan> =
-                            Arc::new(CoalescePartitionsExec::new(left));
-                        let recompute =
-                            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute);
-                        let q = q.replace_children(vec![left, right], recompute)?;
-                        Ok(Transformed::new(q, true, TreeNodeRecursion::Stop))
-                    })?
-                    .data,
-            ))
-        })
-        .map(|t| t.data)
-    }
-
-    fn name(&self) -> &str {
-        "gtmos_outer_nested_loop_in_one_task"
-    }
-
-    fn schema_check(&self) -> bool {
-        true
-    }
 }
 
 /// Where a scheduler listens.
@@ -423,19 +369,15 @@ pub fn run_executor(opts: &ExecutorOptions) -> Result<()> {
     // Every function a gtmos plan may name. Ballista's default executor registry leaves out
     // DataFusion's nested (array) functions, which its scheduler plans with (`cardinality`).
     let mut registry = BallistaFunctionRegistry::default();
-    let (scalar, window) = super::functions();
     let scalar = ballista_scalar_functions()
         .into_iter()
-        .chain(scalar.into_iter().map(Arc::new));
+        .chain(super::functions().0.into_iter().map(Arc::new));
     registry
         .scalar_functions
         .extend(scalar.map(|f| (f.name().to_string(), f)));
-    let window = ballista_window_functions()
-        .into_iter()
-        .chain(window.into_iter().map(Arc::new));
     registry
         .window_functions
-        .extend(window.map(|f| (f.name().to_string(), f)));
+        .extend(window_functions().map(|f| (f.name().to_string(), f)));
     registry.aggregate_functions.extend(
         ballista_aggregate_functions()
             .into_iter()
