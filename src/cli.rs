@@ -154,10 +154,10 @@ pub struct CanaryArgs {
     /// The experiment to compare (agent_decisions.experiment_id)
     #[arg(long, value_name = "ID")]
     pub experiment: String,
-    /// Snapshot directory (with manifest.json) [default: data/snapshots/default]
+    /// Snapshot directory (with manifest.json) or s3://bucket/prefix [default: data/snapshots/default]
     #[arg(long, value_name = "DIR")]
     pub snapshot: Option<PathBuf>,
-    /// Warehouse whose eval_log is checked and whose logs the run appends to [default: data/warehouse]
+    /// Warehouse whose eval_log is checked and whose logs the run appends to (a directory or s3://bucket/prefix) [default: data/warehouse]
     #[arg(long, value_name = "DIR")]
     pub warehouse: Option<PathBuf>,
     /// Metrics, margins and thresholds of the decision rule
@@ -182,7 +182,7 @@ pub struct CanaryArgs {
 
 #[derive(Debug, Args)]
 pub struct EvalArgs {
-    /// The warehouse directory whose logs the run appends to [default: data/warehouse]
+    /// The warehouse directory whose logs the run appends to (or s3://bucket/prefix) [default: data/warehouse]
     #[arg(long, value_name = "DIR", global = true)]
     pub warehouse: Option<PathBuf>,
     /// Where the HTML page is written [default: reports]
@@ -265,7 +265,7 @@ pub enum EvalCommand {
 
 #[derive(Debug, Args)]
 pub struct ViewsArgs {
-    /// The warehouse directory [default: data/warehouse]
+    /// The warehouse directory or s3://bucket/prefix [default: data/warehouse]
     #[arg(long, value_name = "DIR", global = true)]
     pub warehouse: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
@@ -284,7 +284,7 @@ pub enum ViewsCommand {
 
 #[derive(Debug, Args)]
 pub struct DecisionsArgs {
-    /// The warehouse directory [default: data/warehouse]
+    /// The warehouse directory or s3://bucket/prefix [default: data/warehouse]
     #[arg(long, value_name = "DIR", global = true)]
     pub warehouse: Option<PathBuf>,
     /// The pipelines project whose decision_roster says who holds which role [default: pipelines]
@@ -358,10 +358,10 @@ pub struct Locations {
     /// The pipelines project directory [default: pipelines]
     #[arg(long, value_name = "DIR")]
     pub project: Option<PathBuf>,
-    /// The snapshot directory [default: data/snapshots/default]
+    /// The snapshot directory or s3://bucket/prefix [default: data/snapshots/default]
     #[arg(long, value_name = "DIR")]
     pub snapshot: Option<PathBuf>,
-    /// The warehouse directory [default: data/warehouse]
+    /// The warehouse directory or s3://bucket/prefix [default: data/warehouse]
     #[arg(long, value_name = "DIR")]
     pub warehouse: Option<PathBuf>,
 }
@@ -426,7 +426,7 @@ pub struct ReconcileArgs {
 
 #[derive(Debug, Args)]
 pub struct ReopenArgs {
-    /// The warehouse directory [default: data/warehouse]
+    /// The warehouse directory or s3://bucket/prefix [default: data/warehouse]
     #[arg(long, value_name = "DIR")]
     pub warehouse: Option<PathBuf>,
     /// The first month to reopen (YYYY-MM); every later closed month reopens too.

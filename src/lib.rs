@@ -47,6 +47,7 @@ pub mod money;
 pub mod printer;
 pub mod schema;
 pub mod settings;
+pub mod store;
 pub mod table_io;
 pub mod warehouse;
 

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::cli::Locations;
+use crate::store;
 
 pub const DEFAULT_PROJECT: &str = "pipelines";
 pub const DEFAULT_SNAPSHOT: &str = "data/snapshots/default";
@@ -30,15 +31,23 @@ pub struct Paths {
 }
 
 impl Paths {
-    pub fn resolve(at: &Locations) -> Paths {
+    /// The flags, else the environment, else the defaults. An `s3://` snapshot or warehouse
+    /// resolves to this process's local mirror of it ([`crate::store`]).
+    pub fn resolve(at: &Locations) -> crate::Result<Paths> {
         let default_snapshot = at.snapshot.is_none()
             && std::env::var_os("GTMOS_SNAPSHOT").is_none_or(|v| v.is_empty());
-        Paths {
+        Ok(Paths {
             project: pick(&at.project, "GTMOS_PROJECT", DEFAULT_PROJECT),
-            snapshot: pick(&at.snapshot, "GTMOS_SNAPSHOT", DEFAULT_SNAPSHOT),
+            snapshot: store::local(
+                pick(&at.snapshot, "GTMOS_SNAPSHOT", DEFAULT_SNAPSHOT),
+                store::Kind::Snapshot,
+            )?,
             default_snapshot,
-            warehouse: pick(&at.warehouse, "GTMOS_WAREHOUSE", DEFAULT_WAREHOUSE),
-        }
+            warehouse: store::local(
+                pick(&at.warehouse, "GTMOS_WAREHOUSE", DEFAULT_WAREHOUSE),
+                store::Kind::Warehouse,
+            )?,
+        })
     }
 }
 

@@ -357,7 +357,7 @@ fn run(
 /// A test-only failure at a named step boundary: `GTMOS_FAILPOINT=<step>` makes the run fail
 /// there (an error, as a full disk would), `GTMOS_FAILPOINT=<step>:abort` kills the process
 /// on the spot (as kill -9 would). The fault-injection tests use them; nothing else sets them.
-fn failpoint(step: &str) -> Result<()> {
+pub(crate) fn failpoint(step: &str) -> Result<()> {
     let Ok(spec) = std::env::var("GTMOS_FAILPOINT") else {
         return Ok(());
     };

@@ -69,7 +69,7 @@ pub fn print_summary(r: &BuildReport, format: Format) -> Result<()> {
 
 /// Resolved build options from the flags (generating the default corpus when needed).
 pub fn options(a: &BuildArgs) -> Result<BuildOptions> {
-    let paths = Paths::resolve(&a.at);
+    let paths = Paths::resolve(&a.at)?;
     let threads = threads(a.threads);
     let runner = runner(a.engine, a.scheduler.as_deref())?;
     if paths.default_snapshot && !paths.snapshot.join(MANIFEST).exists() {

@@ -19,7 +19,7 @@ pub fn run(a: CanaryArgs) -> Result<Outcome> {
         project: None,
         snapshot: a.snapshot.clone(),
         warehouse: a.warehouse.clone(),
-    });
+    })?;
     let cfg = canary::load_config(&a.config)?;
     let snap = Snapshot::open(&paths.snapshot, Registry::embedded()?)?;
     let as_of = match &a.as_of {

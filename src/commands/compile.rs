@@ -14,7 +14,7 @@ use crate::settings::Paths;
 use crate::snapshot::Manifest;
 
 pub fn run(a: CompileArgs) -> Result<Outcome> {
-    let paths = Paths::resolve(&a.at);
+    let paths = Paths::resolve(&a.at)?;
     let project = Project::load(&paths.project)?;
     let as_of = match &a.as_of {
         Some(t) => Some(parse_ts(t)?),

@@ -14,7 +14,7 @@ pub fn run(a: DecisionsArgs) -> Result<Outcome> {
         project: a.project.clone(),
         snapshot: None,
         warehouse: a.warehouse.clone(),
-    });
+    })?;
     let wh = &paths.warehouse;
     // The roster is read only for changes; without a project, `--by` names a role.
     let roster = || -> Result<Roster> {

@@ -21,7 +21,7 @@ pub fn run(a: EvalArgs) -> Result<Outcome> {
         project: None,
         snapshot: None,
         warehouse: a.warehouse.clone(),
-    })
+    })?
     .warehouse;
     match &a.command {
         EvalCommand::Golden {

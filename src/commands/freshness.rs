@@ -10,7 +10,7 @@ use crate::project::Project;
 use crate::settings::Paths;
 
 pub fn run(a: FreshnessArgs) -> Result<Outcome> {
-    let paths = Paths::resolve(&a.at);
+    let paths = Paths::resolve(&a.at)?;
     let project = Project::load(&paths.project)?;
     let slos = attainment(&paths.warehouse, &project.slos)?;
     if slos.iter().all(|s| s.observations == 0) {

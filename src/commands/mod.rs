@@ -21,7 +21,19 @@ use crate::error::{Outcome, Result};
 
 pub fn run(cli: Cli) -> Result<Outcome> {
     crate::printer::set_quiet(cli.quiet);
-    match cli.command {
+    // A command given an `s3://` location works on a local mirror; what it changed is sent
+    // back only when it ran to the end (an outcome, even a failed gate, is a finished run).
+    match command(cli.command) {
+        Ok(outcome) => crate::store::finish().map(|()| outcome),
+        Err(e) => {
+            crate::store::discard();
+            Err(e)
+        }
+    }
+}
+
+fn command(command: Command) -> Result<Outcome> {
+    match command {
         Command::Build(args) => build::run(args),
         Command::Recognize(args) => build::recognize(args),
         Command::Reconcile(args) => reconcile::run(args),

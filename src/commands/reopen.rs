@@ -12,7 +12,7 @@ pub fn run(a: ReopenArgs) -> Result<Outcome> {
         project: None,
         snapshot: None,
         warehouse: a.warehouse.clone(),
-    });
+    })?;
     if a.by.trim().is_empty() || a.reason.trim().is_empty() {
         return Err(Error::usage(
             "--by and --reason must say who reopens the books and why",

@@ -13,7 +13,7 @@ pub fn run(a: TestArgs) -> Result<Outcome> {
         project: a.project,
         snapshot: None,
         warehouse: None,
-    });
+    })?;
     let project = Project::load(&paths.project)?;
     let outcomes = unit_tests::run(&project, &a.select)?;
     let failed = outcomes.iter().filter(|o| o.failure.is_some()).count();

@@ -13,7 +13,7 @@ pub fn run(a: ViewsArgs) -> Result<Outcome> {
         project: None,
         snapshot: None,
         warehouse: a.warehouse.clone(),
-    });
+    })?;
     // One version for the whole command, even if a build switches it meanwhile.
     let published = crate::warehouse::Warehouse::new(&paths.warehouse).published_dir();
     let table = |name: &str| {

@@ -18,6 +18,8 @@ mod metrics;
 mod nights;
 mod recognition;
 mod report;
+#[cfg(feature = "distributed")]
+mod s3;
 mod scores;
 mod snapshot;
 mod synth;
