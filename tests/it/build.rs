@@ -16,6 +16,12 @@ pub fn built_for_report() -> &'static (PathBuf, PathBuf, String) {
     built()
 }
 
+/// The warehouse of one build of the test corpus with the default settings, shared by the
+/// tests that compare another way of building with it.
+pub fn built_warehouse() -> &'static Path {
+    &built().0
+}
+
 fn built() -> &'static (PathBuf, PathBuf, String) {
     static B: OnceLock<(PathBuf, PathBuf, String)> = OnceLock::new();
     B.get_or_init(|| {

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
 use ballista_core::JobId;
+use ballista_core::config::TaskSchedulingPolicy;
 use ballista_core::extension::{
     ballista_aggregate_functions, ballista_scalar_functions, ballista_window_functions,
 };
@@ -328,6 +329,12 @@ pub fn run_scheduler(opts: &SchedulerOptions) -> Result<()> {
         .with_override_session_builder(Arc::new(session_state));
     let config = SchedulerConfig {
         bind_host: opts.bind_host.clone(),
+        // Executors ask for tasks rather than being handed them. Handing them out, Ballista 55
+        // does not give back the slot of a task it cancels when an executor dies and the
+        // stages reading from it run again: a build could then wait forever on a live
+        // executor with no free slot. Asking, each executor reports its free slots itself,
+        // at up to 50 ms per stage (docs/cluster.md).
+        scheduling_policy: TaskSchedulingPolicy::PullStaged,
         executor_timeout_seconds: opts.executor_timeout_seconds,
         no_executors_grace_period_seconds: opts.executor_timeout_seconds,
         expire_dead_executor_interval_seconds: (opts.executor_timeout_seconds / 2).clamp(1, 15),
@@ -397,6 +404,8 @@ pub fn run_executor(opts: &ExecutorOptions) -> Result<()> {
         memory_pool_size: opts.memory_limit,
         print_thread_info: false,
         executor_heartbeat_interval_seconds: 5,
+        // As the scheduler expects (`run_scheduler`).
+        task_scheduling_policy: TaskSchedulingPolicy::PullStaged,
         override_function_registry: Some(Arc::new(registry)),
         override_execution_engine: Some(Arc::new(RootMetricsOnly(DefaultExecutionEngine::new()))),
         override_config_producer: Some(Arc::new(client_config)),
