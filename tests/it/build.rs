@@ -18,6 +18,7 @@ pub fn built_for_report() -> &'static (PathBuf, PathBuf, String) {
 
 /// The warehouse of one build of the test corpus with the default settings, shared by the
 /// tests that compare another way of building with it.
+#[cfg(feature = "distributed")]
 pub fn built_warehouse() -> &'static Path {
     &built().0
 }
