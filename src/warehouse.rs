@@ -21,9 +21,9 @@
 //! staging directory and unswitched version) and every version but the current and the one
 //! before it (kept for readers still inside it).
 //!
-//! On an object store, which has neither links nor rename, the same design holds with the
-//! commit point a small pointer object naming the version prefix, written last with a
-//! conditional put (if-match on the previous pointer), and readers reading the pointer first.
+//! On an object store, which has neither links nor rename, a command works on a local mirror
+//! of this layout and the commit point is one small object, `_head.json`, naming every file's
+//! contents, written last with a conditional put ([`crate::store`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -430,13 +430,14 @@ impl Warehouse {
     }
 }
 
+/// A symbolic link at `link` to `target` (POSIX only).
 #[cfg(unix)]
-fn symlink(target: &Path, link: &Path) -> Result<()> {
+pub(crate) fn symlink(target: &Path, link: &Path) -> Result<()> {
     std::os::unix::fs::symlink(target, link).map_err(|e| Error::io("cannot link", link, e))
 }
 
 #[cfg(not(unix))]
-fn symlink(_target: &Path, link: &Path) -> Result<()> {
+pub(crate) fn symlink(_target: &Path, link: &Path) -> Result<()> {
     Err(Error::io(
         "cannot link (a published version is switched by a symbolic link: POSIX only)",
         link,

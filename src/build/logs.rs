@@ -77,7 +77,7 @@ pub fn write_logs(warehouse: &Warehouse, r: &BuildReport, error: Option<&str>) -
     b.ts(c.started_at, r.started_at);
     b.ts(c.finished_at, logs::now_micros());
     b.str(c.snapshot_id, &r.snapshot_id);
-    b.str(c.snapshot_dir, &r.snapshot_dir.display().to_string());
+    b.str(c.snapshot_dir, &crate::store::display(&r.snapshot_dir));
     b.ts(c.as_of, r.as_of);
     b.str(c.inputs_hash, &r.inputs_hash);
     b.str(c.pipelines_hash, &r.pipelines_hash);

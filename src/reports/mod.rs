@@ -151,7 +151,7 @@ fn run_context(r: &BuildReport) -> Value {
         "run_id": r.run_id,
         "build_id": r.build_id,
         "snapshot_id": r.snapshot_id,
-        "snapshot_dir": r.snapshot_dir.display().to_string(),
+        "snapshot_dir": crate::store::display(&r.snapshot_dir),
         "as_of": format_ts(r.as_of),
         "outcome": r.outcome(),
         "seconds": format!("{:.2}", r.seconds),

@@ -91,6 +91,16 @@ pub fn discard() {
     s3::discard();
 }
 
+/// How to name a snapshot or warehouse directory to a reader (run log, report): the `s3://`
+/// location it is this process's copy of, or the path itself.
+pub fn display(path: &Path) -> String {
+    #[cfg(feature = "distributed")]
+    if let Some(url) = s3::origin(path) {
+        return url;
+    }
+    path.display().to_string()
+}
+
 /// Where mirrors and fetched objects are kept.
 pub fn cache_dir() -> PathBuf {
     let env = |k: &str| {

@@ -18,11 +18,10 @@ use super::{Kind, cache_dir, files};
 use crate::error::{Error, Result};
 use crate::snapshot::MANIFEST;
 use crate::table_io::{sha256_file, sha256_hex};
+use crate::warehouse::{PUBLISHED, symlink};
 
 const HEAD: &str = "_head.json";
 const OBJECTS: &str = "objects";
-/// The link a local warehouse publishes through (`crate::warehouse`).
-const PUBLISHED: &str = "published";
 /// Files at least this large are uploaded in parts of this size.
 const PART: usize = 16 << 20;
 
@@ -51,6 +50,16 @@ struct Mirror {
 }
 
 static MIRRORS: Mutex<Vec<Mirror>> = Mutex::new(Vec::new());
+/// Every local copy this process made, with the location it copies.
+static ORIGINS: Mutex<Vec<(PathBuf, String)>> = Mutex::new(Vec::new());
+
+pub(super) fn origin(path: &Path) -> Option<String> {
+    let origins = ORIGINS.lock().unwrap_or_else(|e| e.into_inner());
+    origins
+        .iter()
+        .find(|(p, _)| p == path)
+        .map(|(_, url)| url.clone())
+}
 
 pub(super) fn open(url: &str, kind: Kind) -> Result<PathBuf> {
     let mut mirrors = MIRRORS.lock().unwrap_or_else(|e| e.into_inner());
@@ -61,15 +70,18 @@ pub(super) fn open(url: &str, kind: Kind) -> Result<PathBuf> {
     }
     let remote = Remote::connect(url)?;
     let rt = runtime()?;
-    match kind {
-        Kind::Snapshot => rt.block_on(fetch_snapshot(&remote)),
+    let dir = match kind {
+        Kind::Snapshot => rt.block_on(fetch_snapshot(&remote))?,
         Kind::Warehouse => {
             let m = rt.block_on(mirror(remote))?;
             let dir = m.dir.clone();
             mirrors.push(m);
-            Ok(dir)
+            dir
         }
-    }
+    };
+    let mut origins = ORIGINS.lock().unwrap_or_else(|e| e.into_inner());
+    origins.push((dir.clone(), url.to_string()));
+    Ok(dir)
 }
 
 pub(super) fn finish() -> Result<()> {
@@ -283,9 +295,15 @@ async fn mirror(remote: Remote) -> Result<Mirror> {
                 .bytes()
                 .await
                 .map_err(|e| remote.error(&format!("read {HEAD}"), e))?;
-            let head: Head = serde_json::from_slice(&bytes).map_err(|e| {
-                Error::data(format!("{}/{HEAD}: not a warehouse head: {e}", remote.url))
-            })?;
+            let head: Head = serde_json::from_slice(&bytes)
+                .ok()
+                .filter(|h: &Head| h.format == 1)
+                .ok_or_else(|| {
+                    Error::data(format!(
+                        "{}/{HEAD}: not a warehouse head this gtmos reads (format 1)",
+                        remote.url
+                    ))
+                })?;
             Some((head, sha256_hex(&bytes), version))
         }
         Err(object_store::Error::NotFound { .. }) => None,
@@ -314,7 +332,7 @@ async fn mirror(remote: Remote) -> Result<Mirror> {
             known.insert(rel.clone(), (sha.clone(), stamp(&to)));
         }
         if let Some(target) = &h.published {
-            link(target, &dir.join(PUBLISHED))?;
+            symlink(Path::new(target), &dir.join(PUBLISHED))?;
         }
     }
     Ok(Mirror {
@@ -402,15 +420,12 @@ async fn commit(m: &Mirror) -> Result<()> {
             m.url
         )));
     }
-    let sent: BTreeSet<&String> = old.files.values().collect();
-    let mut new: Vec<(&String, &String)> = Vec::new();
+    // Each content the old head lacks, once (from the first file that has it).
+    let mut sent: BTreeSet<&String> = old.files.values().collect();
     for (rel, sha) in &next.files {
-        if !sent.contains(sha) && !new.iter().any(|(_, s)| *s == sha) {
-            new.push((rel, sha));
+        if sent.insert(sha) {
+            upload(&m.remote, &m.dir.join(rel), sha).await?;
         }
-    }
-    for (rel, sha) in new {
-        upload(&m.remote, &m.dir.join(rel), sha).await?;
     }
     crate::build::failpoint("store.head")?;
     let mut text = serde_json::to_string_pretty(&next).unwrap_or_default();
@@ -524,20 +539,6 @@ fn stamp(path: &Path) -> Stamp {
 #[cfg(not(unix))]
 fn stamp(_path: &Path) -> Stamp {
     None
-}
-
-#[cfg(unix)]
-fn link(target: &str, at: &Path) -> Result<()> {
-    std::os::unix::fs::symlink(target, at).map_err(|e| Error::io("cannot link", at, e))
-}
-
-#[cfg(not(unix))]
-fn link(_target: &str, at: &Path) -> Result<()> {
-    Err(Error::io(
-        "cannot link",
-        at,
-        std::io::Error::from(std::io::ErrorKind::Unsupported),
-    ))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use gtmos::engine::{Engine, EngineConfig, MODELS, Runner, SCRATCH};
 
 use crate::build::built_warehouse;
-use crate::common::{Table, build, corpus, gtmos, published, tempdir};
+use crate::common::{Table, assert_same_tables, build, corpus, gtmos, published, tempdir};
 
 /// A free loopback port (bound, read, released).
 pub(crate) fn free_port() -> u16 {
@@ -137,17 +137,11 @@ fn a_build_on_a_loopback_cluster_publishes_what_the_local_engine_does() {
         code_remote == 0 || code_remote == 1,
         "{out_remote}\n{err_remote}"
     );
-    let (a, b) = (published(local), published(&remote));
-    assert_eq!(
-        a.iter().map(|(n, _)| n).collect::<Vec<_>>(),
-        b.iter().map(|(n, _)| n).collect::<Vec<_>>()
+    assert_same_tables(
+        &published(local),
+        &published(&remote),
+        "the local engine and the cluster",
     );
-    for ((name, x), (_, y)) in a.iter().zip(&b) {
-        assert!(
-            x == y,
-            "{name} differs between the local engine and the cluster"
-        );
-    }
     // The contracts too: every test's outcome and failure count (the usage anomaly rule runs
     // gtmos' trailing_median window function on the executors), and the quarantined rows.
     assert_eq!(outcomes(local), outcomes(&remote));

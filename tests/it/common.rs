@@ -385,6 +385,19 @@ pub fn log_rows(warehouse: &Path, log: &str) -> Vec<serde_json::Map<String, serd
 }
 
 /// A warehouse's published tables: (file name, bytes), by name.
+/// Two lists from [`published`]: the same tables, each with the same bytes (`what` names the
+/// two sides in the message).
+#[cfg(feature = "distributed")]
+pub fn assert_same_tables(a: &[(String, Vec<u8>)], b: &[(String, Vec<u8>)], what: &str) {
+    assert_eq!(
+        a.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+        b.iter().map(|(n, _)| n).collect::<Vec<_>>()
+    );
+    for ((name, x), (_, y)) in a.iter().zip(b) {
+        assert!(x == y, "{name} differs between {what}");
+    }
+}
+
 pub fn published(warehouse: &Path) -> Vec<(String, Vec<u8>)> {
     let dir = gtmos::warehouse::Warehouse::new(warehouse).published_dir();
     let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)

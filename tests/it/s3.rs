@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::build::built_warehouse;
 use crate::cluster::{Cluster, free_port};
-use crate::common::{corpus, gtmos_env, project_dir, published, tempdir};
+use crate::common::{
+    assert_same_tables, corpus, gtmos_env, log_rows, project_dir, published, tempdir,
+};
 
 /// Sets up the server through boto3 (moto's own dependency): a user allowed everything, its
 /// access key (printed), and the buckets named on the command line. The server lets the first
@@ -100,16 +102,7 @@ impl S3 {
             std::thread::sleep(Duration::from_millis(100));
         }
         let endpoint = format!("http://127.0.0.1:{port}");
-        let out = Command::new("python3")
-            .args(["-c", SETUP, &endpoint, BUCKET])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let keys = String::from_utf8(out.stdout).unwrap();
+        let keys = String::from_utf8(python(SETUP, &[&endpoint, BUCKET])).unwrap();
         let (key, secret) = keys.trim().split_once(' ').unwrap();
         S3 {
             endpoint,
@@ -135,17 +128,9 @@ impl S3 {
     }
 
     fn client(&self, args: &[&str]) -> Vec<u8> {
-        let out = Command::new("python3")
-            .args(["-c", CLIENT, &self.endpoint, &self.key, &self.secret])
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
+        let mut all = vec![self.endpoint.as_str(), &self.key, &self.secret];
+        all.extend_from_slice(args);
+        python(CLIENT, &all)
     }
 
     fn upload(&self, prefix: &str, dir: &Path) {
@@ -159,6 +144,20 @@ impl S3 {
     /// The warehouse's head under `prefix`.
     fn head(&self, prefix: &str) -> serde_json::Value {
         serde_json::from_slice(&self.get(&format!("{prefix}/_head.json"))).unwrap()
+    }
+
+    /// The files of the warehouse under `prefix` whose paths start with `under`, written below
+    /// `to` at their paths.
+    fn download(&self, prefix: &str, under: &str, to: &Path) {
+        let head = self.head(prefix);
+        for (rel, sha) in head["files"].as_object().unwrap() {
+            if rel.starts_with(under) {
+                let path = to.join(rel);
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                let sha = sha.as_str().unwrap();
+                std::fs::write(path, self.get(&format!("{prefix}/objects/{sha}"))).unwrap();
+            }
+        }
     }
 
     /// Each published table of the warehouse under `prefix` with its bytes, fetched from the
@@ -184,6 +183,21 @@ impl S3 {
         out.sort();
         out
     }
+}
+
+/// A Python script's standard output; it must succeed.
+fn python(script: &str, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }
 
 impl Drop for S3 {
@@ -235,17 +249,16 @@ fn a_build_from_s3_to_s3_on_the_cluster_publishes_the_local_bytes() {
         &s3.env(),
     );
     assert!(code_s3 == 0 || code_s3 == 1, "{out}\n{err}");
-    let (a, b) = (published(built_warehouse()), s3.published("warehouse"));
-    assert_eq!(
-        a.iter().map(|(n, _)| n).collect::<Vec<_>>(),
-        b.iter().map(|(n, _)| n).collect::<Vec<_>>()
+    assert_same_tables(
+        &published(built_warehouse()),
+        &s3.published("warehouse"),
+        "a local build and s3 on the cluster",
     );
-    for ((name, x), (_, y)) in a.iter().zip(&b) {
-        assert!(
-            x == y,
-            "{name} differs between the local build and s3 on the cluster"
-        );
-    }
+    // The run log names the snapshot by its location, not by the local copy built from.
+    s3.download("warehouse", "logs/run_log/", dir.path());
+    let runs = log_rows(dir.path(), "run_log");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["snapshot_dir"], snapshot_url().as_str());
 }
 
 #[test]
