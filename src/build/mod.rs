@@ -356,7 +356,9 @@ fn run(
 
 /// A test-only failure at a named step boundary: `GTMOS_FAILPOINT=<step>` makes the run fail
 /// there (an error, as a full disk would), `GTMOS_FAILPOINT=<step>:abort` kills the process
-/// on the spot (as kill -9 would). The fault-injection tests use them; nothing else sets them.
+/// on the spot (as kill -9 would), and `<step>:pause=<seconds>` only waits there (as a slow
+/// run would, so another can overtake it). The fault-injection tests use them; nothing else
+/// sets them.
 pub(crate) fn failpoint(step: &str) -> Result<()> {
     let Ok(spec) = std::env::var("GTMOS_FAILPOINT") else {
         return Ok(());
@@ -367,6 +369,13 @@ pub(crate) fn failpoint(step: &str) -> Result<()> {
     }
     if how == "abort" {
         std::process::abort();
+    }
+    if let Some(secs) = how
+        .strip_prefix("pause=")
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+        return Ok(());
     }
     Err(Error::Internal(format!(
         "failpoint `{step}` (GTMOS_FAILPOINT)"

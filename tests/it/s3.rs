@@ -350,3 +350,58 @@ fn a_missing_bucket_and_refused_credentials_exit_2_naming_them() {
     assert!(code == 0 || code == 1, "{out}\n{err}");
     assert!(s3.head("wh")["previous"].is_null());
 }
+
+#[test]
+fn a_run_overtaken_by_another_publishes_nothing_and_says_so() {
+    let s3 = S3::start();
+    s3.upload("snapshots/corpus", corpus());
+    let wh = format!("s3://{BUCKET}/race");
+    let snapshot = snapshot_url();
+    // First with no head (if-none-match), then from one (if-match): both start from the same
+    // head, and the slow one waits just before its commit while the other finishes.
+    for round in 0..2 {
+        race(&s3, &wh, &snapshot, round);
+    }
+}
+
+fn race(s3: &S3, wh: &str, snapshot: &str, round: usize) {
+    let mut env = s3.env();
+    env.push(("GTMOS_FAILPOINT", "store.head:pause=20".into()));
+    let project = project_dir();
+    let vars = format!("{{score_history_weeks: {}}}", 10 + round);
+    let slow = Command::new(env!("CARGO_BIN_EXE_gtmos"))
+        .args([
+            "build",
+            "--project",
+            project.to_str().unwrap(),
+            "--snapshot",
+            snapshot,
+            "--warehouse",
+            wh,
+            "--no-report",
+            "--threads",
+            "1",
+            "--vars",
+            &vars,
+        ])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (code, out, err) = build_at(snapshot, wh, &[], &s3.env());
+    assert!(code == 0 || code == 1, "{out}\n{err}");
+    let fast = s3.get("race/_head.json");
+    let slow = slow.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&slow.stderr);
+    assert_eq!(slow.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("another run changed the warehouse while this one ran"),
+        "{err}"
+    );
+    assert_eq!(
+        s3.get("race/_head.json"),
+        fast,
+        "the overtaken run moved the head"
+    );
+}
