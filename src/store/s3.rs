@@ -44,8 +44,8 @@ struct Mirror {
     dir: PathBuf,
     /// The head it was made from, its bytes' sha256 and the version to replace.
     head: Option<(Head, String, UpdateVersion)>,
-    /// Files linked from fetched objects: relative path → (sha256, inode, size, mtime), so
-    /// files the command left alone need not be hashed again.
+    /// Files linked from fetched objects: relative path → (sha256, stamp), so files the
+    /// command left alone need not be hashed again.
     known: BTreeMap<String, (String, Stamp)>,
 }
 
@@ -401,11 +401,19 @@ async fn commit(m: &Mirror) -> Result<()> {
         files: BTreeMap::new(),
         previous: old_sha,
     };
+    // A fetched file the command left alone, at its path or linked to another (the next
+    // version carries the current one's files over as links), is not hashed again.
+    let fetched: BTreeMap<&Stamp, &String> = m
+        .known
+        .values()
+        .filter(|(_, stamp)| stamp.is_some())
+        .map(|(sha, stamp)| (stamp, sha))
+        .collect();
     for rel in files(&m.dir)? {
         let path = m.dir.join(&rel);
-        let sha = match m.known.get(&rel) {
-            Some((sha, was)) if was.is_some() && *was == stamp(&path) => sha.clone(),
-            _ => sha256_file(&path)?,
+        let sha = match fetched.get(&stamp(&path)) {
+            Some(sha) => (*sha).clone(),
+            None => sha256_file(&path)?,
         };
         next.files.insert(rel, sha);
     }

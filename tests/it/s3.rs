@@ -310,6 +310,13 @@ fn a_run_killed_before_its_head_moves_leaves_the_published_state_and_logs_only_g
     for (rel, sha) in logs {
         assert_eq!(&new["files"][rel], sha, "{rel}");
     }
+    // The first build's version is kept as the one before, every file with its bytes.
+    let kept = format!("{}/", old["published"].as_str().unwrap());
+    for (rel, sha) in old["files"].as_object().unwrap() {
+        if rel.starts_with(&kept) {
+            assert_eq!(&new["files"][rel], sha, "{rel}");
+        }
+    }
     assert!(
         new["files"].as_object().unwrap().len() > old["files"].as_object().unwrap().len(),
         "the second run appended to the logs"
