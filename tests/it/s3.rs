@@ -208,28 +208,39 @@ impl Drop for S3 {
 }
 
 /// `gtmos build` of `snapshot` into `warehouse` (either may be `s3://`), with `env` set.
+fn build_command(
+    snapshot: &str,
+    warehouse: &str,
+    extra: &[&str],
+    env: &[(&str, String)],
+) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gtmos"));
+    c.arg("build")
+        .arg("--project")
+        .arg(project_dir())
+        .args(["--snapshot", snapshot, "--warehouse", warehouse])
+        .args(["--no-report", "--threads", "2"])
+        .args(extra)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .current_dir(project_dir());
+    c
+}
+
+/// [`build_command`] run to its end: exit code, stdout, stderr.
 fn build_at(
     snapshot: &str,
     warehouse: &str,
     extra: &[&str],
     env: &[(&str, String)],
 ) -> (i32, String, String) {
-    let project = project_dir();
-    let mut args = vec![
-        "build",
-        "--project",
-        project.to_str().unwrap(),
-        "--snapshot",
-        snapshot,
-        "--warehouse",
-        warehouse,
-        "--no-report",
-        "--threads",
-        "2",
-    ];
-    args.extend_from_slice(extra);
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    gtmos_env(&args, &project_dir(), &env)
+    let out = build_command(snapshot, warehouse, extra, env)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn snapshot_url() -> String {
@@ -374,24 +385,8 @@ fn a_run_overtaken_by_another_publishes_nothing_and_says_so() {
 fn race(s3: &S3, wh: &str, snapshot: &str, round: usize) {
     let mut env = s3.env();
     env.push(("GTMOS_FAILPOINT", "store.head:pause=20".into()));
-    let project = project_dir();
     let vars = format!("{{score_history_weeks: {}}}", 10 + round);
-    let slow = Command::new(env!("CARGO_BIN_EXE_gtmos"))
-        .args([
-            "build",
-            "--project",
-            project.to_str().unwrap(),
-            "--snapshot",
-            snapshot,
-            "--warehouse",
-            wh,
-            "--no-report",
-            "--threads",
-            "1",
-            "--vars",
-            &vars,
-        ])
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+    let slow = build_command(snapshot, wh, &["--vars", &vars], &env)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
