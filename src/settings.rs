@@ -37,11 +37,8 @@ impl Paths {
         let default_snapshot = at.snapshot.is_none()
             && std::env::var_os("GTMOS_SNAPSHOT").is_none_or(|v| v.is_empty());
         Ok(Paths {
-            project: pick(&at.project, "GTMOS_PROJECT", DEFAULT_PROJECT),
-            snapshot: store::local(
-                pick(&at.snapshot, "GTMOS_SNAPSHOT", DEFAULT_SNAPSHOT),
-                store::Kind::Snapshot,
-            )?,
+            project: project_dir(&at.project),
+            snapshot: snapshot_dir(&at.snapshot)?,
             default_snapshot,
             warehouse: store::local(
                 pick(&at.warehouse, "GTMOS_WAREHOUSE", DEFAULT_WAREHOUSE),
@@ -49,6 +46,19 @@ impl Paths {
             )?,
         })
     }
+}
+
+/// The pipelines project, for a command that needs nothing else.
+pub fn project_dir(flag: &Option<PathBuf>) -> PathBuf {
+    pick(flag, "GTMOS_PROJECT", DEFAULT_PROJECT)
+}
+
+/// The snapshot (its local copy when it is `s3://`), for a command that needs no warehouse.
+pub fn snapshot_dir(flag: &Option<PathBuf>) -> crate::Result<PathBuf> {
+    store::local(
+        pick(flag, "GTMOS_SNAPSHOT", DEFAULT_SNAPSHOT),
+        store::Kind::Snapshot,
+    )
 }
 
 pub fn reports_dir(flag: &Option<PathBuf>) -> PathBuf {

@@ -10,15 +10,15 @@ use crate::error::{Outcome, Result};
 use crate::printer::{Format, out, out_json};
 use crate::project::template::Ref;
 use crate::project::{Materialized, Project, Renderer};
-use crate::settings::Paths;
+use crate::settings::{project_dir, snapshot_dir};
 use crate::snapshot::Manifest;
 
 pub fn run(a: CompileArgs) -> Result<Outcome> {
-    let paths = Paths::resolve(&a.at)?;
-    let project = Project::load(&paths.project)?;
+    // No warehouse: an `s3://` one is not mirrored for a command that does not read it.
+    let project = Project::load(&project_dir(&a.at.project))?;
     let as_of = match &a.as_of {
         Some(t) => Some(parse_ts(t)?),
-        None => Manifest::read(&paths.snapshot)
+        None => Manifest::read(&snapshot_dir(&a.at.snapshot)?)
             .ok()
             .and_then(|m| m.as_of_micros().ok()),
     };

@@ -2,19 +2,15 @@
 
 use serde_json::json;
 
-use crate::cli::{Locations, TestArgs};
+use crate::cli::TestArgs;
 use crate::error::{Outcome, Result};
 use crate::printer::{Format, out, out_json};
 use crate::project::{Project, unit_tests};
-use crate::settings::Paths;
+use crate::settings::project_dir;
 
 pub fn run(a: TestArgs) -> Result<Outcome> {
-    let paths = Paths::resolve(&Locations {
-        project: a.project,
-        snapshot: None,
-        warehouse: None,
-    })?;
-    let project = Project::load(&paths.project)?;
+    // Only the project: an `s3://` snapshot or warehouse in the environment is not fetched.
+    let project = Project::load(&project_dir(&a.project))?;
     let outcomes = unit_tests::run(&project, &a.select)?;
     let failed = outcomes.iter().filter(|o| o.failure.is_some()).count();
     match a.format {
