@@ -42,6 +42,7 @@ pub fn build_and_report(opts: &BuildOptions, a: &BuildArgs) -> Result<BuildRepor
         let slos = crate::freshness::attainment(&opts.warehouse, &project.slos)?;
         r.report_dir = Some(crate::reports::render_build(
             r,
+            project,
             &slos,
             &reports_dir(&a.reports),
         )?);

@@ -73,11 +73,17 @@ pub fn run(a: CanaryArgs) -> Result<Outcome> {
             "run": {"run_id": run_id, "gtmos_version": env!("CARGO_PKG_VERSION"), "footer": format!("canary run {run_id}")},
             "canary": report,
             "alpha": cfg.alpha,
+            "charts": crate::reports::canary::charts(
+                c,
+                &cfg,
+                &crate::reports::canary::looks(&paths.warehouse, &t.experiment_id, variant)?,
+            ),
         });
         Some(crate::reports::render_page(
             "canary.html",
             ctx,
-            &reports_dir(&a.reports).join("canary"),
+            &reports_dir(&a.reports),
+            "canary",
             run_id,
         )?)
     };

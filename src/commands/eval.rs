@@ -92,15 +92,22 @@ fn publish(
     let page = if a.no_report {
         None
     } else {
+        let charts = if key == "golden" {
+            crate::reports::eval::golden_charts(&report)
+        } else {
+            Vec::new()
+        };
         let ctx = json!({
             "run": {"run_id": run_id, "gtmos_version": env!("CARGO_PKG_VERSION"), "footer": format!("eval run {run_id}")},
             key: report,
+            "charts": charts,
             "decision_id": decision_id,
         });
         Some(crate::reports::render_page(
             "eval.html",
             ctx,
-            &reports_dir(&a.reports).join("eval"),
+            &reports_dir(&a.reports),
+            "eval",
             run_id,
         )?)
     };

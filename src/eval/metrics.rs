@@ -128,6 +128,17 @@ pub fn kappa(c: &Confusion, quadratic: bool) -> Option<f64> {
     ratio(observed, expected).map(|r| 1.0 - r)
 }
 
+/// One equal-width confidence bin of a reliability diagram.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Bin {
+    pub low: f64,
+    pub high: f64,
+    pub n: u64,
+    /// Mean confidence and share correct of its items (0 when empty).
+    pub confidence: f64,
+    pub accuracy: f64,
+}
+
 /// Brier score and calibration error accumulated item by item (no per-item storage, so a
 /// bootstrap resample costs no allocation beyond its bins). Bins are equal-width:
 /// bin = min(⌊confidence · bins⌋, bins − 1).
@@ -185,7 +196,25 @@ impl Calibration {
         (Some(ece), Some(mce))
     }
 
-    fn of(conf: &[f64], correct: &[bool], bins: usize) -> Self {
+    /// The reliability diagram's bins: bounds, items, mean confidence and share correct.
+    pub fn bins(&self) -> Vec<Bin> {
+        let k = self.n.len() as f64;
+        (0..self.n.len())
+            .map(|b| {
+                let n = self.n[b];
+                let per = |x: f64| if n == 0 { 0.0 } else { x / n as f64 };
+                Bin {
+                    low: b as f64 / k,
+                    high: (b + 1) as f64 / k,
+                    n,
+                    confidence: per(self.conf[b]),
+                    accuracy: per(self.right[b] as f64),
+                }
+            })
+            .collect()
+    }
+
+    pub fn of(conf: &[f64], correct: &[bool], bins: usize) -> Self {
         let mut c = Calibration::new(bins);
         for (&p, &y) in conf.iter().zip(correct) {
             c.add(p, y);
@@ -380,6 +409,11 @@ mod tests {
         );
         // bins: 9 → {0.95 ✓, 0.9 ✗}: acc 0.5, conf 0.925, gap 0.425; 6 → {0.65 ✓, 0.6 ✓}:
         // gap 0.375; 2 → {0.2 ✗}: gap 0.2. ECE = (2·0.425 + 2·0.375 + 0.2)/5 = 0.36.
+        let bins = Calibration::of(&conf, &right, 10).bins();
+        assert_eq!(bins.len(), 10);
+        assert_eq!((bins[9].n, bins[9].accuracy), (2, 0.5));
+        assert!((bins[9].confidence - 0.925).abs() < 1e-12 && bins[9].low == 0.9);
+        assert_eq!((bins[6].n, bins[6].accuracy), (2, 1.0));
         let (ece, mce) = calibration_error(&conf, &right, 10);
         close(ece, 0.36);
         close(mce, 0.425);

@@ -68,7 +68,7 @@ pub fn recognition(w: &Warehouse) -> Result<Option<Value>> {
 
     // The waterfall as a matrix: booked month × recognition month.
     let mut columns: BTreeSet<String> = BTreeSet::new();
-    let mut rows: BTreeMap<String, (BTreeMap<String, (f64, String)>, f64, f64)> = BTreeMap::new();
+    let mut rows: Waterfall = BTreeMap::new();
     for r in &fall {
         let (booked, month) = (text(r, "booked_month"), text(r, "recognition_month"));
         columns.insert(month.clone());
@@ -90,13 +90,6 @@ pub fn recognition(w: &Warehouse) -> Result<Option<Value>> {
             })
         })
         .collect();
-    let chart: Vec<(String, f64)> = roll
-        .iter()
-        .rev()
-        .take(24)
-        .rev()
-        .map(|r| (text(r, "month")[..7].to_string(), num(r, "recognized_usd")))
-        .collect();
     let close = w.close_state()?;
     Ok(Some(json!({
         "methods": methods,
@@ -108,8 +101,108 @@ pub fn recognition(w: &Warehouse) -> Result<Option<Value>> {
         "adjustments": adjustments,
         "waterfall_columns": columns.iter().map(|c| &c[..7]).collect::<Vec<_>>(),
         "waterfall": waterfall,
-        "chart": super::svg::bars("Recognised revenue per month (USD)", &chart, "$"),
+        "rollforward_chart": rollforward_chart(&roll),
+        "waterfall_chart": waterfall_chart(&rows, &columns),
     })))
+}
+
+/// Months of the roll-forward charted (the table has them all).
+const ROLLFORWARD_MONTHS: usize = 24;
+
+/// The roll-forward as columns: billed up, recognised and adjustments down, closing deferred
+/// revenue as a line.
+fn rollforward_chart(roll: &[Map<String, Value>]) -> String {
+    let shown = &roll[roll.len().saturating_sub(ROLLFORWARD_MONTHS)..];
+    let labels: Vec<String> = shown
+        .iter()
+        .map(|r| text(r, "month")[..7].to_string())
+        .collect();
+    let series =
+        |name: &str, colour: &str, f: &dyn Fn(&Map<String, Value>) -> f64| super::svg::Series {
+            name: name.into(),
+            values: shown.iter().map(f).collect(),
+            colour: colour.into(),
+            faded: false,
+        };
+    let flows = [
+        series("billed", "#2e8b57", &|r| num(r, "billed_usd")),
+        series("recognised", "#2f5fb3", &|r| -num(r, "recognized_usd")),
+        series(
+            "prior-period adjustments and restatements",
+            "#d9822b",
+            &|r| -(num(r, "prior_period_adjustments_usd") + num(r, "restatements_usd")),
+        ),
+    ];
+    let closing = series("closing deferred revenue", "#1d2430", &|r| {
+        num(r, "closing_usd")
+    });
+    super::svg::columns(
+        &format!(
+            "Deferred revenue roll-forward, last {} months (USD)",
+            shown.len()
+        ),
+        "Per month: billings add to deferred revenue (up), recognition and corrections take from it (down); the line is the closing balance. The table below has every month.",
+        &labels,
+        &flows,
+        Some(&closing),
+        true,
+        "$",
+    )
+}
+
+/// Booked month → (amount and status per recognition month, recognised to date, remaining).
+type Waterfall = BTreeMap<String, (BTreeMap<String, (f64, String)>, f64, f64)>;
+
+/// The waterfall as stacked columns: per recognition month, what each booking month's orders
+/// contribute (older bookings darker), recognised solid and still scheduled pale.
+fn waterfall_chart(rows: &Waterfall, columns: &[String]) -> String {
+    let n = rows.len().max(2) as f64 - 1.0;
+    let shade = |i: usize| {
+        let t = i as f64 / n;
+        let mix = |a: f64, b: f64| (a + (b - a) * t).round() as u8;
+        format!(
+            "#{:02x}{:02x}{:02x}",
+            mix(8.0, 158.0),
+            mix(48.0, 202.0),
+            mix(107.0, 225.0)
+        )
+    };
+    let mut series = Vec::new();
+    for (i, (booked, (cells, _, _))) in rows.iter().enumerate() {
+        for scheduled in [false, true] {
+            let values: Vec<f64> = columns
+                .iter()
+                .map(|c| match cells.get(c) {
+                    Some((v, status)) if (status == "scheduled") == scheduled => *v,
+                    _ => 0.0,
+                })
+                .collect();
+            if values.iter().any(|v| *v != 0.0) {
+                series.push(super::svg::Series {
+                    name: format!(
+                        "booked {} ({})",
+                        &booked[..7],
+                        if scheduled { "scheduled" } else { "recognised" }
+                    ),
+                    values,
+                    colour: shade(i),
+                    faded: scheduled,
+                });
+            }
+        }
+    }
+    super::svg::columns(
+        "Revenue waterfall: recognition per month by booking month (USD)",
+        "One column per recognition month, stacked by the month the orders were booked: darker is booked earlier; solid is recognised, pale is what the schedule still holds. The table below has every cell.",
+        &columns
+            .iter()
+            .map(|c| c[..7].to_string())
+            .collect::<Vec<_>>(),
+        &series,
+        None,
+        false,
+        "$",
+    )
 }
 
 /// Rows per check listed on the page beyond its failures (all are in the table).

@@ -90,12 +90,33 @@ const SERIES: &[(&str, &str, Option<&str>, usize, &str, &str)] = &[
     ),
 ];
 
-fn label(period: &str, cadence: &str) -> String {
+pub(super) fn label(period: &str, cadence: &str) -> String {
     match (cadence, Day::parse(period).ok()) {
         ("quarterly", Some(d)) => format!("{}-Q{}", d.year(), (d.month() - 1) / 3 + 1),
         ("monthly", _) => period.get(..7).unwrap_or(period).to_string(),
         _ => period.to_string(),
     }
+}
+
+/// One series of `metrics_calc_log`, oldest period first.
+pub(super) fn series_rows<'a>(
+    log: &'a [Map<String, Value>],
+    metric: &str,
+    cadence: &str,
+    channel: Option<&str>,
+    segment: &str,
+) -> Vec<&'a Map<String, Value>> {
+    let mut rows: Vec<&Map<String, Value>> = log
+        .iter()
+        .filter(|r| {
+            text(r, "metric_name") == metric
+                && text(r, "cadence") == cadence
+                && text(r, "segment") == segment
+                && r.get("channel").and_then(Value::as_str) == channel
+        })
+        .collect();
+    rows.sort_by_key(|r| text(r, "period"));
+    rows
 }
 
 /// The metrics page's data, or None when the metric layer has not been published.
@@ -105,22 +126,9 @@ pub fn metrics(w: &Warehouse) -> Result<Option<Value>> {
         return Ok(None);
     }
     let log = json_rows(&path)?;
-    let series_rows = |metric: &str, cadence: &str, channel: Option<&str>, segment: &str| {
-        let mut rows: Vec<&Map<String, Value>> = log
-            .iter()
-            .filter(|r| {
-                text(r, "metric_name") == metric
-                    && text(r, "cadence") == cadence
-                    && text(r, "segment") == segment
-                    && r.get("channel").and_then(Value::as_str) == channel
-            })
-            .collect();
-        rows.sort_by_key(|r| text(r, "period"));
-        rows
-    };
     let mut charts = Vec::new();
     for (metric, cadence, channel, keep, unit, title) in SERIES {
-        let rows = series_rows(metric, cadence, *channel, "ALL");
+        let rows = series_rows(&log, metric, cadence, *channel, "ALL");
         if rows.is_empty() {
             continue;
         }
@@ -274,7 +282,37 @@ fn cohorts(w: &Warehouse) -> Result<Value> {
         .map(|r| r["nrr"].as_array().map_or(0, Vec::len))
         .max()
         .unwrap_or(0);
-    Ok(json!({"rows": rows, "offsets": (0..width).collect::<Vec<_>>()}))
+    let heat = |key: &str, title: &str| {
+        let heat = super::svg::Heat {
+            rows: rows
+                .iter()
+                .map(|r| text(r.as_object().expect("row"), "cohort"))
+                .collect(),
+            columns: (0..width).map(|k| format!("+{k}q")).collect(),
+            values: rows
+                .iter()
+                .map(|r| {
+                    let v = r[key].as_array().cloned().unwrap_or_default();
+                    (0..width)
+                        .map(|k| v.get(k).and_then(Value::as_f64))
+                        .collect()
+                })
+                .collect(),
+            centre: 100.0,
+        };
+        super::svg::heatmap(
+            title,
+            "Rows: acquisition cohorts; columns: quarters after the cohort's first full quarter; each cell the retention in %, green above 100, red below. The table below holds the same figures.",
+            &heat,
+            "%",
+        )
+    };
+    Ok(json!({
+        "rows": rows,
+        "offsets": (0..width).collect::<Vec<_>>(),
+        "nrr_heatmap": heat("nrr", "Net revenue retention by cohort, %"),
+        "grr_heatmap": heat("grr", "Gross revenue retention by cohort, %"),
+    }))
 }
 
 /// The decision-log page: this build's node outcomes with every subject's verdict, and every

@@ -3,8 +3,12 @@
 //! `reports/<run_id>/` and refreshes `reports/latest/`; both are written beside their final
 //! place and renamed in, so a reader never sees half a report.
 
+pub mod canary;
+pub mod eval;
 pub mod finance;
+pub mod lineage;
 pub mod metrics;
+pub mod overview;
 pub mod svg;
 pub mod views;
 
@@ -65,12 +69,16 @@ const TEMPLATES: &[(&str, &str)] = &[
         "canary.html",
         include_str!("../../reports/templates/canary.html"),
     ),
+    (
+        "lineage.html",
+        include_str!("../../reports/templates/lineage.html"),
+    ),
 ];
 
 /// The pages of a build report: (file, title). The finance pages appear once their tables
 /// are published.
 const BUILD_PAGES: &[(&str, &str)] = &[
-    ("index.html", "Run & lineage"),
+    ("index.html", "Overview"),
     ("contracts.html", "Contracts"),
     ("freshness.html", "Freshness"),
     ("recognition.html", "Recognition"),
@@ -78,7 +86,39 @@ const BUILD_PAGES: &[(&str, &str)] = &[
     ("metrics.html", "Metrics vs plan"),
     ("views.html", "Scores & brain views"),
     ("decisions.html", "Decision log"),
+    ("lineage.html", "Lineage"),
 ];
+
+/// The pages of the other commands, each in its own folder under the reports root with a
+/// `latest/` copy: (folder, file, title).
+const OTHER_PAGES: &[(&str, &str, &str)] = &[
+    ("eval", "eval.html", "Eval"),
+    ("canary", "canary.html", "Canary"),
+];
+
+/// The navigation bar of a page `depth` folders below the reports root `root`: this page's
+/// own set (`own`, beside it), the nightly build's pages when `own` is not them, and the
+/// latest eval and canary pages, each only when it exists.
+fn navigation(root: &Path, depth: usize, own: &[(&str, &str)], section: &str) -> Vec<Value> {
+    let up = "../".repeat(depth);
+    let mut nav: Vec<Value> = own
+        .iter()
+        .map(|(f, t)| json!({"file": f, "title": t}))
+        .collect();
+    if section != "build" {
+        for (f, t) in BUILD_PAGES {
+            if root.join("latest").join(f).exists() {
+                nav.push(json!({"file": format!("{up}latest/{f}"), "title": t}));
+            }
+        }
+    }
+    for (folder, f, t) in OTHER_PAGES {
+        if *folder != section && root.join(folder).join("latest").join(f).exists() {
+            nav.push(json!({"file": format!("{up}{folder}/latest/{f}"), "title": t}));
+        }
+    }
+    nav
+}
 
 /// `1234567.891` → `1,234,567.89`; negatives with a minus sign.
 pub fn money(v: f64) -> String {
@@ -182,32 +222,113 @@ fn test_json(t: &crate::contracts::TestResult) -> Value {
         "failures": t.failures,
         "rows_checked": t.rows_checked,
         "action": t.action,
-        "sample": t.sample.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+        "sample": sample_table(&t.sample),
     })
+}
+
+/// Failing rows as a small table: the union of their fields as columns, in first-seen order;
+/// a value that is not an object is one column of its own.
+fn sample_table(rows: &[Value]) -> Value {
+    if rows.is_empty() {
+        return Value::Null;
+    }
+    let mut columns: Vec<String> = Vec::new();
+    for r in rows {
+        match r {
+            Value::Object(m) => {
+                for k in m.keys() {
+                    if !columns.contains(k) {
+                        columns.push(k.clone());
+                    }
+                }
+            }
+            _ if !columns.iter().any(|c| c == "value") => columns.push("value".into()),
+            _ => {}
+        }
+    }
+    let cell = |v: Option<&Value>| match v {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+    };
+    let body: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            columns
+                .iter()
+                .map(|c| match r {
+                    Value::Object(m) => cell(m.get(c)),
+                    v if c == "value" => cell(Some(v)),
+                    _ => String::new(),
+                })
+                .collect()
+        })
+        .collect();
+    json!({"columns": columns, "rows": body})
+}
+
+/// Failed first, then warned, then passed.
+fn status_rank(status: &str) -> u8 {
+    match status {
+        "fail" => 0,
+        "warn" => 1,
+        _ => 2,
+    }
 }
 
 /// Render a build's pages into `<dir>/<run_id>/` and refresh `<dir>/latest/`. Returns the
 /// run's directory. Only a full nightly build writes there; a partial run (`recognize`,
 /// `reconcile`, `build --select`) writes under `<dir>/<recognize|reconcile|select>/` with a
 /// `latest/` of its own, so it never hides the nightly report.
-pub fn render_build(r: &BuildReport, slos: &[SloAttainment], dir: &Path) -> Result<PathBuf> {
-    let dir = &partial_dir(r, dir);
+pub fn render_build(
+    r: &BuildReport,
+    project: &crate::project::Project,
+    slos: &[SloAttainment],
+    root: &Path,
+) -> Result<PathBuf> {
+    let dir = &partial_dir(r, root);
+    let depth = if r.is_full() { 1 } else { 2 };
     let env = environment()?;
     let mut nodes: Vec<Value> = Vec::new();
+    let mut add_node = |kind: &str,
+                        name: &str,
+                        cv: Option<String>,
+                        tests: &[crate::contracts::TestResult]| {
+        let mut tests: Vec<Value> = tests.iter().map(test_json).collect();
+        tests.sort_by_key(|t| status_rank(t["status"].as_str().unwrap_or_default()));
+        let worst = tests
+            .first()
+            .map_or(2, |t| status_rank(t["status"].as_str().unwrap_or_default()));
+        nodes.push(json!({"kind": kind, "name": name, "contract_version": cv, "worst": worst, "tests": tests}));
+    };
     for s in &r.sources {
         if !s.tests.is_empty() {
             let cv = s.tests.iter().find_map(|t| t.contract_version.clone());
-            nodes.push(json!({"kind": "source", "name": s.table, "contract_version": cv, "tests": s.tests.iter().map(test_json).collect::<Vec<_>>()}));
+            add_node("source", &s.table, cv, &s.tests);
         }
     }
     for m in &r.models {
         if !m.tests.is_empty() {
-            nodes.push(json!({"kind": "model", "name": m.name, "tests": m.tests.iter().map(test_json).collect::<Vec<_>>()}));
+            add_node("model", &m.name, None, &m.tests);
         }
     }
     if !r.singular.is_empty() {
-        nodes.push(json!({"kind": "singular tests", "name": "tests/", "tests": r.singular.iter().map(test_json).collect::<Vec<_>>()}));
+        add_node("singular tests", "tests/", None, &r.singular);
     }
+    nodes.sort_by_key(|n| n["worst"].as_u64().unwrap_or(2));
+    // Every failed and warned test, failures first, with the node it belongs to.
+    let mut flagged: Vec<Value> = nodes
+        .iter()
+        .flat_map(|n| {
+            n["tests"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|t| t["status"] != "pass")
+                .map(|t| json!({"node": n["name"], "kind": n["kind"], "test": t}))
+        })
+        .collect();
+    flagged.sort_by_key(|f| status_rank(f["test"]["status"].as_str().unwrap_or_default()));
     let quarantine = crate::build::quarantine_summary(r);
     let q_rows: Vec<Value> = quarantine
         .iter()
@@ -262,7 +383,7 @@ pub fn render_build(r: &BuildReport, slos: &[SloAttainment], dir: &Path) -> Resu
     let metric_page = metrics::metrics(&warehouse)?;
     let decision_page = metrics::decisions(&warehouse, &r.decisions)?;
     let views_page = views::views(&warehouse, &r.snapshot_dir)?;
-    let shown: Vec<&(&str, &str)> = BUILD_PAGES
+    let shown: Vec<(&str, &str)> = BUILD_PAGES
         .iter()
         .filter(|(f, _)| match *f {
             "recognition.html" => recognition.is_some(),
@@ -272,16 +393,13 @@ pub fn render_build(r: &BuildReport, slos: &[SloAttainment], dir: &Path) -> Resu
             "views.html" => views_page.is_some(),
             _ => true,
         })
+        .copied()
         .collect();
-    let pages: Vec<Value> = shown
-        .iter()
-        .map(|(f, t)| json!({"file": f, "title": t}))
-        .collect();
-    let base = json!({
+    let mut base = json!({
         "run": run_context(r),
-        "pages": pages,
+        "pages": navigation(root, depth, &shown, "build"),
         "charts": charts,
-        "contracts": {"total": all.len(), "warned": status_count(crate::project::data_tests::Status::Warn), "failed": status_count(crate::project::data_tests::Status::Fail), "quarantine": q_rows, "nodes": nodes},
+        "contracts": {"total": all.len(), "warned": status_count(crate::project::data_tests::Status::Warn), "failed": status_count(crate::project::data_tests::Status::Fail), "quarantine": q_rows, "nodes": nodes, "flagged": flagged},
         "freshness": freshness,
         "slos": slos,
         "recognition": recognition,
@@ -289,6 +407,13 @@ pub fn render_build(r: &BuildReport, slos: &[SloAttainment], dir: &Path) -> Resu
         "metrics": metric_page,
         "decisions": decision_page,
         "views": views_page,
+        "lineage": lineage::lineage(r, project),
+    });
+    base["overview"] = json!({
+        "attention": overview::attention(r, slos, &base),
+        "headline": overview::headline(&warehouse)?,
+        "quarantine": overview::quarantine_history(&r.warehouse)?,
+        "runs": overview::recent_runs(&r.warehouse, root, &"../".repeat(depth), &r.run_id)?,
     });
     let mut files = Vec::new();
     for (file, _) in shown {
@@ -317,16 +442,33 @@ pub fn partial_dir(r: &BuildReport, dir: &Path) -> PathBuf {
 }
 
 /// Render one standalone page (`template` with `ctx`, whose `run` object feeds the header)
-/// into `<dir>/<name>/` and `<dir>/latest/`. Returns the page's path.
-pub fn render_page(template: &str, mut ctx: Value, dir: &Path, name: &str) -> Result<PathBuf> {
+/// into `<root>/<section>/<name>/` and `<root>/<section>/latest/`. Returns the page's path.
+pub fn render_page(
+    template: &str,
+    mut ctx: Value,
+    root: &Path,
+    section: &str,
+    name: &str,
+) -> Result<PathBuf> {
     let env = environment()?;
-    ctx["pages"] = json!([]);
+    let title = OTHER_PAGES
+        .iter()
+        .find(|(f, _, _)| *f == section)
+        .map_or(section, |(_, _, t)| *t);
+    ctx["pages"] = json!(navigation(root, 2, &[(template, title)], section));
     ctx["current"] = json!(template);
     let html = env
         .get_template(template)
         .and_then(|t| t.render(minijinja::Value::from(minijinja::value::Serde(&ctx))))
         .map_err(|e| Error::Internal(format!("rendering {template}: {e:#}")))?;
-    Ok(write_report(dir, name, &[(template.to_string(), html)])?.join(template))
+    Ok(write_report(&root.join(section), name, &[(template.to_string(), html)])?.join(template))
+}
+
+/// Every table in a box of the page's width that scrolls sideways when the table is wider,
+/// so a wide table never widens the page (a phone scrolls the table, not the page).
+fn scrollable(html: &str) -> String {
+    html.replace("<table", "<div class=\"scroll\"><table")
+        .replace("</table>", "</table></div>")
 }
 
 /// Write pages into `<dir>/<name>/` and `<dir>/latest/`, each via a temporary directory.
@@ -340,7 +482,7 @@ pub fn write_report(dir: &Path, name: &str, files: &[(String, String)]) -> Resul
         ));
         let _ = std::fs::remove_dir_all(&tmp);
         for (f, html) in files {
-            table_io::write_atomic(&tmp.join(f), html.as_bytes())?;
+            table_io::write_atomic(&tmp.join(f), scrollable(html).as_bytes())?;
         }
         let old = dir.join(format!(
             ".{}.old-{}",

@@ -38,8 +38,16 @@ fn health_band(score: f64) -> &'static str {
     }
 }
 
-/// (account_id, tier) of a scorer's rows at the latest score date (all rows when undated).
-fn tiers(path: &Path, column: &str) -> Result<Vec<(String, String)>> {
+/// A scorer's tiers at its latest score date and at the one before (empty when the log has
+/// one date or none): (account_id, tier) each, and the two dates.
+struct Tiers {
+    latest: Vec<(String, String)>,
+    previous: Vec<(String, String)>,
+    dates: (Option<String>, Option<String>),
+}
+
+/// [`Tiers`] of a scorer's table (all rows count as the latest when it has no score date).
+fn tiers(path: &Path, column: &str) -> Result<Tiers> {
     // Only the three columns it reads: a scorer's log is long (a row per account and week).
     let has_date = read_parquet_schema(path)?
         .0
@@ -52,17 +60,26 @@ fn tiers(path: &Path, column: &str) -> Result<Vec<(String, String)>> {
     let (_, batches) = read_parquet_columns(path, Some(&columns))?;
     let bad =
         |e: arrow::error::ArrowError| Error::arrow(format!("{}: {column}", path.display()), e);
-    let mut latest = i32::MIN;
+    let mut dates = BTreeSet::new();
     if has_date {
         for b in &batches {
             let d = b
                 .column_by_name("score_date")
                 .expect("checked")
                 .as_primitive::<arrow::datatypes::Date32Type>();
-            latest = latest.max(d.iter().flatten().max().unwrap_or(i32::MIN));
+            dates.extend(d.iter().flatten());
         }
     }
-    let mut out = Vec::new();
+    let mut last_two = dates.iter().rev().copied();
+    let (latest, previous) = (last_two.next(), last_two.next());
+    let mut out = Tiers {
+        latest: Vec::new(),
+        previous: Vec::new(),
+        dates: (
+            latest.map(|d| crate::calendar::Day(d).iso()),
+            previous.map(|d| crate::calendar::Day(d).iso()),
+        ),
+    };
     for b in &batches {
         let (Some(acc), Some(col)) = (b.column_by_name("account_id"), b.column_by_name(column))
         else {
@@ -88,12 +105,13 @@ fn tiers(path: &Path, column: &str) -> Result<Vec<(String, String)>> {
             None
         };
         for i in 0..b.num_rows() {
-            if dates
-                .as_ref()
-                .is_some_and(|d| d.is_null(i) || d.value(i) != latest)
-            {
-                continue;
-            }
+            let into = match &dates {
+                None => &mut out.latest,
+                Some(d) if d.is_null(i) => continue,
+                Some(d) if Some(d.value(i)) == latest => &mut out.latest,
+                Some(d) if Some(d.value(i)) == previous => &mut out.previous,
+                Some(_) => continue,
+            };
             let tier = match &num {
                 Some(n) => {
                     let n = n.as_primitive::<arrow::datatypes::Float64Type>();
@@ -106,7 +124,7 @@ fn tiers(path: &Path, column: &str) -> Result<Vec<(String, String)>> {
                 None if text.is_null(i) => "none".to_string(),
                 None => text.value(i).to_string(),
             };
-            out.push((acc.value(i).to_string(), tier));
+            into.push((acc.value(i).to_string(), tier));
         }
     }
     Ok(out)
@@ -144,9 +162,11 @@ pub fn views(warehouse: &Warehouse, snapshot_dir: &Path) -> Result<Option<Value>
         if !path.exists() {
             continue;
         }
+        let t = tiers(&path, column)?;
         let mut counts: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
         let mut columns: BTreeSet<String> = BTreeSet::new();
-        for (account, tier) in tiers(&path, column)? {
+        columns.extend(t.previous.iter().map(|(_, tier)| tier.clone()));
+        for (account, tier) in t.latest.iter().cloned() {
             let a = archetype
                 .get(&account)
                 .cloned()
@@ -175,7 +195,9 @@ pub fn views(warehouse: &Warehouse, snapshot_dir: &Path) -> Result<Option<Value>
                 })
             })
             .collect();
-        scorers.push(json!({"title": title, "table": table, "column": column, "tiers": columns, "rows": table_rows}));
+        let movement = movement(title, &t, &columns);
+        scorers.push(json!({"title": title, "table": table, "column": column, "tiers": columns, "rows": table_rows,
+            "latest_date": t.dates.0, "previous_date": t.dates.1, "movement": movement}));
     }
     Ok(Some(json!({
         "hash": hash,
@@ -183,4 +205,57 @@ pub fn views(warehouse: &Warehouse, snapshot_dir: &Path) -> Result<Option<Value>
         "scorers": scorers,
         "labelled": !archetype.is_empty(),
     })))
+}
+
+/// How a scorer's tiers moved between its two latest score dates: counts per tier at each
+/// (a chart and its table) and the accounts moving from each tier to each other.
+fn movement(title: &str, t: &Tiers, tiers: &[String]) -> Value {
+    let count = |rows: &[(String, String)]| -> Vec<Option<f64>> {
+        tiers
+            .iter()
+            .map(|tier| Some(rows.iter().filter(|(_, x)| x == tier).count() as f64))
+            .collect()
+    };
+    let (latest, previous) = (count(&t.latest), count(&t.previous));
+    let max = latest
+        .iter()
+        .chain(&previous)
+        .flatten()
+        .fold(0.0f64, |a, b| a.max(*b));
+    let mut series = Vec::new();
+    if let Some(d) = &t.dates.1 {
+        series.push((d.as_str(), previous.clone()));
+    }
+    series.push((t.dates.0.as_deref().unwrap_or("latest"), latest.clone()));
+    let chart = super::svg::grouped(
+        &format!("{title}: accounts per tier"),
+        "Accounts per tier at the latest score date and the one before, side by side; the tables below hold the counts and every move between tiers.",
+        tiers,
+        &series,
+        max,
+        0,
+    );
+    let before: BTreeMap<&str, &str> = t
+        .previous
+        .iter()
+        .map(|(a, x)| (a.as_str(), x.as_str()))
+        .collect();
+    let mut moves: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for (a, now) in &t.latest {
+        if let Some(was) = before.get(a.as_str()) {
+            *moves.entry((was, now.as_str())).or_default() += 1;
+        }
+    }
+    let matrix: Vec<Value> = tiers
+        .iter()
+        .map(|from| {
+            json!({"from": from, "to": tiers.iter().map(|to| moves.get(&(from.as_str(), to.as_str())).copied().unwrap_or(0)).collect::<Vec<_>>()})
+        })
+        .collect();
+    json!({
+        "chart": chart,
+        "latest": latest,
+        "previous": if t.dates.1.is_some() { json!(previous) } else { Value::Null },
+        "matrix": if t.dates.1.is_some() { json!(matrix) } else { Value::Null },
+    })
 }

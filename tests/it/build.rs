@@ -36,6 +36,10 @@ fn built() -> &'static (PathBuf, PathBuf, String) {
         let (code, out, err) = build(corpus(), &wh, &[]);
         assert!(code == 0 || code == 1, "{out}\n{err}");
         let project = project_dir();
+        let wh2 = root.join("warehouse2");
+        // An eval and a canary look before the build (the run index lists them) and after
+        // it (their pages' navigation then reaches the build's pages).
+        eval_and_canary(&root, &wh2, &reports, 7);
         let (code, out2, err) = gtmos(
             &[
                 "build",
@@ -51,8 +55,67 @@ fn built() -> &'static (PathBuf, PathBuf, String) {
             &root,
         );
         assert!(code == 0 || code == 1, "{out2}\n{err}");
+        eval_and_canary(&root, &wh2, &reports, 0);
         (wh, reports, out)
     })
+}
+
+/// Into the report build's warehouse and reports: a golden eval of the canary's variant model
+/// against the baseline (it passes), then a look at the canary experiment `days_before` the
+/// snapshot's as_of.
+fn eval_and_canary(root: &Path, wh: &Path, reports: &Path, days_before: i64) {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let predictions = root.join("agent_predictions.jsonl");
+    let text = std::fs::read_to_string(repo.join("golden/predictions/candidate_good.jsonl"))
+        .unwrap()
+        .replace("gtm-labeler-v4.2", "gtm-agent-3.3-rc1");
+    std::fs::write(&predictions, text).unwrap();
+    let (w, r) = (wh.to_str().unwrap(), reports.to_str().unwrap());
+    let (code, out, err) = gtmos(
+        &[
+            "eval",
+            "--warehouse",
+            w,
+            "--reports",
+            r,
+            "golden",
+            "--predictions",
+            predictions.to_str().unwrap(),
+            "--baseline",
+            repo.join("golden/predictions/baseline.jsonl")
+                .to_str()
+                .unwrap(),
+            "--golden",
+            repo.join("golden").to_str().unwrap(),
+        ],
+        root,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let as_of = gtmos::snapshot::Manifest::read(corpus())
+        .unwrap()
+        .as_of_micros()
+        .unwrap();
+    let at = gtmos::calendar::format_ts(as_of - days_before * 86_400_000_000);
+    let (code, out, err) = gtmos(
+        &[
+            "canary",
+            "--experiment",
+            "exp-agent-canary-1",
+            "--snapshot",
+            corpus().to_str().unwrap(),
+            "--warehouse",
+            w,
+            "--reports",
+            r,
+            "--as-of",
+            &at,
+            "--config",
+            repo.join("pipelines/canary.yml").to_str().unwrap(),
+        ],
+        root,
+    );
+    // 160 accounts are below the canary's minimum sample: insufficient data, exit 1.
+    assert_eq!(code, 1, "{out}\n{err}");
 }
 
 fn published_hashes(wh: &Path) -> BTreeMap<String, String> {

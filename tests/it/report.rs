@@ -63,32 +63,70 @@ pub fn rendered_dom(page: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The nightly build's pages, then the eval and canary pages (under `eval/latest/` and
+/// `canary/latest/` beside the build's `latest/`).
+const PAGES: [&str; 11] = [
+    "index.html",
+    "contracts.html",
+    "freshness.html",
+    "recognition.html",
+    "reconciliation.html",
+    "metrics.html",
+    "views.html",
+    "decisions.html",
+    "lineage.html",
+    "../eval/latest/eval.html",
+    "../canary/latest/canary.html",
+];
+
 #[test]
 fn report_pages_link_up_and_use_no_external_assets() {
     let dir = report_dir();
-    for page in [
-        "index.html",
-        "contracts.html",
-        "freshness.html",
-        "recognition.html",
-        "reconciliation.html",
-        "metrics.html",
-        "views.html",
-        "decisions.html",
-    ] {
-        let html = std::fs::read_to_string(dir.join(page)).unwrap();
+    for page in PAGES {
+        let path = dir.join(page);
+        let html = std::fs::read_to_string(&path).unwrap();
         for attr in ["src=\"http", "href=\"http", "url(http", "<script"] {
             assert!(
                 !html.contains(attr),
                 "{page} uses an external asset or script ({attr})"
             );
         }
-        for link in html
+        let links: Vec<String> = html
             .split("href=\"")
             .skip(1)
-            .map(|s| s.split('"').next().unwrap())
-        {
-            assert!(dir.join(link).exists(), "{page} links to missing {link}");
+            .map(|s| s.split('"').next().unwrap().replace("&#x2f;", "/"))
+            .collect();
+        for link in &links {
+            let file = link.split('#').next().unwrap();
+            if !file.is_empty() {
+                assert!(
+                    path.parent().unwrap().join(file).exists(),
+                    "{page} links to missing {link}"
+                );
+            }
+        }
+        let title = html
+            .split("<title>")
+            .nth(1)
+            .unwrap()
+            .split("</title>")
+            .next()
+            .unwrap();
+        assert!(
+            title.len() < 120 && !title.contains('<'),
+            "{page}: title {title}"
+        );
+        // One navigation bar reaches every page, from every page.
+        let nav = html
+            .split("<nav")
+            .nth(1)
+            .unwrap()
+            .split("</nav>")
+            .next()
+            .unwrap();
+        for other in PAGES {
+            let name = other.rsplit('/').next().unwrap();
+            assert!(nav.contains(name), "{page}: the navigation lacks {name}");
         }
     }
     let contracts = std::fs::read_to_string(dir.join("contracts.html")).unwrap();
@@ -321,4 +359,322 @@ fn the_views_page_shows_the_catalog_and_tier_distributions_by_archetype() {
         assert!(dom.contains(archetype), "{archetype}");
     }
     assert!(dom.contains("Critical") && dom.contains("T1"));
+}
+
+/// Measures a page as Chromium lays it out (in a frame, see [`probe`]): the viewport's width (without a scroll bar), the
+/// document's width and height, the elements sticking out to the right (outside a box that
+/// scrolls them), and every chart's accessible name, title and text alternative. The test
+/// adds it to a copy of the page; the report itself has no scripts.
+const PROBE: &str = r#"<script>(function () {
+  var d = document.documentElement, vw = d.clientWidth, out = [];
+  document.querySelectorAll('body *').forEach(function (e) {
+    if (e.parentElement.closest('.scroll')) return;
+    if (e.getBoundingClientRect().right > vw + 0.5 && out.length < 8)
+      out.push(e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + (e.className && e.className.baseVal === undefined ? '.' + e.className : ''));
+  });
+  var charts = [].map.call(document.querySelectorAll('svg[role=img]'), function (s) {
+    var t = s.querySelector('title'), x = s.querySelector('desc');
+    return {label: s.getAttribute('aria-label') || '', title: t ? t.textContent : '', desc: x ? x.textContent : '',
+            width: s.getBoundingClientRect().width};
+  });
+  var p = parent.document.createElement('pre');
+  p.id = 'probe';
+  p.textContent = JSON.stringify({viewport: vw, width: d.scrollWidth, height: d.scrollHeight, offenders: out, charts: charts});
+  parent.document.body.appendChild(p);
+})();</script>"#;
+
+#[derive(serde::Deserialize, Debug)]
+struct Probe {
+    viewport: f64,
+    width: f64,
+    height: f64,
+    offenders: Vec<String>,
+    charts: Vec<Chart>,
+}
+
+#[derive(serde::Deserialize, Debug)]
+struct Chart {
+    label: String,
+    title: String,
+    desc: String,
+    width: f64,
+}
+
+fn chromium(args: &[String]) -> String {
+    let profile = tempdir();
+    let out = Command::new(browser())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            &format!("--user-data-dir={}", profile.path().display()),
+        ])
+        .args(args)
+        .output()
+        .expect("chromium runs");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// [`PROBE`]'s findings for `page` laid out `width` CSS pixels wide. The page (with the probe)
+/// is the `srcdoc` of an iframe that wide: a headless window is at least 500 pixels wide,
+/// and the frame shares its parent's origin, so the probe can hand its findings up.
+fn probe(page: &Path, width: u32) -> Probe {
+    let html = std::fs::read_to_string(page).unwrap();
+    let framed = html
+        .replace("</body>", &format!("{PROBE}</body>"))
+        .replace('&', "&amp;")
+        .replace('"', "&quot;");
+    let dir = tempdir();
+    let wrapper = dir.path().join("wrapper.html");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "<!doctype html><html><body style=\"margin:0\"><iframe style=\"border:0;width:{width}px;height:900px\" srcdoc=\"{framed}\"></iframe></body></html>"
+        ),
+    )
+    .unwrap();
+    let dom = chromium(&[
+        format!("--window-size={},1000", width.max(500) + 40),
+        "--virtual-time-budget=5000".into(),
+        "--dump-dom".into(),
+        format!("file://{}", wrapper.display()),
+    ]);
+    let json = dom
+        .split("<pre id=\"probe\">")
+        .nth(1)
+        .and_then(|s| s.split("</pre>").next())
+        .unwrap_or_else(|| panic!("{}: the probe did not run", page.display()));
+    let json = json
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&nbsp;", "\u{a0}")
+        .replace("&amp;", "&");
+    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"))
+}
+
+/// The charts each page must draw (a part of each chart's title).
+fn required_charts(page: &str) -> &'static [&'static str] {
+    match page {
+        "index.html" => &[
+            "NRR, last",
+            "GRR, last",
+            "Quarantined rows per rule, last",
+            "Slowest steps",
+        ],
+        "contracts.html" => &["Rows removed per rule"],
+        "freshness.html" => &["Age of newest row"],
+        "recognition.html" => &["Deferred revenue roll-forward", "Revenue waterfall"],
+        "metrics.html" => &[
+            "Net revenue retention (NRR)",
+            "Net revenue retention by cohort",
+            "Gross revenue retention by cohort",
+        ],
+        "views.html" => &[
+            "Churn risk (AGT-502): accounts per tier",
+            "ICP (AGT-201): accounts per tier",
+        ],
+        "../eval/latest/eval.html" => &[
+            "precision and recall per class",
+            "reliability of the model's confidence",
+            "scores against the gate",
+            "candidate − baseline",
+        ],
+        "../canary/latest/canary.html" => &[
+            "Variant − control, % of the control arm",
+            "confidence sequence over 2 look(s)",
+            "Sample ratio",
+        ],
+        _ => &[],
+    }
+}
+
+#[test]
+fn every_page_fits_a_desktop_and_a_phone_and_each_chart_has_its_text_alternative() {
+    let dir = report_dir();
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-screenshots");
+    std::fs::create_dir_all(&shots).unwrap();
+    let mut failures = Vec::new();
+    for page in PAGES {
+        let path = dir.join(page);
+        let name = page.rsplit('/').next().unwrap().trim_end_matches(".html");
+        for width in [1400, 390] {
+            let p = probe(&path, width);
+            if p.width > p.viewport + 0.5 || !p.offenders.is_empty() {
+                failures.push(format!(
+                    "{page} at {width} px: {} px wide in a {} px viewport; sticking out: {:?}",
+                    p.width, p.viewport, p.offenders
+                ));
+            }
+            for c in &p.charts {
+                if c.label.is_empty() || c.title != c.label || c.desc.trim().is_empty() {
+                    failures.push(format!(
+                        "{page}: a chart without its title or text alternative: {c:?}"
+                    ));
+                }
+                if c.width > p.viewport + 0.5 {
+                    failures.push(format!(
+                        "{page} at {width} px: chart {:?} is {} px wide",
+                        c.label, c.width
+                    ));
+                }
+            }
+            for want in required_charts(page) {
+                if !p.charts.iter().any(|c| c.label.contains(want)) {
+                    failures.push(format!("{page}: no chart titled …{want}…"));
+                }
+            }
+            if width == 1400 {
+                // The whole page, kept as an artifact of the test run.
+                let shot = shots.join(format!("{name}.png"));
+                chromium(&[
+                    format!(
+                        "--window-size=1400,{}",
+                        (p.height as u32).clamp(600, 12_000)
+                    ),
+                    format!("--screenshot={}", shot.display()),
+                    format!("file://{}", path.display()),
+                ]);
+                assert!(shot.exists(), "no screenshot of {page}");
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_index_answers_first_what_needs_action_and_the_headline_figures() {
+    let (_, reports, _) = crate::build::built_for_report();
+    let wh2 = reports.parent().unwrap().join("warehouse2");
+    let dom = rendered_dom(&report_dir().join("index.html"));
+    // What needs action, before the figures: the blocked table, the held close.
+    let attention = dom
+        .split("id=\"attention-list\"")
+        .nth(1)
+        .expect("a needs-action list")
+        .split("</ul>")
+        .next()
+        .unwrap();
+    assert!(dom.find("id=\"attention-list\"") < dom.find("id=\"headline\""));
+    assert!(attention.contains("spend_by_month") && attention.contains("spend_out_of_range"));
+    // Tables blocked only through it are listed with it, not as items of their own.
+    assert!(attention.contains("downstream table(s) blocked with it: metric_gtm_funnel"));
+    assert_eq!(attention.matches("blocked table").count(), 1, "{attention}");
+    assert!(
+        attention.contains("close held") && attention.contains("reconciliation.html#discrepancies")
+    );
+    assert!(dom.contains("class=\"verdict attention\""));
+    // The headline figures are the published ones.
+    let log = gtmos::table_io::json_rows(&wh2.join("published/metrics_calc_log.parquet")).unwrap();
+    for metric in ["nrr", "grr"] {
+        let latest = log
+            .iter()
+            .filter(|r| {
+                r["metric_name"] == metric
+                    && r["cadence"] == "monthly"
+                    && r["segment"] == "ALL"
+                    && r["channel"].is_null()
+            })
+            .max_by_key(|r| r["period"].as_str().unwrap().to_string())
+            .unwrap();
+        let card = dom
+            .split(&format!("id=\"kpi-{metric}\""))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {metric} card"))
+            .split("</svg>")
+            .next()
+            .unwrap();
+        let shown = format!("{:.2} %", latest["metric_value"].as_f64().unwrap());
+        assert!(card.contains(&shown), "{metric}: {shown} not in {card}");
+        let plan = format!("plan {:.2} %", latest["plan_target"].as_f64().unwrap());
+        assert!(card.contains(&plan), "{metric}: {plan} not in {card}");
+    }
+    // Blocked by the corpus' negative spend with no good value: said, not drawn as zero.
+    let magic = dom
+        .split("id=\"kpi-magic_number\"")
+        .nth(1)
+        .unwrap()
+        .split("</div></div>")
+        .next()
+        .unwrap();
+    assert!(magic.contains("no value"), "{magic}");
+    // Every command's recent runs, linked to their pages.
+    let runs = dom
+        .split("id=\"runs-table\"")
+        .nth(1)
+        .unwrap()
+        .split("</table>")
+        .next()
+        .unwrap();
+    for (command, href) in [
+        ("build", "index.html"),
+        ("eval golden", "../eval/"),
+        ("canary", "../canary/"),
+    ] {
+        assert!(
+            runs.contains(&format!("<td>{command}</td>")),
+            "{command} listed"
+        );
+        assert!(
+            runs.contains(&format!("href=\"{href}")),
+            "{command} linked: {runs}"
+        );
+    }
+    // Lineage: the published metric table traced back to its sources.
+    let lineage = rendered_dom(&report_dir().join("lineage.html"));
+    let tree = lineage
+        .split("id=\"t-metrics_calc_log\"")
+        .nth(1)
+        .unwrap()
+        .split("</details>")
+        .next()
+        .unwrap();
+    assert!(
+        tree.contains("metric_revenue")
+            && tree.contains(">source<")
+            && tree.contains("usage_metering_log")
+    );
+}
+
+#[test]
+fn the_contracts_page_lists_failures_first_with_their_samples_as_tables() {
+    let dom = rendered_dom(&report_dir().join("contracts.html"));
+    let flagged = dom
+        .split("id=\"flagged\"")
+        .nth(1)
+        .unwrap()
+        .split("Quarantined rows per rule</h2>")
+        .next()
+        .unwrap();
+    let first = flagged.split("class=\"flagged ").nth(1).unwrap();
+    assert!(first.starts_with("fail"), "a failure comes first: {first}");
+    let sample = dom
+        .split("<table class=\"sample\">")
+        .nth(1)
+        .expect("samples are tables")
+        .split("</table>")
+        .next()
+        .unwrap();
+    assert!(
+        sample.contains("<th>month</th>") && sample.contains("<td class=\"mono\">"),
+        "a column per field, a row per failing row: {sample}"
+    );
+    // Failed before warned before passed, across the page's node sections too.
+    let statuses: Vec<&str> = flagged
+        .split("class=\"flagged ")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .collect();
+    let mut sorted = statuses.clone();
+    sorted.sort_by_key(|s| if *s == "fail" { 0 } else { 1 });
+    assert_eq!(statuses, sorted);
 }

@@ -67,6 +67,10 @@ pub struct TaskReport {
     pub baseline: Option<Paired>,
     pub checks: Vec<Check>,
     pub passed: bool,
+    /// The gate's thresholds on this task's metrics.
+    pub thresholds: Vec<gate::Threshold>,
+    /// The reliability diagram of the confidences (empty without confidences).
+    pub reliability: Vec<metrics::Bin>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -245,10 +249,13 @@ pub fn evaluate(
                 },
             );
         }
+        let mut reliability = Vec::new();
         if has_conf {
             let cf = items.conf.as_ref().expect("has confidences");
             let right: Vec<bool> = (0..n).map(|i| items.truth[i] == items.pred[i]).collect();
-            let mce = metrics::calibration_error(cf, &right, cfg.calibration_bins).1;
+            let cal = metrics::Calibration::of(cf, &right, cfg.calibration_bins);
+            reliability = cal.bins();
+            let mce = cal.errors().1;
             est.insert(
                 "mce".into(),
                 Estimate {
@@ -420,6 +427,8 @@ pub fn evaluate(
             baseline: paired,
             checks,
             passed,
+            thresholds: cfg.tasks.get(task).cloned().unwrap_or_default(),
+            reliability,
         });
     }
     Ok(Report {

@@ -1,10 +1,74 @@
 //! Inline SVG charts for the HTML reports: no scripts, no external assets, readable offline.
+//! Every chart is an `<svg role="img">` with an `aria-label`, a `<title>` and a `<desc>` (its
+//! text alternative); the page shows its numbers in a table beside it. Charts scale down to
+//! the page width (their `viewBox`), so a phone sees the whole chart.
+
+mod grids;
+mod plots;
+
+pub use grids::{Heat, Series, columns, grouped, heatmap, sparkline};
+pub use plots::{Bin, ForestRow, Look, forest, reliability, sequence, share};
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// The opening of a chart: its size, accessible name, text alternative and visible title.
+fn open(title: &str, desc: &str, w: f64, h: f64) -> String {
+    format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{t}" width="{w}" height="{h}" viewBox="0 0 {w} {h}"><title>{t}</title><desc>{d}</desc><text x="0" y="14" font-weight="600">{t}</text>"#,
+        t = esc(title),
+        d = esc(desc),
+    )
+}
+
+/// A linear map of [lo, hi] onto [a, b], padded so nothing sits on the edge.
+#[derive(Debug, Clone, Copy)]
+struct Scale {
+    lo: f64,
+    hi: f64,
+    a: f64,
+    b: f64,
+}
+
+impl Scale {
+    /// Over the finite values given (at least a unit-wide range), with 6 % padding.
+    fn over(values: impl IntoIterator<Item = f64>, a: f64, b: f64) -> Scale {
+        let (mut lo, mut hi) = values
+            .into_iter()
+            .filter(|v| v.is_finite())
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+                (l.min(v), h.max(v))
+            });
+        if !lo.is_finite() {
+            (lo, hi) = (0.0, 1.0);
+        }
+        if hi - lo < 1e-12 {
+            let d = if lo.abs() > 1e-9 { lo.abs() * 0.1 } else { 1.0 };
+            (lo, hi) = (lo - d, hi + d);
+        }
+        let pad = (hi - lo) * 0.06;
+        Scale {
+            lo: lo - pad,
+            hi: hi + pad,
+            a,
+            b,
+        }
+    }
+
+    fn at(&self, v: f64) -> f64 {
+        self.a + (self.b - self.a) * (v - self.lo) / (self.hi - self.lo)
+    }
+
+    /// Three round-ish tick values inside the range.
+    fn ticks(&self) -> [f64; 3] {
+        let pad = (self.hi - self.lo) * 0.06 / 1.12;
+        let (lo, hi) = (self.lo + pad, self.hi - pad);
+        [lo, (lo + hi) / 2.0, hi]
+    }
 }
 
 /// A horizontal bar chart: one labelled bar per item, values printed at the bar's end.
@@ -19,11 +83,12 @@ pub fn bars(title: &str, items: &[(String, f64)], unit: &str) -> String {
         .fold(0.0f64, f64::max)
         .max(f64::MIN_POSITIVE);
     let height = top + row_h * items.len() as f64 + 6.0;
-    let mut s = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{t}" width="{w}" height="{height}" viewBox="0 0 {w} {height}"><title>{t}</title><text x="0" y="14" font-weight="600">{t}</text>"#,
-        t = esc(title),
-        w = label_w + bar_w + 90.0
-    );
+    let desc = items
+        .iter()
+        .map(|(l, v)| format!("{l}: {}", format_value(*v, unit)))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut s = open(title, &desc, label_w + bar_w + 90.0, height);
     for (i, (label, v)) in items.iter().enumerate() {
         let y = top + row_h * i as f64;
         let label = if label.chars().count() > 52 {
@@ -100,10 +165,22 @@ pub fn trend(title: &str, points: &[Point], unit: &str) -> String {
             }
     };
     let y = |v: f64| top + (h - top - bottom) * (1.0 - (v - lo) / (hi - lo));
-    let mut s = format!(
-        r#"<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{t}" width="{w}" height="{h}" viewBox="0 0 {w} {h}"><title>{t}</title><text x="0" y="14" font-weight="600">{t}</text>"#,
-        t = esc(title)
-    );
+    let fig = |v: Option<f64>| v.map_or("gap".to_string(), |v| format_value(v, unit));
+    let desc = points
+        .iter()
+        .map(|p| {
+            format!(
+                "{}: {}{}{}",
+                p.label,
+                fig(p.value),
+                if p.stale { " (stale)" } else { "" },
+                p.plan
+                    .map_or(String::new(), |v| format!(", plan {}", fig(Some(v))))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut s = open(title, &desc, w, h);
     for v in [lo + pad, (lo + hi) / 2.0, hi - pad] {
         s.push_str(&format!(
             r##"<line x1="{left}" x2="{x2}" y1="{y:.1}" y2="{y:.1}" stroke="#ddd"/><text x="{tx}" y="{ty:.1}" text-anchor="end" font-size="11">{l}</text>"##,
