@@ -104,8 +104,13 @@ pub fn charts(c: &Comparison, cfg: &Config, looks: &[serde_json::Map<String, Val
                     high: r["cs_high"].as_f64(),
                 })
                 .collect();
+            let points: Vec<Value> = mine
+                .iter()
+                .map(|l| json!({"label": l.label, "value": l.value, "low": l.low, "high": l.high}))
+                .collect();
             json!({
                 "metric": m.metric,
+                "points": points,
                 "svg": svg::sequence(
                     &format!("{}: confidence sequence over {} look(s)", m.metric, mine.len()),
                     "The difference (variant − control) at each look with its always-valid confidence sequence shaded; the dashed line is no difference, dotted red lines the thresholds. It stays valid however often the canary is looked at.",

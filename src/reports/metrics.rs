@@ -148,6 +148,7 @@ pub fn metrics(w: &Warehouse) -> Result<Option<Value>> {
             "metric": metric,
             "cadence": cadence,
             "svg": trend(title, &points, unit),
+            "points": points.iter().map(|p| json!({"label": p.label, "value": p.value, "stale": p.stale, "plan": p.plan, "board": p.board})).collect::<Vec<_>>(),
             "latest": Value::Object((*last).clone()),
             "latest_label": label(&text(last, "period"), cadence),
             "stale": shown.iter().any(|r| r["stale"].as_bool().unwrap_or(false)),
