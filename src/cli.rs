@@ -278,8 +278,13 @@ pub struct ViewsArgs {
 pub enum ViewsCommand {
     /// Every view with its contract, staleness and token sizes (budget vs p50 / p95 / max).
     List,
-    /// The per-account composite document of one account, as the account brain reads it.
-    Show { account_id: String },
+    /// One document as a brain reads it: an account's composite (by account id), or a
+    /// cross-population or strategy view's document (by view name). An unavailable view
+    /// prints why and exits 1.
+    Show {
+        #[arg(value_name = "ACCOUNT_ID|VIEW")]
+        account_id: String,
+    },
 }
 
 #[derive(Debug, Args)]

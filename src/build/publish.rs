@@ -193,8 +193,19 @@ fn publish_views(
             .insert(name.to_string(), published_state(report, &w));
         report.published.push(name.to_string());
     }
+    let unavailable = |r: &&crate::views::CatalogRow| r.unavailable_reason.is_some();
     Ok(ViewsSummary {
-        views: a.catalog.iter().filter(|r| r.kind != "composite").count(),
+        views: a
+            .catalog
+            .iter()
+            .filter(|r| r.kind != "composite" && !unavailable(r))
+            .count(),
+        unavailable: a
+            .catalog
+            .iter()
+            .filter(unavailable)
+            .map(|r| r.view_name.clone())
+            .collect(),
         composites: a.composites,
         composite_tokens_max: a.composite_tokens_max,
         composite_token_budget: catalog.composite.token_budget,
@@ -202,7 +213,7 @@ fn publish_views(
         stale: a
             .catalog
             .iter()
-            .filter(|r| r.is_stale && r.kind != "composite")
+            .filter(|r| r.is_stale && r.kind != "composite" && !unavailable(r))
             .map(|r| r.view_name.clone())
             .collect(),
     })

@@ -141,6 +141,8 @@ pub struct ViewsSummary {
     pub composite_token_budget: usize,
     pub dropped_rows: usize,
     pub stale: Vec<String>,
+    /// Views the contract calls for that the snapshot cannot support (listed in the catalog).
+    pub unavailable: Vec<String>,
 }
 
 impl BuildReport {

@@ -255,7 +255,7 @@ fn summary_text(r: &BuildReport) -> String {
     }
     if let Some(v) = &r.views {
         s.push_str(&format!(
-            "  views      {} views, {} account composites (max {} of {} tokens, {} rows dropped to fit){}; contracts {}\n",
+            "  views      {} views, {} account composites (max {} of {} tokens, {} rows dropped to fit){}{}; contracts {}\n",
             v.views,
             v.composites,
             v.composite_tokens_max,
@@ -265,6 +265,11 @@ fn summary_text(r: &BuildReport) -> String {
                 String::new()
             } else {
                 format!("; STALE: {}", v.stale.join(", "))
+            },
+            if v.unavailable.is_empty() {
+                String::new()
+            } else {
+                format!("; {} unavailable (catalogued with why)", v.unavailable.len())
             },
             r.brain_view_contracts_hash
                 .as_deref()

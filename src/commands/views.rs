@@ -8,6 +8,17 @@ use crate::printer::{Format, out, out_json};
 use crate::settings::Paths;
 use crate::views::{CATALOG_TABLE, COMPOSITE_TABLE};
 
+/// The `view_catalog` row of a view (not the composite) named `name`, if there is one.
+fn catalog_row(
+    table: &dyn Fn(&str) -> Result<Vec<serde_json::Map<String, Value>>>,
+    name: &str,
+) -> Result<Option<serde_json::Map<String, Value>>> {
+    Ok(table(CATALOG_TABLE)?.into_iter().find(|r| {
+        r.get("view_name").and_then(Value::as_str) == Some(name)
+            && r.get("kind").and_then(Value::as_str) != Some("composite")
+    }))
+}
+
 pub fn run(a: ViewsArgs) -> Result<Outcome> {
     let paths = Paths::resolve(&Locations {
         project: None,
@@ -96,8 +107,65 @@ pub fn run(a: ViewsArgs) -> Result<Outcome> {
                             get(r, "dropped_rows"),
                         ));
                     }
+                    let unavailable: Vec<String> = rows
+                        .iter()
+                        .filter_map(|r| {
+                            let why = r.get("unavailable_reason")?.as_str()?;
+                            Some(format!(
+                                "  {} ({}, for {}): {why}\n",
+                                get(r, "view_name"),
+                                get(r, "owner"),
+                                get(r, "used_by")
+                            ))
+                        })
+                        .collect();
+                    if !unavailable.is_empty() {
+                        s.push_str("unavailable (a brain reading these must decline):\n");
+                        s.push_str(&unavailable.concat());
+                    }
                     out(&s)?;
                 }
+            }
+        }
+        ViewsCommand::Show { account_id: name } if catalog_row(&table, &name)?.is_some() => {
+            let r = catalog_row(&table, &name)?.expect("checked");
+            if let Some(why) = r.get("unavailable_reason").and_then(Value::as_str) {
+                match a.format {
+                    Format::Json => out_json(
+                        &json!({"view": name, "available": false, "reason": why, "owner": r.get("owner")}),
+                    )?,
+                    Format::Text => out(&format!("view {name} is unavailable: {why}\n"))?,
+                }
+                return Ok(Outcome::GateFailed);
+            }
+            let doc: Value = r
+                .get("document")
+                .and_then(Value::as_str)
+                .and_then(|d| serde_json::from_str(d).ok())
+                .ok_or_else(|| {
+                    Error::usage_hint(
+                        format!(
+                            "view `{name}` is an account component: it has a document per account"
+                        ),
+                        "show an account's composite with `gtmos views show <account_id>`",
+                    )
+                })?;
+            match a.format {
+                Format::Json => out_json(
+                    &json!({"view": name, "tokens": r.get("tokens_max"), "document": doc}),
+                )?,
+                Format::Text => out(&format!(
+                    "{name}: {} rows, {} tokens of {}{}\n{}\n",
+                    r.get("rows").cloned().unwrap_or(Value::Null),
+                    r.get("tokens_max").cloned().unwrap_or(Value::Null),
+                    r.get("token_budget").cloned().unwrap_or(Value::Null),
+                    if r.get("is_stale") == Some(&json!(true)) {
+                        ", STALE"
+                    } else {
+                        ""
+                    },
+                    serde_json::to_string_pretty(&doc).unwrap_or_default()
+                ))?,
             }
         }
         ViewsCommand::Show { account_id } => {

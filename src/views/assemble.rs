@@ -55,6 +55,8 @@ pub struct CatalogRow {
     pub contract_sha256: String,
     /// The document a cross-population view is read as (None for components).
     pub document: Option<String>,
+    /// Why a view the contract calls for cannot be built (None for every built view).
+    pub unavailable_reason: Option<String>,
 }
 
 /// Assemble the documents from the views published under `published` (a directory of
@@ -82,7 +84,7 @@ pub fn assemble(
             continue;
         }
         let m = match v.kind {
-            ViewKind::CrossPopulation => {
+            ViewKind::CrossPopulation | ViewKind::Strategy => {
                 let (_, batches) = crate::table_io::read_parquet(&path)?;
                 cross.insert(v.name.clone(), ViewData::of(&batches, v, &path)?);
                 ViewMeta::of(batches.iter().find(|b| b.num_rows() > 0), &path)?
@@ -118,11 +120,11 @@ pub fn assemble(
         h
     };
 
-    // Cross-population views: one document each.
+    // Cross-population and strategy views: one document each.
     for v in catalog
         .views
         .iter()
-        .filter(|v| v.kind == ViewKind::CrossPopulation)
+        .filter(|v| v.kind.is_whole_population())
     {
         let Some(d) = cross.get_mut(&v.name) else {
             continue;
@@ -338,6 +340,35 @@ pub fn assemble(
             dropped_rows: composite_dropped,
             contract_sha256: catalog.hash.clone(),
             document: None,
+            unavailable_reason: None,
+        });
+    }
+    // The views a brain's contract calls for that cannot be built: listed, stale, with why.
+    for u in &catalog.unavailable {
+        catalog_rows.push(CatalogRow {
+            view_name: u.name.clone(),
+            kind: u.kind.name().into(),
+            pattern: "unavailable".into(),
+            source: String::new(),
+            owner: u.owner.clone(),
+            refresh: "never".into(),
+            used_by: u.used_by.clone(),
+            version: 0,
+            staleness_threshold_hours: 0.0,
+            last_refresh_timestamp: None,
+            is_stale: true,
+            token_budget: 0,
+            documents: 0,
+            rows: 0,
+            tokens_p50: 0,
+            tokens_p95: 0,
+            tokens_max: 0,
+            dropped_rows: 0,
+            contract_sha256: crate::table_io::sha256_hex(
+                &serde_json::to_vec(u).unwrap_or_default(),
+            ),
+            document: None,
+            unavailable_reason: Some(format!("{} Unavailable: {}", u.purpose, u.reason)),
         });
     }
     catalog_rows.sort_by(|a, b| {
@@ -476,6 +507,7 @@ pub fn catalog_batch(
         s("brain_view_contracts_hash"),
         s("tokenizer"),
         Field::new("document", DataType::Utf8, true),
+        Field::new("unavailable_reason", DataType::Utf8, true),
         utc_ts_field("as_of"),
         s("build_id"),
     ]));
@@ -505,6 +537,9 @@ pub fn catalog_batch(
         text(&|_| catalog.tokenizer.clone()),
         Arc::new(StringArray::from_iter(
             r.iter().map(|x| x.document.as_deref()),
+        )),
+        Arc::new(StringArray::from_iter(
+            r.iter().map(|x| x.unavailable_reason.as_deref()),
         )),
         Arc::new(
             TimestampMicrosecondArray::from_iter_values(r.iter().map(|_| as_of))

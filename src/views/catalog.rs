@@ -11,6 +11,39 @@ pub enum ViewKind {
     CrossPopulation,
     /// One of the per-account components joined into the composite (AGT-902).
     AccountComponent,
+    /// A multi-quarter view over the whole population, read by the strategy brain (AGT-903).
+    Strategy,
+}
+
+impl ViewKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ViewKind::CrossPopulation => "cross_population",
+            ViewKind::AccountComponent => "account_component",
+            ViewKind::Strategy => "strategy",
+        }
+    }
+
+    /// Read as one document over the whole population (not per account).
+    pub fn is_whole_population(self) -> bool {
+        self != ViewKind::AccountComponent
+    }
+}
+
+/// A view a brain's contract calls for that this project cannot build from its snapshot: the
+/// catalog lists it as unavailable, with why, so a brain that declines has a source to cite.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnavailableView {
+    pub name: String,
+    pub kind: ViewKind,
+    /// The owning service.
+    pub owner: String,
+    pub used_by: Vec<String>,
+    /// What the view would hold.
+    pub purpose: String,
+    /// Why it cannot be built: the inputs the snapshot lacks.
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,6 +111,8 @@ pub(super) struct ViewsFile {
     pub(super) tokenizer: String,
     pub(super) composite: CompositeContract,
     pub(super) views: Vec<ViewContract>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(super) unavailable: Vec<UnavailableView>,
 }
 
 /// The view contracts of a project.
@@ -88,6 +123,8 @@ pub struct Catalog {
     pub composite: CompositeContract,
     /// Sorted by name.
     pub views: Vec<ViewContract>,
+    /// Views the contract calls for that cannot be built here, sorted by name.
+    pub unavailable: Vec<UnavailableView>,
     /// brain_view_contracts_hash.
     pub hash: String,
 }
@@ -187,9 +224,25 @@ impl Catalog {
             )));
         }
         f.views.sort_by(|a, b| a.name.cmp(&b.name));
-        for w in f.views.windows(2) {
-            if w[0].name == w[1].name {
-                return Err(bad(format!("view `{}` is declared twice", w[0].name)));
+        f.unavailable.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut names: Vec<&str> = f
+            .views
+            .iter()
+            .map(|v| v.name.as_str())
+            .chain(f.unavailable.iter().map(|u| u.name.as_str()))
+            .collect();
+        names.sort_unstable();
+        for w in names.windows(2) {
+            if w[0] == w[1] {
+                return Err(bad(format!("view `{}` is declared twice", w[0])));
+            }
+        }
+        for u in &f.unavailable {
+            if !is_ident(&u.name) || u.reason.trim().is_empty() || u.owner.trim().is_empty() {
+                return Err(bad(format!(
+                    "unavailable view `{}`: needs a lowercase identifier, an owner and a reason",
+                    u.name
+                )));
             }
         }
         for v in &f.views {
@@ -250,6 +303,7 @@ impl Catalog {
             tokenizer: f.tokenizer,
             composite: f.composite,
             views: f.views,
+            unavailable: f.unavailable,
         })
     }
 
@@ -271,9 +325,10 @@ impl Catalog {
             out.push((
                 model_name(&v.name),
                 view_sql(v),
-                match v.kind {
-                    ViewKind::AccountComponent => vec!["account_id".into(), "view_rank".into()],
-                    ViewKind::CrossPopulation => vec!["view_rank".into()],
+                if v.kind.is_whole_population() {
+                    vec!["view_rank".into()]
+                } else {
+                    vec!["account_id".into(), "view_rank".into()]
                 },
                 format!(
                     "Brain-ready view `{}` (SPEC §10), owned by {}, used by {}.",
@@ -341,9 +396,10 @@ fn common_ctes(v: &ViewContract) -> String {
 }
 
 fn view_sql(v: &ViewContract) -> String {
-    let partition = match v.kind {
-        ViewKind::AccountComponent => "partition by account_id ",
-        ViewKind::CrossPopulation => "",
+    let partition = if v.kind.is_whole_population() {
+        ""
+    } else {
+        "partition by account_id "
     };
     let group = if v.group_by.is_empty() {
         String::new()

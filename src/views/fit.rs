@@ -128,11 +128,7 @@ pub(super) fn view_row(
     let stats = TokenStats::of(tokens);
     CatalogRow {
         view_name: v.name.clone(),
-        kind: match v.kind {
-            ViewKind::CrossPopulation => "cross_population",
-            ViewKind::AccountComponent => "account_component",
-        }
-        .into(),
+        kind: v.kind.name().into(),
         pattern: v.pattern.clone(),
         source: v.source.clone(),
         owner: v.owner.clone(),
@@ -151,6 +147,7 @@ pub(super) fn view_row(
         dropped_rows,
         contract_sha256: Catalog::contract_sha256(v),
         document,
+        unavailable_reason: None,
     }
 }
 

@@ -68,7 +68,7 @@ impl ViewData {
             rows: Vec::new(),
         };
         match v.kind {
-            ViewKind::CrossPopulation => {
+            ViewKind::CrossPopulation | ViewKind::Strategy => {
                 data.rows = batches
                     .iter()
                     .zip(&data.writers)

@@ -20,10 +20,12 @@ fn catalog() -> Catalog {
 #[test]
 fn every_view_is_materialised_with_its_metadata_and_every_composite_fits() {
     let (wh, _, out) = crate::build::built_for_report();
-    assert!(out.contains("views      20 views"), "{out}");
+    assert!(out.contains("views      24 views"), "{out}");
+    assert!(out.contains("5 unavailable (catalogued with why)"), "{out}");
     let published = wh.join("published");
     let cat = catalog();
-    assert_eq!(cat.views.len(), 20);
+    assert_eq!(cat.views.len(), 24);
+    assert_eq!(cat.unavailable.len(), 5);
     assert_eq!(
         cat.views
             .iter()
@@ -45,9 +47,21 @@ fn every_view_is_materialised_with_its_metadata_and_every_composite_fits() {
                 .all(|h| *h == Some(v.staleness_threshold_hours))
         );
     }
-    // The catalog: one row per view and one for the composite, the hash on every row.
+    // The catalog: one row per view, one for the composite and one per unavailable view (stale,
+    // with why), the hash on every row.
     let catalog_rows = Table::read(&published, "view_catalog");
-    assert_eq!(catalog_rows.rows, 21);
+    assert_eq!(catalog_rows.rows, 30);
+    let reasons = catalog_rows.str("unavailable_reason");
+    let names = catalog_rows.s("view_name");
+    for u in &cat.unavailable {
+        let i = names.iter().position(|n| *n == u.name).unwrap();
+        assert!(
+            reasons[i].as_deref().unwrap().contains(&u.reason),
+            "{}",
+            u.name
+        );
+    }
+    assert_eq!(reasons.iter().filter(|r| r.is_some()).count(), 5);
     assert!(
         catalog_rows
             .s("brain_view_contracts_hash")
@@ -70,6 +84,23 @@ fn every_view_is_materialised_with_its_metadata_and_every_composite_fits() {
             assert!(c.get("is_stale").is_some() && c.get("last_refresh_timestamp").is_some());
         }
     }
+    // Every whole-population document (cross-population and strategy views) is within its
+    // view's budget by the tokenizer's own recount, and the catalog's count is that count.
+    let (docs, maxes, budgets) = (
+        catalog_rows.str("document"),
+        catalog_rows.i64("tokens_max"),
+        catalog_rows.i64("token_budget"),
+    );
+    let kinds = catalog_rows.s("kind");
+    let mut strategy = 0;
+    for i in 0..catalog_rows.rows {
+        let Some(doc) = &docs[i] else { continue };
+        let n = tok.count(doc) as i64;
+        assert_eq!(Some(n), maxes[i], "{}", names[i]);
+        assert!(n <= budgets[i].unwrap(), "{}: {n} tokens", names[i]);
+        strategy += usize::from(kinds[i] == "strategy");
+    }
+    assert_eq!(strategy, 4, "the four strategy views have documents");
     // The run log records the hash.
     let runs = std::fs::read_dir(wh.join("logs/run_log")).unwrap();
     for f in runs {
@@ -265,7 +296,7 @@ fn views_list_and_show_print_the_catalog_and_one_composite() {
     let (code, out, err) = gtmos(&["views", "list", "--warehouse", w, "--format", "json"], wh);
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["views"].as_array().unwrap().len(), 21);
+    assert_eq!(v["views"].as_array().unwrap().len(), 30);
     assert_eq!(v["brain_view_contracts_hash"], json!(catalog().hash));
     let (code, out, _) = gtmos(&["views", "list", "--warehouse", w], wh);
     assert_eq!(code, 0);
@@ -294,6 +325,35 @@ fn views_list_and_show_print_the_catalog_and_one_composite() {
     let (code, _, err) = gtmos(&["views", "show", "NO-SUCH", "--warehouse", w], wh);
     assert_eq!(code, 2);
     assert!(err.contains("NO-SUCH"), "{err}");
+    // A strategy view's document, as the strategy brain reads it.
+    let (code, out, err) = gtmos(
+        &[
+            "views",
+            "show",
+            "cohort_brain_view",
+            "--warehouse",
+            w,
+            "--format",
+            "json",
+        ],
+        wh,
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["view"], "cohort_brain_view");
+    assert!(!v["document"]["rows"].as_array().unwrap().is_empty());
+    assert!(v["document"]["rows"][0]["nrr_pct"].is_number());
+    // An unavailable one: exit 1, and why, for the brain to cite.
+    let (code, out, _) = gtmos(
+        &["views", "show", "forecast_strategy_view", "--warehouse", w],
+        wh,
+    );
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("forecast_strategy_view is unavailable")
+            && out.contains("no forecast submissions are recorded"),
+        "{out}"
+    );
 }
 
 /// (view, last refresh µs, threshold hours, is_stale) of every row of a build's view_catalog.
@@ -327,7 +387,7 @@ fn every_view_goes_stale_once_as_of_passes_its_threshold() {
     let (code, out, err) = build(&snap, &dir.path().join("wh0"), &[]);
     assert!(code == 0, "{out}{err}");
     let base = catalog_staleness(&dir.path().join("wh0"));
-    assert_eq!(base.len(), 21, "20 views and the composite");
+    assert_eq!(base.len(), 30, "24 views, the composite and 5 unavailable");
     // Every view's refresh is a time of its inputs, never as_of itself: none is in the future,
     // and those over models computed at as_of are judged by what reached them.
     let snapshot_as_of = gtmos::calendar::parse_ts("2026-01-01T00:00:00Z").unwrap();
@@ -379,5 +439,5 @@ fn every_view_goes_stale_once_as_of_passes_its_threshold() {
             assert!(now.iter().all(|x| x.3), "a year later every view is stale");
         }
     }
-    assert_eq!(became_stale.len(), 21);
+    assert_eq!(became_stale.len(), 30);
 }

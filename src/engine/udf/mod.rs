@@ -31,6 +31,9 @@
 //! - `day_number(date)`: days since 1970-01-01 as an `int`, and `date_of_day_number(n)` back:
 //!   day arithmetic in one portable spelling (the DuckDB benchmark scripts define both as
 //!   macros, in the DuckDB translation the benchmarks use).
+//! - `quarter_number(date)`: `year × 4 + quarter − 1` as an `int` (consecutive quarters are
+//!   consecutive numbers), and `date_of_quarter_number(n)` back to the quarter's first day:
+//!   cohorts, quarters since signup and "the last n quarters" in integer arithmetic.
 
 mod day_number;
 mod forecast;
@@ -41,7 +44,7 @@ mod schedule;
 mod tests;
 mod trailing_median;
 
-pub use day_number::DayNumber;
+pub use day_number::{DayNumber, QuarterNumber};
 pub use forecast::ConsumptionForecast;
 pub use is_finite::IsFiniteValue;
 pub use money_mul::MoneyMul;
@@ -75,6 +78,8 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
         ScalarUDF::from(ConsumptionForecast::new()),
         ScalarUDF::from(DayNumber::new(false)),
         ScalarUDF::from(DayNumber::new(true)),
+        ScalarUDF::from(QuarterNumber::new(false)),
+        ScalarUDF::from(QuarterNumber::new(true)),
         ScalarUDF::from(IsFiniteValue::new()),
     ]
 }

@@ -187,6 +187,40 @@ fn day_numbers_count_days_since_the_epoch_both_ways() {
     );
 }
 
+#[test]
+fn quarter_numbers_are_consecutive_across_years_both_ways() {
+    let (_dir, e) = engine();
+    // 2024-Q1 = 2024 × 4 + 0 = 8096; 2023-12-31 is in 2023-Q4 = 8095; 2024-05-15 in Q2 = 8097.
+    let b = e
+        .query(
+            "select quarter_number(d) as q, \
+             date_of_quarter_number(quarter_number(d)) as first, \
+             date_of_quarter_number(quarter_number(d) + 4) as a_year_on \
+             from (values (DATE '2023-12-31'), (DATE '2024-01-01'), (DATE '2024-05-15'), (NULL)) t(d)",
+            "test",
+        )
+        .unwrap();
+    let b = arrow::compute::concat_batches(&b[0].schema(), &b).unwrap();
+    let rows: Vec<Vec<String>> = (0..b.num_rows())
+        .map(|r| {
+            b.columns()
+                .iter()
+                .map(|c| arrow::util::display::array_value_to_string(c, r).unwrap())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ["8095", "2023-10-01", "2024-10-01"],
+            ["8096", "2024-01-01", "2025-01-01"],
+            ["8097", "2024-04-01", "2025-04-01"],
+            ["", "", ""],
+        ]
+    );
+    assert!(e.query("select quarter_number(1)", "test").is_err());
+}
+
 /// `Params::default()` as the JSON the pipeline passes.
 fn default_params_json() -> String {
     let p = crate::forecast::Params::default();
