@@ -30,6 +30,7 @@ pub mod project;
 pub mod reconciliation;
 pub mod reports;
 pub mod snapshot;
+pub mod strategy;
 pub mod synth;
 pub mod views;
 // Beside them, over the logs: golden-dataset evals and canary comparisons.

@@ -334,13 +334,13 @@ fn the_metrics_page_charts_every_metric_against_plan_and_marks_blocked_ones() {
 fn the_views_page_shows_the_catalog_and_tier_distributions_by_archetype() {
     let dir = report_dir();
     let dom = rendered_dom(&dir.join("views.html"));
-    // 24 views and the composite, each with its staleness and token sizes; the 5 unavailable
+    // 25 views and the composite, each with its staleness and token sizes; the 5 unavailable
     // views listed apart, with why.
     assert_eq!(dom.matches("<tr class=\"unavailable\">").count(), 5);
     assert!(dom.contains("market_strategy_view") && dom.contains("no market-assumptions table"));
     assert_eq!(
         dom.matches("<tr class=\"view\">").count(),
-        25,
+        26,
         "catalog rows"
     );
     assert!(dom.contains("account_composite") && dom.contains("o200k_base"));

@@ -31,10 +31,17 @@
 //! - `day_number(date)`: days since 1970-01-01 as an `int`, and `date_of_day_number(n)` back:
 //!   day arithmetic in one portable spelling (the DuckDB benchmark scripts define both as
 //!   macros, in the DuckDB translation the benchmarks use).
+//! - `cohort_retention_forecast(cells, params)`: the TOOL-013 core
+//!   ([`crate::strategy::cohort_forecast`]) over a whole triangle of cohort curves (`cells` a
+//!   list of `struct<cohort int, k int, value number, weight number>` in any order, as from
+//!   `array_agg(named_struct(…))` over every cohort × quarter), `params` a JSON object of its
+//!   `Params`. Returns the list of projected cells (cohort, k, value, low, high, factor, tail)
+//!   and refusals (refusal_reason, no figures), to `unnest`.
 //! - `quarter_number(date)`: `year × 4 + quarter − 1` as an `int` (consecutive quarters are
 //!   consecutive numbers), and `date_of_quarter_number(n)` back to the quarter's first day:
 //!   cohorts, quarters since signup and "the last n quarters" in integer arithmetic.
 
+mod cohort_forecast;
 mod day_number;
 mod forecast;
 mod is_finite;
@@ -44,6 +51,7 @@ mod schedule;
 mod tests;
 mod trailing_median;
 
+pub use cohort_forecast::CohortRetentionForecast;
 pub use day_number::{DayNumber, QuarterNumber};
 pub use forecast::ConsumptionForecast;
 pub use is_finite::IsFiniteValue;
@@ -80,6 +88,7 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
         ScalarUDF::from(DayNumber::new(true)),
         ScalarUDF::from(QuarterNumber::new(false)),
         ScalarUDF::from(QuarterNumber::new(true)),
+        ScalarUDF::from(CohortRetentionForecast::new()),
         ScalarUDF::from(IsFiniteValue::new()),
     ]
 }
