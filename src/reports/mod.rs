@@ -9,6 +9,7 @@ pub mod finance;
 pub mod lineage;
 pub mod metrics;
 pub mod overview;
+pub mod strategy;
 pub mod svg;
 pub mod views;
 
@@ -73,6 +74,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "lineage.html",
         include_str!("../../reports/templates/lineage.html"),
     ),
+    (
+        "strategy.html",
+        include_str!("../../reports/templates/strategy.html"),
+    ),
 ];
 
 /// The pages of a build report: (file, title). The finance pages appear once their tables
@@ -86,6 +91,7 @@ const BUILD_PAGES: &[(&str, &str)] = &[
     ("metrics.html", "Metrics vs plan"),
     ("views.html", "Scores & brain views"),
     ("decisions.html", "Decision log"),
+    ("strategy.html", "Strategy"),
     ("lineage.html", "Lineage"),
 ];
 
@@ -383,6 +389,7 @@ pub fn render_build(
     let metric_page = metrics::metrics(&warehouse)?;
     let decision_page = metrics::decisions(&warehouse, &r.decisions)?;
     let views_page = views::views(&warehouse, &r.snapshot_dir)?;
+    let strategy_page = strategy::strategy(&warehouse, views_page.as_ref())?;
     let shown: Vec<(&str, &str)> = BUILD_PAGES
         .iter()
         .filter(|(f, _)| match *f {
@@ -391,6 +398,7 @@ pub fn render_build(
             "metrics.html" => metric_page.is_some(),
             "decisions.html" => decision_page.is_some(),
             "views.html" => views_page.is_some(),
+            "strategy.html" => strategy_page.is_some(),
             _ => true,
         })
         .copied()
@@ -407,6 +415,7 @@ pub fn render_build(
         "metrics": metric_page,
         "decisions": decision_page,
         "views": views_page,
+        "strategy": strategy_page,
         "lineage": lineage::lineage(r, project),
     });
     base["overview"] = json!({

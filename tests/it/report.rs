@@ -65,7 +65,7 @@ pub fn rendered_dom(page: &Path) -> String {
 
 /// The nightly build's pages, then the eval and canary pages (under `eval/latest/` and
 /// `canary/latest/` beside the build's `latest/`).
-const PAGES: [&str; 11] = [
+const PAGES: [&str; 12] = [
     "index.html",
     "contracts.html",
     "freshness.html",
@@ -74,6 +74,7 @@ const PAGES: [&str; 11] = [
     "metrics.html",
     "views.html",
     "decisions.html",
+    "strategy.html",
     "lineage.html",
     "../eval/latest/eval.html",
     "../canary/latest/canary.html",
@@ -486,6 +487,14 @@ fn required_charts(page: &str) -> &'static [&'static str] {
             "Churn risk (AGT-502): accounts per tier",
             "ICP (AGT-201): accounts per tier",
         ],
+        "strategy.html" => &[
+            "Net revenue retention by quarters since signup",
+            "Logo retention by quarters since signup",
+            "NRR by signup cohort",
+            "ICP tier against outcomes",
+            "nrr, quarterly, last",
+            "Win rate by segment",
+        ],
         "../eval/latest/eval.html" => &[
             "precision and recall per class",
             "reliability of the model's confidence",
@@ -680,4 +689,39 @@ fn the_contracts_page_lists_failures_first_with_their_samples_as_tables() {
     let mut sorted = statuses.clone();
     sorted.sort_by_key(|s| if *s == "fail" { 0 } else { 1 });
     assert_eq!(statuses, sorted);
+}
+
+#[test]
+fn the_strategy_page_draws_what_the_strategy_views_read() {
+    let (_, reports, _) = crate::build::built_for_report();
+    let wh2 = reports.parent().unwrap().join("warehouse2");
+    let dom = rendered_dom(&report_dir().join("strategy.html"));
+    // Every published cohort cell is in the table beneath the charts, and every projection or
+    // refusal of TOOL-013 beneath its own.
+    let cohorts = Table::read(&wh2.join("published"), "cohort_retention");
+    let forecast = Table::read(&wh2.join("published"), "cohort_retention_forecast");
+    let section = |id: &str| {
+        dom.split(&format!("id=\"{id}\""))
+            .nth(1)
+            .unwrap()
+            .split("</table>")
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        section("cohort-retention-table").matches("<tr>").count(),
+        cohorts.rows + 1
+    );
+    assert_eq!(
+        section("cohort-forecast-table").matches("<tr>").count(),
+        forecast.rows + 1
+    );
+    assert!(
+        forecast.str("refusal_reason").iter().any(Option::is_some),
+        "a cohort too young is refused"
+    );
+    assert!(dom.contains("too little history"));
+    // The unavailable views, with why.
+    assert!(section("strategy-unavailable").contains("forecast_strategy_view"));
 }

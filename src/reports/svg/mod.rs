@@ -7,7 +7,7 @@ mod grids;
 mod plots;
 
 pub use grids::{Heat, Series, columns, grouped, heatmap, sparkline};
-pub use plots::{Bin, ForestRow, Look, forest, reliability, sequence, share};
+pub use plots::{Bin, Curve, ForestRow, Look, curves, forest, reliability, sequence, share};
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")

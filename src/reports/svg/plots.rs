@@ -289,15 +289,136 @@ pub fn sequence(
     s
 }
 
-/// One confidence bin of a reliability diagram.
-#[derive(Debug, Clone, Copy, serde::Serialize, PartialEq)]
-pub struct Bin {
-    pub low: f64,
-    pub high: f64,
-    pub n: u64,
-    pub confidence: f64,
-    pub accuracy: f64,
+/// One curve of a [`curves`] chart: observed points (x, y), then projected ones with a band
+/// (x, y, low, high), drawn dashed over a shaded band.
+#[derive(Debug, Clone, Default)]
+pub struct Curve {
+    pub label: String,
+    pub observed: Vec<(f64, f64)>,
+    pub projected: Vec<(f64, f64, f64, f64)>,
 }
+
+const CURVE_COLOURS: [&str; 8] = [
+    "#2f5fb3", "#d9822b", "#2e8b57", "#8e44ad", "#b3261e", "#17a2b8", "#8a6d3b", "#5b6678",
+];
+
+/// Several curves on shared axes (e.g. cohorts' retention by quarters since signup), each
+/// continued by its projection, dashed, inside its band; a legend names them.
+pub fn curves(title: &str, desc: &str, curves: &[Curve], x_label: &str, unit: &str) -> String {
+    if curves
+        .iter()
+        .all(|c| c.observed.is_empty() && c.projected.is_empty())
+    {
+        return String::new();
+    }
+    let (w, left, right, top, plot_h) = (640.0, 56.0, 14.0, 26.0, 220.0);
+    let legend_rows = curves.len().div_ceil(4);
+    let h = top + plot_h + 36.0 + 16.0 * legend_rows as f64;
+    let xs = Scale::over(
+        curves.iter().flat_map(|c| {
+            c.observed
+                .iter()
+                .map(|p| p.0)
+                .chain(c.projected.iter().map(|p| p.0))
+        }),
+        left,
+        w - right,
+    );
+    let ys = Scale::over(
+        curves.iter().flat_map(|c| {
+            c.observed
+                .iter()
+                .map(|p| p.1)
+                .chain(c.projected.iter().flat_map(|p| [p.2, p.3]))
+        }),
+        top + plot_h,
+        top,
+    );
+    let mut s = open(title, desc, w, h);
+    for t in ys.ticks() {
+        s.push_str(&format!(
+            r##"<line x1="{left}" x2="{x2}" y1="{p:.1}" y2="{p:.1}" stroke="#eee"/><text x="{tx}" y="{ty:.1}" text-anchor="end">{l}</text>"##,
+            x2 = w - right,
+            p = ys.at(t),
+            tx = left - 4.0,
+            ty = ys.at(t) + 4.0,
+            l = esc(&format_value(t, unit)),
+        ));
+    }
+    for t in xs.ticks() {
+        s.push_str(&format!(
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            xs.at(t),
+            top + plot_h + 14.0,
+            esc(&format_value(t.round(), ""))
+        ));
+    }
+    s.push_str(&format!(
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+        (left + w - right) / 2.0,
+        top + plot_h + 28.0,
+        esc(x_label)
+    ));
+    for (i, c) in curves.iter().enumerate() {
+        let colour = CURVE_COLOURS[i % CURVE_COLOURS.len()];
+        let path = |pts: &mut dyn Iterator<Item = (f64, f64)>| -> String {
+            pts.enumerate()
+                .map(|(j, (x, y))| {
+                    format!(
+                        "{}{:.1},{:.1}",
+                        if j == 0 { "M" } else { " L" },
+                        xs.at(x),
+                        ys.at(y)
+                    )
+                })
+                .collect()
+        };
+        if !c.projected.is_empty() {
+            // The band starts at the last observed point, where the projection starts.
+            let anchor = c.observed.last().map(|p| (p.0, p.1, p.1, p.1));
+            let band: Vec<(f64, f64, f64, f64)> = anchor
+                .into_iter()
+                .chain(c.projected.iter().copied())
+                .collect();
+            let mut d = path(&mut band.iter().map(|p| (p.0, p.3)));
+            for p in band.iter().rev() {
+                d.push_str(&format!(" L{:.1},{:.1}", xs.at(p.0), ys.at(p.2)));
+            }
+            s.push_str(&format!(
+                r#"<path class="band" d="{d} Z" fill="{colour}" fill-opacity="0.12"><title>{}: projected band</title></path>"#,
+                esc(&c.label)
+            ));
+            let line = path(&mut band.iter().map(|p| (p.0, p.1)));
+            s.push_str(&format!(
+                r#"<path class="projected" d="{line}" fill="none" stroke="{colour}" stroke-width="1.5" stroke-dasharray="5 3"/>"#
+            ));
+        }
+        if !c.observed.is_empty() {
+            let line = path(&mut c.observed.iter().copied());
+            s.push_str(&format!(
+                r#"<path class="observed" d="{line}" fill="none" stroke="{colour}" stroke-width="2"><title>{}</title></path>"#,
+                esc(&c.label)
+            ));
+        }
+        let (lx, ly) = (
+            left + 140.0 * (i % 4) as f64,
+            top + plot_h + 46.0 + 16.0 * (i / 4) as f64,
+        );
+        s.push_str(&format!(
+            r#"<line x1="{lx}" x2="{}" y1="{}" y2="{}" stroke="{colour}" stroke-width="2"/><text x="{}" y="{ly}">{}</text>"#,
+            lx + 16.0,
+            ly - 4.0,
+            ly - 4.0,
+            lx + 20.0,
+            esc(&c.label)
+        ));
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// One confidence bin of a reliability diagram (the eval's own bins).
+pub use crate::eval::metrics::Bin;
 
 /// A reliability diagram: per confidence bin, the share correct against the mean confidence
 /// (bars), the diagonal of perfect calibration, each bin's count in its tooltip and label.
@@ -440,6 +561,30 @@ mod tests {
         assert!(s.contains(r#"x="252.0" y="81.5""#), "{s}");
         assert!(s.contains("4 items, mean confidence 0.950, correct 0.750"));
         assert_eq!(reliability("r", "d", &bins[..1]), "");
+    }
+
+    #[test]
+    fn curves_continue_into_their_projection_inside_its_band() {
+        let c = Curve {
+            label: "2024-Q1".into(),
+            observed: vec![(1.0, 100.0), (2.0, 90.0)],
+            projected: vec![(3.0, 81.0, 70.0, 92.0)],
+        };
+        let s = curves("NRR", "d", &[c, Curve::default()], "quarters", "%");
+        assert_eq!(s.matches(r#"class="observed""#).count(), 1);
+        assert_eq!(s.matches(r#"class="projected""#).count(), 1);
+        // The projection starts at the last observed point (x = 2): M at its x.
+        let projected = s.split(r#"class="projected" d=""#).nth(1).unwrap();
+        let observed = s.split(r#"class="observed" d=""#).nth(1).unwrap();
+        let last_observed = observed
+            .split('"')
+            .next()
+            .unwrap()
+            .rsplit(" L")
+            .next()
+            .unwrap();
+        assert!(projected.starts_with(&format!("M{last_observed}")), "{s}");
+        assert_eq!(curves("t", "", &[], "", ""), "");
     }
 
     #[test]
