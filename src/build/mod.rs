@@ -356,9 +356,9 @@ fn run(
 
 /// A test-only failure at a named step boundary: `GTMOS_FAILPOINT=<step>` makes the run fail
 /// there (an error, as a full disk would), `GTMOS_FAILPOINT=<step>:abort` kills the process
-/// on the spot (as kill -9 would), and `<step>:pause=<seconds>` only waits there (as a slow
-/// run would, so another can overtake it). The fault-injection tests use them; nothing else
-/// sets them.
+/// on the spot (as kill -9 would), and `<step>:wait=<path>` holds the run there until `path`
+/// exists (as a slow run would, so a test can have another overtake it exactly). The
+/// fault-injection tests use them; nothing else sets them.
 pub(crate) fn failpoint(step: &str) -> Result<()> {
     let Ok(spec) = std::env::var("GTMOS_FAILPOINT") else {
         return Ok(());
@@ -370,11 +370,13 @@ pub(crate) fn failpoint(step: &str) -> Result<()> {
     if how == "abort" {
         std::process::abort();
     }
-    if let Some(secs) = how
-        .strip_prefix("pause=")
-        .and_then(|s| s.parse::<u64>().ok())
-    {
-        std::thread::sleep(std::time::Duration::from_secs(secs));
+    if let Some(path) = how.strip_prefix("wait=") {
+        // Hold here until a test creates `path` (at most two minutes), so it can interleave
+        // another run with this one exactly.
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while !std::path::Path::new(path).exists() && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         return Ok(());
     }
     Err(Error::Internal(format!(

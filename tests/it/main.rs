@@ -22,6 +22,7 @@ mod report;
 mod s3;
 mod scores;
 mod snapshot;
+mod strategy;
 mod synth;
 mod synth_faults;
 mod unit_tests;

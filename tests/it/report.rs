@@ -382,7 +382,7 @@ const PROBE: &str = r#"<script>(function () {
             width: s.getBoundingClientRect().width};
   });
   var p = parent.document.createElement('pre');
-  p.id = 'probe';
+  p.id = 'probe-' + frameElement.getAttribute('width');
   p.textContent = JSON.stringify({viewport: vw, width: d.scrollWidth, height: d.scrollHeight, offenders: out, charts: charts});
   parent.document.body.appendChild(p);
 })();</script>"#;
@@ -429,41 +429,56 @@ fn chromium(args: &[String]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// [`PROBE`]'s findings for `page` laid out `width` CSS pixels wide. The page (with the probe)
-/// is the `srcdoc` of an iframe that wide: a headless window is at least 500 pixels wide,
-/// and the frame shares its parent's origin, so the probe can hand its findings up.
-fn probe(page: &Path, width: u32) -> Probe {
+/// The widths every page is laid out at: a desktop, and a phone.
+const WIDTHS: [u32; 2] = [1400, 390];
+
+/// [`PROBE`]'s findings for `page` laid out at each of [`WIDTHS`] CSS pixels, in one browser
+/// run. The page (with the probe) is the `srcdoc` of an iframe that wide — a headless window
+/// is at least 500 pixels wide — and a frame shares its parent's origin, so each probe hands
+/// its findings up.
+fn probe(page: &Path) -> Vec<Probe> {
     let html = std::fs::read_to_string(page).unwrap();
     let framed = html
         .replace("</body>", &format!("{PROBE}</body>"))
         .replace('&', "&amp;")
         .replace('"', "&quot;");
+    let frames: String = WIDTHS
+        .iter()
+        .map(|w| {
+            format!(
+                "<iframe width=\"{w}\" style=\"display:block;border:0;width:{w}px;height:900px\" srcdoc=\"{framed}\"></iframe>"
+            )
+        })
+        .collect();
     let dir = tempdir();
     let wrapper = dir.path().join("wrapper.html");
     std::fs::write(
         &wrapper,
-        format!(
-            "<!doctype html><html><body style=\"margin:0\"><iframe style=\"border:0;width:{width}px;height:900px\" srcdoc=\"{framed}\"></iframe></body></html>"
-        ),
+        format!("<!doctype html><html><body style=\"margin:0\">{frames}</body></html>"),
     )
     .unwrap();
     let dom = chromium(&[
-        format!("--window-size={},1000", width.max(500) + 40),
+        format!("--window-size={},1000", WIDTHS.iter().max().unwrap() + 40),
         "--virtual-time-budget=5000".into(),
         "--dump-dom".into(),
         format!("file://{}", wrapper.display()),
     ]);
-    let json = dom
-        .split("<pre id=\"probe\">")
-        .nth(1)
-        .and_then(|s| s.split("</pre>").next())
-        .unwrap_or_else(|| panic!("{}: the probe did not run", page.display()));
-    let json = json
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&nbsp;", "\u{a0}")
-        .replace("&amp;", "&");
-    serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"))
+    WIDTHS
+        .iter()
+        .map(|w| {
+            let json = dom
+                .split(&format!("<pre id=\"probe-{w}\">"))
+                .nth(1)
+                .and_then(|s| s.split("</pre>").next())
+                .unwrap_or_else(|| panic!("{}: the probe at {w} px did not run", page.display()));
+            let json = json
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&nbsp;", "\u{a0}")
+                .replace("&amp;", "&");
+            serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"))
+        })
+        .collect()
 }
 
 /// The charts each page must draw (a part of each chart's title).
@@ -519,8 +534,7 @@ fn every_page_fits_a_desktop_and_a_phone_and_each_chart_has_its_text_alternative
     for page in PAGES {
         let path = dir.join(page);
         let name = page.rsplit('/').next().unwrap().trim_end_matches(".html");
-        for width in [1400, 390] {
-            let p = probe(&path, width);
+        for (width, p) in WIDTHS.into_iter().zip(probe(&path)) {
             if p.width > p.viewport + 0.5 || !p.offenders.is_empty() {
                 failures.push(format!(
                     "{page} at {width} px: {} px wide in a {} px viewport; sticking out: {:?}",

@@ -383,8 +383,14 @@ fn a_run_overtaken_by_another_publishes_nothing_and_says_so() {
 }
 
 fn race(s3: &S3, wh: &str, snapshot: &str, round: usize) {
+    // The slow run is held before it moves the head until the fast one has published.
+    let go = tempdir();
+    let go = go.path().join("go");
     let mut env = s3.env();
-    env.push(("GTMOS_FAILPOINT", "store.head:pause=20".into()));
+    env.push((
+        "GTMOS_FAILPOINT",
+        format!("store.head:wait={}", go.display()),
+    ));
     let vars = format!("{{score_history_weeks: {}}}", 10 + round);
     let slow = build_command(snapshot, wh, &["--vars", &vars], &env)
         .stdout(Stdio::null())
@@ -394,6 +400,7 @@ fn race(s3: &S3, wh: &str, snapshot: &str, round: usize) {
     let (code, out, err) = build_at(snapshot, wh, &[], &s3.env());
     assert!(code == 0 || code == 1, "{out}\n{err}");
     let fast = s3.get("race/_head.json");
+    std::fs::write(&go, b"").unwrap();
     let slow = slow.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&slow.stderr);
     assert_eq!(slow.status.code(), Some(2), "{err}");
