@@ -38,29 +38,7 @@ fn browser() -> PathBuf {
 
 /// The DOM after Chromium loaded and rendered the page.
 pub fn rendered_dom(page: &Path) -> String {
-    let profile = tempdir();
-    let out = Command::new(browser())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            &format!("--user-data-dir={}", profile.path().display()),
-            "--dump-dom",
-            &format!("file://{}", page.display()),
-        ])
-        .output()
-        .expect("chromium runs");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    chromium(&["--dump-dom".into(), format!("file://{}", page.display())])
 }
 
 /// The nightly build's pages, then the eval and canary pages (under `eval/latest/` and
@@ -404,6 +382,7 @@ struct Chart {
     width: f64,
 }
 
+/// Headless Chromium with a fresh profile, no network and `args`; its standard output.
 fn chromium(args: &[String]) -> String {
     let profile = tempdir();
     let out = Command::new(browser())
@@ -412,6 +391,7 @@ fn chromium(args: &[String]) -> String {
             "--no-sandbox",
             "--disable-gpu",
             "--hide-scrollbars",
+            "--disable-quic",
             "--no-first-run",
             "--disable-background-networking",
             "--disable-component-update",

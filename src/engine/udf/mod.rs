@@ -52,7 +52,7 @@ mod tests;
 mod trailing_median;
 
 pub use cohort_forecast::CohortRetentionForecast;
-pub use day_number::{DayNumber, QuarterNumber};
+pub use day_number::{DateNumber, DateUnit};
 pub use forecast::ConsumptionForecast;
 pub use is_finite::IsFiniteValue;
 pub use money_mul::MoneyMul;
@@ -84,10 +84,10 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
         ScalarUDF::from(RatableSchedule::new()),
         ScalarUDF::from(MoneyMul::new()),
         ScalarUDF::from(ConsumptionForecast::new()),
-        ScalarUDF::from(DayNumber::new(false)),
-        ScalarUDF::from(DayNumber::new(true)),
-        ScalarUDF::from(QuarterNumber::new(false)),
-        ScalarUDF::from(QuarterNumber::new(true)),
+        ScalarUDF::from(DateNumber::new(DateUnit::Day, false)),
+        ScalarUDF::from(DateNumber::new(DateUnit::Day, true)),
+        ScalarUDF::from(DateNumber::new(DateUnit::Quarter, false)),
+        ScalarUDF::from(DateNumber::new(DateUnit::Quarter, true)),
         ScalarUDF::from(CohortRetentionForecast::new()),
         ScalarUDF::from(IsFiniteValue::new()),
     ]

@@ -15,6 +15,19 @@ fn engine() -> (tempfile::TempDir, super::super::Engine) {
 }
 
 /// Medians per row as SQL computes them over a frame of `days` days.
+/// A query's rows, each value as Arrow displays it (null as "").
+fn displayed(batches: &[arrow::array::RecordBatch]) -> Vec<Vec<String>> {
+    let b = arrow::compute::concat_batches(&batches[0].schema(), batches).unwrap();
+    (0..b.num_rows())
+        .map(|r| {
+            b.columns()
+                .iter()
+                .map(|c| arrow::util::display::array_value_to_string(c, r).unwrap())
+                .collect()
+        })
+        .collect()
+}
+
 fn medians(rows: &[(&str, i32, f64)], days: i32, min_history: i32) -> Vec<Option<f64>> {
     let (_dir, e) = engine();
     let values: Vec<String> = rows
@@ -169,15 +182,7 @@ fn day_numbers_count_days_since_the_epoch_both_ways() {
             "test",
         )
         .unwrap();
-    let b = arrow::compute::concat_batches(&b[0].schema(), &b).unwrap();
-    let rows: Vec<Vec<String>> = (0..b.num_rows())
-        .map(|r| {
-            b.columns()
-                .iter()
-                .map(|c| arrow::util::display::array_value_to_string(c, r).unwrap())
-                .collect()
-        })
-        .collect();
+    let rows = displayed(&b);
     assert_eq!(
         rows,
         [
@@ -200,15 +205,7 @@ fn quarter_numbers_are_consecutive_across_years_both_ways() {
             "test",
         )
         .unwrap();
-    let b = arrow::compute::concat_batches(&b[0].schema(), &b).unwrap();
-    let rows: Vec<Vec<String>> = (0..b.num_rows())
-        .map(|r| {
-            b.columns()
-                .iter()
-                .map(|c| arrow::util::display::array_value_to_string(c, r).unwrap())
-                .collect()
-        })
-        .collect();
+    let rows = displayed(&b);
     assert_eq!(
         rows,
         [

@@ -142,16 +142,7 @@ pub fn columns(
     let slot = (w - left - right) / n as f64;
     let bar = (slot * 0.72).max(1.0);
     let mut s = open(title, desc, w, h);
-    for t in y.ticks() {
-        s.push_str(&format!(
-            r##"<line x1="{left}" x2="{x2}" y1="{p:.1}" y2="{p:.1}" stroke="#eee"/><text x="{tx}" y="{ty:.1}" text-anchor="end">{l}</text>"##,
-            x2 = w - right,
-            p = y.at(t),
-            tx = left - 4.0,
-            ty = y.at(t) + 4.0,
-            l = esc(&format_value(t, unit)),
-        ));
-    }
+    s.push_str(&y.grid(left, w - right, unit));
     let (mut up, mut down) = (vec![0.0; n], vec![0.0; n]);
     for ser in series {
         for (i, v) in ser.values.iter().enumerate().take(n) {

@@ -63,6 +63,23 @@ impl Scale {
         self.a + (self.b - self.a) * (v - self.lo) / (self.hi - self.lo)
     }
 
+    /// Horizontal gridlines at this (vertical) scale's ticks from x = `left` to `right`, each
+    /// labelled at its left.
+    fn grid(&self, left: f64, right: f64, unit: &str) -> String {
+        self.ticks()
+            .iter()
+            .map(|t| {
+                format!(
+                    r##"<line x1="{left}" x2="{right}" y1="{p:.1}" y2="{p:.1}" stroke="#eee"/><text x="{tx}" y="{ty:.1}" text-anchor="end">{l}</text>"##,
+                    p = self.at(*t),
+                    tx = left - 4.0,
+                    ty = self.at(*t) + 4.0,
+                    l = esc(&format_value(*t, unit)),
+                )
+            })
+            .collect()
+    }
+
     /// Three round-ish tick values inside the range.
     fn ticks(&self) -> [f64; 3] {
         let pad = (self.hi - self.lo) * 0.06 / 1.12;

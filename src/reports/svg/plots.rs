@@ -181,16 +181,7 @@ pub fn sequence(
         top,
     );
     let mut s = open(title, desc, w, h);
-    for t in y.ticks() {
-        s.push_str(&format!(
-            r##"<line x1="{left}" x2="{x2}" y1="{p:.1}" y2="{p:.1}" stroke="#eee"/><text x="{tx}" y="{ty:.1}" text-anchor="end">{l}</text>"##,
-            x2 = w - right,
-            p = y.at(t),
-            tx = left - 4.0,
-            ty = y.at(t) + 4.0,
-            l = esc(&format_value(t, unit)),
-        ));
-    }
+    s.push_str(&y.grid(left, w - right, unit));
     s.push_str(&format!(
         r##"<line class="zero" x1="{left}" x2="{x2}" y1="{p:.1}" y2="{p:.1}" stroke="#555" stroke-dasharray="4 3"/>"##,
         x2 = w - right,
@@ -335,16 +326,7 @@ pub fn curves(title: &str, desc: &str, curves: &[Curve], x_label: &str, unit: &s
         top,
     );
     let mut s = open(title, desc, w, h);
-    for t in ys.ticks() {
-        s.push_str(&format!(
-            r##"<line x1="{left}" x2="{x2}" y1="{p:.1}" y2="{p:.1}" stroke="#eee"/><text x="{tx}" y="{ty:.1}" text-anchor="end">{l}</text>"##,
-            x2 = w - right,
-            p = ys.at(t),
-            tx = left - 4.0,
-            ty = ys.at(t) + 4.0,
-            l = esc(&format_value(t, unit)),
-        ));
-    }
+    s.push_str(&ys.grid(left, w - right, unit));
     for t in xs.ticks() {
         s.push_str(&format!(
             r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
