@@ -127,48 +127,11 @@ pub fn run(a: ViewsArgs) -> Result<Outcome> {
                 }
             }
         }
-        ViewsCommand::Show { account_id: name } if catalog_row(&table, &name)?.is_some() => {
-            let r = catalog_row(&table, &name)?.expect("checked");
-            if let Some(why) = r.get("unavailable_reason").and_then(Value::as_str) {
-                match a.format {
-                    Format::Json => out_json(
-                        &json!({"view": name, "available": false, "reason": why, "owner": r.get("owner")}),
-                    )?,
-                    Format::Text => out(&format!("view {name} is unavailable: {why}\n"))?,
-                }
-                return Ok(Outcome::GateFailed);
-            }
-            let doc: Value = r
-                .get("document")
-                .and_then(Value::as_str)
-                .and_then(|d| serde_json::from_str(d).ok())
-                .ok_or_else(|| {
-                    Error::usage_hint(
-                        format!(
-                            "view `{name}` is an account component: it has a document per account"
-                        ),
-                        "show an account's composite with `gtmos views show <account_id>`",
-                    )
-                })?;
-            match a.format {
-                Format::Json => out_json(
-                    &json!({"view": name, "tokens": r.get("tokens_max"), "document": doc}),
-                )?,
-                Format::Text => out(&format!(
-                    "{name}: {} rows, {} tokens of {}{}\n{}\n",
-                    r.get("rows").cloned().unwrap_or(Value::Null),
-                    r.get("tokens_max").cloned().unwrap_or(Value::Null),
-                    r.get("token_budget").cloned().unwrap_or(Value::Null),
-                    if r.get("is_stale") == Some(&json!(true)) {
-                        ", STALE"
-                    } else {
-                        ""
-                    },
-                    serde_json::to_string_pretty(&doc).unwrap_or_default()
-                ))?,
-            }
-        }
         ViewsCommand::Show { account_id } => {
+            // A view's name shows its document; anything else is an account's composite.
+            if let Some(r) = catalog_row(&table, &account_id)? {
+                return show_view(&account_id, &r, a.format);
+            }
             let rows = table(COMPOSITE_TABLE)?;
             let Some(r) = rows
                 .iter()
@@ -224,6 +187,48 @@ pub fn run(a: ViewsArgs) -> Result<Outcome> {
                 }
             }
         }
+    }
+    Ok(Outcome::Success)
+}
+
+/// Print a cross-population or strategy view's document as a brain reads it (its catalog row
+/// `r`), or why it is unavailable (exit 1).
+fn show_view(name: &str, r: &serde_json::Map<String, Value>, format: Format) -> Result<Outcome> {
+    if let Some(why) = r.get("unavailable_reason").and_then(Value::as_str) {
+        match format {
+            Format::Json => out_json(
+                &json!({"view": name, "available": false, "reason": why, "owner": r.get("owner")}),
+            )?,
+            Format::Text => out(&format!("view {name} is unavailable: {why}\n"))?,
+        }
+        return Ok(Outcome::GateFailed);
+    }
+    let doc: Value = r
+        .get("document")
+        .and_then(Value::as_str)
+        .and_then(|d| serde_json::from_str(d).ok())
+        .ok_or_else(|| {
+            Error::usage_hint(
+                format!("view `{name}` is an account component: it has a document per account"),
+                "show an account's composite with `gtmos views show <account_id>`",
+            )
+        })?;
+    match format {
+        Format::Json => {
+            out_json(&json!({"view": name, "tokens": r.get("tokens_max"), "document": doc}))?
+        }
+        Format::Text => out(&format!(
+            "{name}: {} rows, {} tokens of {}{}\n{}\n",
+            r.get("rows").cloned().unwrap_or(Value::Null),
+            r.get("tokens_max").cloned().unwrap_or(Value::Null),
+            r.get("token_budget").cloned().unwrap_or(Value::Null),
+            if r.get("is_stale") == Some(&json!(true)) {
+                ", STALE"
+            } else {
+                ""
+            },
+            serde_json::to_string_pretty(&doc).unwrap_or_default()
+        ))?,
     }
     Ok(Outcome::Success)
 }
