@@ -141,9 +141,8 @@ pub fn decision_id(
 
 /// Every row of the log, in append order.
 pub fn read_log(warehouse: &Path) -> Result<Vec<Entry>> {
-    let batches = logs::read(warehouse, &DECISION_LOG)?;
     let dir = DECISION_LOG.dir(warehouse);
-    crate::table_io::batches_as_json(&batches, &dir)?
+    logs::read_json(warehouse, &DECISION_LOG)?
         .into_iter()
         .map(|m| {
             serde_json::from_value(Value::Object(m)).map_err(|e| {

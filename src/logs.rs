@@ -272,6 +272,14 @@ pub fn lock(warehouse: &Path, spec: &LogSpec) -> Result<std::fs::File> {
 }
 
 /// Every row of a log, oldest file first (file names start with the time-ordered run id).
+/// Every row of a log as JSON objects ([`table_io::json_rows`]' conventions), in append order.
+pub fn read_json(
+    warehouse: &Path,
+    spec: &LogSpec,
+) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+    table_io::batches_as_json(&read(warehouse, spec)?, &spec.dir(warehouse))
+}
+
 pub fn read(warehouse: &Path, spec: &LogSpec) -> Result<Vec<RecordBatch>> {
     let dir = spec.dir(warehouse);
     if !dir.exists() {

@@ -228,15 +228,6 @@ pub fn brier(conf: &[f64], correct: &[bool]) -> Option<f64> {
     Calibration::of(conf, correct, 1).brier()
 }
 
-/// Expected and maximum calibration error over `bins` equal-width confidence bins.
-pub fn calibration_error(
-    conf: &[f64],
-    correct: &[bool],
-    bins: usize,
-) -> (Option<f64>, Option<f64>) {
-    Calibration::of(conf, correct, bins).errors()
-}
-
 /// McNemar's test, mid-p version (Fagerland, Lydersen & Laake 2013), on the discordant pairs:
 /// `b` = baseline right and candidate wrong, `c` = baseline wrong and candidate right.
 pub fn mcnemar_mid_p(b: u64, c: u64) -> f64 {
@@ -414,7 +405,7 @@ mod tests {
         assert_eq!((bins[9].n, bins[9].accuracy), (2, 0.5));
         assert!((bins[9].confidence - 0.925).abs() < 1e-12 && bins[9].low == 0.9);
         assert_eq!((bins[6].n, bins[6].accuracy), (2, 1.0));
-        let (ece, mce) = calibration_error(&conf, &right, 10);
+        let (ece, mce) = Calibration::of(&conf, &right, 10).errors();
         close(ece, 0.36);
         close(mce, 0.425);
     }

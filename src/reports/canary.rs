@@ -11,7 +11,6 @@ use super::svg::{self, ForestRow, Look};
 use crate::canary::compare::{Comparison, Config, Direction, MetricResult};
 use crate::error::Result;
 use crate::logs::{self, CANARY_RESULTS};
-use crate::table_io::batches_as_json;
 
 /// A metric's thresholds on its difference (variant − control, in its own units), labelled:
 /// the guardrail's non-inferiority margin, the band's edges, the primary's equivalence bounds.
@@ -65,20 +64,18 @@ pub fn charts(c: &Comparison, cfg: &Config, looks: &[serde_json::Map<String, Val
             Some(ForestRow {
                 label: format!("{} ({})", m.metric, m.role),
                 value: m.delta.map(rel),
+                // A missing interval is left out of the drawing.
                 intervals: [m.ci_fixed, m.confidence_sequence]
                     .into_iter()
-                    .map(|i| i.map_or((f64::NAN, f64::NAN), |(a, b)| (rel(a), rel(b))))
+                    .flatten()
+                    .map(|(a, b)| (rel(a), rel(b)))
+                    .filter(|(a, b)| a.is_finite() && b.is_finite())
                     .collect(),
                 marks: thresholds(m, cfg)
                     .into_iter()
                     .map(|(v, w)| (rel(v), w))
                     .collect(),
             })
-        })
-        .map(|mut r| {
-            // A missing interval is left out of the drawing, not drawn at NaN.
-            r.intervals.retain(|i| i.0.is_finite() && i.1.is_finite());
-            r
         })
         .collect();
     let forest = svg::forest(
@@ -148,13 +145,10 @@ pub fn looks(
     experiment: &str,
     variant: &str,
 ) -> Result<Vec<serde_json::Map<String, Value>>> {
-    let mut rows: Vec<_> = batches_as_json(
-        &logs::read(warehouse, &CANARY_RESULTS)?,
-        &CANARY_RESULTS.dir(warehouse),
-    )?
-    .into_iter()
-    .filter(|r| text(r, "experiment_id") == experiment && text(r, "variant_model") == variant)
-    .collect();
+    let mut rows: Vec<_> = logs::read_json(warehouse, &CANARY_RESULTS)?
+        .into_iter()
+        .filter(|r| text(r, "experiment_id") == experiment && text(r, "variant_model") == variant)
+        .collect();
     rows.sort_by_key(|r| (text(r, "as_of"), text(r, "run_at")));
     Ok(rows)
 }

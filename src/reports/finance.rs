@@ -23,13 +23,22 @@ pub(super) fn text(r: &Map<String, Value>, k: &str) -> String {
         .to_string()
 }
 
+/// A published table's rows, or None when it has not been published.
+pub(super) fn published_rows(
+    w: &Warehouse,
+    table: &str,
+) -> Result<Option<Vec<Map<String, Value>>>> {
+    let path = w.published_file(table);
+    if path.exists() {
+        json_rows(&path).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 /// The recognition page's data, or None when recognition has not been published.
 pub fn recognition(w: &Warehouse) -> Result<Option<Value>> {
-    let (log_path, roll_path, fall_path) = (
-        w.published_file("revenue_recognition_log"),
-        w.published_file("deferred_revenue_rollforward"),
-        w.published_file("revenue_waterfall"),
-    );
+    let log_path = w.published_file("revenue_recognition_log");
     if !log_path.exists() {
         return Ok(None);
     }
@@ -55,16 +64,8 @@ pub fn recognition(w: &Warehouse) -> Result<Option<Value>> {
         recognized += r.get("recognized_usd").as_f64().unwrap_or(0.0);
         Ok(())
     })?;
-    let roll = if roll_path.exists() {
-        json_rows(&roll_path)?
-    } else {
-        Vec::new()
-    };
-    let fall = if fall_path.exists() {
-        json_rows(&fall_path)?
-    } else {
-        Vec::new()
-    };
+    let roll = published_rows(w, "deferred_revenue_rollforward")?.unwrap_or_default();
+    let fall = published_rows(w, "revenue_waterfall")?.unwrap_or_default();
 
     // The waterfall as a matrix: booked month × recognition month.
     let mut columns: BTreeSet<String> = BTreeSet::new();

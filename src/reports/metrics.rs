@@ -10,7 +10,6 @@ use super::finance::text;
 use super::svg::{Point, trend};
 use crate::calendar::Day;
 use crate::error::Result;
-use crate::table_io::json_rows;
 use crate::warehouse::Warehouse;
 
 /// The charts of the page: (metric, cadence, channel, periods shown, unit, title).
@@ -119,16 +118,15 @@ pub(super) fn series_rows<'a>(
     rows
 }
 
-/// The metrics page's data, or None when the metric layer has not been published.
-pub fn metrics(w: &Warehouse) -> Result<Option<Value>> {
-    let path = w.published_file("metrics_calc_log");
-    if !path.exists() {
+/// The metrics page's data from `metrics_calc_log`'s rows (`log`, None when it has not been
+/// published, and then no page).
+pub fn metrics(w: &Warehouse, log: Option<&[Map<String, Value>]>) -> Result<Option<Value>> {
+    let Some(log) = log else {
         return Ok(None);
-    }
-    let log = json_rows(&path)?;
+    };
     let mut charts = Vec::new();
     for (metric, cadence, channel, keep, unit, title) in SERIES {
-        let rows = series_rows(&log, metric, cadence, *channel, "ALL");
+        let rows = series_rows(log, metric, cadence, *channel, "ALL");
         if rows.is_empty() {
             continue;
         }
@@ -329,12 +327,7 @@ pub fn decisions(
     let nodes: Vec<Value> = outcomes
         .iter()
         .map(|o| {
-            let path = w.published_file(&o.model);
-            let rows = if path.exists() {
-                json_rows(&path)?
-            } else {
-                Vec::new()
-            };
+            let rows = super::finance::published_rows(w, &o.model)?.unwrap_or_default();
             Ok(json!({"outcome": o, "rows": rows}))
         })
         .collect::<Result<_>>()?;

@@ -386,7 +386,8 @@ pub fn render_build(
     let warehouse = crate::warehouse::Warehouse::new(&r.warehouse);
     let recognition = finance::recognition(&warehouse)?;
     let reconciliation = finance::reconciliation(&warehouse)?;
-    let metric_page = metrics::metrics(&warehouse)?;
+    let calc_log = finance::published_rows(&warehouse, "metrics_calc_log")?;
+    let metric_page = metrics::metrics(&warehouse, calc_log.as_deref())?;
     let decision_page = metrics::decisions(&warehouse, &r.decisions)?;
     let views_page = views::views(&warehouse, &r.snapshot_dir)?;
     let strategy_page = strategy::strategy(&warehouse, views_page.as_ref())?;
@@ -418,11 +419,12 @@ pub fn render_build(
         "strategy": strategy_page,
         "lineage": lineage::lineage(r, project),
     });
+    let run_log = crate::logs::read_json(&r.warehouse, &crate::logs::RUN_LOG)?;
     base["overview"] = json!({
         "attention": overview::attention(r, slos, &base),
-        "headline": overview::headline(&warehouse)?,
-        "quarantine": overview::quarantine_history(&r.warehouse)?,
-        "runs": overview::recent_runs(&r.warehouse, root, &"../".repeat(depth), &r.run_id)?,
+        "headline": overview::headline(calc_log.as_deref().unwrap_or_default()),
+        "quarantine": overview::quarantine_history(&r.warehouse, &run_log)?,
+        "runs": overview::recent_runs(&r.warehouse, &run_log, root, &"../".repeat(depth), &r.run_id)?,
     });
     let mut files = Vec::new();
     for (file, _) in shown {

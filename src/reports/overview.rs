@@ -13,9 +13,7 @@ use super::svg;
 use crate::build::BuildReport;
 use crate::error::Result;
 use crate::freshness::SloAttainment;
-use crate::logs::{self, CANARY_RESULTS, CONTRACT_RESULTS, EVAL_LOG, LogSpec, RUN_LOG};
-use crate::table_io::{batches_as_json, json_rows};
-use crate::warehouse::Warehouse;
+use crate::logs::{self, CANARY_RESULTS, CONTRACT_RESULTS, EVAL_LOG};
 
 type Row = Map<String, Value>;
 
@@ -46,10 +44,6 @@ const HEADLINE: &[(&str, &str, usize, &str, &str, bool)] = &[
 /// Recent runs listed, and builds in the quarantine history.
 const RECENT_RUNS: usize = 15;
 const QUARANTINE_RUNS: usize = 10;
-
-fn log_rows(w: &Path, spec: &LogSpec) -> Result<Vec<Row>> {
-    batches_as_json(&logs::read(w, spec)?, &spec.dir(w))
-}
 
 /// One thing a reader must act on: its kind, what it is, why, and the page that explains it.
 fn item(kind: &str, what: String, why: String, link: &str) -> Value {
@@ -205,17 +199,12 @@ pub fn attention(r: &BuildReport, slos: &[SloAttainment], pages: &Value) -> Vec<
     out
 }
 
-/// The headline KPIs from `metrics_calc_log` (all segments): latest period, value, plan,
-/// difference to plan (good or bad by the metric's direction), stale flag, sparkline.
-pub fn headline(w: &Warehouse) -> Result<Vec<Value>> {
-    let path = w.published_file("metrics_calc_log");
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let log = json_rows(&path)?;
+/// The headline KPIs from `metrics_calc_log`'s rows (all segments): latest period, value,
+/// plan, difference to plan (good or bad by the metric's direction), stale flag, sparkline.
+pub fn headline(log: &[Row]) -> Vec<Value> {
     let mut out = Vec::new();
     for (metric, cadence, keep, unit, name, higher) in HEADLINE {
-        let rows = super::metrics::series_rows(&log, metric, cadence, None, "ALL");
+        let rows = super::metrics::series_rows(log, metric, cadence, None, "ALL");
         let Some(last) = rows.last() else {
             continue;
         };
@@ -237,17 +226,15 @@ pub fn headline(w: &Warehouse) -> Result<Vec<Value>> {
             "spark": svg::sparkline(&format!("{name}, last {} {cadence} periods", values.len()), &values, plan, unit),
         }));
     }
-    Ok(out)
+    out
 }
 
-/// Quarantined rows per source and rule over the last builds: a stacked chart and its table.
-pub fn quarantine_history(w: &Path) -> Result<Value> {
-    let runs: Vec<Row> = log_rows(w, &RUN_LOG)?
-        .into_iter()
-        .filter(|r| text(r, "command") == "build")
-        .collect();
-    let mut order: Vec<(String, String)> = runs
+/// Quarantined rows per source and rule over the last builds (of `run_log`'s rows): a stacked
+/// chart and its table.
+pub fn quarantine_history(w: &Path, run_log: &[Row]) -> Result<Value> {
+    let mut order: Vec<(String, String)> = run_log
         .iter()
+        .filter(|r| text(r, "command") == "build")
         .map(|r| (text(r, "started_at"), text(r, "run_id")))
         .collect();
     order.sort();
@@ -263,7 +250,7 @@ pub fn quarantine_history(w: &Path) -> Result<Value> {
         .map(|(i, (_, id))| (id.as_str(), i))
         .collect();
     let mut by_rule: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for r in log_rows(w, &CONTRACT_RESULTS)? {
+    for r in logs::read_json(w, &CONTRACT_RESULTS)? {
         let Some(&i) = index.get(text(&r, "run_id").as_str()) else {
             continue;
         };
@@ -315,17 +302,23 @@ pub fn quarantine_history(w: &Path) -> Result<Value> {
     }))
 }
 
-/// The recent runs of every command (build, recognize, reconcile from the run log; eval and
-/// canary from their logs), newest first, each linked to its page when that page exists.
+/// The recent runs of every command (build, recognize, reconcile from `run_log`'s rows; eval
+/// and canary from their logs), newest first, each linked to its page when that page exists.
 /// `up` leads from the page being written to the reports root; `current` is the run being
 /// rendered (its page is `index.html` beside this one).
-pub fn recent_runs(w: &Path, reports: &Path, up: &str, current: &str) -> Result<Vec<Value>> {
+pub fn recent_runs(
+    w: &Path,
+    run_log: &[Row],
+    reports: &Path,
+    up: &str,
+    current: &str,
+) -> Result<Vec<Value>> {
     let mut runs: Vec<(String, Value)> = Vec::new();
     let link = |rel: String| -> Option<String> {
         reports.join(&rel).exists().then(|| format!("{up}{rel}"))
     };
-    for r in log_rows(w, &RUN_LOG)? {
-        let (id, command) = (text(&r, "run_id"), text(&r, "command"));
+    for r in run_log {
+        let (id, command) = (text(r, "run_id"), text(r, "command"));
         let href = if id == current {
             Some("index.html".to_string())
         } else {
@@ -338,13 +331,13 @@ pub fn recent_runs(w: &Path, reports: &Path, up: &str, current: &str) -> Result<
             .find_map(link)
         };
         runs.push((
-            text(&r, "started_at"),
-            json!({"run_id": id, "command": command, "when": text(&r, "started_at"), "outcome": text(&r, "outcome"),
+            text(r, "started_at"),
+            json!({"run_id": id, "command": command, "when": text(r, "started_at"), "outcome": text(r, "outcome"),
                    "detail": format!("{} published, {} blocked, {:.1} s", r["published"], r["blocked"], r["seconds"].as_f64().unwrap_or(0.0)),
                    "href": href}),
         ));
     }
-    for r in log_rows(w, &EVAL_LOG)? {
+    for r in logs::read_json(w, &EVAL_LOG)? {
         let id = text(&r, "run_id");
         runs.push((
             text(&r, "run_at"),
@@ -355,7 +348,7 @@ pub fn recent_runs(w: &Path, reports: &Path, up: &str, current: &str) -> Result<
         ));
     }
     let mut seen = BTreeSet::new();
-    for r in log_rows(w, &CANARY_RESULTS)? {
+    for r in logs::read_json(w, &CANARY_RESULTS)? {
         let id = text(&r, "run_id");
         if !seen.insert(id.clone()) {
             continue;

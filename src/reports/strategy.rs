@@ -10,7 +10,6 @@ use serde_json::{Map, Value, json};
 use super::finance::{num, text};
 use super::svg::{self, Curve, Heat, Point};
 use crate::error::Result;
-use crate::table_io::json_rows;
 use crate::warehouse::Warehouse;
 
 type Row = Map<String, Value>;
@@ -19,12 +18,7 @@ type Row = Map<String, Value>;
 const CURVES: usize = 6;
 
 fn rows(w: &Warehouse, table: &str) -> Result<Vec<Row>> {
-    let path = w.published_file(table);
-    if path.exists() {
-        json_rows(&path)
-    } else {
-        Ok(Vec::new())
-    }
+    Ok(super::finance::published_rows(w, table)?.unwrap_or_default())
 }
 
 fn opt(r: &Row, k: &str) -> Option<f64> {
