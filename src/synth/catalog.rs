@@ -247,3 +247,28 @@ pub const PLAYS: [&str; 6] = [
     "PLAY-REENGAGE",
     "PLAY-EVENT-FOLLOWUP",
 ];
+
+/// TOOL-015's injected truth (`synth::margin`): the share of consumption customers that take a
+/// list-price increase at a renewal, and its size (fraction).
+pub const PRICE_INCREASE_SHARE: f64 = 0.25;
+pub const PRICE_INCREASE: (f64, f64) = (0.08, 0.15);
+/// Deployment tiers of the backend, cheapest to serve last.
+pub const TIERS: [&str; 3] = ["shared", "dedicated", "byoc"];
+/// Backend cost per unit on each tier, as a fraction of the account's first unit price.
+pub const TIER_COST_SHARE: [(f64, f64); 3] = [(0.40, 0.50), (0.25, 0.32), (0.08, 0.12)];
+/// Share of consumption customers with a backend-cost shock on the shared tier (a provider's
+/// price change from a quarter's first month), and its size.
+pub const COST_SHOCK_SHARE: f64 = 0.20;
+pub const COST_SHOCK: (f64, f64) = (0.15, 0.30);
+/// Share of consumption customers that migrate part of their shared-tier traffic to dedicated
+/// from a quarter's first month, and the share of all traffic moved.
+pub const TIER_MIGRATION_SHARE: f64 = 0.15;
+pub const TIER_MIGRATION: (f64, f64) = (0.20, 0.40);
+/// Share of consumption customers whose cost feed missed one month.
+pub const COST_GAP_SHARE: f64 = 0.05;
+/// The ICP's vertical lists as the project's defaults name them (`icp_target_verticals`, and
+/// neither target nor adjacent), as indices into `VERTICALS`, and how often an account's story
+/// pulls its vertical into them (`plan::icp_vertical`).
+pub const ICP_TARGET_VERTICALS: [usize; 3] = [0, 2, 6];
+pub const ICP_OTHER_VERTICALS: [usize; 3] = [3, 5, 7];
+pub const ICP_PULL: f64 = 0.6;

@@ -90,6 +90,9 @@ pub struct Lifecycle {
     pub active_from: Day,
     pub active_to: Day,
     pub first_start: Day,
+    /// A consumption list-price increase at a renewal: (the renewed term's start, new ÷ old
+    /// unit price). Drawn from its own stream, so the rest of the story is unchanged by it.
+    pub price_increase: Option<(Day, f64)>,
 }
 
 fn term_months(r: &mut Rng, segment: usize) -> i32 {
@@ -155,7 +158,14 @@ impl Lifecycle {
             active_from,
             active_to: p.as_of,
             first_start,
+            price_increase: None,
         };
+        // TOOL-015's injected truth: some consumption customers take a list-price increase at
+        // their first renewal at least a quarter into the window and four months before as_of,
+        // so the quarters on both sides of it are observed.
+        let mut raise = Rng::stream(p.seed, "price-increase", a.idx as u64, 0);
+        let raise = (cons.is_some() && raise.chance(PRICE_INCREASE_SHARE))
+            .then(|| raise.uniform(PRICE_INCREASE.0, PRICE_INCREASE.1));
 
         // The contract chain: renew, resize or churn at each term end up to as_of.
         let mut start = first_start;
@@ -223,6 +233,17 @@ impl Lifecycle {
                     if let Some(c) = &mut cons {
                         let demand = lc.intensity(end.plus(-30)) * lc.base_units * 30.0;
                         c.commit = ((demand * commit_ratio(archetype)).round() as i64).max(100);
+                        if let Some(x) = raise
+                            && lc.price_increase.is_none()
+                            && end >= p.start.add_months(3)
+                            && end < p.as_of.add_months(-4)
+                        {
+                            let old = c.price_micros / 10_000;
+                            let new = ((old as f64) * (1.0 + x)).round() as i128;
+                            c.price_micros = new * 10_000;
+                            c.overage_micros = ((new * 125 + 50) / 100) * 10_000;
+                            lc.price_increase = Some((end, new as f64 / old as f64));
+                        }
                     }
                 }
             }

@@ -19,6 +19,7 @@ pub mod company;
 pub mod crm;
 pub mod engagement;
 pub mod lifecycle;
+pub mod margin;
 pub mod nights;
 pub mod oracle;
 pub mod params;
@@ -348,7 +349,7 @@ fn generate_into(
             );
         }
     }
-    for name in ["oracle/accounts", "oracle/faults"] {
+    for name in ["oracle/accounts", "oracle/margin", "oracle/faults"] {
         if let std::collections::btree_map::Entry::Vacant(e) = extras.entry(table_file(name)) {
             let schema = oracle::schema(name)
                 .ok_or_else(|| Error::Internal(format!("no schema for {name}")))?;
@@ -413,6 +414,7 @@ fn account(p: &Resolved, plan: &Plan, idx: u32, t: &mut Tables, s: &mut Summary)
             s,
         );
         usage::reference(p, a, &used, faults, t);
+        margin::generate(p, a, lc, &used, t);
         engagement::feature_engagement(p, a, lc, t);
         engagement::support_tickets(p, a, lc, t);
         engagement::nps(p, a, lc, &people, t);

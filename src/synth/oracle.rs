@@ -7,6 +7,10 @@
 //!   reference discrepancies — with its table, key and class, and what the pipeline must do
 //!   with it (`expected`: duplicate, warn, reject, quarantine, exclude, supersede, restate,
 //!   discrepancy, block);
+//! - `oracle/margin.parquet`: the margin events TOOL-015 must recover, one row per account and
+//!   event — a list-price increase (its renewal day, new ÷ old price), a shared-tier cost shock
+//!   (its first month, new ÷ old unit cost), a tier migration (its first month, share of traffic
+//!   moved to dedicated), a month the cost feed missed ([`super::margin`]);
 //! - `oracle/canary.json`: the experiment, its true effects and the expected rates per arm;
 //! - `oracle/summary.json`: counts per archetype and per fault class (requested and placed).
 
@@ -38,6 +42,13 @@ pub fn schema(table: &str) -> Option<SchemaRef> {
             f("crash_level", &DataType::Float64),
             f("season_period_days", &DataType::Int32),
             f("canary_arm", &v),
+        ],
+        "oracle/margin" => vec![
+            f("account_id", &v),
+            f("event", &v),
+            f("effective_date", &d),
+            f("deployment_tier", &v),
+            f("magnitude", &DataType::Float64),
         ],
         "oracle/faults" => vec![
             f("fault_class", &v),

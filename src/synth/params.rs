@@ -10,7 +10,7 @@ use crate::calendar::Day;
 use crate::error::{Error, Result};
 
 /// Bumped whenever a change to the generator changes its output for the same parameters.
-pub const GENERATOR_VERSION: u32 = 4;
+pub const GENERATOR_VERSION: u32 = 5;
 pub const GENERATOR: &str = "gtmos-synth";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -210,7 +210,12 @@ fn plan_account(p: &Resolved, idx: u32, archetype: Option<Archetype>) -> Account
     let mut r = Rng::stream(p.seed, "plan", idx as u64, 0);
     let segment = r.weighted(&SEGMENT_WEIGHTS);
     let geo = r.weighted(&GEO_WEIGHTS);
-    let vertical = r.range(0, VERTICALS.len() as i64) as usize;
+    let vertical = icp_vertical(
+        p,
+        idx,
+        archetype,
+        r.range(0, VERTICALS.len() as i64) as usize,
+    );
     let channel = r.weighted(&CHANNEL_WEIGHTS);
     let first_term_start = archetype.map(|a| first_term_start(p, &mut r, a));
     let has_consumption = match archetype {
@@ -242,6 +247,29 @@ fn plan_account(p: &Resolved, idx: u32, archetype: Option<Archetype>) -> Account
         has_services,
         prospect_stage,
     }
+}
+
+/// The account's vertical, tied to its story so the ICP predicts (the truth
+/// `icp_outcome_brain_view` must show): with probability `ICP_PULL`, from its own stream, a
+/// healthy customer (ideal power user, expansion ready) is in a target vertical and a
+/// declining one (champion loss, spike then crash, surface only, stalled onboarding) in a
+/// vertical outside the target and adjacent lists; otherwise, and for every other account,
+/// the vertical drawn uniformly.
+fn icp_vertical(p: &Resolved, idx: u32, archetype: Option<Archetype>, drawn: usize) -> usize {
+    let mut r = Rng::stream(p.seed, "icp-fit", idx as u64, 0);
+    let pull = r.chance(ICP_PULL);
+    let k = r.range(0, 3) as usize;
+    let pool = match archetype {
+        Some(Archetype::IdealPowerUser | Archetype::ExpansionReady) => ICP_TARGET_VERTICALS,
+        Some(
+            Archetype::ChampionLossDecliner
+            | Archetype::SpikeThenCrash
+            | Archetype::SurfaceOnlyAdopter
+            | Archetype::StalledOnboarding,
+        ) => ICP_OTHER_VERTICALS,
+        _ => return drawn,
+    };
+    if pull { pool[k] } else { drawn }
 }
 
 /// First-of-month contract start that leaves room for the archetype's story.

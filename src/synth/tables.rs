@@ -138,6 +138,10 @@ table_columns! { pub struct Restatements {
     restatement_id: StrCol, period_start: DateCol, order_line_id: StrCol, amount_delta_usd: DecCol, reason: StrCol,
     approved_by: StrCol,
 } }
+table_columns! { pub struct BackendCosts {
+    cost_id: StrCol, account_id: StrCol, sku_id: StrCol, month: DateCol, deployment_tier: StrCol, units: F64Col,
+    backend_cost_usd: DecCol, received_at: TsCol,
+} }
 table_columns! { pub struct ReferenceUsage { account_id: StrCol, sku_id: StrCol, month: DateCol, units: F64Col } }
 table_columns! { pub struct ReferenceBilling { invoice_id: StrCol, amount_usd: DecCol } }
 table_columns! { pub struct ReferenceGl { month: DateCol, deferred_revenue_usd: DecCol } }
@@ -147,13 +151,16 @@ table_columns! { pub struct OracleAccounts {
     champion_contact_id: StrCol, champion_departure_date: DateCol, spike_start: DateCol, spike_end: DateCol,
     spike_multiplier: F64Col, crash_level: F64Col, season_period_days: I32Col, canary_arm: StrCol,
 } }
+table_columns! { pub struct OracleMargin {
+    account_id: StrCol, event: StrCol, effective_date: DateCol, deployment_tier: StrCol, magnitude: F64Col,
+} }
 table_columns! { pub struct OracleFaults {
     fault_class: StrCol, table_name: StrCol, key_column: StrCol, key: StrCol, expected: StrCol, detail: StrCol,
     month: DateCol,
 } }
 
 /// Source tables written per chunk of accounts, in output order.
-pub const CHUNK_TABLES: [&str; 24] = [
+pub const CHUNK_TABLES: [&str; 26] = [
     "accounts",
     "contacts",
     "opportunities",
@@ -161,6 +168,7 @@ pub const CHUNK_TABLES: [&str; 24] = [
     "order_lines",
     "service_milestones",
     "usage_metering_log",
+    "backend_costs",
     "invoices",
     "invoice_lines",
     "payment_events",
@@ -178,6 +186,7 @@ pub const CHUNK_TABLES: [&str; 24] = [
     "reference_usage",
     "reference_billing",
     "oracle/accounts",
+    "oracle/margin",
 ];
 
 /// Every builder of one chunk.
@@ -189,6 +198,7 @@ pub struct Tables {
     pub order_lines: Tb<OrderLines>,
     pub service_milestones: Tb<ServiceMilestones>,
     pub usage: Tb<Usage>,
+    pub backend_costs: Tb<BackendCosts>,
     pub invoices: Tb<Invoices>,
     pub invoice_lines: Tb<InvoiceLines>,
     pub payment_events: Tb<PaymentEvents>,
@@ -206,6 +216,7 @@ pub struct Tables {
     pub ref_usage: Tb<ReferenceUsage>,
     pub ref_billing: Tb<ReferenceBilling>,
     pub oracle_accounts: Tb<OracleAccounts>,
+    pub oracle_margin: Tb<OracleMargin>,
     pub oracle_faults: Tb<OracleFaults>,
 }
 
@@ -229,6 +240,7 @@ impl Tables {
                 ServiceMilestones::new,
             )?,
             usage: Tb::new(builder(reg, "usage_metering_log")?, Usage::new)?,
+            backend_costs: Tb::new(builder(reg, "backend_costs")?, BackendCosts::new)?,
             invoices: Tb::new(builder(reg, "invoices")?, Invoices::new)?,
             invoice_lines: Tb::new(builder(reg, "invoice_lines")?, InvoiceLines::new)?,
             payment_events: Tb::new(builder(reg, "payment_events")?, PaymentEvents::new)?,
@@ -252,6 +264,7 @@ impl Tables {
             ref_usage: Tb::new(builder(reg, "reference_usage")?, ReferenceUsage::new)?,
             ref_billing: Tb::new(builder(reg, "reference_billing")?, ReferenceBilling::new)?,
             oracle_accounts: Tb::new(builder(reg, "oracle/accounts")?, OracleAccounts::new)?,
+            oracle_margin: Tb::new(builder(reg, "oracle/margin")?, OracleMargin::new)?,
             oracle_faults: Tb::new(builder(reg, "oracle/faults")?, OracleFaults::new)?,
         })
     }
@@ -267,6 +280,7 @@ impl Tables {
             t.order_lines.b.finish()?,
             t.service_milestones.b.finish()?,
             t.usage.b.finish()?,
+            t.backend_costs.b.finish()?,
             t.invoices.b.finish()?,
             t.invoice_lines.b.finish()?,
             t.payment_events.b.finish()?,
@@ -284,6 +298,7 @@ impl Tables {
             t.ref_usage.b.finish()?,
             t.ref_billing.b.finish()?,
             t.oracle_accounts.b.finish()?,
+            t.oracle_margin.b.finish()?,
         ];
         let mut out: Vec<(&'static str, RecordBatch)> =
             CHUNK_TABLES.iter().copied().zip(batches).collect();

@@ -160,7 +160,7 @@ fn snapshot_init_describes_exported_parquet_files() {
         dir.path(),
     );
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("29 tables"), "{out}");
+    assert!(out.contains("30 tables"), "{out}");
     let snap = Snapshot::open(dir.path(), registry()).unwrap();
     assert!(!snap.has_table("restatements"));
     assert!(snap.verify_hashes().unwrap().is_empty());

@@ -14,11 +14,15 @@ use crate::common::*;
 const GOLDEN: &[(&str, &str)] = &[
     (
         "accounts",
-        "879b4233da03db7af6df73bc62b84fdd6658a925a572777f03ba74e352f634cd",
+        "afdd1d1566909d6f4d2b2d323e306220bbdb92f32022def11ab9e5eabc609cfb",
     ),
     (
         "agent_decisions",
         "29dcf53831d9b98084207855344c74ff3d38fd9fe57af99a073c852ca346ab8e",
+    ),
+    (
+        "backend_costs",
+        "ee96f63775ef1d03b9a5e78c32d62d490ba8292e9dbf497794b1b12c5bc93844",
     ),
     (
         "cadence_events",
@@ -26,7 +30,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ),
     (
         "contacts",
-        "656eb74aeafd6ec62776c6b986f0135e59cc664d7d48c629d0866a8a5a22b9a4",
+        "6752c47d972fa03273029436b9c0877174a26bd12f664cf8365c8a05cd7d2bd0",
     ),
     (
         "conversations",
@@ -42,23 +46,23 @@ const GOLDEN: &[(&str, &str)] = &[
     ),
     (
         "financials",
-        "2082ef05f0f79b3c22c8d4228b083b7c47083b3cb8dc3b0b19430a950a1c8d31",
+        "f30d6a0a0e063fe60ef857313493e8dc3276f070b4708ed75631f6e2e90373f0",
     ),
     (
         "fpa_plan",
-        "9f24b6cf0cd27f4e8fb3b3b056ccbe6edb9b094f4d7b807cc38f029c96b0fba9",
+        "17d2543853f8384e1a1aa0275353fe091ead430c04c06cb14ad111760db4a5f4",
     ),
     (
         "gtm_spend",
-        "1b5cbf10aaf71d1a49d1ebd44672337e642d8617a241e58ad9530c26b9c3cb29",
+        "40ea978f1299dd533ced6f4dc7eec9792744ee46bff7d31e1982f87a9bd17d7f",
     ),
     (
         "invoice_lines",
-        "fd0ba9bba2d09302e6c03a682eb7fac87c3032476817c8aa393bf75e7705a928",
+        "67153d67a835056756cb1abfb3e5b22beb5be55d688b1e9bdfa18df75c0c807f",
     ),
     (
         "invoices",
-        "a6eae29163dca931e08e10aa0215877a0c8e7228083e6672a55a8112a0eff78c",
+        "bed0c10f012a7a7748a35b912141f8106a65dce59c30f81f39d7bdbad126e03e",
     ),
     (
         "nps_responses",
@@ -70,11 +74,11 @@ const GOLDEN: &[(&str, &str)] = &[
     ),
     (
         "opportunities",
-        "7f1e5b1ded3aa3f3e167fce22a6199375f0c246b1a0d61374778dbc3a467e175",
+        "e0cc764595e9373233281496430e2c6eb516fa385f36d406a689df58c4c5edb2",
     ),
     (
         "order_lines",
-        "cc07be88669c65ac4a9772441de09c78132ce7c52e931e65bdc6cb8d2bad5b0a",
+        "2850ab84900d9340ef33535bcae59ba71c3d62224801372024d2d707933f5f60",
     ),
     (
         "orders",
@@ -82,7 +86,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ),
     (
         "payment_events",
-        "92ae3956c4651406aa82ede414816f180d3d37ca4f2965c5249f93d7487e2294",
+        "643d0049a58f047c12cdd9e86a91c0e1947c7972eb89012abcbf45d99fe6df24",
     ),
     (
         "price_tests",
@@ -94,11 +98,11 @@ const GOLDEN: &[(&str, &str)] = &[
     ),
     (
         "reference_billing",
-        "924a350db47f6ff13d18c592cdfd95eb414e38869bd249c21b8c087761fa9cc5",
+        "f5f9239e44bf828be4430d1af8b4d4d2cd1e061bcf51aa8808626b4387946b0c",
     ),
     (
         "reference_gl",
-        "13e92a6d3191480572fec60b19e1d5fe4a99cff9ba4a14691a12669203911168",
+        "a6e39e15336db2ca6ad05c7f1b54ae4cac0b5172fed8aef7b7c0ae61fbbe2b82",
     ),
     (
         "reference_usage",
@@ -130,7 +134,7 @@ const GOLDEN: &[(&str, &str)] = &[
     ),
     (
         "usage_metering_log",
-        "7d4e3d210b4e9dd8486d80147b1f52e039d3aa4439e4fadd1fc8930759575089",
+        "0b4a47f2afb5fb6ea1a516ab5b8e17cc63871ba7b240439e9ef48a4fc4e28894",
     ),
 ];
 
