@@ -35,7 +35,7 @@ STALE = {"forecast": "2026-11-08T02:00:00Z", "account_priority": "2026-11-16T02:
 # `gtmos views list` prints after a build. `gtmos eval brain` refuses outputs answered on other
 # contracts than the warehouse publishes, so update it (and rerun this) when the contract
 # changes; a test fails until then.
-VIEWS_HASH = "b3e946ad3f1ce7e17204012f2a93162d30706ed9bb37e26236b4bb7854d701db"
+VIEWS_HASH = "cf0af307e544119b72d65265247484a371d55a3514ca64153d869d47d7d980be"
 PROMPT = {w: "sha256:" + hashlib.sha256(f"{w} system prompt v7".encode()).hexdigest()[:32]
           for w in ("AGT-901", "AGT-902")}
 MODEL = "brain-sonnet-2026-10"

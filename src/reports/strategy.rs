@@ -1,7 +1,7 @@
 //! The strategy page of the build report: what the strategy brain (AGT-903) reads, drawn —
 //! cohort retention curves with TOOL-013's projections, cohort heatmaps, the ICP against
-//! outcomes, the metric layer over quarters, win-loss by segment — from the published strategy
-//! tables, and the views the snapshot cannot support.
+//! outcomes, TOOL-015's gross-profit bridge, the metric layer over quarters, win-loss by
+//! segment — from the published strategy tables, and the views the snapshot cannot support.
 
 use std::collections::BTreeMap;
 
@@ -97,6 +97,72 @@ fn heat(cohorts: &[Row], column: &str, title: &str) -> String {
     )
 }
 
+/// TOOL-015's effects summed per quarter over the customers it decomposed, as stacked columns
+/// with the GP change as a line, and the same per quarter for the table (refusals counted).
+fn gp_bridge(gp: &[Row]) -> (String, Vec<Value>) {
+    const EFFECTS: [(&str, &str, &str); 4] = [
+        ("pricing", "pricing_effect_usd", "#2f5fb3"),
+        ("utilisation", "utilisation_effect_usd", "#2e8b57"),
+        ("backend cost", "backend_cost_effect_usd", "#c0392b"),
+        ("tier mix", "tier_mix_effect_usd", "#d9822b"),
+    ];
+    let mut by: BTreeMap<String, (u32, u32, [f64; 6])> = BTreeMap::new();
+    for r in gp {
+        let q = by.entry(text(r, "quarter")).or_default();
+        q.0 += 1;
+        q.2[0] += num(r, "gross_profit_usd");
+        if opt(r, "pricing_effect_usd").is_none() {
+            q.1 += 1;
+            continue;
+        }
+        q.2[1] += num(r, "gross_profit_change_usd");
+        for (i, (_, column, _)) in EFFECTS.iter().enumerate() {
+            q.2[2 + i] += num(r, column);
+        }
+    }
+    let labels: Vec<String> = by
+        .keys()
+        .map(|q| super::metrics::label(q, "quarterly"))
+        .collect();
+    let series: Vec<svg::Series> = EFFECTS
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _, colour))| svg::Series {
+            name: (*name).into(),
+            values: by.values().map(|q| q.2[2 + i]).collect(),
+            colour: (*colour).into(),
+            faded: false,
+        })
+        .collect();
+    let change = svg::Series {
+        name: "GP change".into(),
+        values: by.values().map(|q| q.2[1]).collect(),
+        colour: "#1d2430".into(),
+        faded: false,
+    };
+    let chart = svg::columns(
+        "Gross-profit bridge per quarter, consumption SKUs (USD)",
+        "Per quarter, over the customers TOOL-015 could decompose: the change in gross profit on the quarter before, split into pricing, utilisation, backend-cost and tier-mix effects (up adds GP, down takes it); the line is the change itself, which the four sum to exactly. Refused customer-quarters are left out and counted in the table below.",
+        &labels,
+        &series,
+        Some(&change),
+        true,
+        "$",
+    );
+    let table = by
+        .iter()
+        .zip(&labels)
+        .map(|((_, (n, refused, v)), label)| {
+            json!({
+                "quarter": label, "customers": n, "refused": refused, "gross_profit_usd": v[0],
+                "change_usd": v[1], "pricing_usd": v[2], "utilisation_usd": v[3],
+                "backend_cost_usd": v[4], "tier_mix_usd": v[5],
+            })
+        })
+        .collect();
+    (chart, table)
+}
+
 /// The page's data, or None when the build published no strategy tables.
 pub fn strategy(w: &Warehouse, catalog: Option<&Value>) -> Result<Option<Value>> {
     let cohorts = rows(w, "cohort_retention")?;
@@ -104,6 +170,7 @@ pub fn strategy(w: &Warehouse, catalog: Option<&Value>) -> Result<Option<Value>>
     let icp = rows(w, "icp_outcomes")?;
     let metrics = rows(w, "metrics_strategy")?;
     let win_loss = rows(w, "win_loss_quarterly")?;
+    let (gp_chart, gp_quarters) = gp_bridge(&rows(w, "gp_decomposition")?);
     if cohorts.is_empty() && icp.is_empty() && metrics.is_empty() && win_loss.is_empty() {
         return Ok(None);
     }
@@ -215,6 +282,8 @@ pub fn strategy(w: &Warehouse, catalog: Option<&Value>) -> Result<Option<Value>>
         "forecast": forecast,
         "icp_chart": icp_chart,
         "icp": icp,
+        "gp_chart": gp_chart,
+        "gp_quarters": gp_quarters,
         "trends": trends,
         "win_chart": win_chart,
         "win_loss": win_loss,

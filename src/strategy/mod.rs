@@ -4,3 +4,4 @@
 //! (`cohort_retention_forecast`, `gp_decomposition`), called by the strategy models.
 
 pub mod cohort_forecast;
+pub mod gross_profit;

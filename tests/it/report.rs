@@ -313,13 +313,13 @@ fn the_metrics_page_charts_every_metric_against_plan_and_marks_blocked_ones() {
 fn the_views_page_shows_the_catalog_and_tier_distributions_by_archetype() {
     let dir = report_dir();
     let dom = rendered_dom(&dir.join("views.html"));
-    // 25 views and the composite, each with its staleness and token sizes; the 5 unavailable
+    // 26 views and the composite, each with its staleness and token sizes; the 5 unavailable
     // views listed apart, with why.
     assert_eq!(dom.matches("<tr class=\"unavailable\">").count(), 5);
     assert!(dom.contains("market_strategy_view") && dom.contains("no market-assumptions table"));
     assert_eq!(
         dom.matches("<tr class=\"view\">").count(),
-        26,
+        27,
         "catalog rows"
     );
     assert!(dom.contains("account_composite") && dom.contains("o200k_base"));
@@ -487,6 +487,7 @@ fn required_charts(page: &str) -> &'static [&'static str] {
             "Logo retention by quarters since signup",
             "NRR by signup cohort",
             "ICP tier against outcomes",
+            "Gross-profit bridge per quarter",
             "nrr, quarterly, last",
             "Win rate by segment",
         ],
@@ -716,6 +717,21 @@ fn the_strategy_page_draws_what_the_strategy_views_read() {
         "a cohort too young is refused"
     );
     assert!(dom.contains("too little history"));
+    // TOOL-015's bridge: one table row per quarter gp_decomposition has, and its customers and
+    // refusals counted.
+    let gp = Table::read(&wh2.join("published"), "gp_decomposition");
+    let quarters: std::collections::BTreeSet<_> = gp.date("quarter").into_iter().collect();
+    let bridge = section("gp-bridge-table");
+    assert_eq!(bridge.matches("<tr>").count(), quarters.len() + 1);
+    let customers: usize = bridge
+        .split("<tr>")
+        .skip(2)
+        .map(|row| {
+            let cell = row.split("<td class=\"num\">").nth(1).unwrap();
+            cell.split('<').next().unwrap().parse::<usize>().unwrap()
+        })
+        .sum();
+    assert_eq!(customers, gp.rows, "every customer-quarter counted once");
     // The unavailable views, with why.
     assert!(section("strategy-unavailable").contains("forecast_strategy_view"));
 }

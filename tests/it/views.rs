@@ -20,11 +20,11 @@ fn catalog() -> Catalog {
 #[test]
 fn every_view_is_materialised_with_its_metadata_and_every_composite_fits() {
     let (wh, _, out) = crate::build::built_for_report();
-    assert!(out.contains("views      25 views"), "{out}");
+    assert!(out.contains("views      26 views"), "{out}");
     assert!(out.contains("5 unavailable (catalogued with why)"), "{out}");
     let published = wh.join("published");
     let cat = catalog();
-    assert_eq!(cat.views.len(), 25);
+    assert_eq!(cat.views.len(), 26);
     assert_eq!(cat.unavailable.len(), 5);
     assert_eq!(
         cat.views
@@ -50,7 +50,7 @@ fn every_view_is_materialised_with_its_metadata_and_every_composite_fits() {
     // The catalog: one row per view, one for the composite and one per unavailable view (stale,
     // with why), the hash on every row.
     let catalog_rows = Table::read(&published, "view_catalog");
-    assert_eq!(catalog_rows.rows, 31);
+    assert_eq!(catalog_rows.rows, 32);
     let reasons = catalog_rows.str("unavailable_reason");
     let names = catalog_rows.s("view_name");
     for u in &cat.unavailable {
@@ -100,7 +100,7 @@ fn every_view_is_materialised_with_its_metadata_and_every_composite_fits() {
         assert!(n <= budgets[i].unwrap(), "{}: {n} tokens", names[i]);
         strategy += usize::from(kinds[i] == "strategy");
     }
-    assert_eq!(strategy, 5, "the five strategy views have documents");
+    assert_eq!(strategy, 6, "the six strategy views have documents");
     // The run log records the hash.
     let runs = std::fs::read_dir(wh.join("logs/run_log")).unwrap();
     for f in runs {
@@ -296,7 +296,7 @@ fn views_list_and_show_print_the_catalog_and_one_composite() {
     let (code, out, err) = gtmos(&["views", "list", "--warehouse", w, "--format", "json"], wh);
     assert_eq!(code, 0, "{err}");
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["views"].as_array().unwrap().len(), 31);
+    assert_eq!(v["views"].as_array().unwrap().len(), 32);
     assert_eq!(v["brain_view_contracts_hash"], json!(catalog().hash));
     let (code, out, _) = gtmos(&["views", "list", "--warehouse", w], wh);
     assert_eq!(code, 0);
@@ -387,7 +387,7 @@ fn every_view_goes_stale_once_as_of_passes_its_threshold() {
     let (code, out, err) = build(&snap, &dir.path().join("wh0"), &[]);
     assert!(code == 0, "{out}{err}");
     let base = catalog_staleness(&dir.path().join("wh0"));
-    assert_eq!(base.len(), 31, "25 views, the composite and 5 unavailable");
+    assert_eq!(base.len(), 32, "26 views, the composite and 5 unavailable");
     // Every view's refresh is a time of its inputs, never as_of itself: none is in the future,
     // and those over models computed at as_of are judged by what reached them.
     let snapshot_as_of = gtmos::calendar::parse_ts("2026-01-01T00:00:00Z").unwrap();
@@ -439,5 +439,5 @@ fn every_view_goes_stale_once_as_of_passes_its_threshold() {
             assert!(now.iter().all(|x| x.3), "a year later every view is stale");
         }
     }
-    assert_eq!(became_stale.len(), 31);
+    assert_eq!(became_stale.len(), 32);
 }

@@ -37,6 +37,13 @@
 //!   `array_agg(named_struct(…))` over every cohort × quarter), `params` a JSON object of its
 //!   `Params`. Returns the list of projected cells (cohort, k, value, low, high, factor, tail)
 //!   and refusals (refusal_reason, no figures), to `unnest`.
+//! - `gp_decomposition(cells)`: the TOOL-015 core ([`crate::strategy::gross_profit`]) over one
+//!   customer-SKU's quarters (`cells` a list of `struct<quarter int, tier varchar,
+//!   revenue_cents bigint, billed_units number, months_without_cost int, units number,
+//!   cost_cents bigint>`, one per quarter × deployment tier, the quarter's revenue fields
+//!   repeated on each; a quarter without any backend cost has one cell with a null tier).
+//!   Returns one item per quarter: the prior quarter's GP and the pricing, utilisation,
+//!   backend-cost and tier-mix effects as decimal(18,2), or the refusal_reason and no figures.
 //! - `quarter_number(date)`: `year × 4 + quarter − 1` as an `int` (consecutive quarters are
 //!   consecutive numbers), and `date_of_quarter_number(n)` back to the quarter's first day:
 //!   cohorts, quarters since signup and "the last n quarters" in integer arithmetic.
@@ -44,6 +51,7 @@
 mod cohort_forecast;
 mod day_number;
 mod forecast;
+mod gp_decomposition;
 mod is_finite;
 mod money_mul;
 mod schedule;
@@ -54,6 +62,7 @@ mod trailing_median;
 pub use cohort_forecast::CohortRetentionForecast;
 pub use day_number::{DateNumber, DateUnit};
 pub use forecast::ConsumptionForecast;
+pub use gp_decomposition::GpDecomposition;
 pub use is_finite::IsFiniteValue;
 pub use money_mul::MoneyMul;
 pub use schedule::{RatableSchedule, schedule_weights};
@@ -89,6 +98,7 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
         ScalarUDF::from(DateNumber::new(DateUnit::Quarter, false)),
         ScalarUDF::from(DateNumber::new(DateUnit::Quarter, true)),
         ScalarUDF::from(CohortRetentionForecast::new()),
+        ScalarUDF::from(GpDecomposition::new()),
         ScalarUDF::from(IsFiniteValue::new()),
     ]
 }
