@@ -98,28 +98,33 @@ fn heat(cohorts: &[Row], column: &str, title: &str) -> String {
 }
 
 /// TOOL-015's effects summed per quarter over the customers it decomposed, as stacked columns
-/// with the GP change as a line, and the same per quarter for the table (refusals counted).
-fn gp_bridge(gp: &[Row]) -> (String, Vec<Value>) {
+/// with the GP change as a line, and the same per quarter for the table with the refusals
+/// counted. Quarters where every customer was refused (before the cost feed began) are left
+/// out of both and counted apart.
+fn gp_bridge(gp: &[Row]) -> (String, Vec<Value>, usize) {
     const EFFECTS: [(&str, &str, &str); 4] = [
         ("pricing", "pricing_effect_usd", "#2f5fb3"),
         ("utilisation", "utilisation_effect_usd", "#2e8b57"),
         ("backend cost", "backend_cost_effect_usd", "#c0392b"),
         ("tier mix", "tier_mix_effect_usd", "#d9822b"),
     ];
+    // quarter → (decomposed, refused, [GP, change, effects…] over the decomposed)
     let mut by: BTreeMap<String, (u32, u32, [f64; 6])> = BTreeMap::new();
     for r in gp {
         let q = by.entry(text(r, "quarter")).or_default();
-        q.0 += 1;
-        q.2[0] += num(r, "gross_profit_usd");
         if opt(r, "pricing_effect_usd").is_none() {
             q.1 += 1;
             continue;
         }
+        q.0 += 1;
+        q.2[0] += num(r, "gross_profit_usd");
         q.2[1] += num(r, "gross_profit_change_usd");
         for (i, (_, column, _)) in EFFECTS.iter().enumerate() {
             q.2[2 + i] += num(r, column);
         }
     }
+    let all_refused = by.values().filter(|q| q.0 == 0).count();
+    by.retain(|_, q| q.0 > 0);
     let labels: Vec<String> = by
         .keys()
         .map(|q| super::metrics::label(q, "quarterly"))
@@ -150,17 +155,17 @@ fn gp_bridge(gp: &[Row]) -> (String, Vec<Value>) {
         "$",
     );
     let table = by
-        .iter()
+        .values()
         .zip(&labels)
-        .map(|((_, (n, refused, v)), label)| {
+        .map(|((n, refused, v), label)| {
             json!({
-                "quarter": label, "customers": n, "refused": refused, "gross_profit_usd": v[0],
+                "quarter": label, "decomposed": n, "refused": refused, "gross_profit_usd": v[0],
                 "change_usd": v[1], "pricing_usd": v[2], "utilisation_usd": v[3],
                 "backend_cost_usd": v[4], "tier_mix_usd": v[5],
             })
         })
         .collect();
-    (chart, table)
+    (chart, table, all_refused)
 }
 
 /// The page's data, or None when the build published no strategy tables.
@@ -170,7 +175,7 @@ pub fn strategy(w: &Warehouse, catalog: Option<&Value>) -> Result<Option<Value>>
     let icp = rows(w, "icp_outcomes")?;
     let metrics = rows(w, "metrics_strategy")?;
     let win_loss = rows(w, "win_loss_quarterly")?;
-    let (gp_chart, gp_quarters) = gp_bridge(&rows(w, "gp_decomposition")?);
+    let (gp_chart, gp_quarters, gp_all_refused) = gp_bridge(&rows(w, "gp_decomposition")?);
     if cohorts.is_empty() && icp.is_empty() && metrics.is_empty() && win_loss.is_empty() {
         return Ok(None);
     }
@@ -284,6 +289,7 @@ pub fn strategy(w: &Warehouse, catalog: Option<&Value>) -> Result<Option<Value>>
         "icp": icp,
         "gp_chart": gp_chart,
         "gp_quarters": gp_quarters,
+        "gp_all_refused": gp_all_refused,
         "trends": trends,
         "win_chart": win_chart,
         "win_loss": win_loss,

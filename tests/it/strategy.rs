@@ -386,3 +386,34 @@ fn the_icp_predicts_outcomes_as_injected() {
     );
     assert!(t2.0 < t3.0, "churn by tier: {t2:?} {t3:?}");
 }
+
+/// Without the cost feed at all (`backend_costs` is optional), nothing is decomposed: every
+/// customer-quarter is published with its revenue and the refusal, none with an effect.
+#[test]
+fn without_backend_costs_every_quarter_is_refused() {
+    let (snap, _) = strategy_built();
+    let dir = tempdir();
+    let copy = dir.path().join("snapshot");
+    copy_dir(snap, &copy);
+    std::fs::remove_file(copy.join("backend_costs.parquet")).unwrap();
+    std::fs::remove_file(copy.join("manifest.json")).unwrap();
+    let as_of = format!("{}T00:00:00Z", as_of(snap).iso());
+    let (code, _, err) = gtmos(&["snapshot", "init", ".", "--as-of", &as_of], &copy);
+    assert_eq!(code, 0, "{err}");
+    let wh = dir.path().join("warehouse");
+    let (code, out, err) = build(&copy, &wh, &["--select", "gp_decomposition"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let t = Table::read(&wh.join("published"), "gp_decomposition");
+    assert!(t.rows > 100, "{} rows", t.rows);
+    let refusals = t.str("refusal_reason");
+    let pricing = t.dec("pricing_effect_usd");
+    for i in 0..t.rows {
+        assert!(pricing[i].is_none());
+        let why = refusals[i].as_deref().unwrap();
+        assert!(
+            why.contains("backend cost missing for") || why.contains("nothing to compare"),
+            "{why}"
+        );
+    }
+    assert_eq!(t.dec("backend_cost_usd"), vec![Some(0); t.rows]);
+}
