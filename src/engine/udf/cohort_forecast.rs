@@ -16,22 +16,8 @@ impl CohortRetentionForecast {
     }
 
     /// The positions of `cohort`, `k`, `value` and `weight` in the cells' struct.
-    fn cell_fields(t: &DataType) -> Option<[usize; 4]> {
-        let (DataType::List(item) | DataType::LargeList(item)) = t else {
-            return None;
-        };
-        let DataType::Struct(fields) = item.data_type() else {
-            return None;
-        };
-        let mut at = [0; 4];
-        for (i, name) in ["cohort", "k", "value", "weight"].iter().enumerate() {
-            let (pos, f) = fields.find(name)?;
-            if !f.data_type().is_numeric() {
-                return None;
-            }
-            at[i] = pos;
-        }
-        Some(at)
+    fn cell_fields(t: &DataType) -> Option<Vec<usize>> {
+        list_struct_fields(t, &["cohort", "k", "value", "weight"], DataType::is_numeric)
     }
 
     fn item() -> Field {
@@ -167,9 +153,6 @@ impl ScalarUDFImpl for CohortRetentionForecast {
             nulls.push(true);
             offsets.push(offsets.last().expect("starts at 0") + out.len() as i32);
         }
-        let DataType::Struct(fields) = Self::item().data_type().clone() else {
-            unreachable!("a struct item")
-        };
         let columns: Vec<ArrayRef> = vec![
             Arc::new(c.finish()),
             Arc::new(kk.finish()),
@@ -180,13 +163,6 @@ impl ScalarUDFImpl for CohortRetentionForecast {
             Arc::new(tail.finish()),
             Arc::new(refusal.finish()),
         ];
-        let items = StructArray::try_new(fields, columns, None)?;
-        let list = ListArray::try_new(
-            Arc::new(Self::item()),
-            OffsetBuffer::new(offsets.into()),
-            Arc::new(items),
-            Some(NullBuffer::from(nulls)),
-        )?;
-        Ok(ColumnarValue::Array(Arc::new(list)))
+        list_of_structs(Self::item(), columns, offsets, nulls)
     }
 }

@@ -36,18 +36,8 @@ impl GpDecomposition {
     }
 
     /// The positions of [`CELL`]'s fields in the cells' struct.
-    fn cell_fields(t: &DataType) -> Option<[usize; 7]> {
-        let (DataType::List(item) | DataType::LargeList(item)) = t else {
-            return None;
-        };
-        let DataType::Struct(fields) = item.data_type() else {
-            return None;
-        };
-        let mut at = [0; 7];
-        for (i, name) in CELL.iter().enumerate() {
-            at[i] = fields.find(name)?.0;
-        }
-        Some(at)
+    fn cell_fields(t: &DataType) -> Option<Vec<usize>> {
+        list_struct_fields(t, &CELL, |_| true)
     }
 
     fn item() -> Field {
@@ -191,19 +181,9 @@ impl ScalarUDFImpl for GpDecomposition {
             nulls.push(true);
             offsets.push(offsets.last().expect("starts at 0") + out.len() as i32);
         }
-        let DataType::Struct(fields) = Self::item().data_type().clone() else {
-            unreachable!("a struct item")
-        };
         let mut columns: Vec<ArrayRef> = vec![Arc::new(q_out.finish())];
         columns.extend(money.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
         columns.push(Arc::new(refusal.finish()));
-        let items = StructArray::try_new(fields, columns, None)?;
-        let list = ListArray::try_new(
-            Arc::new(Self::item()),
-            OffsetBuffer::new(offsets.into()),
-            Arc::new(items),
-            Some(NullBuffer::from(nulls)),
-        )?;
-        Ok(ColumnarValue::Array(Arc::new(list)))
+        list_of_structs(Self::item(), columns, offsets, nulls)
     }
 }

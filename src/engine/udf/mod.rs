@@ -107,3 +107,49 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
 pub fn window_functions() -> Vec<WindowUDF> {
     vec![WindowUDF::from(TrailingMedian::new())]
 }
+
+/// The positions of `names` in the struct items of a list type, each field passing `ok`; None
+/// when `t` is not a list of structs holding them all.
+fn list_struct_fields(
+    t: &DataType,
+    names: &[&str],
+    ok: impl Fn(&DataType) -> bool,
+) -> Option<Vec<usize>> {
+    let (DataType::List(item) | DataType::LargeList(item)) = t else {
+        return None;
+    };
+    let DataType::Struct(fields) = item.data_type() else {
+        return None;
+    };
+    names
+        .iter()
+        .map(|name| {
+            let (pos, f) = fields.find(name)?;
+            ok(f.data_type()).then_some(pos)
+        })
+        .collect()
+}
+
+/// A list of structs per row: `item` the list's struct field, `columns` its fields' values over
+/// all rows, `offsets` where each row's items start (and the last ends), `valid` per row.
+fn list_of_structs(
+    item: Field,
+    columns: Vec<ArrayRef>,
+    offsets: Vec<i32>,
+    valid: Vec<bool>,
+) -> DfResult<ColumnarValue> {
+    let DataType::Struct(fields) = item.data_type().clone() else {
+        return exec_err!(
+            "a list of structs needs a struct item, not {}",
+            item.data_type()
+        );
+    };
+    let items = StructArray::try_new(fields, columns, None)?;
+    let list = ListArray::try_new(
+        Arc::new(item),
+        OffsetBuffer::new(offsets.into()),
+        Arc::new(items),
+        Some(NullBuffer::from(valid)),
+    )?;
+    Ok(ColumnarValue::Array(Arc::new(list)))
+}
