@@ -81,6 +81,11 @@ impl Backend {
             .copied()
             .filter(|m| m.rem_euclid(3) == 0 && *m - 3 >= first && *m + 2 <= last)
             .collect();
+        let whole: Vec<i32> = months
+            .iter()
+            .copied()
+            .filter(|m| *m - m.rem_euclid(3) + 2 <= last)
+            .collect();
         let pick =
             |u: f64, from: &[i32]| from[((u * from.len() as f64) as usize).min(from.len() - 1)];
         let (shock, migration, gap) = if starts.is_empty() {
@@ -98,7 +103,8 @@ impl Backend {
                     (pick(m.1, &starts), moved.min(shares[0] - 0.05))
                 })
                 .filter(|(_, moved)| *moved > 0.0),
-                g.0.then(|| pick(g.1, months)),
+                // a month of a quarter the data covers whole, so a decomposition meets it
+                g.0.then(|| pick(g.1, &whole)),
             )
         };
         Backend {
