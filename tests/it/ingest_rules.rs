@@ -322,3 +322,108 @@ fn values_that_do_not_fit_their_type_are_dead_lettered() {
         Table::read_file(&wh.join("published/usage_billable.parquet")).s("usage_id");
     assert_eq!(published, vec!["a"]);
 }
+
+/// The cost feed's contract (`backend_costs`): a negative unit count, a negative cost, an
+/// unknown deployment tier, a replayed account × SKU × month × tier and an unknown account
+/// each leave the flow with their rule; the clean row reaches TOOL-015's inputs. (A
+/// non-finite number is dead-lettered in every source, `build.rs`.)
+#[test]
+fn backend_cost_rules_quarantine_exactly_the_violating_rows() {
+    let cost =
+        |id: &str, account: &str, month: &str, tier: &str, units: Value, usd: f64, at: &str| {
+            json!({"cost_id": id, "account_id": account, "sku_id": "API-CALLS", "month": month,
+               "deployment_tier": tier, "units": units, "backend_cost_usd": usd,
+               "received_at": format!("{at}T23:00:00Z")})
+        };
+    let costs = [
+        cost(
+            "C1",
+            "A1",
+            "2024-01-01",
+            "shared",
+            json!(100.0),
+            10.0,
+            "2024-01-31",
+        ),
+        cost(
+            "C2",
+            "A1",
+            "2024-01-01",
+            "dedicated",
+            json!(-5.0),
+            1.0,
+            "2024-01-31",
+        ),
+        cost(
+            "C3",
+            "A1",
+            "2024-02-01",
+            "shared",
+            json!(100.0),
+            -1.0,
+            "2024-02-28",
+        ),
+        // C1 again, delivered a day later: the first received copy wins.
+        cost(
+            "C4",
+            "A1",
+            "2024-01-01",
+            "shared",
+            json!(100.0),
+            10.0,
+            "2024-02-01",
+        ),
+        cost(
+            "C5",
+            "A1",
+            "2024-02-01",
+            "edge",
+            json!(100.0),
+            1.0,
+            "2024-02-28",
+        ),
+        cost(
+            "C6",
+            "ZZ",
+            "2024-01-01",
+            "shared",
+            json!(100.0),
+            10.0,
+            "2024-01-31",
+        ),
+    ];
+    let dir = tempdir();
+    let snap = dir.path().join("snap");
+    let mut tables = books();
+    tables.push(("backend_costs", rows("backend_costs", &costs)));
+    // As of 2024-04-01, so A1's first quarter is complete and reaches the decomposition.
+    mini_snapshot(&snap, "2024-04-01T00:00:00Z", tables);
+    let wh = dir.path().join("wh");
+    let (code, out, err) = build(&snap, &wh, &[]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let mut quarantined = BTreeMap::new();
+    for f in std::fs::read_dir(wh.join("quarantine/backend_costs")).unwrap() {
+        let t = Table::read_file(&f.unwrap().path());
+        for (id, rule) in t.s("cost_id").into_iter().zip(t.s("rule")) {
+            quarantined.insert(id, rule);
+        }
+    }
+    let expected: BTreeMap<String, String> = [
+        ("C2", "negative_backend_units"),
+        ("C3", "negative_backend_cost"),
+        ("C4", "duplicate_backend_cost"),
+        ("C5", "enum_integrity"),
+        ("C6", "orphan_account_id"),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(quarantined, expected);
+    // What is left reaches the decomposition's inputs: A1's 2024-Q1 has January on shared (100
+    // units, $10), and February and March without cost (their rows left the flow).
+    let inputs = Table::read(&wh.join("published"), "gp_inputs");
+    assert_eq!(inputs.str("tier"), vec![Some("shared".to_string())]);
+    assert_eq!(inputs.f64("units"), vec![Some(100.0)]);
+    assert_eq!(inputs.dec("cost_usd"), vec![Some(1_000)]);
+    assert_eq!(inputs.i64("months_without_cost"), vec![Some(2)]);
+}
