@@ -56,10 +56,7 @@ fn node(
 }
 
 /// Every table model of the run with its tree of inputs, in the project's build order.
-pub fn lineage(r: &BuildReport, project: &Project) -> Value {
-    let state = crate::warehouse::Warehouse::new(&r.warehouse)
-        .state()
-        .unwrap_or_default();
+pub fn lineage(r: &BuildReport, project: &Project, state: &State) -> Value {
     let tables: Vec<Value> = project
         .models
         .iter()
@@ -69,7 +66,7 @@ pub fn lineage(r: &BuildReport, project: &Project) -> Value {
             node(
                 r,
                 project,
-                &state,
+                state,
                 &Ref::Model(m.name.clone()),
                 0,
                 &mut BTreeSet::new(),

@@ -167,10 +167,7 @@ fn environment() -> Result<Environment<'static>> {
     Ok(env)
 }
 
-fn run_context(r: &BuildReport) -> Value {
-    let state = crate::warehouse::Warehouse::new(&r.warehouse)
-        .state()
-        .unwrap_or_default();
+fn run_context(r: &BuildReport, state: &crate::warehouse::PublishState) -> Value {
     let tables: Vec<Value> = r
         .models
         .iter()
@@ -384,6 +381,8 @@ pub fn render_build(
         ),
     );
     let warehouse = crate::warehouse::Warehouse::new(&r.warehouse);
+    // The publish state, read once: the run header's tables and the lineage page's nodes.
+    let state = warehouse.state().unwrap_or_default();
     let recognition = finance::recognition(&warehouse)?;
     let reconciliation = finance::reconciliation(&warehouse)?;
     let calc_log = finance::published_rows(&warehouse, "metrics_calc_log")?;
@@ -405,7 +404,7 @@ pub fn render_build(
         .copied()
         .collect();
     let mut base = json!({
-        "run": run_context(r),
+        "run": run_context(r, &state),
         "pages": navigation(root, depth, &shown, "build"),
         "charts": charts,
         "contracts": {"total": all.len(), "warned": status_count(crate::project::data_tests::Status::Warn), "failed": status_count(crate::project::data_tests::Status::Fail), "quarantine": q_rows, "nodes": nodes, "flagged": flagged},
@@ -417,7 +416,7 @@ pub fn render_build(
         "decisions": decision_page,
         "views": views_page,
         "strategy": strategy_page,
-        "lineage": lineage::lineage(r, project),
+        "lineage": lineage::lineage(r, project, &state),
     });
     let run_log = crate::logs::read_json(&r.warehouse, &crate::logs::RUN_LOG)?;
     base["overview"] = json!({

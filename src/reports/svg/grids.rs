@@ -304,13 +304,7 @@ pub fn sparkline(title: &str, values: &[Option<f64>], plan: Option<f64>, unit: &
         .join(", ");
     let y = Scale::over(values.iter().flatten().copied().chain(plan), h - 3.0, 3.0);
     let n = values.len();
-    let x = |i: usize| {
-        if n == 1 {
-            w / 2.0
-        } else {
-            2.0 + (w - 4.0) * i as f64 / (n - 1) as f64
-        }
-    };
+    let x = |i: usize| super::spread(i, n, 2.0, w - 4.0);
     let mut s = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" class="spark" role="img" aria-label="{t}" width="{w}" height="{h}" viewBox="0 0 {w} {h}"><title>{t}</title><desc>{d}</desc>"#,
         t = esc(title),

@@ -173,14 +173,7 @@ pub fn trend(title: &str, points: &[Point], unit: &str) -> String {
     let pad = (hi - lo) * 0.08;
     let (lo, hi) = (lo - pad, hi + pad);
     let n = points.len();
-    let x = |i: usize| {
-        left + (w - left - right)
-            * if n == 1 {
-                0.5
-            } else {
-                i as f64 / (n - 1) as f64
-            }
-    };
+    let x = |i: usize| spread(i, n, left, w - left - right);
     let y = |v: f64| top + (h - top - bottom) * (1.0 - (v - lo) / (hi - lo));
     let fig = |v: Option<f64>| v.map_or("gap".to_string(), |v| format_value(v, unit));
     let desc = points
@@ -298,6 +291,17 @@ fn format_value(v: f64, unit: &str) -> String {
     } else {
         format!("{n} {unit}")
     }
+}
+
+/// Where point `i` of `n` sits when they are spread evenly over `width` from `from`: the first at
+/// `from`, the last at `from + width`, a lone one in the middle.
+fn spread(i: usize, n: usize, from: f64, width: f64) -> f64 {
+    from + width
+        * if n <= 1 {
+            0.5
+        } else {
+            i as f64 / (n - 1) as f64
+        }
 }
 
 #[cfg(test)]

@@ -162,14 +162,7 @@ pub fn sequence(
     }
     let (w, h, left, right, top, bottom) = (380.0, 170.0, 70.0, 14.0, 24.0, 30.0);
     let n = looks.len();
-    let xs = |i: usize| {
-        left + (w - left - right)
-            * if n == 1 {
-                0.5
-            } else {
-                i as f64 / (n - 1) as f64
-            }
-    };
+    let xs = |i: usize| super::spread(i, n, left, w - left - right);
     let y = Scale::over(
         looks
             .iter()
