@@ -44,24 +44,12 @@ changes as (
 )
 
 select
-    metric_name,
-    period,
-    metric_value,
-    plan_target,
-    board_plan_target,
-    pct_of_plan,
-    round(change_qoq, 4) as change_qoq,
-    round(change_yoy, 4) as change_yoy,
+    * replace (round(change_qoq, 4) as change_qoq, round(change_yoy, 4) as change_yoy),
     case
         when change_yoy is null then null
         when change_yoy > 1e-9 then 'up'
         when change_yoy < -1e-9 then 'down'
         else 'flat'
     end as trend,
-    metric_name <> 'cac_payback_months' as higher_is_better,
-    data_gap,
-    data_gap_reason,
-    stale,
-    quarters_of_history,
-    definition_version
+    metric_name <> 'cac_payback_months' as higher_is_better
 from changes
