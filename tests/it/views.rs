@@ -304,45 +304,30 @@ fn views_list_and_show_print_the_catalog_and_one_composite() {
         out.contains("account_composite") && out.contains("conversations"),
         "{out}"
     );
+    // `views show … --format json`, which must succeed.
+    let show = |what: &str| -> Value {
+        let args = ["views", "show", what, "--warehouse", w, "--format", "json"];
+        let (code, out, err) = gtmos(&args, wh);
+        assert_eq!(code, 0, "{what}: {err}");
+        serde_json::from_str(&out).unwrap()
+    };
     let account =
         Table::read(&wh.join("published"), "account_composite").s("account_id")[0].clone();
-    let (code, out, err) = gtmos(
-        &[
-            "views",
-            "show",
-            &account,
-            "--warehouse",
-            w,
-            "--format",
-            "json",
-        ],
-        wh,
-    );
-    assert_eq!(code, 0, "{err}");
-    let v: Value = serde_json::from_str(&out).unwrap();
+    let v = show(&account);
     assert_eq!(v["document"]["account_id"], json!(account));
     assert!(v["tokens"].as_i64().unwrap() > 0);
     let (code, _, err) = gtmos(&["views", "show", "NO-SUCH", "--warehouse", w], wh);
     assert_eq!(code, 2);
     assert!(err.contains("NO-SUCH"), "{err}");
     // A strategy view's document, as the strategy brain reads it.
-    let (code, out, err) = gtmos(
-        &[
-            "views",
-            "show",
-            "cohort_brain_view",
-            "--warehouse",
-            w,
-            "--format",
-            "json",
-        ],
-        wh,
-    );
-    assert_eq!(code, 0, "{err}");
-    let v: Value = serde_json::from_str(&out).unwrap();
+    let v = show("cohort_brain_view");
     assert_eq!(v["view"], "cohort_brain_view");
     assert!(!v["document"]["rows"].as_array().unwrap().is_empty());
     assert!(v["document"]["rows"][0]["nrr_pct"].is_number());
+    // TOOL-015's view: its top rows and its roll-up per quarter.
+    let v = show("gp_decomposition_view");
+    assert!(!v["document"]["rows"].as_array().unwrap().is_empty());
+    assert!(v["document"]["aggregate"][0]["refused"].is_number());
     // An unavailable one: exit 1, and why, for the brain to cite.
     let (code, out, _) = gtmos(
         &["views", "show", "forecast_strategy_view", "--warehouse", w],
