@@ -1,6 +1,8 @@
 -- TOOL-015's inputs (gp_decomposition reads them): per customer × metered SKU × complete
 -- quarter × deployment tier, what the decomposition works on —
---   revenue_usd           recognised consumption revenue of the quarter (commit plus overage)
+--   revenue_usd           the quarter's recognised consumption revenue (commit plus overage), as
+--                         the books carry it in revenue_recognition_log and the metric layer
+--                         reads it: prior-period adjustments and restatements kept out
 --   billed_units          Σ each order line's monthly revenue ÷ its list unit price
 --   months_without_cost   months of the quarter with consumption revenue and no backend_costs
 --                         rows (the feed did not deliver them; a month served at no cost comes
@@ -24,14 +26,14 @@ quarters as (
         sum(arrow_cast(round(1000000 * arrow_cast(r.recognized_usd, 'Float64')
             / arrow_cast(l.unit_price_usd, 'Float64')), 'Int64')) / 1000000.0 as billed_units,
         arrow_cast(count(distinct case when c.month is null then r.month end), 'Int32') as months_without_cost
-    from {{ ref('revenue_recognition_current') }} r
+    from {{ ref('revenue_recognition_log') }} r
     join {{ ref('recognition_lines') }} l on l.order_line_id = r.order_line_id
     left join covered c
         on c.account_id = r.account_id and c.sku_id = l.sku_id and c.month = r.month
-    -- consumption lines, filtered on the line (a filter on the view's own columns would be
-    -- pushed into its schedule's unnest, which a cluster's plan serialisation cannot carry)
     where l.sku_type = 'consumption'
         and l.unit_price_usd > 0
+        and not r.prior_period_adjustment
+        and not r.restatement_flag
         -- complete quarters only: all three months ended by as_of
         and date_of_quarter_number(quarter_number(r.month) + 1) <= {{ as_of_date }}
     group by r.account_id, l.sku_id, quarter_number(r.month)
